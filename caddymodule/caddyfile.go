@@ -1,0 +1,339 @@
+package caddymodule
+
+import (
+	"strconv"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+)
+
+func init() {
+	httpcaddyfile.RegisterHandlerDirective("password_reset", parseCaddyfile)
+	// Before redir: so reset routes run before rewrite/try_files (an SPA
+	// fallback would swallow them), before basic_auth/forward_auth (reset
+	// pages are for signed-out users) and before handle/reverse_proxy.
+	httpcaddyfile.RegisterDirectiveOrder("password_reset", httpcaddyfile.Before, "redir")
+}
+
+func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	var m Handler
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return &m, err
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens. Syntax:
+//
+//	password_reset {
+//		prefix     <path>
+//		base_url   <url>
+//		storage    badger [<dir>]
+//		key        <secret>
+//		site_name  <name>
+//		support    <contact>
+//		lookup     <url> {
+//			secret  <whsec_…>
+//			timeout <duration>
+//		}
+//		update     <url> {
+//			secret  <whsec_…>
+//			hash    bcrypt|argon2id|none [<cost>]
+//			timeout <duration>
+//		}
+//		email smtp <host:port> {
+//			from      <address>
+//			tls       starttls|implicit|none
+//			username  <user>
+//			password  <password>
+//			templates <dir>
+//		}
+//		token_ttl  <duration>
+//		code_ttl   <duration>
+//		revoke_ttl <duration>
+//		methods    link|code ...
+//		policy {
+//			min_length    <n>
+//			max_length    <n>
+//			context_words <word> ...
+//		}
+//		rate_limit {
+//			per_identifier   <n> <window>
+//			per_ip           <n> <window>
+//			mail_budget      <n> <window>
+//			account_failures <n> <window>
+//			code_attempts    <n>
+//		}
+//	}
+func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		var err error
+		switch opt {
+		case "prefix":
+			err = oneArg(d, &h.Prefix)
+		case "base_url":
+			err = oneArg(d, &h.BaseURL)
+		case "key":
+			err = oneArg(d, &h.Key)
+		case "site_name":
+			err = oneArg(d, &h.SiteName)
+		case "support":
+			err = oneArg(d, &h.Support)
+		case "storage":
+			h.Storage = &Storage{}
+			if !d.NextArg() {
+				return d.Errf("storage: expected a backend (badger)")
+			}
+			h.Storage.Backend = d.Val()
+			if h.Storage.Backend != "badger" {
+				return d.Errf("storage: unknown backend '%s' (want badger)", d.Val())
+			}
+			if d.NextArg() {
+				h.Storage.Dir = d.Val()
+			}
+			if d.NextArg() {
+				return d.Errf("storage: too many arguments")
+			}
+		case "lookup":
+			h.Lookup = &Hook{}
+			err = parseHook(d, opt, h.Lookup, nil)
+		case "update":
+			h.Update = &UpdateHook{}
+			err = parseHook(d, opt, &h.Update.Hook, h.Update)
+		case "email":
+			h.Email = &Email{}
+			err = parseEmail(d, h.Email)
+		case "token_ttl":
+			err = durationArg(d, &h.TokenTTL)
+		case "code_ttl":
+			err = durationArg(d, &h.CodeTTL)
+		case "revoke_ttl":
+			err = durationArg(d, &h.RevokeTTL)
+		case "methods":
+			h.Methods = d.RemainingArgs()
+			if len(h.Methods) == 0 {
+				return d.Errf("methods: expected at least one of link, code")
+			}
+			for _, m := range h.Methods {
+				if m != "link" && m != "code" {
+					return d.Errf("methods: unknown method '%s' (want link, code)", m)
+				}
+			}
+		case "policy":
+			h.Policy = &Policy{}
+			err = parsePolicy(d, h.Policy)
+		case "rate_limit":
+			h.RateLimit = &RateLimit{}
+			err = parseRateLimit(d, h.RateLimit)
+		default:
+			return d.Errf("unrecognized password_reset option '%s'", opt)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func oneArg(d *caddyfile.Dispenser, dst *string) error {
+	opt := d.Val()
+	if !d.NextArg() {
+		return d.Errf("%s: expected one argument", opt)
+	}
+	*dst = d.Val()
+	if d.NextArg() {
+		return d.Errf("%s: expected one argument", opt)
+	}
+	return nil
+}
+
+func intArg(d *caddyfile.Dispenser, dst *int) error {
+	opt := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return d.Errf("%s: '%s' is not a non-negative integer", opt, s)
+	}
+	*dst = n
+	return nil
+}
+
+func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+	opt := d.Val()
+	var s string
+	if err := oneArg(d, &s); err != nil {
+		return err
+	}
+	v, err := caddy.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return d.Errf("%s: '%s' is not a positive duration", opt, s)
+	}
+	*dst = caddy.Duration(v)
+	return nil
+}
+
+// parseHook reads "<name> <url> [{ secret, timeout, hash }]". upd is nil
+// for hooks that take no hash.
+func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, upd *UpdateHook) error {
+	if !d.NextArg() {
+		return d.Errf("%s: expected a URL", name)
+	}
+	hk.URL = d.Val()
+	if d.NextArg() {
+		return d.Errf("%s: expected one URL, then an optional block", name)
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		switch sub := d.Val(); {
+		case sub == "secret":
+			if err := oneArg(d, &hk.Secret); err != nil {
+				return err
+			}
+		case sub == "timeout":
+			if err := durationArg(d, &hk.Timeout); err != nil {
+				return err
+			}
+		case sub == "hash" && upd != nil:
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.Errf("hash: expected a format (bcrypt, argon2id, none) and an optional cost")
+			}
+			switch args[0] {
+			case "bcrypt", "argon2id", "none":
+			default:
+				return d.Errf("hash: unknown format '%s' (want bcrypt, argon2id, none)", args[0])
+			}
+			upd.Hash = args[0]
+			if len(args) == 2 {
+				n, err := strconv.Atoi(args[1])
+				if err != nil || n <= 0 {
+					return d.Errf("hash: cost '%s' is not a positive integer", args[1])
+				}
+				upd.HashCost = n
+			}
+		default:
+			return d.Errf("unrecognized %s option '%s'", name, sub)
+		}
+	}
+	return nil
+}
+
+func parseEmail(d *caddyfile.Dispenser, e *Email) error {
+	if !d.NextArg() {
+		return d.Errf("email: expected a transport (smtp)")
+	}
+	e.Transport = d.Val()
+	if e.Transport != "smtp" {
+		return d.Errf("email: unknown transport '%s' (want smtp)", e.Transport)
+	}
+	if !d.NextArg() {
+		return d.Errf("email smtp: expected host:port")
+	}
+	e.Address = d.Val()
+	if d.NextArg() {
+		return d.Errf("email smtp: expected host:port, then a block")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch sub := d.Val(); sub {
+		case "from":
+			err = oneArg(d, &e.From)
+		case "tls":
+			if err = oneArg(d, &e.TLS); err == nil {
+				switch e.TLS {
+				case "starttls", "implicit", "none":
+				default:
+					return d.Errf("email tls: unknown mode '%s' (want starttls, implicit, none)", e.TLS)
+				}
+			}
+		case "username":
+			err = oneArg(d, &e.Username)
+		case "password":
+			err = oneArg(d, &e.Password)
+		case "templates":
+			err = oneArg(d, &e.Templates)
+		default:
+			return d.Errf("unrecognized email option '%s'", sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parsePolicy(d *caddyfile.Dispenser, p *Policy) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch sub := d.Val(); sub {
+		case "min_length":
+			err = intArg(d, &p.MinLength)
+		case "max_length":
+			err = intArg(d, &p.MaxLength)
+		case "context_words":
+			p.ContextWords = append(p.ContextWords, d.RemainingArgs()...)
+			if len(p.ContextWords) == 0 {
+				return d.Errf("context_words: expected at least one word")
+			}
+		default:
+			return d.Errf("unrecognized policy option '%s'", sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func parseLimit(d *caddyfile.Dispenser) (*Limit, error) {
+	opt := d.Val()
+	args := d.RemainingArgs()
+	if len(args) != 2 {
+		return nil, d.Errf("%s: expected a count and a window, e.g. '3 15m'", opt)
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 {
+		return nil, d.Errf("%s: count '%s' is not a positive integer", opt, args[0])
+	}
+	w, err := caddy.ParseDuration(args[1])
+	if err != nil || w <= 0 {
+		return nil, d.Errf("%s: window '%s' is not a positive duration", opt, args[1])
+	}
+	return &Limit{Count: n, Window: caddy.Duration(w)}, nil
+}
+
+func parseRateLimit(d *caddyfile.Dispenser, rl *RateLimit) error {
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch sub := d.Val(); sub {
+		case "per_identifier":
+			rl.PerIdentifier, err = parseLimit(d)
+		case "per_ip":
+			rl.PerIP, err = parseLimit(d)
+		case "mail_budget":
+			rl.MailBudget, err = parseLimit(d)
+		case "account_failures":
+			rl.AccountFailures, err = parseLimit(d)
+		case "code_attempts":
+			if err = intArg(d, &rl.CodeAttempts); err == nil && (rl.CodeAttempts < 1 || rl.CodeAttempts > 10) {
+				return d.Errf("code_attempts: must be between 1 and 10")
+			}
+		default:
+			return d.Errf("unrecognized rate_limit option '%s'", sub)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Interface guard.
+var _ caddyfile.Unmarshaler = (*Handler)(nil)

@@ -1,0 +1,446 @@
+// Package caddymodule is resetgate's Caddy face: the HTTP handler module
+// http.handlers.password_reset, its JSON config, Caddyfile directive and
+// lifecycle. It builds a plugin.Engine and hands it the requests under its
+// prefix; every other request goes to the next handler untouched.
+package caddymodule
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"go.uber.org/zap"
+
+	"github.com/resetgate/resetgate/plugin"
+	"github.com/resetgate/resetgate/plugin/mailer"
+	"github.com/resetgate/resetgate/plugin/passhash"
+	"github.com/resetgate/resetgate/plugin/policy"
+	"github.com/resetgate/resetgate/plugin/webhook"
+	"github.com/resetgate/resetgate/store"
+)
+
+func init() {
+	caddy.RegisterModule(Handler{})
+}
+
+// Handler gives the site behind it self-service password reset. It answers
+// the reset API and pages under Prefix, and passes every other request to
+// the next handler unchanged.
+type Handler struct {
+	// The path the reset API and pages live under. Default: /password-reset.
+	Prefix string `json:"prefix,omitempty"`
+
+	// The public origin (and optional base path) links in mails are built
+	// from, e.g. https://app.example.com. Required. Links never use the
+	// request's Host or X-Forwarded-Host headers.
+	BaseURL string `json:"base_url,omitempty"`
+
+	// Where tokens, flows and counters are kept. Default: Badger in
+	// Caddy's data directory (<data dir>/resetgate).
+	Storage *Storage `json:"storage,omitempty"`
+
+	// The server secret (at least 32 characters) from which the keys that
+	// hash tokens, codes and identifiers are derived. Use an {env.*} or
+	// {file.*} placeholder. Default: a random key made once and kept in a
+	// file beside (not in) the Badger database, <dir>.key.
+	Key string `json:"key,omitempty"`
+
+	// The product name shown in mails and pages. Default: the host of
+	// base_url.
+	SiteName string `json:"site_name,omitempty"`
+
+	// A support contact (address or URL) shown in mails and pages.
+	// Default: none.
+	Support string `json:"support,omitempty"`
+
+	// The upstream endpoint that says who an identifier is. Required.
+	Lookup *Hook `json:"lookup,omitempty"`
+
+	// The upstream endpoint that sets the new password. Required.
+	Update *UpdateHook `json:"update,omitempty"`
+
+	// How mail is sent. Default: no mail (a warning is logged; only
+	// useful with the admin API).
+	Email *Email `json:"email,omitempty"`
+
+	// How long a mailed link (and a token from a code) stays valid.
+	// Default: 15m.
+	TokenTTL caddy.Duration `json:"token_ttl,omitempty"`
+
+	// How long a mailed 8-digit code stays valid. Default: 10m.
+	CodeTTL caddy.Duration `json:"code_ttl,omitempty"`
+
+	// How long the "this wasn't me" link in a mail works. Default: 168h.
+	RevokeTTL caddy.Duration `json:"revoke_ttl,omitempty"`
+
+	// The proofs a user may use: "link", "code". Default: both.
+	Methods []string `json:"methods,omitempty"`
+
+	// The password policy. Default: 12 to 128 code points, no composition
+	// rules, no identifier or context words.
+	Policy *Policy `json:"policy,omitempty"`
+
+	// Rate limits. Defaults are given on each field.
+	RateLimit *RateLimit `json:"rate_limit,omitempty"`
+
+	engine  *plugin.Engine
+	st      store.Store
+	poolKey string
+	logger  *zap.Logger
+}
+
+// Storage selects the store backend.
+type Storage struct {
+	// The backend: "badger". Default: badger.
+	Backend string `json:"backend,omitempty"`
+	// Badger's directory. Default: <Caddy data dir>/resetgate.
+	Dir string `json:"dir,omitempty"`
+}
+
+// Hook is an upstream endpoint called with a signed JSON POST.
+type Hook struct {
+	// The endpoint's URL. Required.
+	URL string `json:"url,omitempty"`
+	// The Standard Webhooks signing secret, "whsec_<base64>". For lookup,
+	// default: the update hook's secret. Use a placeholder.
+	Secret string `json:"secret,omitempty"`
+	// How long to wait for the answer. Default: 5s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// UpdateHook is the endpoint that sets a password.
+type UpdateHook struct {
+	Hook
+	// Send a hash of the password in this format instead of the password:
+	// "bcrypt", "argon2id" or "none". Default: none.
+	Hash string `json:"hash,omitempty"`
+	// The hash's work factor: bcrypt cost (default 12) or argon2id passes
+	// (default 2, with 19 MiB).
+	HashCost int `json:"hash_cost,omitempty"`
+}
+
+// Email configures mail over SMTP.
+type Email struct {
+	// The transport; only "smtp". Default: smtp.
+	Transport string `json:"transport,omitempty"`
+	// The SMTP server, host:port. Required.
+	Address string `json:"address,omitempty"`
+	// The From header, e.g. "Acme <no-reply@acme.test>". Required.
+	From string `json:"from,omitempty"`
+	// "starttls" (required upgrade), "implicit" (TLS from the first byte,
+	// port 465) or "none" (loopback servers only). Default: starttls.
+	TLS string `json:"tls,omitempty"`
+	// SMTP AUTH user name. Default: no authentication.
+	Username string `json:"username,omitempty"`
+	// SMTP AUTH password. Use a placeholder.
+	Password string `json:"password,omitempty"`
+	// A directory whose files override the built-in mail templates.
+	// Default: none.
+	Templates string `json:"templates,omitempty"`
+}
+
+// Policy is the password policy.
+type Policy struct {
+	// Minimum length in Unicode code points. Default: 12.
+	MinLength int `json:"min_length,omitempty"`
+	// Maximum length in code points (at least 64). Default: 128.
+	MaxLength int `json:"max_length,omitempty"`
+	// Words a password must not contain, such as the site's name.
+	// Default: none.
+	ContextWords []string `json:"context_words,omitempty"`
+}
+
+// Limit is a fixed-window rate limit.
+type Limit struct {
+	// Events allowed per window.
+	Count int `json:"count"`
+	// The window's length.
+	Window caddy.Duration `json:"window"`
+}
+
+// RateLimit holds the rate limits.
+type RateLimit struct {
+	// Reset mails per identifier; over it, requests still get 202 but no
+	// mail goes out. Default: 3 per 15m.
+	PerIdentifier *Limit `json:"per_identifier,omitempty"`
+	// Requests per client address; over it, 429. Default: 20 per 15m.
+	PerIP *Limit `json:"per_ip,omitempty"`
+	// Reset mails across all users. Default: 1000 per 1h.
+	MailBudget *Limit `json:"mail_budget,omitempty"`
+	// Wrong codes per flow before it locks. Default: 5.
+	CodeAttempts int `json:"code_attempts,omitempty"`
+	// Code attempts per account across all its flows. Default: 10 per 1h.
+	AccountFailures *Limit `json:"account_failures,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Handler) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.password_reset",
+		New: func() caddy.Module { return new(Handler) },
+	}
+}
+
+// Provision resolves secrets, opens the store and builds the engine.
+func (h *Handler) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	cfg, err := h.engineConfig(ctx)
+	if err != nil {
+		return fmt.Errorf("password_reset: %w", err)
+	}
+	eng, err := plugin.New(cfg, h.st, h.logger)
+	if err != nil {
+		return fmt.Errorf("password_reset: %w", err)
+	}
+	h.engine = eng
+	h.engine.Start()
+	return nil
+}
+
+// engineConfig turns the JSON config into the engine's, resolving
+// placeholders once. Error messages name the option, never a secret.
+func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
+	repl := caddy.NewReplacer()
+	var cfg plugin.Config
+	if h.BaseURL == "" {
+		return cfg, errors.New("base_url is required")
+	}
+	if h.Lookup == nil || h.Lookup.URL == "" {
+		return cfg, errors.New("lookup is required")
+	}
+	if h.Update == nil || h.Update.URL == "" {
+		return cfg, errors.New("update is required")
+	}
+	baseURL, err := resolve(repl, "base_url", h.BaseURL)
+	if err != nil {
+		return cfg, err
+	}
+	cfg = plugin.Config{
+		Prefix:         h.Prefix,
+		BaseURL:        baseURL,
+		SiteName:       h.SiteName,
+		SupportContact: h.Support,
+		TokenTTL:       time.Duration(h.TokenTTL),
+		CodeTTL:        time.Duration(h.CodeTTL),
+		RevokeTTL:      time.Duration(h.RevokeTTL),
+		Methods:        h.Methods,
+	}
+	if cfg.SiteName == "" {
+		cfg.SiteName = siteFromURL(baseURL)
+	}
+	for _, m := range h.Methods {
+		if m != plugin.MethodLink && m != plugin.MethodCode {
+			return cfg, fmt.Errorf("methods: unknown method %q (want link, code)", m)
+		}
+	}
+
+	// Hooks.
+	updSecret, err := resolve(repl, "update secret", h.Update.Secret)
+	if err != nil {
+		return cfg, err
+	}
+	updSigner, err := signer("update secret", updSecret)
+	if err != nil {
+		return cfg, err
+	}
+	lookSigner := updSigner
+	if h.Lookup.Secret != "" {
+		s, err := resolve(repl, "lookup secret", h.Lookup.Secret)
+		if err != nil {
+			return cfg, err
+		}
+		if lookSigner, err = signer("lookup secret", s); err != nil {
+			return cfg, err
+		}
+	}
+	if updSigner == nil {
+		h.logger.Warn("update hook has no secret: upstream calls are not signed")
+	}
+	lookupURL, err := hookURL(repl, "lookup", h.Lookup.URL)
+	if err != nil {
+		return cfg, err
+	}
+	updateURL, err := hookURL(repl, "update", h.Update.URL)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Lookup = plugin.Hook{URL: lookupURL, Client: &webhook.Client{Signer: lookSigner, Timeout: time.Duration(h.Lookup.Timeout), UserAgent: "resetgate"}}
+	cfg.Update = plugin.Hook{URL: updateURL, Client: &webhook.Client{Signer: updSigner, Timeout: timeoutOr(h.Update.Timeout), UserAgent: "resetgate"}}
+	if cfg.Hasher, err = passhash.New(h.Update.Hash, h.Update.HashCost); err != nil {
+		return cfg, fmt.Errorf("update hash: %w", err)
+	}
+
+	// Policy and limits.
+	if h.Policy != nil {
+		cfg.Policy = policy.Policy{MinLength: h.Policy.MinLength, MaxLength: h.Policy.MaxLength, ContextWords: h.Policy.ContextWords}
+	}
+	cfg.Policy.Defaults()
+	if cfg.Policy.MinLength < 8 {
+		return cfg, fmt.Errorf("policy min_length must be at least 8 (NIST 800-63B), got %d", cfg.Policy.MinLength)
+	}
+	if cfg.Policy.MaxLength < 64 || cfg.Policy.MaxLength < cfg.Policy.MinLength {
+		return cfg, fmt.Errorf("policy max_length must be at least 64 and at least min_length, got %d", cfg.Policy.MaxLength)
+	}
+	if rl := h.RateLimit; rl != nil {
+		for _, l := range []struct {
+			name string
+			in   *Limit
+			out  *plugin.Limit
+		}{
+			{"per_identifier", rl.PerIdentifier, &cfg.PerIdentifier},
+			{"per_ip", rl.PerIP, &cfg.PerIP},
+			{"mail_budget", rl.MailBudget, &cfg.MailBudget},
+			{"account_failures", rl.AccountFailures, &cfg.AccountFailures},
+		} {
+			if l.in == nil {
+				continue
+			}
+			if l.in.Count < 1 || l.in.Window <= 0 {
+				return cfg, fmt.Errorf("rate_limit %s needs a count ≥ 1 and a positive window", l.name)
+			}
+			*l.out = plugin.Limit{Count: l.in.Count, Window: time.Duration(l.in.Window)}
+		}
+		if rl.CodeAttempts < 0 || rl.CodeAttempts > 10 {
+			return cfg, fmt.Errorf("rate_limit code_attempts must be between 1 and 10, got %d", rl.CodeAttempts)
+		}
+		cfg.MaxCodeAttempts = rl.CodeAttempts
+	}
+
+	// Mail.
+	if h.Email != nil {
+		if cfg.Mail, cfg.Templates, err = h.mail(repl); err != nil {
+			return cfg, err
+		}
+	} else {
+		h.logger.Warn("no email configured: reset mails are not sent")
+	}
+
+	// Store and key last: they touch the disk.
+	if cfg.Key, err = h.openStore(ctx, repl); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func (h *Handler) mail(repl *caddy.Replacer) (mailer.Sender, *mailer.Templates, error) {
+	e := h.Email
+	if e.Transport != "" && e.Transport != "smtp" {
+		return nil, nil, fmt.Errorf("email: unknown transport %q (want smtp)", e.Transport)
+	}
+	user, err := resolve(repl, "email username", e.Username)
+	if err != nil {
+		return nil, nil, err
+	}
+	pass, err := resolve(repl, "email password", e.Password)
+	if err != nil {
+		return nil, nil, err
+	}
+	from, err := resolve(repl, "email from", e.From)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := mailer.NewSMTP(mailer.SMTPConfig{Addr: e.Address, From: from, Username: user, Password: pass, TLS: e.TLS})
+	if err != nil {
+		return nil, nil, fmt.Errorf("email: %w", err)
+	}
+	t, err := mailer.LoadTemplates(e.Templates)
+	if err != nil {
+		return nil, nil, fmt.Errorf("email templates: %w", err)
+	}
+	return s, t, nil
+}
+
+// Validate checks what Provision could not: nothing is left by then, but
+// the method keeps the module's contract explicit.
+func (h *Handler) Validate() error {
+	if h.engine == nil {
+		return errors.New("password_reset: not provisioned")
+	}
+	return nil
+}
+
+// ServeHTTP hands requests under the prefix to the engine and everything
+// else to next, at the cost of one prefix comparison.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyhttp.Handler) error {
+	if !h.engine.Handles(r.URL.Path) {
+		return next.ServeHTTP(w, r)
+	}
+	if h.engine.CarriesSecretInURL(r) {
+		// Invariant 7: a URL that carries a token stays out of the
+		// access log.
+		caddyhttp.SetVar(r.Context(), caddyhttp.LogSkipVar, true)
+	}
+	h.engine.ServeHTTP(w, r)
+	return nil
+}
+
+// Cleanup stops the engine and releases the store. It is safe after a
+// failed Provision.
+func (h *Handler) Cleanup() error {
+	if h.engine != nil {
+		h.engine.Stop()
+	}
+	return h.releaseStore()
+}
+
+func resolve(repl *caddy.Replacer, option, v string) (string, error) {
+	if v == "" {
+		return "", nil
+	}
+	out, err := repl.ReplaceOrErr(v, true, true)
+	if err != nil {
+		// The replacer's error names the placeholder, never its value.
+		return "", fmt.Errorf("%s: %w", option, err)
+	}
+	return out, nil
+}
+
+func signer(option, secret string) (*webhook.Signer, error) {
+	if secret == "" {
+		return nil, nil
+	}
+	s, err := webhook.ParseSecret(secret)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", option, err)
+	}
+	return s, nil
+}
+
+func hookURL(repl *caddy.Replacer, option, raw string) (string, error) {
+	u, err := resolve(repl, option, raw)
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+		return "", fmt.Errorf("%s: URL must start with http:// or https://", option)
+	}
+	return u, nil
+}
+
+func timeoutOr(d caddy.Duration) time.Duration {
+	if d <= 0 {
+		return 5 * time.Second
+	}
+	return time.Duration(d)
+}
+
+func siteFromURL(u string) string {
+	u = strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
+	if i := strings.IndexAny(u, "/:"); i >= 0 {
+		u = u[:i]
+	}
+	return u
+}
+
+// Interface guards.
+var (
+	_ caddy.Module                = (*Handler)(nil)
+	_ caddy.Provisioner           = (*Handler)(nil)
+	_ caddy.Validator             = (*Handler)(nil)
+	_ caddy.CleanerUpper          = (*Handler)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
+)

@@ -1,0 +1,300 @@
+// Package mailbox is a real, in-process SMTP server that keeps every message
+// it receives in memory. Tests use it to check what resetgate sends, and the
+// demo (examples/mailbox) shows its messages in a browser.
+//
+// It speaks SMTP through github.com/emersion/go-smtp, so a client talks to it
+// exactly as it would to a production relay: EHLO, optional STARTTLS or
+// implicit TLS, optional AUTH PLAIN, MAIL, RCPT, DATA. It is not meant to
+// face the internet: it stores everything and never relays.
+package mailbox
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+)
+
+// Options configures Start.
+type Options struct {
+	// Addr is the TCP address to listen on. Default: 127.0.0.1:0 (a free
+	// port on loopback; read the chosen one with Server.Addr).
+	Addr string
+
+	// TLS, when set, lets clients upgrade with STARTTLS (or, with Implicit,
+	// is used for the implicit TLS listener). Default: nil, no TLS.
+	TLS *tls.Config
+
+	// Implicit makes the listener speak TLS from the first byte, as on port
+	// 465. It requires TLS. Default: false.
+	Implicit bool
+
+	// Username and Password, when Username is set, make AUTH PLAIN
+	// mandatory: MAIL FROM is refused until the client has authenticated
+	// with exactly these credentials. Without TLS, AUTH is offered over
+	// plain text too (this is a test server). Default: no authentication.
+	Username, Password string
+
+	// MaxMessages caps how many messages are kept; the oldest are dropped
+	// first. Default: 1000.
+	MaxMessages int
+
+	// OnMessage, when set, is called (synchronously, on the connection's
+	// goroutine) with every message accepted.
+	OnMessage func(Mail)
+}
+
+// Server is a running in-memory SMTP server. Its methods are safe for
+// concurrent use.
+type Server struct {
+	opts Options
+	smtp *smtp.Server
+	ln   net.Listener
+	done chan struct{}
+
+	mu       sync.Mutex
+	msgs     []Mail
+	nextID   int
+	arrived  chan struct{} // closed and replaced whenever a message arrives
+	rejectOn bool
+}
+
+// Start listens on opts.Addr and serves SMTP in the background until Close.
+func Start(opts Options) (*Server, error) {
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.MaxMessages <= 0 {
+		opts.MaxMessages = 1000
+	}
+	if opts.Implicit && opts.TLS == nil {
+		return nil, errors.New("mailbox: Implicit requires TLS")
+	}
+	if opts.Password != "" && opts.Username == "" {
+		return nil, errors.New("mailbox: Password set without Username")
+	}
+
+	s := &Server{opts: opts, done: make(chan struct{}), arrived: make(chan struct{})}
+
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = "mailbox.localhost"
+	srv.TLSConfig = opts.TLS
+	// Offer AUTH without TLS only when there is no TLS to upgrade to.
+	srv.AllowInsecureAuth = opts.TLS == nil
+	srv.MaxMessageBytes = 10 << 20
+	srv.MaxRecipients = 100
+	srv.ReadTimeout = time.Minute
+	srv.WriteTimeout = time.Minute
+	srv.ErrorLog = log.New(io.Discard, "", 0)
+	s.smtp = srv
+
+	ln, err := net.Listen("tcp", opts.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("mailbox: listen on %s: %w", opts.Addr, err)
+	}
+	if opts.Implicit {
+		ln = tls.NewListener(ln, opts.TLS)
+	}
+	s.ln = ln
+
+	go func() {
+		defer close(s.done)
+		_ = srv.Serve(ln)
+	}()
+	return s, nil
+}
+
+// Addr is the address the server listens on, as host:port.
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the server, drops open connections and waits for the accept
+// loop to end. Messages stay readable.
+func (s *Server) Close() error {
+	err := s.smtp.Close()
+	<-s.done
+	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// SetReject makes the server answer every DATA with a 451 temporary failure
+// while on is true, so tests can exercise retries. Messages refused this way
+// are not stored.
+func (s *Server) SetReject(on bool) {
+	s.mu.Lock()
+	s.rejectOn = on
+	s.mu.Unlock()
+}
+
+// Messages returns a copy of the stored messages, oldest first.
+func (s *Server) Messages() []Mail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Mail, len(s.msgs))
+	copy(out, s.msgs)
+	return out
+}
+
+// Message returns the stored message with the given ID.
+func (s *Server) Message(id int) (Mail, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, m := range s.msgs {
+		if m.ID == id {
+			return m, true
+		}
+	}
+	return Mail{}, false
+}
+
+// Clear forgets every stored message.
+func (s *Server) Clear() {
+	s.mu.Lock()
+	s.msgs = nil
+	s.mu.Unlock()
+}
+
+// WaitFor returns the first stored message, oldest first, for which match
+// returns true, waiting for new ones until ctx is done. A nil match accepts
+// any message.
+func (s *Server) WaitFor(ctx context.Context, match func(Mail) bool) (Mail, error) {
+	for {
+		s.mu.Lock()
+		// Messages are only appended (or dropped from the front, or
+		// cleared), so rescanning everything is simple and correct.
+		for _, m := range s.msgs {
+			if match == nil || match(m) {
+				s.mu.Unlock()
+				return m, nil
+			}
+		}
+		arrived := s.arrived
+		s.mu.Unlock()
+
+		select {
+		case <-arrived:
+		case <-ctx.Done():
+			return Mail{}, fmt.Errorf("mailbox: no matching message: %w", ctx.Err())
+		}
+	}
+}
+
+func (s *Server) rejecting() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rejectOn
+}
+
+func (s *Server) store(m Mail) Mail {
+	s.mu.Lock()
+	s.nextID++
+	m.ID = s.nextID
+	s.msgs = append(s.msgs, m)
+	if over := len(s.msgs) - s.opts.MaxMessages; over > 0 {
+		s.msgs = append([]Mail(nil), s.msgs[over:]...)
+	}
+	close(s.arrived)
+	s.arrived = make(chan struct{})
+	s.mu.Unlock()
+	return m
+}
+
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{srv: s, conn: c}, nil
+}
+
+// session is one SMTP connection's state.
+type session struct {
+	srv  *Server
+	conn *smtp.Conn
+	user string
+	from string
+	to   []string
+}
+
+var errTempFailure = &smtp.SMTPError{
+	Code:         451,
+	EnhancedCode: smtp.EnhancedCode{4, 3, 0},
+	Message:      "Temporary failure, try again later",
+}
+
+// AuthMechanisms offers PLAIN only when credentials are configured.
+func (se *session) AuthMechanisms() []string {
+	if se.srv.opts.Username == "" {
+		return nil
+	}
+	return []string{sasl.Plain}
+}
+
+// Auth checks PLAIN credentials in constant time.
+func (se *session) Auth(mech string) (sasl.Server, error) {
+	if se.srv.opts.Username == "" || mech != sasl.Plain {
+		return nil, smtp.ErrAuthUnknownMechanism
+	}
+	return sasl.NewPlainServer(func(identity, username, password string) error {
+		if identity != "" && identity != username {
+			return smtp.ErrAuthFailed
+		}
+		u := subtle.ConstantTimeCompare([]byte(username), []byte(se.srv.opts.Username))
+		p := subtle.ConstantTimeCompare([]byte(password), []byte(se.srv.opts.Password))
+		if u&p != 1 {
+			return smtp.ErrAuthFailed
+		}
+		se.user = username
+		return nil
+	}), nil
+}
+
+func (se *session) Mail(from string, _ *smtp.MailOptions) error {
+	if se.srv.opts.Username != "" && se.user == "" {
+		return smtp.ErrAuthRequired
+	}
+	se.from = from
+	se.to = nil
+	return nil
+}
+
+func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	se.to = append(se.to, to)
+	return nil
+}
+
+func (se *session) Data(r io.Reader) error {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return err
+	}
+	if se.srv.rejecting() {
+		return errTempFailure
+	}
+	_, isTLS := se.conn.TLSConnectionState()
+	// A message that does not parse is kept anyway: Raw shows what came in.
+	m, _ := Parse(raw)
+	m.From = se.from
+	m.To = append([]string(nil), se.to...)
+	m.Received = time.Now()
+	m.TLS = isTLS
+	m.AuthUser = se.user
+	m = se.srv.store(m)
+	if se.srv.opts.OnMessage != nil {
+		se.srv.opts.OnMessage(m)
+	}
+	return nil
+}
+
+func (se *session) Reset() {
+	se.from = ""
+	se.to = nil
+}
+
+func (se *session) Logout() error { return nil }

@@ -1,0 +1,134 @@
+package plugin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// Error codes of the public API (DESIGN.md).
+const (
+	CodeInvalidRequest   = "INVALID_REQUEST"
+	CodeRateLimited      = "RATE_LIMITED"
+	CodeTokenInvalid     = "TOKEN_INVALID"
+	CodeTokenBusy        = "TOKEN_BUSY"
+	CodeCodeInvalid      = "CODE_INVALID"
+	CodeFlowLocked       = "FLOW_LOCKED"
+	CodePolicyViolated   = "PASSWORD_POLICY_VIOLATED"
+	CodeUpstreamFailed   = "UPSTREAM_FAILED"
+	CodeStoreUnavailable = "STORE_UNAVAILABLE"
+	CodeNotFound         = "NOT_FOUND"
+	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
+	CodeInternal         = "INTERNAL_ERROR"
+	CodeStepNotAllowed   = "METHOD_NOT_ENABLED"
+)
+
+// ErrorItem is one entry of the error shape
+// {"errors":[{"code":...,"detail":...,"pointer":...}]}.
+type ErrorItem struct {
+	Code    string `json:"code"`
+	Detail  string `json:"detail,omitempty"`
+	Pointer string `json:"pointer,omitempty"`
+}
+
+// apiError is a public error: the status, the items shown to the client,
+// and an internal cause that is logged but never shown.
+type apiError struct {
+	status int
+	items  []ErrorItem
+	cause  error
+	retry  time.Duration
+}
+
+func (e *apiError) Error() string {
+	if e.cause != nil {
+		return fmt.Sprintf("%d %s: %v", e.status, e.items[0].Code, e.cause)
+	}
+	return fmt.Sprintf("%d %s", e.status, e.items[0].Code)
+}
+
+func (e *apiError) Unwrap() error { return e.cause }
+
+func newError(status int, code, detail, pointer string) *apiError {
+	return &apiError{status: status, items: []ErrorItem{{Code: code, Detail: detail, Pointer: pointer}}}
+}
+
+func (e *apiError) withCause(err error) *apiError { e.cause = err; return e }
+
+func invalid(detail, pointer string) *apiError {
+	return newError(http.StatusBadRequest, CodeInvalidRequest, detail, pointer)
+}
+
+var errTokenInvalid = newError(http.StatusNotFound, CodeTokenInvalid, "the token is unknown, used or expired", "")
+
+func storeUnavailable(err error) *apiError {
+	return newError(http.StatusServiceUnavailable, CodeStoreUnavailable, "the token store cannot be reached; try again shortly", "").withCause(err)
+}
+
+// setAPIHeaders sets the headers every API answer carries.
+func setAPIHeaders(h http.Header) {
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	setAPIHeaders(w.Header())
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	if e.retry > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((e.retry+time.Second-1)/time.Second)))
+	}
+	writeJSON(w, e.status, map[string]any{"errors": e.items})
+}
+
+// maxBody is the largest request body accepted (bytes).
+const maxBody = 64 << 10
+
+// decodeJSON reads a JSON object body into dst strictly: JSON content type,
+// at most 64 KiB, valid UTF-8, no unknown fields, no trailing data, and the
+// right types. Every failure is a 400 INVALID_REQUEST naming the problem.
+func decodeJSON(w http.ResponseWriter, r *http.Request, dst any) *apiError {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return invalid("Content-Type must be application/json", "")
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return invalid(fmt.Sprintf("body larger than %d bytes", maxBody), "")
+		}
+		return invalid("body could not be read", "")
+	}
+	return decodeJSONBytes(body, dst)
+}
+
+func decodeJSONBytes(body []byte, dst any) *apiError {
+	if !utf8.Valid(body) {
+		return invalid("body is not valid UTF-8", "")
+	}
+	dec := json.NewDecoder(bytesReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return invalid("wrong type for field", "/"+te.Field)
+		}
+		return invalid("malformed JSON object", "")
+	}
+	if dec.More() {
+		return invalid("trailing data after the JSON object", "")
+	}
+	return nil
+}

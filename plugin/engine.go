@@ -1,0 +1,346 @@
+// Package plugin is resetgate's engine, free of Caddy: the reset flows,
+// tokens and codes, the password policy, the upstream hooks, the mail and
+// the hosted pages, served as a plain net/http handler.
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/resetgate/resetgate/plugin/mailer"
+	"github.com/resetgate/resetgate/plugin/passhash"
+	"github.com/resetgate/resetgate/plugin/policy"
+	"github.com/resetgate/resetgate/plugin/webhook"
+	"github.com/resetgate/resetgate/store"
+)
+
+// Proof methods a user may use to prove who they are.
+const (
+	MethodLink = "link"
+	MethodCode = "code"
+)
+
+// Next steps of a flow (the Airlock "nextStep").
+const (
+	StepCodeRequired        = "CODE_REQUIRED"
+	StepNewPasswordRequired = "NEW_PASSWORD_REQUIRED"
+	StepDone                = "DONE"
+)
+
+// Hook is one upstream endpoint and the client that calls it.
+type Hook struct {
+	// URL of the endpoint.
+	URL string
+	// Client signs and sends the call.
+	Client *webhook.Client
+}
+
+// Limit is a fixed-window rate limit: at most Count events per Window.
+type Limit struct {
+	// Count of events allowed per window; 0 disables the limit.
+	Count int
+	// Window is the length of the window.
+	Window time.Duration
+}
+
+// Config is everything the engine needs; the Caddy module builds it.
+type Config struct {
+	// Prefix is the path the engine answers under, e.g. "/password-reset".
+	Prefix string
+	// BaseURL is the public origin links are built from, e.g.
+	// "https://app.example.com". Never taken from the request.
+	BaseURL string
+	// Key is the server secret the hashing keys are derived from.
+	Key []byte
+	// SiteName is the product name shown in mails and pages.
+	SiteName string
+	// SupportContact is shown in mails and pages (an address or URL).
+	SupportContact string
+
+	// Lookup resolves an identifier to a user.
+	Lookup Hook
+	// Update hands the verified new password to the upstream.
+	Update Hook
+	// Hasher, when not nil, sends a hash instead of the password.
+	Hasher passhash.Hasher
+
+	// Mail sends mail; nil disables mail (useful only in tests).
+	Mail mailer.Sender
+	// Templates renders mails.
+	Templates *mailer.Templates
+	// MailQueue tunes the background mail queue.
+	MailQueue mailer.QueueOptions
+
+	// TokenTTL is how long a mailed link stays valid.
+	TokenTTL time.Duration
+	// CodeTTL is how long a mailed code stays valid.
+	CodeTTL time.Duration
+	// RevokeTTL is how long the "this wasn't me" link works.
+	RevokeTTL time.Duration
+	// Methods lists the accepted proofs (link, code).
+	Methods []string
+
+	// PerIdentifier limits reset mails per identifier (silently).
+	PerIdentifier Limit
+	// PerIP limits requests per client address (429).
+	PerIP Limit
+	// MailBudget limits reset mails across all users.
+	MailBudget Limit
+	// MaxCodeAttempts is the number of code guesses per flow.
+	MaxCodeAttempts int
+	// AccountFailures limits code guesses per account across its flows.
+	AccountFailures Limit
+
+	// Policy is the password policy.
+	Policy policy.Policy
+
+	// Workers is the number of background request workers.
+	Workers int
+	// QueueSize bounds the queue of requests waiting for lookup.
+	QueueSize int
+
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// Engine serves the reset API and pages.
+type Engine struct {
+	cfg    Config
+	keys   *keys
+	store  store.Store
+	log    *zap.Logger
+	now    func() time.Time
+	base   *url.URL
+	mux    *http.ServeMux
+	jobs   chan requestJob
+	mail   *mailer.Queue
+	pages  *pages
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New checks cfg, fills defaults and returns an engine. Call Start before
+// serving and Stop when done.
+func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
+	if st == nil {
+		return nil, errors.New("no store")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	k, err := deriveKeys(cfg.Key)
+	if err != nil {
+		return nil, err
+	}
+	base, err := url.Parse(cfg.BaseURL)
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" || base.RawQuery != "" || base.Fragment != "" {
+		return nil, fmt.Errorf("base_url must be an absolute http(s) URL without query, got %q", cfg.BaseURL)
+	}
+	base.Path = strings.TrimSuffix(base.Path, "/")
+	if cfg.Prefix == "" {
+		cfg.Prefix = "/password-reset"
+	}
+	if !strings.HasPrefix(cfg.Prefix, "/") || strings.HasSuffix(cfg.Prefix, "/") && cfg.Prefix != "/" {
+		return nil, fmt.Errorf("prefix must start with / and not end with /, got %q", cfg.Prefix)
+	}
+	if cfg.Update.URL == "" || cfg.Lookup.URL == "" {
+		return nil, errors.New("lookup and update hooks are required")
+	}
+	defaults(&cfg)
+	if cfg.Templates == nil {
+		if cfg.Templates, err = mailer.LoadTemplates(""); err != nil {
+			return nil, fmt.Errorf("loading built-in mail templates: %w", err)
+		}
+	}
+	e := &Engine{
+		cfg:   cfg,
+		keys:  k,
+		store: st,
+		log:   log,
+		now:   cfg.Now,
+		base:  base,
+		jobs:  make(chan requestJob, cfg.QueueSize),
+	}
+	if cfg.Mail != nil {
+		qo := cfg.MailQueue
+		if qo.Logger == nil {
+			qo.Logger = log.Named("mail")
+		}
+		e.mail = mailer.NewQueue(cfg.Mail, qo)
+	}
+	if e.pages, err = newPages(e); err != nil {
+		return nil, err
+	}
+	e.routes()
+	return e, nil
+}
+
+func defaults(c *Config) {
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.SiteName == "" {
+		c.SiteName = "your account"
+	}
+	if c.TokenTTL == 0 {
+		c.TokenTTL = 15 * time.Minute
+	}
+	if c.CodeTTL == 0 {
+		c.CodeTTL = 10 * time.Minute
+	}
+	if c.RevokeTTL == 0 {
+		c.RevokeTTL = 7 * 24 * time.Hour
+	}
+	if len(c.Methods) == 0 {
+		c.Methods = []string{MethodLink, MethodCode}
+	}
+	if c.PerIdentifier == (Limit{}) {
+		c.PerIdentifier = Limit{Count: 3, Window: 15 * time.Minute}
+	}
+	if c.PerIP == (Limit{}) {
+		c.PerIP = Limit{Count: 20, Window: 15 * time.Minute}
+	}
+	if c.MailBudget == (Limit{}) {
+		c.MailBudget = Limit{Count: 1000, Window: time.Hour}
+	}
+	if c.MaxCodeAttempts == 0 {
+		c.MaxCodeAttempts = 5
+	}
+	if c.AccountFailures == (Limit{}) {
+		c.AccountFailures = Limit{Count: 10, Window: time.Hour}
+	}
+	if c.Workers == 0 {
+		c.Workers = 4
+	}
+	if c.QueueSize == 0 {
+		c.QueueSize = 4096
+	}
+	c.Policy.Defaults()
+	if _, ok := c.Hasher.(passhash.Bcrypt); ok {
+		c.Policy.MaxBytes = 72
+	}
+}
+
+// Prefix is the path the engine answers under.
+func (e *Engine) Prefix() string { return e.cfg.Prefix }
+
+// Handles reports whether a request path belongs to the engine: the prefix
+// itself or anything below it. This is the only work done for pass-through
+// traffic.
+func (e *Engine) Handles(path string) bool {
+	p := e.cfg.Prefix
+	return strings.HasPrefix(path, p) && (len(path) == len(p) || path[len(p)] == '/')
+}
+
+// CarriesSecretInURL reports whether a request carries a token in its URL
+// (the mailed link, the preflight), so that access logs skip it
+// (invariant 7).
+func (e *Engine) CarriesSecretInURL(r *http.Request) bool {
+	if !e.Handles(r.URL.Path) {
+		return false
+	}
+	return r.URL.RawQuery != "" || strings.HasPrefix(r.URL.Path, e.cfg.Prefix+"/tokens/")
+}
+
+// Start launches the background workers (lookup and mail queues). They run
+// until Stop.
+func (e *Engine) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	for i := 0; i < e.cfg.Workers; i++ {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.runRequests(ctx)
+		}()
+	}
+	if e.mail != nil {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.mail.Run(ctx)
+		}()
+	}
+}
+
+// Stop ends the background workers and waits for them.
+func (e *Engine) Stop() {
+	if e.cancel != nil {
+		e.cancel()
+	}
+	e.wg.Wait()
+}
+
+// ServeHTTP answers a request under the prefix.
+func (e *Engine) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.mux.ServeHTTP(w, r)
+}
+
+func (e *Engine) routes() {
+	p := e.cfg.Prefix
+	m := http.NewServeMux()
+	m.HandleFunc("POST "+p+"/request", e.api(e.handleRequest))
+	m.HandleFunc("GET "+p+"/tokens/{token}", e.api(e.handlePreflight))
+	m.HandleFunc("POST "+p+"/verify", e.api(e.handleVerify))
+	m.HandleFunc("POST "+p+"/complete", e.api(e.handleComplete))
+	m.HandleFunc("POST "+p+"/revoke", e.api(e.handleRevoke))
+	m.HandleFunc("GET "+p+"/policy", e.api(e.handlePolicy))
+	e.pages.routes(m)
+	m.HandleFunc(p+"/", e.api(func(w http.ResponseWriter, r *http.Request) *apiError {
+		return newError(http.StatusNotFound, CodeNotFound, "no such reset route", "")
+	}))
+	e.mux = m
+}
+
+// api adapts a handler that returns a public error.
+func (e *Engine) api(h func(http.ResponseWriter, *http.Request) *apiError) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := h(w, r); err != nil {
+			e.logError(r, err)
+			writeError(w, err)
+		}
+	}
+}
+
+func (e *Engine) logError(r *http.Request, err *apiError) {
+	if err.status >= 500 {
+		e.log.Error("reset request failed",
+			zap.String("route", e.route(r)),
+			zap.Int("status", err.status),
+			zap.String("code", err.items[0].Code),
+			zap.NamedError("cause", err.cause))
+	}
+}
+
+// route names a request for logs without its secret parts.
+func (e *Engine) route(r *http.Request) string {
+	if strings.HasPrefix(r.URL.Path, e.cfg.Prefix+"/tokens/") {
+		return r.Method + " " + e.cfg.Prefix + "/tokens/{token}"
+	}
+	return r.Method + " " + r.URL.Path
+}
+
+func (e *Engine) methodEnabled(m string) bool {
+	for _, x := range e.cfg.Methods {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
+// link builds a public URL from base_url alone (invariant 5).
+func (e *Engine) link(path string, q url.Values) string {
+	u := *e.base
+	u.Path = e.base.Path + e.cfg.Prefix + path
+	u.RawQuery = q.Encode()
+	return u.String()
+}

@@ -1,0 +1,111 @@
+package plugin
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	"golang.org/x/crypto/hkdf"
+)
+
+// MinKeyLength is the shortest server secret accepted, in bytes.
+const MinKeyLength = 32
+
+// keys holds the HMAC keys derived from the server secret. None of them is
+// ever written to the store, so a copy of the database alone cannot map a
+// token, a code or an identifier to its stored key (invariant 1).
+type keys struct {
+	token, code, flow, owner, ident, ip, idem, csrf []byte
+}
+
+func deriveKeys(secret []byte) (*keys, error) {
+	if len(secret) < MinKeyLength {
+		return nil, fmt.Errorf("server key must be at least %d characters", MinKeyLength)
+	}
+	derive := func(purpose string) []byte {
+		out := make([]byte, 32)
+		r := hkdf.New(sha256.New, secret, []byte("resetgate/v1"), []byte(purpose))
+		if _, err := io.ReadFull(r, out); err != nil {
+			panic(err) // HKDF-SHA256 yields far more than 32 bytes
+		}
+		return out
+	}
+	return &keys{
+		token: derive("token"),
+		code:  derive("code"),
+		flow:  derive("flow"),
+		owner: derive("owner"),
+		ident: derive("identifier"),
+		ip:    derive("ip"),
+		idem:  derive("idempotency"),
+		csrf:  derive("csrf"),
+	}, nil
+}
+
+// mac returns hex(HMAC-SHA256(key, parts joined by NUL)).
+func mac(key []byte, parts ...string) string {
+	m := hmac.New(sha256.New, key)
+	for i, p := range parts {
+		if i > 0 {
+			m.Write([]byte{0})
+		}
+		m.Write([]byte(p))
+	}
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// Store key namespaces. Every key below is a keyed hash: the raw token,
+// code, identifier or IP never reaches the store.
+func (k *keys) tokenKey(token string) string       { return "t/" + mac(k.token, token) }
+func (k *keys) revokeKey(token string) string      { return "r/" + mac(k.token, "revoke", token) }
+func (k *keys) flowKey(flowID string) string       { return "f/" + mac(k.flow, flowID) }
+func (k *keys) ownerKey(userID string) string      { return "u/" + mac(k.owner, userID) }
+func (k *keys) identKey(ident string) string       { return "ri/" + mac(k.ident, ident) }
+func (k *keys) ipKey(ip string) string             { return "rp/" + mac(k.ip, ip) }
+func (k *keys) codeMAC(flowID, code string) string { return mac(k.code, flowID, code) }
+func lockKey(storeKey string) string               { return "l/" + storeKey }
+
+// tokenBytes is the entropy of tokens and flow ids: 256 bits (invariant 1).
+const tokenBytes = 32
+
+// tokenLen is the length of a token in base64url without padding.
+var tokenLen = base64.RawURLEncoding.EncodedLen(tokenBytes)
+
+// newToken returns 256 bits from crypto/rand, base64url-encoded.
+func newToken() (string, error) {
+	b := make([]byte, tokenBytes)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("reading randomness: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// wellFormedToken reports whether s could be a token we issued, so that
+// garbage never reaches the store.
+func wellFormedToken(s string) bool {
+	if len(s) != tokenLen {
+		return false
+	}
+	_, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil
+}
+
+// newCode returns 8 uniformly random decimal digits from crypto/rand.
+func newCode() (string, error) {
+	const limit = 4294967295 - 4294967295%100000000 // reject to avoid modulo bias
+	var b [4]byte
+	for {
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", fmt.Errorf("reading randomness: %w", err)
+		}
+		n := binary.BigEndian.Uint32(b[:])
+		if n < limit {
+			return fmt.Sprintf("%08d", n%100000000), nil
+		}
+	}
+}

@@ -1,0 +1,34 @@
+// Package mailer sends resetgate's emails: it renders them from templates
+// (built in, overridable file by file), hands them to an SMTP relay through
+// github.com/wneessen/go-mail, and queues them so that a request handler never
+// waits for a mail server.
+//
+// Nothing here logs a message body, and recipient addresses appear only in
+// debug-level log lines: a reset mail carries a link and a code that are as
+// good as the password they replace.
+package mailer
+
+import "context"
+
+// Message is one email ready to send.
+type Message struct {
+	// To is the recipient's address ("ada@example.com").
+	To string
+	// ToName is the recipient's display name; optional.
+	ToName string
+	// Subject is the Subject header, one line.
+	Subject string
+	// Text is the text/plain body; HTML, when set, is sent beside it as
+	// multipart/alternative.
+	Text, HTML string
+	// Kind names the mail for logs and metrics ("reset", "changed"); it
+	// never changes what is sent.
+	Kind string
+}
+
+// Sender delivers one message. Implementations must be safe for concurrent
+// use and must not put the recipient's address, the body or any credential in
+// the error they return.
+type Sender interface {
+	Send(ctx context.Context, m Message) error
+}

@@ -1,0 +1,216 @@
+package mailer
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var testTime = time.Date(2026, 3, 3, 14, 5, 0, 0, time.UTC)
+
+func sampleReset() ResetData {
+	return ResetData{
+		SiteName:       "Acme",
+		UserName:       "Ada",
+		Link:           "https://app.example.com/password-reset/new#token=tok123",
+		Code:           "12345678",
+		ExpiresAt:      testTime.Add(15 * time.Minute),
+		TTL:            "15 minutes",
+		RequestIP:      "203.0.113.7",
+		RequestTime:    testTime,
+		RevokeLink:     "https://app.example.com/password-reset/revoke#token=tok123",
+		SupportContact: "help@acme.test",
+	}
+}
+
+func loadTemplates(t *testing.T, dir string) *Templates {
+	t.Helper()
+	tpl, err := LoadTemplates(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tpl
+}
+
+func TestFormatCode(t *testing.T) {
+	for in, want := range map[string]string{
+		"12345678":  "1234 5678",
+		"00000000":  "0000 0000",
+		"":          "",
+		"1234567":   "1234567",
+		"1234 5678": "1234 5678",
+		"1234567a":  "1234567a",
+	} {
+		if got := FormatCode(in); got != want {
+			t.Errorf("FormatCode(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestRenderReset(t *testing.T) {
+	tpl := loadTemplates(t, "")
+	data := sampleReset()
+	subject, text, html, err := tpl.Render("reset", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subject != "Reset your Acme password" {
+		t.Errorf("subject = %q", subject)
+	}
+	for name, body := range map[string]string{"text": text, "html": html} {
+		for _, want := range []string{
+			"1234 5678", data.Link, data.RevokeLink, "203.0.113.7",
+			"Tuesday, 3 March 2026 at 14:05 UTC", // when it was asked
+			"14:20 UTC",                          // when it expires
+			"15 minutes", "has not been changed", "help@acme.test", "Hello Ada",
+		} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s lacks %q", name, want)
+			}
+		}
+		if strings.Contains(body, "12345678") {
+			t.Errorf("%s shows the code ungrouped", name)
+		}
+	}
+	if !strings.Contains(html, `href="`+data.Link+`"`) || !strings.Contains(html, `href="`+data.RevokeLink+`"`) {
+		t.Error("html links are not clickable")
+	}
+	if strings.Contains(html, "<img") || strings.Contains(html, "<script") {
+		t.Error("html has images or scripts")
+	}
+}
+
+func TestRenderResetOptionalFields(t *testing.T) {
+	tpl := loadTemplates(t, "")
+	_, text, html, err := tpl.Render("reset", ResetData{SiteName: "Acme", Link: "https://app.example.com/x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{text, html} {
+		if strings.Contains(body, "code") && strings.Contains(body, "enter this code") {
+			t.Error("code paragraph shown without a code")
+		}
+		if strings.Contains(body, "IP address") || strings.Contains(body, "expire in") {
+			t.Error("empty fields rendered")
+		}
+	}
+}
+
+func TestRenderEscapesAndFlattensNames(t *testing.T) {
+	tpl := loadTemplates(t, "")
+	data := sampleReset()
+	data.UserName = "<script>x</script>\r\n\r\nYour account is locked, call 555-0100"
+	subject, text, html, err := tpl.Render("reset", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(html, "<script>") {
+		t.Error("html does not escape the user name")
+	}
+	if strings.Contains(text, "\n\nYour account") {
+		t.Error("user name broke out of its line in the text")
+	}
+	if strings.ContainsAny(subject, "\r\n") {
+		t.Error("subject has a line break")
+	}
+
+	data = sampleReset()
+	data.Link = "javascript:alert(1)"
+	_, _, html, err = tpl.Render("reset", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(html, `href="javascript:`) {
+		t.Error("html template let a javascript: link through")
+	}
+}
+
+func TestRenderChanged(t *testing.T) {
+	tpl := loadTemplates(t, "")
+	data := ChangedData{
+		SiteName: "Acme", UserName: "Ada", ChangedAt: testTime, RequestIP: "203.0.113.7",
+		ResetLink: "https://app.example.com/password-reset/", SupportContact: "help@acme.test",
+	}
+	subject, text, html, err := tpl.Render("changed", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if subject != "Your Acme password was changed" {
+		t.Errorf("subject = %q", subject)
+	}
+	for name, body := range map[string]string{"text": text, "html": html} {
+		for _, want := range []string{data.ResetLink, "203.0.113.7", "Tuesday, 3 March 2026 at 14:05 UTC", "help@acme.test", "did not make this change"} {
+			if !strings.Contains(body, want) {
+				t.Errorf("%s lacks %q", name, want)
+			}
+		}
+	}
+}
+
+func TestRenderErrors(t *testing.T) {
+	tpl := loadTemplates(t, "")
+	if _, _, _, err := tpl.Render("welcome", ResetData{}); err == nil {
+		t.Error("unknown template rendered")
+	}
+	if _, _, _, err := tpl.Render("reset", ResetData{SiteName: "Acme"}); err == nil || !strings.Contains(err.Error(), "Link") {
+		t.Errorf("reset without Link: %v", err)
+	}
+	if _, _, _, err := tpl.Render("changed", ChangedData{}); err == nil || !strings.Contains(err.Error(), "SiteName") {
+		t.Errorf("changed without SiteName: %v", err)
+	}
+}
+
+func TestLoadTemplatesOverride(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("reset.html", `<p>Custom {{.SiteName}}: <a href="{{.Link}}">reset</a> {{code .Code}}</p>`)
+	write("README.md", "not a template, ignored")
+
+	tpl := loadTemplates(t, dir)
+	data := sampleReset()
+	subject, text, html, err := tpl.Render("reset", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `<p>Custom Acme: <a href="` + data.Link + `">reset</a> 1234 5678</p>`; html != want {
+		t.Errorf("html = %q, want %q", html, want)
+	}
+	if subject != "Reset your Acme password" || !strings.Contains(text, data.RevokeLink) {
+		t.Error("the other templates did not stay built in")
+	}
+
+	write("rest.txt", "typo")
+	if _, err := LoadTemplates(dir); err == nil || !strings.Contains(err.Error(), "rest.txt") {
+		t.Errorf("misspelt override: %v", err)
+	}
+	if err := os.Remove(filepath.Join(dir, "rest.txt")); err != nil {
+		t.Fatal(err)
+	}
+
+	write("changed.subject.txt", "{{.Broken")
+	if _, err := LoadTemplates(dir); err == nil || !strings.Contains(err.Error(), "changed.subject.txt") {
+		t.Errorf("broken override: %v", err)
+	}
+
+	if _, err := LoadTemplates(filepath.Join(dir, "missing")); err == nil {
+		t.Error("missing override dir accepted")
+	}
+}
+
+func TestOverrideWithEmptySubject(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "reset.subject.txt"), []byte("  \n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tpl := loadTemplates(t, dir)
+	if _, _, _, err := tpl.Render("reset", sampleReset()); err == nil {
+		t.Error("empty subject accepted")
+	}
+}

@@ -1,0 +1,64 @@
+// Package store defines the storage contract resetgate keeps its tokens,
+// flows and counters in. Backends live in sub-packages (store/badger,
+// store/redis) and must all pass the conformance suite in store/storetest.
+//
+// Keys handed to a Store are already keyed hashes (never raw tokens or
+// codes); a Store treats them as opaque strings.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a key does not exist or has expired.
+var ErrNotFound = errors.New("store: not found")
+
+// ErrUnavailable wraps every error that means the backend could not be
+// reached or could not complete the operation (disk, network, closed).
+// Callers answer 503 STORE_UNAVAILABLE for it.
+var ErrUnavailable = errors.New("store: unavailable")
+
+// Store is the storage contract. All methods are safe for concurrent use.
+// TTLs are enforced by the backend; a zero or negative TTL is an error.
+type Store interface {
+	// Put stores value under key for ttl, replacing any previous value. When
+	// owner is not empty the key is also indexed under owner, so that
+	// DeleteOwner removes it.
+	Put(ctx context.Context, key string, value []byte, ttl time.Duration, owner string) error
+
+	// PutIfAbsent stores value under key for ttl only if key does not exist
+	// (or has expired). It reports whether this call created the key; among
+	// concurrent callers exactly one wins. It is used for short leases.
+	PutIfAbsent(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error)
+
+	// Get returns the value under key, or ErrNotFound.
+	Get(ctx context.Context, key string) ([]byte, error)
+
+	// Consume atomically returns and deletes the value under key. Among
+	// concurrent callers for one key exactly one gets the value; the others
+	// get ErrNotFound.
+	Consume(ctx context.Context, key string) ([]byte, error)
+
+	// CompareAndSwap replaces the value under key with next only if the
+	// current value equals prev, keeping the key's remaining TTL and owner
+	// index. It reports whether the swap happened; among concurrent callers
+	// with the same prev exactly one wins. A missing key gives ErrNotFound.
+	CompareAndSwap(ctx context.Context, key string, prev, next []byte) (bool, error)
+
+	// Delete removes key. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+
+	// DeleteOwner removes every live key indexed under owner and reports how
+	// many were removed.
+	DeleteOwner(ctx context.Context, owner string) (int, error)
+
+	// Incr adds one to the counter under key and returns the new value. The
+	// first increment creates the counter with ttl (a fixed window); later
+	// increments keep that expiry.
+	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
+
+	// Close releases the backend. It is idempotent.
+	Close() error
+}
