@@ -185,7 +185,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	}
 	resp, err := hc.Do(hr)
 	if err != nil {
-		return nil, fmt.Errorf("calling upstream %s: %w", hr.URL.Redacted(), unwrapURLError(err))
+		return nil, fmt.Errorf("calling upstream %s://%s%s: %w", hr.URL.Scheme, hr.URL.Host, hr.URL.Path, unwrapURLError(err))
 	}
 	defer resp.Body.Close()
 	max := c.MaxResponse

@@ -1,0 +1,274 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/resetgate/resetgate/internal/mailbox"
+	"github.com/resetgate/resetgate/plugin/mailer"
+	"github.com/resetgate/resetgate/plugin/webhook"
+	badgerstore "github.com/resetgate/resetgate/store/badger"
+)
+
+// clock is a test clock moved by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// upstream is a minimal app: alice is known; it records updates and can
+// hold lookups until released.
+type upstream struct {
+	mu      sync.Mutex
+	hold    chan struct{}
+	lookups int
+	updates []map[string]any
+}
+
+func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var body map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	switch r.URL.Path {
+	case "/lookup":
+		if u.hold != nil {
+			<-u.hold
+		}
+		u.mu.Lock()
+		u.lookups++
+		u.mu.Unlock()
+		if body["identifier"] != "alice@example.test" {
+			w.WriteHeader(404)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(User{ID: "u1", Email: "alice@example.test", Name: "Alice"})
+	case "/update":
+		u.mu.Lock()
+		u.updates = append(u.updates, body)
+		u.mu.Unlock()
+		w.WriteHeader(204)
+	}
+}
+
+type harness struct {
+	e    *Engine
+	clk  *clock
+	up   *upstream
+	mail *mailbox.Server
+}
+
+func newHarness(t *testing.T, mod func(*Config)) *harness {
+	t.Helper()
+	h := &harness{clk: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, up: &upstream{}}
+	srv := httptest.NewServer(h.up)
+	t.Cleanup(srv.Close)
+	var err error
+	if h.mail, err = mailbox.Start(mailbox.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.mail.Close() })
+	smtp, err := mailer.NewSMTP(mailer.SMTPConfig{Addr: h.mail.Addr(), From: "t@example.test", TLS: "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := badgerstore.Open(badgerstore.Options{InMemory: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	cfg := Config{
+		BaseURL: "https://app.example.test", Key: []byte(strings.Repeat("k", 32)),
+		Lookup: Hook{URL: srv.URL + "/lookup", Client: &webhook.Client{}},
+		Update: Hook{URL: srv.URL + "/update", Client: &webhook.Client{}},
+		Mail:   smtp, Now: h.clk.Now,
+	}
+	if mod != nil {
+		mod(&cfg)
+	}
+	if h.e, err = New(cfg, st, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	h.e.Start()
+	t.Cleanup(h.e.Stop)
+	return h
+}
+
+func (h *harness) do(t *testing.T, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var rd *bytes.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	} else {
+		rd = bytes.NewReader(nil)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	req.Header.Set("Content-Type", "application/json")
+	rec := httptest.NewRecorder()
+	h.e.ServeHTTP(rec, req)
+	var out map[string]any
+	_ = json.Unmarshal(rec.Body.Bytes(), &out)
+	return rec.Code, out
+}
+
+func (h *harness) resetMail(t *testing.T) (flowID string, m mailbox.Mail) {
+	t.Helper()
+	st, out := h.do(t, "POST", "/password-reset/request", map[string]string{"identifier": "alice@example.test"})
+	if st != 202 {
+		t.Fatalf("request: %d", st)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	m, err := h.mail.WaitFor(ctx, func(m mailbox.Mail) bool { return strings.Contains(m.Text, "/new?token=") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.mail.Clear()
+	return out["flow_id"].(string), m
+}
+
+func tokenOf(t *testing.T, m mailbox.Mail) string {
+	i := strings.Index(m.Text, "/new?token=")
+	if i < 0 {
+		t.Fatalf("no link in %s", m.Text)
+	}
+	return m.Text[i+len("/new?token=") : i+len("/new?token=")+tokenLen]
+}
+
+// Invariant 3: expiry follows the server clock, not the store's TTL nor
+// anything the client says: one second past token_ttl the token is dead
+// although the store still holds it.
+func TestInvariant3ExpiryByServerClock(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.TokenTTL = 15 * time.Minute })
+	_, m := h.resetMail(t)
+	token := tokenOf(t, m)
+	h.clk.Advance(15*time.Minute - time.Second)
+	if st, _ := h.do(t, "GET", "/password-reset/tokens/"+token, nil); st != 200 {
+		t.Fatalf("just before expiry: %d", st)
+	}
+	h.clk.Advance(2 * time.Second)
+	if st, out := h.do(t, "GET", "/password-reset/tokens/"+token, nil); st != 404 {
+		t.Fatalf("after expiry: %d %v", st, out)
+	}
+	if st, _ := h.do(t, "POST", "/password-reset/complete", map[string]string{"token": token, "password": "long enough password"}); st != 404 {
+		t.Fatalf("complete after expiry: %d", st)
+	}
+	if len(h.up.updates) != 0 {
+		t.Fatal("an expired token reached the upstream")
+	}
+}
+
+// Invariant 4: the answer does not wait for the lookup, so its time cannot
+// depend on whether the account exists. With the upstream's lookup held
+// open, request still answers 202.
+func TestInvariant4RequestDoesNotWaitForLookup(t *testing.T) {
+	hold := make(chan struct{})
+	h := newHarness(t, nil)
+	h.up.hold = hold
+	defer close(hold)
+	done := make(chan int, 1)
+	go func() {
+		st, _ := h.do(t, "POST", "/password-reset/request", map[string]string{"identifier": "alice@example.test"})
+		done <- st
+	}()
+	select {
+	case st := <-done:
+		if st != 202 {
+			t.Fatalf("status %d", st)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("request waited for the upstream lookup: its timing depends on the account")
+	}
+}
+
+// A mailed code trades for a token once; wrong codes lock the flow after
+// five attempts, even when the sixth is right (no online brute force).
+func TestCodeVerifyAndLock(t *testing.T) {
+	h := newHarness(t, nil)
+	flowID, m := h.resetMail(t)
+	code := codeOf(t, m)
+	wrong := "00000000"
+	if wrong == code {
+		wrong = "11111111"
+	}
+	st, out := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": code[:4] + " " + code[4:]})
+	if st != 200 || out["next_step"] != StepNewPasswordRequired || out["token"] == nil {
+		t.Fatalf("verify: %d %v", st, out)
+	}
+	if st, _ := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": code}); st != 400 {
+		t.Fatalf("second use of a code: %d", st)
+	}
+
+	flowID, m = h.resetMail(t)
+	code = codeOf(t, m)
+	for n := 1; n <= 5; n++ {
+		st, out := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": wrong})
+		want := "CODE_INVALID"
+		if n == 5 {
+			want = "FLOW_LOCKED"
+		}
+		if st != 400 || errCode(out) != want {
+			t.Fatalf("wrong code %d: %d %v", n, st, out)
+		}
+	}
+	if st, out := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": code}); st != 400 || errCode(out) != "FLOW_LOCKED" {
+		t.Fatalf("right code after lock: %d %v", st, out)
+	}
+}
+
+// Code expiry follows code_ttl on the server clock.
+func TestCodeExpires(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.CodeTTL = 10 * time.Minute })
+	flowID, m := h.resetMail(t)
+	h.clk.Advance(10*time.Minute + time.Second)
+	if st, out := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": codeOf(t, m)}); st != 400 || errCode(out) != "CODE_INVALID" {
+		t.Fatalf("expired code: %d %v", st, out)
+	}
+}
+
+var mailCodeRE = regexp.MustCompile(`\b(\d{4}) (\d{4})\b`)
+
+func codeOf(t *testing.T, m mailbox.Mail) string {
+	t.Helper()
+	sm := mailCodeRE.FindStringSubmatch(m.Text)
+	if sm == nil {
+		t.Fatalf("no code in %s", m.Text)
+	}
+	return sm[1] + sm[2]
+}
+
+func errCode(out map[string]any) string {
+	errs, _ := out["errors"].([]any)
+	if len(errs) == 0 {
+		return ""
+	}
+	return errs[0].(map[string]any)["code"].(string)
+}
+
+// Invariant 1: tokens are 256-bit, codes 8 digits and uniform.
+func TestTokenAndCodeShape(t *testing.T) {
+	seen := map[string]bool{}
+	for i := 0; i < 1000; i++ {
+		tok, _ := newToken()
+		if !wellFormedToken(tok) || seen[tok] {
+			t.Fatalf("bad or repeated token %q", tok)
+		}
+		seen[tok] = true
+		c, _ := newCode()
+		if _, ok := normaliseCode(c); !ok {
+			t.Fatalf("bad code %q", c)
+		}
+	}
+}

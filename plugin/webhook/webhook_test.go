@@ -1,0 +1,96 @@
+package webhook
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+// The signature matches the Standard Webhooks reference vector.
+func TestSignMatchesSpecVector(t *testing.T) {
+	s, err := ParseSecret(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := s.Sign("msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), []byte(`{"test": 2432232314}`))
+	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
+		t.Fatalf("signature %s, want %s", got, want)
+	}
+}
+
+// A receiver refuses a tampered body, a wrong key and a replay from outside
+// the tolerance window.
+func TestVerifyRejectsTamperingAndReplay(t *testing.T) {
+	s, _ := ParseSecret(testSecret)
+	now := time.Unix(1700000000, 0)
+	h := http.Header{}
+	h.Set("webhook-id", "msg_1")
+	h.Set("webhook-timestamp", "1700000000")
+	h.Set("webhook-signature", s.Sign("msg_1", now, []byte("body")))
+	if err := s.Verify(h, []byte("body"), now, 5*time.Minute); err != nil {
+		t.Fatalf("good signature refused: %v", err)
+	}
+	if s.Verify(h, []byte("bodY"), now, 5*time.Minute) == nil {
+		t.Error("tampered body accepted")
+	}
+	if s.Verify(h, []byte("body"), now.Add(6*time.Minute), 5*time.Minute) == nil {
+		t.Error("replay outside tolerance accepted")
+	}
+	other, _ := ParseSecret("whsec_" + strings.Repeat("A", 40))
+	if other.Verify(h, []byte("body"), now, 5*time.Minute) == nil {
+		t.Error("wrong key accepted")
+	}
+}
+
+func TestParseSecretNeverEchoesTheSecret(t *testing.T) {
+	for _, bad := range []string{"supersecretvalue-no-prefix", "whsec_!!!supersecretvalue!!!", "whsec_c2hvcnQ="} {
+		_, err := ParseSecret(bad)
+		if err == nil {
+			t.Fatalf("%q accepted", bad)
+		}
+		if strings.Contains(err.Error(), "supersecretvalue") || strings.Contains(err.Error(), "c2hvcnQ") {
+			t.Errorf("error echoes the secret: %v", err)
+		}
+	}
+}
+
+// Calls are signed, carry the Idempotency-Key, time out, and refuse
+// oversized answers.
+func TestClientSignsTimesOutAndCaps(t *testing.T) {
+	s, _ := ParseSecret(testSecret)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if err := s.Verify(r.Header, body, time.Now(), time.Minute); err != nil {
+			http.Error(w, err.Error(), 401)
+			return
+		}
+		switch r.URL.Path {
+		case "/slow":
+			time.Sleep(300 * time.Millisecond)
+		case "/big":
+			_, _ = w.Write([]byte(strings.Repeat("x", 100)))
+			return
+		}
+		_, _ = w.Write([]byte(r.Header.Get("Idempotency-Key")))
+	}))
+	defer srv.Close()
+	c := &Client{Signer: s, Timeout: 100 * time.Millisecond, MaxResponse: 50}
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL + "/ok", Body: []byte(`{}`), IdempotencyKey: "k1"})
+	if err != nil || resp.Status != 200 || string(resp.Body) != "k1" {
+		t.Fatalf("signed call: %v %+v", err, resp)
+	}
+	if _, err := c.Do(context.Background(), Request{URL: srv.URL + "/slow?token=SECRET", Body: []byte(`{}`)}); err == nil {
+		t.Fatal("no timeout")
+	} else if strings.Contains(err.Error(), "SECRET") {
+		t.Fatalf("error repeats the URL query: %v", err)
+	}
+	if _, err := c.Do(context.Background(), Request{URL: srv.URL + "/big", Body: []byte(`{}`)}); err != ErrResponseTooLarge {
+		t.Fatalf("oversized answer: %v", err)
+	}
+}
