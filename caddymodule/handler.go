@@ -7,6 +7,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"time"
@@ -228,6 +229,7 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 		CodeTTL:        time.Duration(h.CodeTTL),
 		RevokeTTL:      time.Duration(h.RevokeTTL),
 		Methods:        h.Methods,
+		ClientIP:       clientIP,
 	}
 	if cfg.SiteName == "" {
 		cfg.SiteName = siteFromURL(baseURL)
@@ -385,6 +387,19 @@ func (h *Handler) Cleanup() error {
 		h.engine.Stop()
 	}
 	return h.releaseStore()
+}
+
+// clientIP is Caddy's idea of the client address: the peer, or the
+// forwarded address when the peer is a trusted proxy.
+func clientIP(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 func resolve(repl *caddy.Replacer, option, v string) (string, error) {

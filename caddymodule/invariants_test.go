@@ -341,3 +341,38 @@ func between(s, start, end string) string {
 	}
 	return ""
 }
+
+// Invariant 6 (per IP): over the limit, request answers 429 with
+// Retry-After; a forged X-Forwarded-For does not buy a fresh budget,
+// because only Caddy's trusted_proxies decides whom to believe.
+func TestPerIPLimitIgnoresForgedForwardedFor(t *testing.T) {
+	env := testenv.New(t, testenv.Options{Block: "\t\trate_limit {\n\t\t\tper_ip 3 1m\n\t\t}"})
+	statuses := []int{}
+	for i := 0; i < 5; i++ {
+		req, _ := http.NewRequest(http.MethodPost, env.URL+"/password-reset/request", strings.NewReader(`{"identifier":"x@example.test"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-Forwarded-For", "203.0.113."+string(rune('1'+i)))
+		r := env.Do(req)
+		statuses = append(statuses, r.StatusCode)
+		if r.StatusCode == 429 {
+			if r.Header.Get("Retry-After") == "" || r.ErrorCodes()[0] != "RATE_LIMITED" {
+				t.Errorf("429 without Retry-After or code: %v %s", r.Header, r.Body)
+			}
+		}
+	}
+	if want := []int{202, 202, 202, 429, 429}; !equalInts(statuses, want) {
+		t.Fatalf("statuses %v, want %v", statuses, want)
+	}
+}
+
+func equalInts(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

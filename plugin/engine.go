@@ -109,6 +109,10 @@ type Config struct {
 
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// ClientIP returns the client's address for rate limits and audit
+	// logs. Default: the host of the request's RemoteAddr. The Caddy
+	// module passes Caddy's client_ip, which honours trusted_proxies.
+	ClientIP func(*http.Request) string
 }
 
 // Engine serves the reset API and pages.
@@ -186,6 +190,9 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 func defaults(c *Config) {
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.ClientIP == nil {
+		c.ClientIP = remoteIP
 	}
 	if c.SiteName == "" {
 		c.SiteName = "your account"

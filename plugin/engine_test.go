@@ -272,3 +272,37 @@ func TestTokenAndCodeShape(t *testing.T) {
 		}
 	}
 }
+
+// Invariant 6 (per identifier): over the limit the answer stays 202 (it
+// says nothing about the account) but no lookup and no mail happen, so a
+// victim's inbox cannot be flooded.
+func TestPerIdentifierLimitIsSilent(t *testing.T) {
+	h := newHarness(t, func(c *Config) {
+		c.PerIdentifier = Limit{Count: 2, Window: time.Hour}
+		c.Workers = 1 // jobs in order, so the sentinel below comes last
+	})
+	for i := 0; i < 4; i++ {
+		if st, _ := h.do(t, "POST", "/password-reset/request", map[string]string{"identifier": "Alice@Example.test"}); st != 202 {
+			t.Fatalf("request %d: %d", i, st)
+		}
+	}
+	h.do(t, "POST", "/password-reset/request", map[string]string{"identifier": "sentinel@example.test"})
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h.up.mu.Lock()
+		n := h.up.lookups
+		h.up.mu.Unlock()
+		if n >= 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d lookups", n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	h.up.mu.Lock()
+	defer h.up.mu.Unlock()
+	if h.up.lookups != 3 {
+		t.Fatalf("%d lookups, want 3: requests over the per-identifier limit (case-insensitive) reached the app", h.up.lookups)
+	}
+}

@@ -304,7 +304,7 @@ func (p *pages) newPasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	_, hasConfirm := r.PostForm["confirm"]
-	apiErr := p.e.complete(r.Context(), clientIP(r), c.Value, r.PostForm.Get("password"), r.PostForm.Get("confirm"), hasConfirm)
+	apiErr := p.e.complete(r.Context(), p.e.cfg.ClientIP(r), c.Value, r.PostForm.Get("password"), r.PostForm.Get("confirm"), hasConfirm)
 	if apiErr == nil {
 		http.SetCookie(w, p.cookie(cookieToken, "", 0, http.SameSiteLaxMode))
 		http.Redirect(w, r, p.e.cfg.Prefix+"/done", http.StatusSeeOther)
@@ -352,7 +352,7 @@ func (p *pages) revokeSubmit(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, http.StatusNotFound, "This link is invalid or expired.")
 		return
 	}
-	if apiErr := p.e.revoke(r.Context(), c.Value, clientIP(r)); apiErr != nil {
+	if apiErr := p.e.revoke(r.Context(), c.Value, p.e.cfg.ClientIP(r)); apiErr != nil {
 		p.e.logError(r, apiErr)
 		if apiErr.status == http.StatusNotFound {
 			p.fail(w, r, http.StatusNotFound, "This link is invalid or expired.")

@@ -98,7 +98,7 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 	if !ok {
 		return "", invalid("identifier must be 1 to 254 printable characters", "/identifier")
 	}
-	ip := clientIP(r)
+	ip := e.cfg.ClientIP(r)
 	if err := e.limitIP(r.Context(), ip); err != nil {
 		return "", err
 	}
@@ -424,7 +424,7 @@ func (e *Engine) handleComplete(w http.ResponseWriter, r *http.Request) *apiErro
 	if in.Confirm != nil {
 		confirm = *in.Confirm
 	}
-	if err := e.complete(r.Context(), clientIP(r), *in.Token, *in.Password, confirm, in.Confirm != nil); err != nil {
+	if err := e.complete(r.Context(), e.cfg.ClientIP(r), *in.Token, *in.Password, confirm, in.Confirm != nil); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "password_updated", "next_step": StepDone})
@@ -545,7 +545,7 @@ func (e *Engine) handleRevoke(w http.ResponseWriter, r *http.Request) *apiError 
 	if in.Token == nil {
 		return invalid("token is required", "/token")
 	}
-	if err := e.revoke(r.Context(), *in.Token, clientIP(r)); err != nil {
+	if err := e.revoke(r.Context(), *in.Token, e.cfg.ClientIP(r)); err != nil {
 		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "revoked"})

@@ -12,10 +12,10 @@ import (
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
-// clientIP is the address the request came from. Caddy resolves trusted
-// proxies into the remote address it hands us; we never read
-// X-Forwarded-For ourselves.
-func clientIP(r *http.Request) string {
+// remoteIP is the host part of the request's RemoteAddr. X-Forwarded-For is
+// never read here: only the server (Caddy's trusted_proxies) may decide
+// which forwarded addresses to believe.
+func remoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr
