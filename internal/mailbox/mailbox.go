@@ -61,6 +61,9 @@ type Server struct {
 	ln   net.Listener
 	done chan struct{}
 
+	closeOnce sync.Once
+	closeErr  error
+
 	mu       sync.Mutex
 	msgs     []Mail
 	nextID   int
@@ -118,13 +121,23 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Close stops the server, drops open connections and waits for the accept
 // loop to end. Messages stay readable.
+// Calling Close again does nothing.
 func (s *Server) Close() error {
-	err := s.smtp.Close()
-	<-s.done
-	if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
-		err = nil
-	}
-	return err
+	s.closeOnce.Do(func() {
+		err := s.smtp.Close()
+		// Serve registers the listener with go-smtp only once its
+		// goroutine runs; closing it here too covers a Close that comes
+		// first.
+		if lerr := s.ln.Close(); err == nil && !errors.Is(lerr, net.ErrClosed) {
+			err = lerr
+		}
+		<-s.done
+		if errors.Is(err, smtp.ErrServerClosed) || errors.Is(err, net.ErrClosed) {
+			err = nil
+		}
+		s.closeErr = err
+	})
+	return s.closeErr
 }
 
 // SetReject makes the server answer every DATA with a 451 temporary failure

@@ -98,12 +98,12 @@ Gr=FC=DFe
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Text != "Grüße\r\n" {
+	if m.Text != "Grüße\n" {
 		t.Errorf("Text = %q", m.Text)
 	}
 
 	m, err = Parse(crlf("Subject: none\n\nhello\n"))
-	if err != nil || m.Text != "hello\r\n" {
+	if err != nil || m.Text != "hello\n" {
 		t.Errorf("no Content-Type: Text = %q, err = %v", m.Text, err)
 	}
 
@@ -143,7 +143,7 @@ func TestServerStoresAndWaits(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := <-done
-	if m.ID != 1 || m.From != "a@acme.test" || len(m.To) != 2 || m.To[1] != "c@example.com" || m.Text != "body\r\n" || m.TLS {
+	if m.ID != 1 || m.From != "a@acme.test" || len(m.To) != 2 || m.To[1] != "c@example.com" || m.Text != "body\n" || m.TLS {
 		t.Errorf("got %+v", m)
 	}
 	if hook := <-got; hook.ID != m.ID {

@@ -24,9 +24,11 @@ type Mail struct {
 	To []string
 	// Subject is the decoded Subject header.
 	Subject string
-	// Text is the decoded text/plain body (the first one found), in UTF-8.
+	// Text is the decoded text/plain body (the first one found), in UTF-8
+	// with LF line ends.
 	Text string
-	// HTML is the decoded text/html body (the first one found), in UTF-8.
+	// HTML is the decoded text/html body (the first one found), in UTF-8
+	// with LF line ends.
 	HTML string
 	// Header holds the top-level header fields as sent (not decoded).
 	Header mail.Header
@@ -106,7 +108,8 @@ func (m *Mail) walk(h partHeader, body io.Reader, depth int) error {
 	if err != nil {
 		return fmt.Errorf("mailbox: decode %s body: %w", mediaType, err)
 	}
-	text := toUTF8(params["charset"], data)
+	// Mail travels with CRLF line ends; Go code and scripts expect LF.
+	text := strings.ReplaceAll(toUTF8(params["charset"], data), "\r\n", "\n")
 	switch {
 	case mediaType == "text/plain" && m.Text == "":
 		m.Text = text

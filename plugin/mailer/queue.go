@@ -11,12 +11,16 @@ import (
 	"go.uber.org/zap"
 )
 
-// Queue defaults.
+// Queue defaults, used for zero QueueOptions fields.
 const (
-	DefaultQueueSize   = 1024
-	DefaultWorkers     = 2
+	// DefaultQueueSize is QueueOptions.Size when unset.
+	DefaultQueueSize = 1024
+	// DefaultWorkers is QueueOptions.Workers when unset.
+	DefaultWorkers = 2
+	// DefaultMaxAttempts is QueueOptions.MaxAttempts when unset.
 	DefaultMaxAttempts = 5
-	DefaultBackoff     = time.Second
+	// DefaultBackoff is QueueOptions.Backoff when unset.
+	DefaultBackoff = time.Second
 	// maxBackoff caps the doubling delay between two attempts.
 	maxBackoff = 10 * time.Minute
 )

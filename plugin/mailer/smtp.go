@@ -37,7 +37,7 @@ const DefaultSMTPTimeout = 10 * time.Second
 var now = time.Now
 
 // SMTPConfig says how to reach the SMTP relay. Field comments name the
-// Caddyfile option each field comes from.
+// Caddyfile option a field comes from, where there is one.
 type SMTPConfig struct {
 	// Addr is the relay as host:port, e.g. "smtp.example.com:587"
 	// (option: the address after `email smtp`). Required.
@@ -60,8 +60,8 @@ type SMTPConfig struct {
 	// Default: "starttls".
 	TLS string
 
-	// Timeout bounds dialing and every later read and write of one send
-	// (option `timeout`). Default: 10s.
+	// Timeout bounds dialing and every later read and write of one send.
+	// Default: 10s.
 	Timeout time.Duration
 
 	// RootCAs, when set, replaces the system roots for verifying the
