@@ -99,6 +99,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.Errf("storage: too many arguments")
 			}
+			if err := noBlock(d, opt); err != nil {
+				return err
+			}
 		case "lookup":
 			h.Lookup = &Hook{}
 			err = parseHook(d, opt, h.Lookup, nil)
@@ -119,10 +122,18 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(h.Methods) == 0 {
 				return d.Errf("methods: expected at least one of link, code")
 			}
+			seen := map[string]bool{}
 			for _, m := range h.Methods {
 				if m != "link" && m != "code" {
 					return d.Errf("methods: unknown method '%s' (want link, code)", m)
 				}
+				if seen[m] {
+					return d.Errf("methods: '%s' given twice", m)
+				}
+				seen[m] = true
+			}
+			if err := noBlock(d, opt); err != nil {
+				return err
 			}
 		case "policy":
 			h.Policy = &Policy{}
@@ -148,6 +159,22 @@ func oneArg(d *caddyfile.Dispenser, dst *string) error {
 	*dst = d.Val()
 	if d.NextArg() {
 		return d.Errf("%s: expected one argument", opt)
+	}
+	return noBlock(d, opt)
+}
+
+// noBlock refuses a block after an option that takes none.
+func noBlock(d *caddyfile.Dispenser, opt string) error {
+	if d.NextBlock(d.Nesting()) {
+		return d.Errf("%s: takes no block", opt)
+	}
+	return nil
+}
+
+// noArgs refuses arguments before an option's block.
+func noArgs(d *caddyfile.Dispenser, opt string) error {
+	if d.NextArg() {
+		return d.Errf("%s: takes no arguments, only a block", opt)
 	}
 	return nil
 }
@@ -211,6 +238,9 @@ func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, upd *UpdateHook) e
 				return d.Errf("hash: unknown format '%s' (want bcrypt, argon2id, none)", args[0])
 			}
 			upd.Hash = args[0]
+			if len(args) == 2 && args[0] == "none" {
+				return d.Errf("hash: format none takes no cost")
+			}
 			if len(args) == 2 {
 				n, err := strconv.Atoi(args[1])
 				if err != nil || n <= 0 {
@@ -270,6 +300,9 @@ func parseEmail(d *caddyfile.Dispenser, e *Email) error {
 }
 
 func parsePolicy(d *caddyfile.Dispenser, p *Policy) error {
+	if err := noArgs(d, "policy"); err != nil {
+		return err
+	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
 		switch sub := d.Val(); sub {
@@ -278,10 +311,11 @@ func parsePolicy(d *caddyfile.Dispenser, p *Policy) error {
 		case "max_length":
 			err = intArg(d, &p.MaxLength)
 		case "context_words":
-			p.ContextWords = append(p.ContextWords, d.RemainingArgs()...)
-			if len(p.ContextWords) == 0 {
+			words := d.RemainingArgs()
+			if len(words) == 0 {
 				return d.Errf("context_words: expected at least one word")
 			}
+			p.ContextWords = append(p.ContextWords, words...)
 		default:
 			return d.Errf("unrecognized policy option '%s'", sub)
 		}
@@ -310,6 +344,9 @@ func parseLimit(d *caddyfile.Dispenser) (*Limit, error) {
 }
 
 func parseRateLimit(d *caddyfile.Dispenser, rl *RateLimit) error {
+	if err := noArgs(d, "rate_limit"); err != nil {
+		return err
+	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
 		switch sub := d.Val(); sub {

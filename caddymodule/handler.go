@@ -220,6 +220,19 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
+	// Checked here, before anything touches the disk, so that a refused
+	// config leaves no database or key file behind.
+	if err := plugin.CheckBaseURL(baseURL); err != nil {
+		return cfg, err
+	}
+	if err := plugin.CheckPrefix(h.Prefix); err != nil {
+		return cfg, err
+	}
+	for name, d := range map[string]caddy.Duration{"token_ttl": h.TokenTTL, "code_ttl": h.CodeTTL, "revoke_ttl": h.RevokeTTL, "lookup timeout": h.Lookup.Timeout, "update timeout": h.Update.Timeout} {
+		if d < 0 {
+			return cfg, fmt.Errorf("%s must be positive", name)
+		}
+	}
 	cfg = plugin.Config{
 		Prefix:         h.Prefix,
 		BaseURL:        baseURL,
@@ -270,7 +283,7 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	cfg.Lookup = plugin.Hook{URL: lookupURL, Client: &webhook.Client{Signer: lookSigner, Timeout: time.Duration(h.Lookup.Timeout), UserAgent: "resetgate"}}
+	cfg.Lookup = plugin.Hook{URL: lookupURL, Client: &webhook.Client{Signer: lookSigner, Timeout: timeoutOr(h.Lookup.Timeout), UserAgent: "resetgate"}}
 	cfg.Update = plugin.Hook{URL: updateURL, Client: &webhook.Client{Signer: updSigner, Timeout: timeoutOr(h.Update.Timeout), UserAgent: "resetgate"}}
 	if cfg.Hasher, err = passhash.New(h.Update.Hash, h.Update.HashCost); err != nil {
 		return cfg, fmt.Errorf("update hash: %w", err)
@@ -345,11 +358,19 @@ func (h *Handler) mail(repl *caddy.Replacer) (mailer.Sender, *mailer.Templates, 
 	if err != nil {
 		return nil, nil, err
 	}
-	s, err := mailer.NewSMTP(mailer.SMTPConfig{Addr: e.Address, From: from, Username: user, Password: pass, TLS: e.TLS})
+	addr, err := resolve(repl, "email address", e.Address)
+	if err != nil {
+		return nil, nil, err
+	}
+	tmplDir, err := resolve(repl, "email templates", e.Templates)
+	if err != nil {
+		return nil, nil, err
+	}
+	s, err := mailer.NewSMTP(mailer.SMTPConfig{Addr: addr, From: from, Username: user, Password: pass, TLS: e.TLS})
 	if err != nil {
 		return nil, nil, fmt.Errorf("email: %w", err)
 	}
-	t, err := mailer.LoadTemplates(e.Templates)
+	t, err := mailer.LoadTemplates(tmplDir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("email templates: %w", err)
 	}

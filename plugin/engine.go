@@ -144,16 +144,16 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	base, err := url.Parse(cfg.BaseURL)
-	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" || base.RawQuery != "" || base.Fragment != "" {
-		return nil, fmt.Errorf("base_url must be an absolute http(s) URL without query, got %q", cfg.BaseURL)
+	if err := CheckBaseURL(cfg.BaseURL); err != nil {
+		return nil, err
 	}
+	base, _ := url.Parse(cfg.BaseURL)
 	base.Path = strings.TrimSuffix(base.Path, "/")
-	if cfg.Prefix == "" {
-		cfg.Prefix = "/password-reset"
+	if err := CheckPrefix(cfg.Prefix); err != nil {
+		return nil, err
 	}
-	if !strings.HasPrefix(cfg.Prefix, "/") || strings.HasSuffix(cfg.Prefix, "/") && cfg.Prefix != "/" {
-		return nil, fmt.Errorf("prefix must start with / and not end with /, got %q", cfg.Prefix)
+	if cfg.Prefix == "" {
+		cfg.Prefix = DefaultPrefix
 	}
 	if cfg.Update.URL == "" || cfg.Lookup.URL == "" {
 		return nil, errors.New("lookup and update hooks are required")
@@ -185,6 +185,31 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 	}
 	e.routes()
 	return e, nil
+}
+
+// DefaultPrefix is where the API and pages live unless configured.
+const DefaultPrefix = "/password-reset"
+
+// CheckBaseURL reports whether u can serve as base_url: an absolute http or
+// https URL without query or fragment.
+func CheckBaseURL(u string) error {
+	b, err := url.Parse(u)
+	if err != nil || (b.Scheme != "https" && b.Scheme != "http") || b.Host == "" || b.RawQuery != "" || b.Fragment != "" || b.User != nil {
+		return fmt.Errorf("base_url must be an absolute http(s) URL without user, query or fragment, got %q", u)
+	}
+	return nil
+}
+
+// CheckPrefix reports whether p can serve as prefix: empty (the default),
+// or a path starting with / and not ending with /.
+func CheckPrefix(p string) error {
+	if p == "" {
+		return nil
+	}
+	if !strings.HasPrefix(p, "/") || strings.HasSuffix(p, "/") || strings.ContainsAny(p, "?#{} ") {
+		return fmt.Errorf("prefix must start with /, not end with /, and hold no ?, #, braces or spaces, got %q", p)
+	}
+	return nil
 }
 
 func defaults(c *Config) {
