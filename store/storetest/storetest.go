@@ -430,7 +430,7 @@ func testPutIfAbsentOneWinner(t *testing.T, s store.Store) {
 			}
 		})
 		if len(errs) > 0 {
-			t.Fatalf("round %d: PutIfAbsent errors: %v", round, errs)
+			t.Fatalf("round %d: %d PutIfAbsent calls failed, first: %v", round, len(errs), errs[0])
 		}
 		if len(winners) != 1 {
 			t.Fatalf("round %d: %d winners %v, want exactly 1", round, len(winners), winners)
@@ -489,7 +489,7 @@ func testConsumeOneWinner(t *testing.T, s store.Store) {
 			}
 		})
 		if len(errs) > 0 {
-			t.Fatalf("round %d: %v", round, errs)
+			t.Fatalf("round %d: %d Consume calls failed, first: %v", round, len(errs), errs[0])
 		}
 		if len(winners) != 1 {
 			t.Fatalf("round %d: %d racers consumed the key %v, want exactly 1", round, len(winners), winners)
@@ -559,7 +559,7 @@ func testCompareAndSwapOneWinner(t *testing.T, s store.Store) {
 			}
 		})
 		if len(errs) > 0 {
-			t.Fatalf("round %d: CompareAndSwap errors: %v", round, errs)
+			t.Fatalf("round %d: %d CompareAndSwap calls failed, first: %v", round, len(errs), errs[0])
 		}
 		if len(winners) != 1 {
 			t.Fatalf("round %d: %d winners %v, want exactly 1", round, len(winners), winners)
@@ -800,7 +800,7 @@ func testIncrConcurrent(t *testing.T, s store.Store) {
 		}
 	})
 	if len(errs) > 0 {
-		t.Fatalf("Incr errors: %v", errs)
+		t.Fatalf("%d racers failed, first: %v", len(errs), errs[0])
 	}
 	// Every value from 1 to racers*perRacer was handed out exactly once.
 	slices.Sort(seen)
