@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -296,4 +298,21 @@ func TestCheckContextWithoutOnlineRules(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantDetails(t, vs, Common)
+}
+
+func TestConcurrentChecks(t *testing.T) {
+	// The common list is built once under sync.Once and zxcvbn-go keeps
+	// only read-only globals: many requests at once are safe (run with
+	// -race).
+	p := defaults()
+	p.MinScore = 2
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			pw := fmt.Sprintf("p@ssw0rd-%d-sunshine", i)
+			p.Check(Input{Password: pw, Identifiers: []string{"alice@example.test"}})
+			IsCommon("password1234")
+		})
+	}
+	wg.Wait()
 }
