@@ -32,6 +32,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		key        <secret>
 //		site_name  <name>
 //		support    <contact>
+//		verify     <url> {
+//			secret  <whsec_…>
+//			timeout <duration>
+//		}
 //		lookup     <url> {
 //			secret  <whsec_…>
 //			timeout <duration>
@@ -56,6 +60,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			min_length    <n>
 //			max_length    <n>
 //			context_words <word> ...
+//			skip_common
+//			min_score     <1-4>
+//			breached      <range API URL> [fail_open|fail_closed]
 //		}
 //		rate_limit {
 //			per_identifier   <n> <window>
@@ -108,6 +115,9 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "update":
 			h.Update = &UpdateHook{}
 			err = parseHook(d, opt, &h.Update.Hook, h.Update)
+		case "verify":
+			h.Verify = &Hook{}
+			err = parseHook(d, opt, h.Verify, nil)
 		case "email":
 			h.Email = &Email{}
 			err = parseEmail(d, h.Email)
@@ -316,6 +326,30 @@ func parsePolicy(d *caddyfile.Dispenser, p *Policy) error {
 				return d.Errf("context_words: expected at least one word")
 			}
 			p.ContextWords = append(p.ContextWords, words...)
+		case "skip_common":
+			p.SkipCommon = true
+			if d.NextArg() {
+				return d.Errf("skip_common: takes no arguments")
+			}
+		case "min_score":
+			if err = intArg(d, &p.MinScore); err == nil && (p.MinScore < 1 || p.MinScore > 4) {
+				return d.Errf("min_score: must be between 1 and 4")
+			}
+		case "breached":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.Errf("breached: expected a range API URL and optionally fail_open or fail_closed")
+			}
+			p.Breached = &Breached{URL: args[0]}
+			if len(args) == 2 {
+				switch args[1] {
+				case "fail_open":
+					p.Breached.FailOpen = true
+				case "fail_closed":
+				default:
+					return d.Errf("breached: unknown mode '%s' (want fail_open or fail_closed)", args[1])
+				}
+			}
 		default:
 			return d.Errf("unrecognized policy option '%s'", sub)
 		}

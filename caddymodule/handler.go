@@ -64,6 +64,11 @@ type Handler struct {
 	// The upstream endpoint that sets the new password. Required.
 	Update *UpdateHook `json:"update,omitempty"`
 
+	// An optional upstream endpoint that checks a password against the
+	// user's current one; with it, a new password equal to the old one is
+	// refused (SAME_AS_OLD). Default: none.
+	Verify *Hook `json:"verify,omitempty"`
+
 	// How mail is sent. Default: no mail (a warning is logged; only
 	// useful with the admin API).
 	Email *Email `json:"email,omitempty"`
@@ -153,6 +158,27 @@ type Policy struct {
 	// Words a password must not contain, such as the site's name.
 	// Default: none.
 	ContextWords []string `json:"context_words,omitempty"`
+	// Turn off the check against the embedded list of 49,233 common
+	// passwords. Default: false (the check is on).
+	SkipCommon bool `json:"skip_common,omitempty"`
+	// The lowest zxcvbn score (1 to 4) accepted. Default: 0, off.
+	MinScore int `json:"min_score,omitempty"`
+	// Refuse passwords found by a k-anonymity range API (the Pwned
+	// Passwords protocol). Default: off.
+	Breached *Breached `json:"breached,omitempty"`
+}
+
+// Breached configures the breached-password check. Only the first five hex
+// characters of the password's SHA-1 leave the server.
+type Breached struct {
+	// The range API's base URL; the 5-character prefix is appended, e.g.
+	// https://api.pwnedpasswords.com/range/. Required.
+	URL string `json:"url,omitempty"`
+	// Accept the password when the service cannot be reached. Default:
+	// false (fail closed: the user is asked to retry, 502).
+	FailOpen bool `json:"fail_open,omitempty"`
+	// How long to wait for the service. Default: 2s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
 }
 
 // Limit is a fixed-window rate limit.
@@ -285,15 +311,43 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	}
 	cfg.Lookup = plugin.Hook{URL: lookupURL, Client: &webhook.Client{Signer: lookSigner, Timeout: timeoutOr(h.Lookup.Timeout), UserAgent: "resetgate"}}
 	cfg.Update = plugin.Hook{URL: updateURL, Client: &webhook.Client{Signer: updSigner, Timeout: timeoutOr(h.Update.Timeout), UserAgent: "resetgate"}}
+	if h.Verify != nil {
+		vs := updSigner
+		if h.Verify.Secret != "" {
+			sec, err := resolve(repl, "verify secret", h.Verify.Secret)
+			if err != nil {
+				return cfg, err
+			}
+			if vs, err = signer("verify secret", sec); err != nil {
+				return cfg, err
+			}
+		}
+		u, err := hookURL(repl, "verify", h.Verify.URL)
+		if err != nil {
+			return cfg, err
+		}
+		cfg.Verify = plugin.Hook{URL: u, Client: &webhook.Client{Signer: vs, Timeout: timeoutOr(h.Verify.Timeout), UserAgent: "resetgate"}}
+	}
 	if cfg.Hasher, err = passhash.New(h.Update.Hash, h.Update.HashCost); err != nil {
 		return cfg, fmt.Errorf("update hash: %w", err)
 	}
 
 	// Policy and limits.
 	if h.Policy != nil {
-		cfg.Policy = policy.Policy{MinLength: h.Policy.MinLength, MaxLength: h.Policy.MaxLength, ContextWords: h.Policy.ContextWords}
+		cfg.Policy = policy.Policy{MinLength: h.Policy.MinLength, MaxLength: h.Policy.MaxLength, ContextWords: h.Policy.ContextWords,
+			SkipCommon: h.Policy.SkipCommon, MinScore: h.Policy.MinScore}
+		if b := h.Policy.Breached; b != nil {
+			u, err := hookURL(repl, "policy breached", b.URL)
+			if err != nil {
+				return cfg, err
+			}
+			cfg.Policy.Breached = &policy.BreachedCheck{URL: u, FailOpen: b.FailOpen, Timeout: time.Duration(b.Timeout)}
+		}
 	}
 	cfg.Policy.Defaults()
+	if err := cfg.Policy.Validate(); err != nil {
+		return cfg, fmt.Errorf("policy: %w", err)
+	}
 	if cfg.Policy.MinLength < 8 {
 		return cfg, fmt.Errorf("policy min_length must be at least 8 (NIST 800-63B), got %d", cfg.Policy.MinLength)
 	}

@@ -31,6 +31,7 @@ const (
 // Next steps of a flow (the Airlock "nextStep").
 const (
 	StepCodeRequired        = "CODE_REQUIRED"
+	StepLinkRequired        = "LINK_REQUIRED"
 	StepNewPasswordRequired = "NEW_PASSWORD_REQUIRED"
 	StepDone                = "DONE"
 )
@@ -69,6 +70,9 @@ type Config struct {
 	Lookup Hook
 	// Update hands the verified new password to the upstream.
 	Update Hook
+	// Verify, when its URL is set, checks a password against the user's
+	// current one (SAME_AS_OLD).
+	Verify Hook
 	// Hasher, when not nil, sends a hash instead of the password.
 	Hasher passhash.Hasher
 
@@ -113,6 +117,8 @@ type Config struct {
 	// logs. Default: the host of the request's RemoteAddr. The Caddy
 	// module passes Caddy's client_ip, which honours trusted_proxies.
 	ClientIP func(*http.Request) string
+
+	logger *zap.Logger
 }
 
 // Engine serves the reset API and pages.
@@ -158,6 +164,7 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 	if cfg.Update.URL == "" || cfg.Lookup.URL == "" {
 		return nil, errors.New("lookup and update hooks are required")
 	}
+	cfg.logger = log
 	defaults(&cfg)
 	if cfg.Templates == nil {
 		if cfg.Templates, err = mailer.LoadTemplates(""); err != nil {
@@ -256,6 +263,12 @@ func defaults(c *Config) {
 		c.QueueSize = 4096
 	}
 	c.Policy.Defaults()
+	if c.Policy.Breached != nil && c.Policy.Breached.OnFailOpen == nil {
+		log := c.logger
+		c.Policy.Breached.OnFailOpen = func(err error) {
+			log.Warn("breached-password service unavailable; failing open", zap.Error(err))
+		}
+	}
 	if _, ok := c.Hasher.(passhash.Bcrypt); ok {
 		c.Policy.MaxBytes = 72
 	}

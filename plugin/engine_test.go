@@ -54,6 +54,12 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		_ = json.NewEncoder(w).Encode(User{ID: "u1", Email: "alice@example.test", Name: "Alice"})
+	case "/verify":
+		if body["user_id"] == "u1" && body["password"] == oldPassword {
+			w.WriteHeader(200)
+			return
+		}
+		w.WriteHeader(401)
 	case "/update":
 		u.mu.Lock()
 		u.updates = append(u.updates, body)
@@ -61,6 +67,9 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(204)
 	}
 }
+
+// oldPassword is alice's current password at the harness upstream.
+const oldPassword = "my current long password"
 
 type harness struct {
 	e    *Engine
@@ -92,6 +101,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 		BaseURL: "https://app.example.test", Key: []byte(strings.Repeat("k", 32)),
 		Lookup: Hook{URL: srv.URL + "/lookup", Client: &webhook.Client{}},
 		Update: Hook{URL: srv.URL + "/update", Client: &webhook.Client{}},
+		Verify: Hook{URL: srv.URL + "/verify", Client: &webhook.Client{}},
 		Mail:   smtp, Now: h.clk.Now,
 	}
 	if mod != nil {
@@ -131,7 +141,7 @@ func (h *harness) resetMail(t *testing.T) (flowID string, m mailbox.Mail) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	m, err := h.mail.WaitFor(ctx, func(m mailbox.Mail) bool { return strings.Contains(m.Text, "/new?token=") })
+	m, err := h.mail.WaitFor(ctx, func(m mailbox.Mail) bool { return strings.Contains(m.Subject, "eset") })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -292,6 +292,7 @@ var detailMessages = map[string]string{
 	policy.Common:             "This password is too common. Choose a less predictable one.",
 	policy.Breached:           "This password appeared in a data breach. Choose another one.",
 	policy.SameAsOld:          "The new password must differ from the old one.",
+	policy.TooWeak:            "This password is too easy to guess. Add more words or characters.",
 }
 
 func (p *pages) newPasswordSubmit(w http.ResponseWriter, r *http.Request) {

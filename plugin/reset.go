@@ -87,8 +87,18 @@ func (e *Engine) handleRequest(w http.ResponseWriter, r *http.Request) *apiError
 	if apiErr != nil {
 		return apiErr
 	}
-	writeJSON(w, http.StatusAccepted, map[string]string{"flow_id": flowID})
+	writeJSON(w, http.StatusAccepted, map[string]string{"flow_id": flowID, "next_step": e.firstStep()})
 	return nil
+}
+
+// firstStep is what a user does after asking for a reset: type the mailed
+// code, or (links only) follow the mailed link. It never depends on the
+// account, so it tells nothing about it.
+func (e *Engine) firstStep() string {
+	if e.methodEnabled(MethodCode) {
+		return StepCodeRequired
+	}
+	return StepLinkRequired
 }
 
 // startFlow is the shared core of the API and page request: validate, rate
@@ -370,17 +380,27 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 		return "", "", errFlowLocked
 	}
 	owner := e.keys.ownerKey(flow.User.ID)
-	over, err := e.overLimit(ctx, "cu/"+owner, e.cfg.AccountFailures)
-	if err != nil {
-		return "", "", storeUnavailable(err)
-	}
-	if over {
-		e.log.Warn("code attempts over the per-account budget", zap.String("event", "locked"), zap.String("user_id", flow.User.ID))
+	// The account's failure budget spans all its flows, so opening many
+	// flows does not multiply guesses.
+	if _, err := e.store.Get(ctx, "cl/"+owner); err == nil {
 		return "", "", errFlowLocked
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return "", "", storeUnavailable(err)
 	}
 	if subtle.ConstantTimeCompare([]byte(e.keys.codeMAC(flowID, code)), []byte(flow.CodeMAC)) != 1 {
 		e.log.Info("wrong reset code", zap.String("event", "failed"), zap.String("user_id", flow.User.ID), zap.Int64("attempt", n))
-		if n >= int64(e.cfg.MaxCodeAttempts) {
+		failures, err := e.store.Incr(ctx, "cf/"+owner, e.cfg.AccountFailures.Window)
+		if err != nil {
+			return "", "", storeUnavailable(err)
+		}
+		over := e.cfg.AccountFailures.Count > 0 && failures >= int64(e.cfg.AccountFailures.Count)
+		if over || n >= int64(e.cfg.MaxCodeAttempts) {
+			if over {
+				if err := e.store.Put(ctx, "cl/"+owner, []byte("1"), e.cfg.AccountFailures.Window, owner); err != nil {
+					return "", "", storeUnavailable(err)
+				}
+			}
+			e.log.Warn("reset code attempts exhausted", zap.String("event", "locked"), zap.String("user_id", flow.User.ID), zap.Bool("account", over))
 			return "", "", errFlowLocked
 		}
 		return "", "", errCodeInvalid
@@ -431,6 +451,50 @@ func (e *Engine) handleComplete(w http.ResponseWriter, r *http.Request) *apiErro
 	return nil
 }
 
+// checkPolicy runs every password rule, the online ones (breached
+// service, SAME_AS_OLD through the verify hook) included. Violations are a
+// 422; a failed online check with no violation is a 502 that keeps the
+// token alive.
+func (e *Engine) checkPolicy(ctx context.Context, u User, identifier, password, confirm string, hasConfirm bool) *apiError {
+	in := policy.Input{
+		Password: password, Confirm: confirm, HasConfirm: hasConfirm,
+		Identifiers: []string{identifier, u.Email, u.Name},
+	}
+	if e.cfg.Verify.URL != "" {
+		in.OldPasswordMatches = func(ctx context.Context, pw string) (bool, error) {
+			return e.passwordMatches(ctx, u.ID, pw)
+		}
+	}
+	vs, err := e.cfg.Policy.CheckContext(ctx, in)
+	if len(vs) > 0 {
+		return policyError(vs)
+	}
+	if err != nil {
+		return newError(http.StatusBadGateway, CodeUpstreamFailed, "the password could not be checked right now; try again", "").withCause(err)
+	}
+	return nil
+}
+
+// passwordMatches asks the verify hook whether pw is the user's current
+// password: 200 yes, 401 no, anything else an error.
+func (e *Engine) passwordMatches(ctx context.Context, userID, pw string) (bool, error) {
+	body, err := json.Marshal(map[string]string{"user_id": userID, "password": pw})
+	if err != nil {
+		return false, err
+	}
+	resp, err := e.cfg.Verify.Client.Do(ctx, webhookRequest(e.cfg.Verify.URL, body, ""))
+	if err != nil {
+		return false, fmt.Errorf("verify: %w", err)
+	}
+	switch {
+	case resp.OK():
+		return true, nil
+	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
+		return false, nil
+	}
+	return false, fmt.Errorf("verify answered status %d", resp.Status)
+}
+
 // policyError turns violations into a 422 listing every failed rule.
 func policyError(vs []policy.Violation) *apiError {
 	e := &apiError{status: http.StatusUnprocessableEntity}
@@ -448,11 +512,8 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	if apiErr != nil {
 		return apiErr
 	}
-	if vs := e.cfg.Policy.Check(policy.Input{
-		Password: password, Confirm: confirm, HasConfirm: hasConfirm,
-		Identifiers: []string{rec.Identifier, rec.User.Email, rec.User.Name},
-	}); len(vs) > 0 {
-		return policyError(vs)
+	if apiErr := e.checkPolicy(ctx, rec.User, rec.Identifier, password, confirm, hasConfirm); apiErr != nil {
+		return apiErr
 	}
 	lease := e.cfg.Update.Client.Timeout + 10*time.Second
 	won, err := e.store.PutIfAbsent(ctx, lockKey(key), []byte("1"), lease)
@@ -579,24 +640,12 @@ func (e *Engine) handlePolicy(w http.ResponseWriter, r *http.Request) *apiError 
 }
 
 func (e *Engine) policyJSON() map[string]any {
-	p := e.cfg.Policy
-	out := map[string]any{
-		"min_length":         p.MinLength,
-		"max_length":         p.MaxLength,
-		"length_unit":        "code_points",
-		"composition_rules":  false,
-		"rejects_identifier": true,
-		"confirm_must_match": true,
-		"methods":            e.cfg.Methods,
-		"token_ttl_seconds":  int(e.cfg.TokenTTL / time.Second),
-		"code_ttl_seconds":   int(e.cfg.CodeTTL / time.Second),
-	}
-	if p.MaxBytes > 0 {
-		out["max_bytes"] = p.MaxBytes
-	}
-	if len(p.ContextWords) > 0 {
-		out["context_words"] = p.ContextWords
-	}
+	out := e.cfg.Policy.Describe()
+	out["confirm_must_match"] = true
+	out["rejects_old_password"] = e.cfg.Verify.URL != ""
+	out["methods"] = e.cfg.Methods
+	out["token_ttl_seconds"] = int(e.cfg.TokenTTL / time.Second)
+	out["code_ttl_seconds"] = int(e.cfg.CodeTTL / time.Second)
 	return out
 }
 

@@ -29,7 +29,7 @@ type ResetData struct {
 	SiteName string
 	// UserName is the greeting name; optional.
 	UserName string
-	// Link opens the set-password page. Required.
+	// Link opens the set-password page. Link or Code is required.
 	Link string
 	// Code is the 8-digit code, shown as "1234 5678"; empty for a mail
 	// without one.
@@ -74,8 +74,8 @@ func (d ResetData) prepare() (any, error) {
 	if strings.TrimSpace(d.SiteName) == "" {
 		return nil, errors.New("mailer: reset mail needs SiteName")
 	}
-	if d.Link == "" {
-		return nil, errors.New("mailer: reset mail needs Link")
+	if d.Link == "" && d.Code == "" {
+		return nil, errors.New("mailer: reset mail needs a Link or a Code")
 	}
 	d.SiteName = shortLine(d.SiteName)
 	d.UserName = shortLine(d.UserName)
