@@ -345,14 +345,14 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 		}
 	}
 	cfg.Policy.Defaults()
-	if err := cfg.Policy.Validate(); err != nil {
-		return cfg, fmt.Errorf("policy: %w", err)
-	}
 	if cfg.Policy.MinLength < 8 {
 		return cfg, fmt.Errorf("policy min_length must be at least 8 (NIST 800-63B), got %d", cfg.Policy.MinLength)
 	}
 	if cfg.Policy.MaxLength < 64 || cfg.Policy.MaxLength < cfg.Policy.MinLength {
 		return cfg, fmt.Errorf("policy max_length must be at least 64 and at least min_length, got %d", cfg.Policy.MaxLength)
+	}
+	if err := cfg.Policy.Validate(); err != nil {
+		return cfg, fmt.Errorf("policy: %w", err)
 	}
 	if rl := h.RateLimit; rl != nil {
 		for _, l := range []struct {

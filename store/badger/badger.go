@@ -139,6 +139,10 @@ const (
 	// only and value-log GC rarely has work.
 	valueThreshold = 64 << 10
 
+	// tableSize is the size of a level-1 table (deeper levels' tables are
+	// larger by Badger's multiplier). Badger's default is 2 MiB.
+	tableSize = 1 << 20
+
 	// valueLogFileSize is the size of one value-log file. Badger's default
 	// is 1 GiB; smaller files are rewritten by GC in smaller steps. It is
 	// also the largest value that can be stored.
@@ -163,12 +167,20 @@ func badgerOptions(opts Options, log *zap.Logger) badgerdb.Options {
 		// are read through mmap). Badger's default is a 256 MiB cache.
 		WithCompression(options.None).
 		WithBlockCacheSize(0).
-		// Table indexes and bloom filters stay in memory, uncached: a few
-		// MiB for a million keys.
+		// Without encryption Badger reads table indexes and bloom filters
+		// straight from the mmapped table files; a cache would only add
+		// heap. With a million tokens stored the heap settles near 7 MiB
+		// (the files' pages count as page cache, not heap).
 		WithIndexCacheSize(0).
 		// Two compactors is Badger's minimum (one is refused) and plenty
 		// for this write rate on a small machine.
 		WithNumCompactors(2).
+		// A compaction builds up to 8 tables at once, each in a buffer
+		// twice the table's size, and keeps the buffers pooled for a few
+		// seconds after. Loading a million tokens with owners as fast as
+		// possible peaked at 252 MiB of heap with Badger's 2 MiB tables and
+		// 134 MiB with 1 MiB ones; once idle the heap is back near 7 MiB.
+		WithBaseTableSize(tableSize).
 		// The expvar metrics are process-global and unused here.
 		WithMetricsEnabled(false).
 		// Conflict detection is what makes Consume, CompareAndSwap and
