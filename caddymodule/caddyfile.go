@@ -42,7 +42,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		}
 //		update     <url> {
 //			secret  <whsec_…>
-//			hash    bcrypt|argon2id|none [<cost>]
+//			hash    bcrypt|argon2id|scrypt|pbkdf2_sha256|none [<cost>]
 //			timeout <duration>
 //		}
 //		email smtp <host:port> {
@@ -240,12 +240,12 @@ func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, upd *UpdateHook) e
 		case sub == "hash" && upd != nil:
 			args := d.RemainingArgs()
 			if len(args) < 1 || len(args) > 2 {
-				return d.Errf("hash: expected a format (bcrypt, argon2id, none) and an optional cost")
+				return d.Errf("hash: expected a format (bcrypt, argon2id, scrypt, pbkdf2_sha256, none) and an optional cost")
 			}
 			switch args[0] {
-			case "bcrypt", "argon2id", "none":
+			case "bcrypt", "argon2id", "scrypt", "pbkdf2_sha256", "none":
 			default:
-				return d.Errf("hash: unknown format '%s' (want bcrypt, argon2id, none)", args[0])
+				return d.Errf("hash: unknown format '%s' (want bcrypt, argon2id, scrypt, pbkdf2_sha256, none)", args[0])
 			}
 			upd.Hash = args[0]
 			if len(args) == 2 && args[0] == "none" {

@@ -122,10 +122,12 @@ type Hook struct {
 type UpdateHook struct {
 	Hook
 	// Send a hash of the password in this format instead of the password:
-	// "bcrypt", "argon2id" or "none". Default: none.
+	// "bcrypt" ($2a$), "argon2id" (PHC), "scrypt" (PHC-style),
+	// "pbkdf2_sha256" (Django's format) or "none". Default: none.
 	Hash string `json:"hash,omitempty"`
-	// The hash's work factor: bcrypt cost (default 12) or argon2id passes
-	// (default 2, with 19 MiB).
+	// The hash's work factor: bcrypt cost (default 12), argon2id passes
+	// (default 2, with 19 MiB), scrypt log2 N (default 17) or pbkdf2
+	// iterations (default 870000).
 	HashCost int `json:"hash_cost,omitempty"`
 }
 

@@ -11,8 +11,13 @@ import (
 	"fmt"
 	"strings"
 
+	"crypto/sha256"
+	"strconv"
+
 	"golang.org/x/crypto/argon2"
 	"golang.org/x/crypto/bcrypt"
+	"golang.org/x/crypto/pbkdf2"
+	"golang.org/x/crypto/scrypt"
 )
 
 // Hasher produces one hash format.
@@ -46,8 +51,24 @@ func New(format string, cost int) (Hasher, error) {
 			return nil, errors.New("argon2id time cost must be between 1 and 20")
 		}
 		return Argon2id{Time: uint32(cost), MemoryKiB: 19 * 1024, Threads: 1}, nil
+	case "scrypt":
+		if cost == 0 {
+			cost = 17
+		}
+		if cost < 10 || cost > 22 {
+			return nil, errors.New("scrypt cost (log2 N) must be between 10 and 22")
+		}
+		return Scrypt{LogN: uint8(cost), R: 8, P: 1}, nil
+	case "pbkdf2_sha256":
+		if cost == 0 {
+			cost = 870000 // Django 5.1's default
+		}
+		if cost < 100000 || cost > 10000000 {
+			return nil, errors.New("pbkdf2_sha256 iterations must be between 100000 and 10000000")
+		}
+		return PBKDF2SHA256{Iterations: cost}, nil
 	}
-	return nil, fmt.Errorf("unknown hash format %q (want bcrypt, argon2id or none)", format)
+	return nil, fmt.Errorf("unknown hash format %q (want bcrypt, argon2id, scrypt, pbkdf2_sha256 or none)", format)
 }
 
 // Bcrypt hashes with bcrypt in the "$2a$" encoding.
@@ -102,6 +123,68 @@ func (a Argon2id) Hash(password string) (string, error) {
 		argon2.Version, a.MemoryKiB, a.Time, a.Threads, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
 }
 
+// Scrypt hashes with scrypt in the PHC-style string
+// $scrypt$ln=<log2 N>,r=<r>,p=<p>$<salt>$<hash> (unpadded base64), the
+// encoding passlib and other libraries read.
+type Scrypt struct {
+	// LogN is log2 of the CPU/memory cost N.
+	LogN uint8
+	// R is the block size, P the parallelism.
+	R, P int
+}
+
+// Format implements Hasher.
+func (Scrypt) Format() string { return "scrypt" }
+
+// Hash implements Hasher.
+func (s Scrypt) Hash(password string) (string, error) {
+	salt, err := newSalt(16)
+	if err != nil {
+		return "", err
+	}
+	key, err := scrypt.Key([]byte(password), salt, 1<<s.LogN, s.R, s.P, 32)
+	if err != nil {
+		return "", fmt.Errorf("scrypt: %w", err)
+	}
+	enc := base64.RawStdEncoding
+	return fmt.Sprintf("$scrypt$ln=%d,r=%d,p=%d$%s$%s", s.LogN, s.R, s.P, enc.EncodeToString(salt), enc.EncodeToString(key)), nil
+}
+
+// PBKDF2SHA256 hashes in Django's format:
+// pbkdf2_sha256$<iterations>$<salt>$<base64 of the 32-byte key>.
+type PBKDF2SHA256 struct {
+	// Iterations of PBKDF2-HMAC-SHA256.
+	Iterations int
+}
+
+// Format implements Hasher.
+func (PBKDF2SHA256) Format() string { return "pbkdf2_sha256" }
+
+// saltAlphabet is Django's: salts are 22 characters from [a-zA-Z0-9].
+const saltAlphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+
+// Hash implements Hasher.
+func (p PBKDF2SHA256) Hash(password string) (string, error) {
+	raw, err := newSalt(22)
+	if err != nil {
+		return "", err
+	}
+	salt := make([]byte, len(raw))
+	for i, b := range raw {
+		salt[i] = saltAlphabet[int(b)%len(saltAlphabet)] // 256 % 62 bias is irrelevant for a salt
+	}
+	key := pbkdf2.Key([]byte(password), salt, p.Iterations, sha256.Size, sha256.New)
+	return fmt.Sprintf("pbkdf2_sha256$%d$%s$%s", p.Iterations, salt, base64.StdEncoding.EncodeToString(key)), nil
+}
+
+func newSalt(n int) ([]byte, error) {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		return nil, fmt.Errorf("reading salt: %w", err)
+	}
+	return b, nil
+}
+
 // Check reports whether password matches an encoded bcrypt or argon2id
 // hash. It exists for tests and for the example app.
 func Check(encoded, password string) bool {
@@ -128,6 +211,38 @@ func Check(encoded, password string) bool {
 			return false
 		}
 		got := argon2.IDKey([]byte(password), salt, t, m, p, uint32(len(want)))
+		return subtle.ConstantTimeCompare(got, want) == 1
+	case strings.HasPrefix(encoded, "$scrypt$"):
+		parts := strings.Split(encoded, "$")
+		var ln uint8
+		var r, p int
+		if len(parts) != 5 {
+			return false
+		}
+		if _, err := fmt.Sscanf(parts[2], "ln=%d,r=%d,p=%d", &ln, &r, &p); err != nil || ln > 22 {
+			return false
+		}
+		salt, err1 := base64.RawStdEncoding.DecodeString(parts[3])
+		want, err2 := base64.RawStdEncoding.DecodeString(parts[4])
+		if err1 != nil || err2 != nil || len(want) == 0 {
+			return false
+		}
+		got, err := scrypt.Key([]byte(password), salt, 1<<ln, r, p, len(want))
+		return err == nil && subtle.ConstantTimeCompare(got, want) == 1
+	case strings.HasPrefix(encoded, "pbkdf2_sha256$"):
+		parts := strings.Split(encoded, "$")
+		if len(parts) != 4 {
+			return false
+		}
+		iter, err := strconv.Atoi(parts[1])
+		if err != nil || iter < 1 || iter > 10000000 {
+			return false
+		}
+		want, err := base64.StdEncoding.DecodeString(parts[3])
+		if err != nil {
+			return false
+		}
+		got := pbkdf2.Key([]byte(password), []byte(parts[2]), iter, len(want), sha256.New)
 		return subtle.ConstantTimeCompare(got, want) == 1
 	}
 	return false

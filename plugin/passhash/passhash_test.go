@@ -12,8 +12,10 @@ func TestHashFormatsVerifyAgainstPassword(t *testing.T) {
 	}{
 		{"bcrypt", "$2a$04$"},
 		{"argon2id", "$argon2id$v=19$m=19456,t=1,p=1$"},
+		{"scrypt", "$scrypt$ln=10,r=8,p=1$"},
+		{"pbkdf2_sha256", "pbkdf2_sha256$100000$"},
 	} {
-		h, err := New(tc.format, map[string]int{"bcrypt": 4, "argon2id": 1}[tc.format])
+		h, err := New(tc.format, map[string]int{"bcrypt": 4, "argon2id": 1, "scrypt": 10, "pbkdf2_sha256": 100000}[tc.format])
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,3 +56,19 @@ func TestNewRejectsUnknownAndBadCost(t *testing.T) {
 		t.Error("none should give nil hasher")
 	}
 }
+
+// A hash made by Django (make_password("correct horse battery staple",
+// salt="seasalt1234567890abcd", hasher="pbkdf2_sha256") with 100000
+// iterations, computed independently with Python's hashlib) verifies: the
+// format is byte-compatible with what a Django app stores.
+func TestPBKDF2MatchesDjangoFormat(t *testing.T) {
+	const django = "pbkdf2_sha256$100000$seasalt1234567890abcd$" + djangoKey
+	if !Check(django, "correct horse battery staple") {
+		t.Fatal("Django hash does not verify")
+	}
+	if Check(django, "correct horse battery stapl") {
+		t.Fatal("wrong password verifies")
+	}
+}
+
+const djangoKey = "FP6kZCfwJhNXUCR+oIWSaXwDFRHhcSd1qUYj7InpUUk="
