@@ -45,6 +45,18 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			hash    bcrypt|argon2id|scrypt|pbkdf2_sha256|none [<cost>]
 //			timeout <duration>
 //		}
+//		session    <url> {
+//			id_field <dotted.path>
+//			secret   <whsec_…>
+//			timeout  <duration>
+//		}
+//		deliver    <url> {
+//			secret  <whsec_…>
+//			timeout <duration>
+//		}
+//		link_path  <path>
+//		admin_token sha256:<hex> tokens:issue|tokens:revoke ...
+//		admin_allow_roles <role> ...
 //		email smtp <host:port> {
 //			from      <address>
 //			tls       starttls|implicit|none
@@ -114,10 +126,44 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = parseHook(d, opt, h.Lookup, nil)
 		case "update":
 			h.Update = &UpdateHook{}
-			err = parseHook(d, opt, &h.Update.Hook, h.Update)
+			err = parseHook(d, opt, &h.Update.Hook, func(sub string) (bool, error) {
+				if sub != "hash" {
+					return false, nil
+				}
+				return true, parseHash(d, h.Update)
+			})
 		case "verify":
 			h.Verify = &Hook{}
 			err = parseHook(d, opt, h.Verify, nil)
+		case "deliver":
+			h.Deliver = &Hook{}
+			err = parseHook(d, opt, h.Deliver, nil)
+		case "session":
+			h.Session = &SessionHook{}
+			err = parseHook(d, opt, &h.Session.Hook, func(sub string) (bool, error) {
+				if sub != "id_field" {
+					return false, nil
+				}
+				return true, oneArg(d, &h.Session.IDField)
+			})
+		case "link_path":
+			err = oneArg(d, &h.LinkPath)
+		case "admin_token":
+			args := d.RemainingArgs()
+			if len(args) < 2 {
+				return d.Errf("admin_token: expected sha256:<hex> and at least one scope (tokens:issue, tokens:revoke)")
+			}
+			for _, sc := range args[1:] {
+				if sc != "tokens:issue" && sc != "tokens:revoke" {
+					return d.Errf("admin_token: unknown scope '%s' (want tokens:issue, tokens:revoke)", sc)
+				}
+			}
+			h.AdminTokens = append(h.AdminTokens, AdminTokenConfig{Hash: args[0], Scopes: args[1:]})
+		case "admin_allow_roles":
+			h.AdminAllowRoles = d.RemainingArgs()
+			if len(h.AdminAllowRoles) == 0 {
+				return d.Errf("admin_allow_roles: expected at least one role")
+			}
 		case "email":
 			h.Email = &Email{}
 			err = parseEmail(d, h.Email)
@@ -217,9 +263,9 @@ func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
 	return nil
 }
 
-// parseHook reads "<name> <url> [{ secret, timeout, hash }]". upd is nil
-// for hooks that take no hash.
-func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, upd *UpdateHook) error {
+// parseHook reads "<name> <url> [{ secret, timeout, ... }]"; extra, when
+// set, handles the hook's own sub-options and reports whether it knew one.
+func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, extra func(sub string) (bool, error)) error {
 	if !d.NextArg() {
 		return d.Errf("%s: expected a URL", name)
 	}
@@ -228,39 +274,53 @@ func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, upd *UpdateHook) e
 		return d.Errf("%s: expected one URL, then an optional block", name)
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch sub := d.Val(); {
-		case sub == "secret":
+		sub := d.Val()
+		if extra != nil {
+			handled, err := extra(sub)
+			if err != nil {
+				return err
+			}
+			if handled {
+				continue
+			}
+		}
+		switch sub {
+		case "secret":
 			if err := oneArg(d, &hk.Secret); err != nil {
 				return err
 			}
-		case sub == "timeout":
+		case "timeout":
 			if err := durationArg(d, &hk.Timeout); err != nil {
 				return err
-			}
-		case sub == "hash" && upd != nil:
-			args := d.RemainingArgs()
-			if len(args) < 1 || len(args) > 2 {
-				return d.Errf("hash: expected a format (bcrypt, argon2id, scrypt, pbkdf2_sha256, none) and an optional cost")
-			}
-			switch args[0] {
-			case "bcrypt", "argon2id", "scrypt", "pbkdf2_sha256", "none":
-			default:
-				return d.Errf("hash: unknown format '%s' (want bcrypt, argon2id, scrypt, pbkdf2_sha256, none)", args[0])
-			}
-			upd.Hash = args[0]
-			if len(args) == 2 && args[0] == "none" {
-				return d.Errf("hash: format none takes no cost")
-			}
-			if len(args) == 2 {
-				n, err := strconv.Atoi(args[1])
-				if err != nil || n <= 0 {
-					return d.Errf("hash: cost '%s' is not a positive integer", args[1])
-				}
-				upd.HashCost = n
 			}
 		default:
 			return d.Errf("unrecognized %s option '%s'", name, sub)
 		}
+	}
+	return nil
+}
+
+// parseHash reads "hash <format> [<cost>]".
+func parseHash(d *caddyfile.Dispenser, upd *UpdateHook) error {
+	args := d.RemainingArgs()
+	if len(args) < 1 || len(args) > 2 {
+		return d.Errf("hash: expected a format (bcrypt, argon2id, scrypt, pbkdf2_sha256, none) and an optional cost")
+	}
+	switch args[0] {
+	case "bcrypt", "argon2id", "scrypt", "pbkdf2_sha256", "none":
+	default:
+		return d.Errf("hash: unknown format '%s' (want bcrypt, argon2id, scrypt, pbkdf2_sha256, none)", args[0])
+	}
+	upd.Hash = args[0]
+	if len(args) == 2 && args[0] == "none" {
+		return d.Errf("hash: format none takes no cost")
+	}
+	if len(args) == 2 {
+		n, err := strconv.Atoi(args[1])
+		if err != nil || n <= 0 {
+			return d.Errf("hash: cost '%s' is not a positive integer", args[1])
+		}
+		upd.HashCost = n
 	}
 	return nil
 }

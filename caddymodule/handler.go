@@ -69,6 +69,29 @@ type Handler struct {
 	// refused (SAME_AS_OLD). Default: none.
 	Verify *Hook `json:"verify,omitempty"`
 
+	// An optional upstream endpoint that says who is signed in, for the
+	// change-password call: it receives a GET with the browser's Cookie and
+	// Authorization headers and answers 200 with the user id. Default: none
+	// (change password is off).
+	Session *SessionHook `json:"session,omitempty"`
+
+	// An optional upstream endpoint that receives each reset (user, link,
+	// code, expiry) so the app sends its own mail, instead of or beside
+	// email. Default: none.
+	Deliver *Hook `json:"deliver,omitempty"`
+
+	// The path, under base_url, of the link in reset mails and in tokens
+	// issued by the admin API; a custom portal points it at its own page,
+	// which receives ?token=. Default: {prefix}/new.
+	LinkPath string `json:"link_path,omitempty"`
+
+	// Admin API credentials. The admin API exists only when at least one
+	// is configured. Default: none (the admin API answers 404).
+	AdminTokens []AdminTokenConfig `json:"admin_tokens,omitempty"`
+
+	// The roles the admin API may issue reset tokens for. Default: user.
+	AdminAllowRoles []string `json:"admin_allow_roles,omitempty"`
+
 	// How mail is sent. Default: no mail (a warning is logged; only
 	// useful with the admin API).
 	Email *Email `json:"email,omitempty"`
@@ -116,6 +139,21 @@ type Hook struct {
 	Secret string `json:"secret,omitempty"`
 	// How long to wait for the answer. Default: 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// SessionHook is the endpoint that says who is signed in.
+type SessionHook struct {
+	Hook
+	// The dotted JSON path of the user id in the answer. Default: id.
+	IDField string `json:"id_field,omitempty"`
+}
+
+// AdminTokenConfig is one admin API credential.
+type AdminTokenConfig struct {
+	// "sha256:<hex>": the SHA-256 of the bearer token, never the token.
+	Hash string `json:"hash"`
+	// What the token may do: tokens:issue, tokens:revoke. Required.
+	Scopes []string `json:"scopes"`
 }
 
 // UpdateHook is the endpoint that sets a password.
@@ -313,22 +351,35 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	}
 	cfg.Lookup = plugin.Hook{URL: lookupURL, Client: &webhook.Client{Signer: lookSigner, Timeout: timeoutOr(h.Lookup.Timeout), UserAgent: "resetgate"}}
 	cfg.Update = plugin.Hook{URL: updateURL, Client: &webhook.Client{Signer: updSigner, Timeout: timeoutOr(h.Update.Timeout), UserAgent: "resetgate"}}
-	if h.Verify != nil {
-		vs := updSigner
-		if h.Verify.Secret != "" {
-			sec, err := resolve(repl, "verify secret", h.Verify.Secret)
-			if err != nil {
-				return cfg, err
-			}
-			if vs, err = signer("verify secret", sec); err != nil {
-				return cfg, err
-			}
+	if cfg.Session, err = h.optionalHook(repl, "session", (*Hook)(sessionHook(h.Session)), updSigner); err != nil {
+		return cfg, err
+	}
+	if h.Session != nil {
+		cfg.SessionIDField = h.Session.IDField
+	}
+	if cfg.Deliver, err = h.optionalHook(repl, "deliver", h.Deliver, updSigner); err != nil {
+		return cfg, err
+	}
+	if h.LinkPath != "" {
+		if err := plugin.CheckPrefix(h.LinkPath); err != nil {
+			return cfg, fmt.Errorf("link_path: %w", err)
 		}
-		u, err := hookURL(repl, "verify", h.Verify.URL)
+		cfg.LinkPath = h.LinkPath
+	}
+	for i, t := range h.AdminTokens {
+		hash, err := resolve(repl, "admin_token", t.Hash)
 		if err != nil {
 			return cfg, err
 		}
-		cfg.Verify = plugin.Hook{URL: u, Client: &webhook.Client{Signer: vs, Timeout: timeoutOr(h.Verify.Timeout), UserAgent: "resetgate"}}
+		at, err := plugin.ParseAdminToken(hash, t.Scopes)
+		if err != nil {
+			return cfg, fmt.Errorf("admin_token #%d: %w", i+1, err)
+		}
+		cfg.AdminTokens = append(cfg.AdminTokens, at)
+	}
+	cfg.AdminAllowRoles = h.AdminAllowRoles
+	if cfg.Verify, err = h.optionalHook(repl, "verify", h.Verify, updSigner); err != nil {
+		return cfg, err
 	}
 	if cfg.Hasher, err = passhash.New(h.Update.Hash, h.Update.HashCost); err != nil {
 		return cfg, fmt.Errorf("update hash: %w", err)
@@ -464,6 +515,39 @@ func (h *Handler) Cleanup() error {
 		h.engine.Stop()
 	}
 	return h.releaseStore()
+}
+
+func sessionHook(s *SessionHook) *Hook {
+	if s == nil {
+		return nil
+	}
+	return &s.Hook
+}
+
+// optionalHook builds a hook that may be absent; its secret defaults to
+// the update hook's.
+func (h *Handler) optionalHook(repl *caddy.Replacer, name string, hk *Hook, def *webhook.Signer) (plugin.Hook, error) {
+	if hk == nil {
+		return plugin.Hook{}, nil
+	}
+	sg := def
+	if hk.Secret != "" {
+		sec, err := resolve(repl, name+" secret", hk.Secret)
+		if err != nil {
+			return plugin.Hook{}, err
+		}
+		if sg, err = signer(name+" secret", sec); err != nil {
+			return plugin.Hook{}, err
+		}
+	}
+	u, err := hookURL(repl, name, hk.URL)
+	if err != nil {
+		return plugin.Hook{}, err
+	}
+	if hk.Timeout < 0 {
+		return plugin.Hook{}, fmt.Errorf("%s timeout must be positive", name)
+	}
+	return plugin.Hook{URL: u, Client: &webhook.Client{Signer: sg, Timeout: timeoutOr(hk.Timeout), UserAgent: "resetgate"}}, nil
 }
 
 // clientIP is Caddy's idea of the client address: the peer, or the

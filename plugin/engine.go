@@ -103,6 +103,26 @@ type Config struct {
 	// AccountFailures limits code guesses per account across its flows.
 	AccountFailures Limit
 
+	// AdminTokens enable the admin API; none means it does not exist.
+	AdminTokens []AdminToken
+	// AdminAllowRoles are the roles the admin API may issue tokens for.
+	// Default: user.
+	AdminAllowRoles []string
+
+	// Session, when its URL is set, tells who is signed in (change
+	// password): GET with the browser's Cookie and Authorization headers.
+	Session Hook
+	// SessionIDField is the dotted JSON path of the user id in the
+	// session answer. Default: id.
+	SessionIDField string
+
+	// Deliver, when its URL is set, receives each reset (user, link, code)
+	// so the app sends its own mail.
+	Deliver Hook
+	// LinkPath is the path of the mailed link under base_url. Default:
+	// {prefix}/new.
+	LinkPath string
+
 	// Policy is the password policy.
 	Policy policy.Policy
 
@@ -256,6 +276,15 @@ func defaults(c *Config) {
 	if c.AccountFailures == (Limit{}) {
 		c.AccountFailures = Limit{Count: 10, Window: time.Hour}
 	}
+	if len(c.AdminAllowRoles) == 0 {
+		c.AdminAllowRoles = []string{"user"}
+	}
+	if c.SessionIDField == "" {
+		c.SessionIDField = "id"
+	}
+	if c.LinkPath == "" {
+		c.LinkPath = c.Prefix + "/new"
+	}
 	if c.Workers == 0 {
 		c.Workers = 4
 	}
@@ -338,6 +367,8 @@ func (e *Engine) routes() {
 	m.HandleFunc("POST "+p+"/complete", e.api(e.handleComplete))
 	m.HandleFunc("POST "+p+"/revoke", e.api(e.handleRevoke))
 	m.HandleFunc("GET "+p+"/policy", e.api(e.handlePolicy))
+	m.HandleFunc("POST "+p+"/change", e.api(e.handleChange))
+	e.adminRoutes(m)
 	e.pages.routes(m)
 	m.HandleFunc(p+"/", e.api(func(w http.ResponseWriter, r *http.Request) *apiError {
 		return newError(http.StatusNotFound, CodeNotFound, "no such reset route", "")
@@ -380,6 +411,14 @@ func (e *Engine) methodEnabled(m string) bool {
 		}
 	}
 	return false
+}
+
+// resetLink is the mailed link for a token: base_url + link_path.
+func (e *Engine) resetLink(token string) string {
+	u := *e.base
+	u.Path = e.base.Path + e.cfg.LinkPath
+	u.RawQuery = url.Values{"token": {token}}.Encode()
+	return u.String()
 }
 
 // link builds a public URL from base_url alone (invariant 5).

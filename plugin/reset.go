@@ -226,16 +226,20 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		if err := e.putJSON(ctx, tokenKey, rec, e.cfg.TokenTTL, owner); err != nil {
 			return err
 		}
-		link = e.link("/new", url.Values{"token": {token}})
+		link = e.resetLink(token)
 	}
 	if err := e.putJSON(ctx, e.keys.revokeKey(revoke), revokeRecord{UserID: user.ID, FlowKey: flowKey}, e.cfg.RevokeTTL, ""); err != nil {
 		return err
 	}
 	e.log.Info("reset requested", zap.String("event", "requested"), zap.Bool("known", true), zap.String("user_id", user.ID), zap.String("ip", job.ip))
+	revokeLink := e.link("/revoke", url.Values{"token": {revoke}})
+	if e.cfg.Deliver.URL != "" {
+		e.deliverReset(ctx, user, link, code, revokeLink, flow.ExpiresAt)
+	}
 	e.sendMail(user, "reset", mailer.ResetData{
 		SiteName: e.cfg.SiteName, UserName: user.Name, Link: link, Code: code,
 		ExpiresAt: flow.ExpiresAt, TTL: humanDuration(e.cfg.TokenTTL), RequestIP: job.ip, RequestTime: job.at,
-		RevokeLink: e.link("/revoke", url.Values{"token": {revoke}}), SupportContact: e.cfg.SupportContact,
+		RevokeLink: revokeLink, SupportContact: e.cfg.SupportContact,
 	})
 	return nil
 }
@@ -382,24 +386,18 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 	owner := e.keys.ownerKey(flow.User.ID)
 	// The account's failure budget spans all its flows, so opening many
 	// flows does not multiply guesses.
-	if _, err := e.store.Get(ctx, "cl/"+owner); err == nil {
-		return "", "", errFlowLocked
-	} else if !errors.Is(err, store.ErrNotFound) {
+	if locked, err := e.accountLocked(ctx, "code", owner); err != nil {
 		return "", "", storeUnavailable(err)
+	} else if locked {
+		return "", "", errFlowLocked
 	}
 	if subtle.ConstantTimeCompare([]byte(e.keys.codeMAC(flowID, code)), []byte(flow.CodeMAC)) != 1 {
 		e.log.Info("wrong reset code", zap.String("event", "failed"), zap.String("user_id", flow.User.ID), zap.Int64("attempt", n))
-		failures, err := e.store.Incr(ctx, "cf/"+owner, e.cfg.AccountFailures.Window)
+		over, err := e.recordFailure(ctx, "code", owner)
 		if err != nil {
 			return "", "", storeUnavailable(err)
 		}
-		over := e.cfg.AccountFailures.Count > 0 && failures >= int64(e.cfg.AccountFailures.Count)
 		if over || n >= int64(e.cfg.MaxCodeAttempts) {
-			if over {
-				if err := e.store.Put(ctx, "cl/"+owner, []byte("1"), e.cfg.AccountFailures.Window, owner); err != nil {
-					return "", "", storeUnavailable(err)
-				}
-			}
 			e.log.Warn("reset code attempts exhausted", zap.String("event", "locked"), zap.String("user_id", flow.User.ID), zap.Bool("account", over))
 			return "", "", errFlowLocked
 		}
@@ -455,10 +453,11 @@ func (e *Engine) handleComplete(w http.ResponseWriter, r *http.Request) *apiErro
 // service, SAME_AS_OLD through the verify hook) included. Violations are a
 // 422; a failed online check with no violation is a 502 that keeps the
 // token alive.
-func (e *Engine) checkPolicy(ctx context.Context, u User, identifier, password, confirm string, hasConfirm bool) *apiError {
+func (e *Engine) checkPolicy(ctx context.Context, u User, identifier, password, confirm string, hasConfirm bool, pointer string) *apiError {
 	in := policy.Input{
 		Password: password, Confirm: confirm, HasConfirm: hasConfirm,
-		Identifiers: []string{identifier, u.Email, u.Name},
+		Identifiers:     []string{identifier, u.Email, u.Name},
+		PasswordPointer: pointer,
 	}
 	if e.cfg.Verify.URL != "" {
 		in.OldPasswordMatches = func(ctx context.Context, pw string) (bool, error) {
@@ -512,7 +511,7 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	if apiErr != nil {
 		return apiErr
 	}
-	if apiErr := e.checkPolicy(ctx, rec.User, rec.Identifier, password, confirm, hasConfirm); apiErr != nil {
+	if apiErr := e.checkPolicy(ctx, rec.User, rec.Identifier, password, confirm, hasConfirm, "/password"); apiErr != nil {
 		return apiErr
 	}
 	lease := e.cfg.Update.Client.Timeout + 10*time.Second

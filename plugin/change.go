@@ -1,0 +1,177 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"go.uber.org/zap"
+
+	"github.com/resetgate/resetgate/plugin/webhook"
+	"github.com/resetgate/resetgate/store"
+)
+
+// errNotSignedIn answers a change without a session the app recognises.
+var errNotSignedIn = newError(http.StatusUnauthorized, "NOT_SIGNED_IN", "sign in to change your password", "")
+
+// handleChange changes the password of the signed-in user: identity from
+// the session hook, the old password checked by the verify hook.
+func (e *Engine) handleChange(w http.ResponseWriter, r *http.Request) *apiError {
+	if e.cfg.Session.URL == "" || e.cfg.Verify.URL == "" {
+		return newError(http.StatusNotFound, CodeNotFound, "password change is not enabled (it needs the session and verify hooks)", "")
+	}
+	var in struct {
+		Old     *string `json:"old"`
+		New     *string `json:"new"`
+		Confirm *string `json:"confirm"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	if in.Old == nil {
+		return invalid("old is required", "/old")
+	}
+	if in.New == nil {
+		return invalid("new is required", "/new")
+	}
+	confirm := ""
+	if in.Confirm != nil {
+		confirm = *in.Confirm
+	}
+	if err := e.ChangePassword(r, *in.Old, *in.New, confirm, in.Confirm != nil); err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "password_changed", "next_step": StepDone})
+	return nil
+}
+
+// ChangePassword runs the signed-in change for the browser request r.
+func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm string, hasConfirm bool) *apiError {
+	ctx := r.Context()
+	userID, apiErr := e.sessionUser(ctx, r)
+	if apiErr != nil {
+		return apiErr
+	}
+	user, found, err := e.lookup(ctx, userID)
+	if err != nil {
+		return newError(http.StatusBadGateway, CodeUpstreamFailed, "the application could not be reached; try again", "").withCause(err)
+	}
+	if !found || user.ID != userID {
+		return errNotSignedIn
+	}
+	owner := e.keys.ownerKey(user.ID)
+	// Old-password guesses are limited per account like code guesses.
+	if locked, err := e.accountLocked(ctx, "old_password", owner); err != nil {
+		return storeUnavailable(err)
+	} else if locked {
+		apiErr := newError(http.StatusTooManyRequests, CodeRateLimited, "too many wrong passwords; try again later", "")
+		apiErr.retry = e.cfg.AccountFailures.Window
+		return apiErr
+	}
+	ok, err := e.passwordMatches(ctx, user.ID, old)
+	if err != nil {
+		return newError(http.StatusBadGateway, CodeUpstreamFailed, "the application could not check the password; try again", "").withCause(err)
+	}
+	if !ok {
+		if _, err := e.recordFailure(ctx, "old_password", owner); err != nil {
+			return storeUnavailable(err)
+		}
+		e.log.Info("password change with a wrong old password", zap.String("event", "failed"), zap.String("user_id", user.ID))
+		return newError(http.StatusForbidden, "OLD_PASSWORD_WRONG", "the current password is not right", "/old")
+	}
+	if apiErr := e.checkPolicy(ctx, user, user.Email, newPassword, confirm, hasConfirm, "/new"); apiErr != nil {
+		return apiErr
+	}
+	if apiErr := e.callUpdate(ctx, "password.changed", user.ID, "change/"+owner, newPassword); apiErr != nil {
+		return apiErr
+	}
+	e.afterPasswordChange(context.WithoutCancel(ctx), user, e.cfg.ClientIP(r), "changed")
+	return nil
+}
+
+// accountLocked reports whether the account's failure budget for kind
+// ("code", "old_password") is spent.
+func (e *Engine) accountLocked(ctx context.Context, kind, owner string) (bool, error) {
+	_, err := e.store.Get(ctx, "lk/"+kind+"/"+owner)
+	if err == nil {
+		return true, nil
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	return false, err
+}
+
+// recordFailure counts one failure against the account's budget for kind
+// and reports whether that spent it; a spent budget locks the account for
+// the rest of the window.
+func (e *Engine) recordFailure(ctx context.Context, kind, owner string) (bool, error) {
+	l := e.cfg.AccountFailures
+	if l.Count <= 0 {
+		return false, nil
+	}
+	n, err := e.store.Incr(ctx, "lf/"+kind+"/"+owner, l.Window)
+	if err != nil {
+		return false, err
+	}
+	if n < int64(l.Count) {
+		return false, nil
+	}
+	return true, e.store.Put(ctx, "lk/"+kind+"/"+owner, []byte("1"), l.Window, owner)
+}
+
+// sessionUser asks the session hook who the browser is. Only the
+// browser's Cookie and Authorization headers are forwarded; identity
+// headers a client could forge (X-User, X-Forwarded-User, ...) are never
+// read.
+func (e *Engine) sessionUser(ctx context.Context, r *http.Request) (string, *apiError) {
+	h := http.Header{}
+	for _, name := range []string{"Cookie", "Authorization"} {
+		for _, v := range r.Header.Values(name) {
+			h.Add(name, v)
+		}
+	}
+	if len(h) == 0 {
+		return "", errNotSignedIn
+	}
+	resp, err := e.cfg.Session.Client.Do(ctx, webhook.Request{Method: http.MethodGet, URL: e.cfg.Session.URL, Header: h})
+	if err != nil {
+		return "", newError(http.StatusBadGateway, CodeUpstreamFailed, "the application could not be reached; try again", "").withCause(err)
+	}
+	if !resp.OK() {
+		return "", errNotSignedIn
+	}
+	id, ok := jsonField(resp.Body, e.cfg.SessionIDField)
+	if !ok {
+		return "", errNotSignedIn
+	}
+	return id, nil
+}
+
+// jsonField reads a dotted path from a JSON object; strings and numbers
+// are returned as text.
+func jsonField(body []byte, path string) (string, bool) {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return "", false
+	}
+	for _, part := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return "", false
+		}
+		v = m[part]
+	}
+	switch x := v.(type) {
+	case string:
+		return x, x != ""
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), true
+	case json.Number:
+		return x.String(), true
+	}
+	return "", false
+}
