@@ -265,6 +265,7 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	}
 	h.engine = eng
 	h.engine.Start()
+	register(h)
 	return nil
 }
 
@@ -511,6 +512,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // Cleanup stops the engine and releases the store. It is safe after a
 // failed Provision.
 func (h *Handler) Cleanup() error {
+	unregister(h)
 	if h.engine != nil {
 		h.engine.Stop()
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -228,3 +229,43 @@ func TestDeliverHookReceivesReset(t *testing.T) {
 		t.Fatalf("delivered link's token: %d", r.StatusCode)
 	}
 }
+
+// Operators on the host get the same operations on Caddy's admin endpoint
+// (admin.api.password_reset), subject to the same role allow-list.
+func TestCaddyAdminEndpoint(t *testing.T) {
+	env := testenv.New(t, testenv.Options{NoStart: true})
+	adminPort := testenv.FreePort(t)
+	env.Load(strings.Replace(env.Caddyfile(""), "admin off", "admin 127.0.0.1:"+itoa(adminPort), 1))
+	admin := "http://127.0.0.1:" + itoa(adminPort)
+	post := func(path string) (*http.Response, []byte) {
+		req, _ := http.NewRequest("POST", admin+path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, b
+	}
+	resp, body := post("/password-reset/users/1001/reset-token")
+	if resp.StatusCode != 201 {
+		t.Fatalf("issue via caddy admin: %d %s", resp.StatusCode, body)
+	}
+	var issued struct{ Token string }
+	json.Unmarshal(body, &issued)
+	if r := env.Get("/password-reset/tokens/" + issued.Token); r.StatusCode != 200 {
+		t.Fatalf("issued token: %d", r.StatusCode)
+	}
+	if resp, body := post("/password-reset/users/1002/reset-token"); resp.StatusCode != 403 || !strings.Contains(string(body), "ROLE_NOT_ALLOWED") {
+		t.Fatalf("admin user via caddy admin: %d %s", resp.StatusCode, body)
+	}
+	req, _ := http.NewRequest("DELETE", admin+"/password-reset/users/1001/reset-tokens", nil)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 204 {
+		t.Fatalf("revoke via caddy admin: %v %v", resp, err)
+	}
+	if r := env.Get("/password-reset/tokens/" + issued.Token); r.StatusCode != 404 {
+		t.Fatalf("token after revoke: %d", r.StatusCode)
+	}
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -117,7 +117,7 @@ func (e *Engine) handleAdminIssue(w http.ResponseWriter, r *http.Request, tok Ad
 	if !ok {
 		return invalid("user id must be 1 to 254 printable characters", "")
 	}
-	res, apiErr := e.IssueResetToken(r.Context(), userID, "admin:"+tok.Fingerprint())
+	res, apiErr := e.issueResetToken(r.Context(), userID, "admin:"+tok.Fingerprint())
 	if apiErr != nil {
 		return apiErr
 	}
@@ -130,7 +130,7 @@ func (e *Engine) handleAdminRevoke(w http.ResponseWriter, r *http.Request, tok A
 	if !ok {
 		return invalid("user id must be 1 to 254 printable characters", "")
 	}
-	if apiErr := e.RevokeUserTokens(r.Context(), userID, "admin:"+tok.Fingerprint()); apiErr != nil {
+	if apiErr := e.revokeUserTokens(r.Context(), userID, "admin:"+tok.Fingerprint()); apiErr != nil {
 		return apiErr
 	}
 	setAPIHeaders(w.Header())
@@ -150,7 +150,16 @@ type IssuedToken struct {
 // users whose role is in admin_allow_roles qualify, so a leaked admin
 // token cannot take over administrators. actor names the caller in the
 // audit log.
-func (e *Engine) IssueResetToken(ctx context.Context, userID, actor string) (*IssuedToken, *apiError) {
+func (e *Engine) IssueResetToken(ctx context.Context, userID, actor string) (*IssuedToken, *PublicError) {
+	res, err := e.issueResetToken(ctx, userID, actor)
+	if err != nil {
+		e.logError(nil, err)
+		return nil, err.Public()
+	}
+	return res, nil
+}
+
+func (e *Engine) issueResetToken(ctx context.Context, userID, actor string) (*IssuedToken, *apiError) {
 	user, found, err := e.lookup(ctx, userID)
 	if err != nil {
 		return nil, newError(http.StatusBadGateway, CodeUpstreamFailed, "the application could not be asked about this user", "").withCause(err)
@@ -176,7 +185,15 @@ func (e *Engine) IssueResetToken(ctx context.Context, userID, actor string) (*Is
 }
 
 // RevokeUserTokens ends every open reset token and flow of a user.
-func (e *Engine) RevokeUserTokens(ctx context.Context, userID, actor string) *apiError {
+func (e *Engine) RevokeUserTokens(ctx context.Context, userID, actor string) *PublicError {
+	if err := e.revokeUserTokens(ctx, userID, actor); err != nil {
+		e.logError(nil, err)
+		return err.Public()
+	}
+	return nil
+}
+
+func (e *Engine) revokeUserTokens(ctx context.Context, userID, actor string) *apiError {
 	n, err := e.store.DeleteOwner(ctx, e.keys.ownerKey(userID))
 	if err != nil {
 		return storeUnavailable(err)
@@ -193,3 +210,20 @@ func (e *Engine) roleAllowed(role string) bool {
 	}
 	return false
 }
+
+// PublicError is an API error as a caller outside the HTTP API (Caddy's
+// admin endpoint) sees it.
+type PublicError struct {
+	// Status is the HTTP status.
+	Status int
+	// Code and Detail are the error code and its explanation.
+	Code, Detail string
+}
+
+// Public returns the public face of an API error.
+func (e *apiError) Public() *PublicError {
+	return &PublicError{Status: e.status, Code: e.items[0].Code, Detail: e.items[0].Detail}
+}
+
+// BaseURL is the configured public origin.
+func (e *Engine) BaseURL() string { return e.cfg.BaseURL }

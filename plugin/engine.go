@@ -388,8 +388,12 @@ func (e *Engine) api(h func(http.ResponseWriter, *http.Request) *apiError) http.
 
 func (e *Engine) logError(r *http.Request, err *apiError) {
 	if err.status >= 500 {
+		route := "admin"
+		if r != nil {
+			route = e.route(r)
+		}
 		e.log.Error("reset request failed",
-			zap.String("route", e.route(r)),
+			zap.String("route", route),
 			zap.Int("status", err.status),
 			zap.String("code", err.items[0].Code),
 			zap.NamedError("cause", err.cause))
