@@ -7,6 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/resetgate/resetgate/plugin/hookreq"
 )
 
 func init() {
@@ -284,6 +286,11 @@ func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, extra func(sub str
 				continue
 			}
 		}
+		if handled, err := parseTemplate(d, sub, hk); err != nil {
+			return err
+		} else if handled {
+			continue
+		}
 		switch sub {
 		case "secret":
 			if err := oneArg(d, &hk.Secret); err != nil {
@@ -298,6 +305,72 @@ func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, extra func(sub str
 		}
 	}
 	return nil
+}
+
+// parseTemplate reads the request-template sub-options of a hook:
+//
+//	method    GET|POST|PUT|PATCH|DELETE
+//	encoding  json|form
+//	header    <name> <value>
+//	body      <field> <value>
+//	query     <field> <value>
+//	response  <our field> <dotted.path>
+//	ok_status <code> ...
+func parseTemplate(d *caddyfile.Dispenser, sub string, hk *Hook) (bool, error) {
+	t := func() *hookreq.Template {
+		if hk.Template == nil {
+			hk.Template = &hookreq.Template{}
+		}
+		return hk.Template
+	}
+	pair := func(dst *map[string]string) error {
+		args := d.RemainingArgs()
+		if len(args) != 2 {
+			return d.Errf("%s: expected a name and a value", sub)
+		}
+		if *dst == nil {
+			*dst = map[string]string{}
+		}
+		if _, dup := (*dst)[args[0]]; dup {
+			return d.Errf("%s: '%s' given twice", sub, args[0])
+		}
+		(*dst)[args[0]] = args[1]
+		return nil
+	}
+	switch sub {
+	case "method":
+		return true, oneArg(d, &t().Method)
+	case "encoding":
+		if err := oneArg(d, &t().Encoding); err != nil {
+			return true, err
+		}
+		if e := t().Encoding; e != "json" && e != "form" {
+			return true, d.Errf("encoding: unknown encoding '%s' (want json, form)", e)
+		}
+		return true, nil
+	case "header":
+		return true, pair(&t().Headers)
+	case "body":
+		return true, pair(&t().Body)
+	case "query":
+		return true, pair(&t().Query)
+	case "response":
+		return true, pair(&t().Response)
+	case "ok_status":
+		args := d.RemainingArgs()
+		if len(args) == 0 {
+			return true, d.Errf("ok_status: expected at least one status code")
+		}
+		for _, a := range args {
+			n, err := strconv.Atoi(a)
+			if err != nil || n < 100 || n > 599 {
+				return true, d.Errf("ok_status: '%s' is not an HTTP status", a)
+			}
+			t().OKStatus = append(t().OKStatus, n)
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 // parseHash reads "hash <format> [<cost>]".

@@ -17,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/resetgate/resetgate/plugin"
+	"github.com/resetgate/resetgate/plugin/hookreq"
 	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/plugin/passhash"
 	"github.com/resetgate/resetgate/plugin/policy"
@@ -139,6 +140,11 @@ type Hook struct {
 	Secret string `json:"secret,omitempty"`
 	// How long to wait for the answer. Default: 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Shapes the request for an endpoint that already exists: method,
+	// encoding (json or form), headers, body fields and query built from
+	// {password_reset.*} placeholders, the answer's field mapping and the
+	// statuses meaning success. Default: none (the JSON contract).
+	Template *hookreq.Template `json:"template,omitempty"`
 }
 
 // SessionHook is the endpoint that says who is signed in.
@@ -352,6 +358,12 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	}
 	cfg.Lookup = plugin.Hook{URL: lookupURL, Client: &webhook.Client{Signer: lookSigner, Timeout: timeoutOr(h.Lookup.Timeout), UserAgent: "resetgate"}}
 	cfg.Update = plugin.Hook{URL: updateURL, Client: &webhook.Client{Signer: updSigner, Timeout: timeoutOr(h.Update.Timeout), UserAgent: "resetgate"}}
+	if cfg.Lookup.Template, err = hookTemplate(repl, "lookup", h.Lookup.Template); err != nil {
+		return cfg, err
+	}
+	if cfg.Update.Template, err = hookTemplate(repl, "update", h.Update.Template); err != nil {
+		return cfg, err
+	}
 	if cfg.Session, err = h.optionalHook(repl, "session", (*Hook)(sessionHook(h.Session)), updSigner); err != nil {
 		return cfg, err
 	}
@@ -549,7 +561,31 @@ func (h *Handler) optionalHook(repl *caddy.Replacer, name string, hk *Hook, def 
 	if hk.Timeout < 0 {
 		return plugin.Hook{}, fmt.Errorf("%s timeout must be positive", name)
 	}
-	return plugin.Hook{URL: u, Client: &webhook.Client{Signer: sg, Timeout: timeoutOr(hk.Timeout), UserAgent: "resetgate"}}, nil
+	tmpl, err := hookTemplate(repl, name, hk.Template)
+	if err != nil {
+		return plugin.Hook{}, err
+	}
+	return plugin.Hook{URL: u, Client: &webhook.Client{Signer: sg, Timeout: timeoutOr(hk.Timeout), UserAgent: "resetgate"}, Template: tmpl}, nil
+}
+
+// hookTemplate resolves {env.*} and {file.*} in a template's header values
+// (API keys), leaves {password_reset.*} for each call, and validates it.
+// Errors name the hook and never a header value.
+func hookTemplate(repl *caddy.Replacer, name string, t *hookreq.Template) (*hookreq.Template, error) {
+	if t == nil {
+		return nil, nil
+	}
+	out := *t
+	if len(t.Headers) > 0 {
+		out.Headers = make(map[string]string, len(t.Headers))
+		for k, v := range t.Headers {
+			out.Headers[k] = repl.ReplaceKnown(v, "")
+		}
+	}
+	if err := out.Validate(); err != nil {
+		return nil, fmt.Errorf("%s template: %w", name, err)
+	}
+	return &out, nil
 }
 
 // clientIP is Caddy's idea of the client address: the peer, or the

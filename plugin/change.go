@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/resetgate/resetgate/plugin/webhook"
+	"github.com/resetgate/resetgate/plugin/hookreq"
 	"github.com/resetgate/resetgate/store"
 )
 
@@ -85,7 +85,7 @@ func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm strin
 	if apiErr := e.checkPolicy(ctx, user, user.Email, newPassword, confirm, hasConfirm, "/new"); apiErr != nil {
 		return apiErr
 	}
-	if apiErr := e.callUpdate(ctx, "password.changed", user.ID, "change/"+owner, newPassword); apiErr != nil {
+	if apiErr := e.callUpdate(ctx, "password.changed", user, "change/"+owner, newPassword); apiErr != nil {
 		return apiErr
 	}
 	e.afterPasswordChange(context.WithoutCancel(ctx), user, e.cfg.ClientIP(r), "changed")
@@ -137,12 +137,19 @@ func (e *Engine) sessionUser(ctx context.Context, r *http.Request) (string, *api
 	if len(h) == 0 {
 		return "", errNotSignedIn
 	}
-	resp, err := e.cfg.Session.Client.Do(ctx, webhook.Request{Method: http.MethodGet, URL: e.cfg.Session.URL, Header: h})
+	resp, err := e.cfg.Session.call(ctx, http.MethodGet, hookreq.Values{}, nil, "", h)
 	if err != nil {
 		return "", newError(http.StatusBadGateway, CodeUpstreamFailed, "the application could not be reached; try again", "").withCause(err)
 	}
-	if !resp.OK() {
+	if !e.cfg.Session.ok(resp) {
 		return "", errNotSignedIn
+	}
+	if e.cfg.Session.Template != nil && len(e.cfg.Session.Template.Response) > 0 {
+		f, err := e.cfg.Session.fields(resp)
+		if err != nil || f["id"] == "" {
+			return "", errNotSignedIn
+		}
+		return f["id"], nil
 	}
 	id, ok := jsonField(resp.Body, e.cfg.SessionIDField)
 	if !ok {

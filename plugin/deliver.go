@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/resetgate/resetgate/plugin/hookreq"
 )
 
 // deliverAttempts bounds the calls to the deliver hook for one reset.
@@ -16,6 +18,8 @@ const deliverAttempts = 3
 // POST with the user, the link, the code and the expiry. It retries a few
 // times with backoff, and runs in the background worker, never inline.
 func (e *Engine) deliverReset(ctx context.Context, u User, link, code, revokeLink string, expires time.Time) {
+	vals := userValues(u, u.Email)
+	vals["type"], vals["link"], vals["code"], vals["expires_at"] = "password_reset.requested", link, code, expires
 	body, err := json.Marshal(map[string]any{
 		"type":        "password_reset.requested",
 		"user":        u,
@@ -30,7 +34,7 @@ func (e *Engine) deliverReset(ctx context.Context, u User, link, code, revokeLin
 	}
 	backoff := time.Second
 	for attempt := 1; ; attempt++ {
-		err := e.deliverOnce(ctx, body)
+		err := e.deliverOnce(ctx, vals, body)
 		if err == nil {
 			e.log.Info("reset handed to the app", zap.String("event", "mailed"), zap.String("via", "deliver"), zap.String("user_id", u.ID))
 			return
@@ -48,12 +52,12 @@ func (e *Engine) deliverReset(ctx context.Context, u User, link, code, revokeLin
 	}
 }
 
-func (e *Engine) deliverOnce(ctx context.Context, body []byte) error {
-	resp, err := e.cfg.Deliver.Client.Do(ctx, webhookRequest(e.cfg.Deliver.URL, body, ""))
+func (e *Engine) deliverOnce(ctx context.Context, vals hookreq.Values, body []byte) error {
+	resp, err := e.cfg.Deliver.call(ctx, "", vals, body, "", nil)
 	if err != nil {
 		return err
 	}
-	if !resp.OK() {
+	if !e.cfg.Deliver.ok(resp) {
 		return fmt.Errorf("deliver answered status %d", resp.Status)
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/resetgate/resetgate/plugin/hookreq"
 	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/plugin/passhash"
 	"github.com/resetgate/resetgate/plugin/policy"
@@ -42,6 +43,9 @@ type Hook struct {
 	URL string
 	// Client signs and sends the call.
 	Client *webhook.Client
+	// Template, when set, shapes the request for an endpoint that already
+	// exists (method, encoding, headers, body, response mapping).
+	Template *hookreq.Template
 }
 
 // Limit is a fixed-window rate limit: at most Count events per Window.
@@ -65,6 +69,9 @@ type Config struct {
 	SiteName string
 	// SupportContact is shown in mails and pages (an address or URL).
 	SupportContact string
+	// Pages themes and translates the hosted pages: logo, colours, and
+	// template and translation overrides.
+	Pages PageOptions
 
 	// Lookup resolves an identifier to a user.
 	Lookup Hook

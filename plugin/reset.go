@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/resetgate/resetgate/plugin/hookreq"
 	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/plugin/policy"
 	"github.com/resetgate/resetgate/store"
@@ -248,7 +249,7 @@ func (e *Engine) sendMail(user User, kind string, data any) {
 	if e.mail == nil || user.Email == "" {
 		return
 	}
-	subject, text, html, err := e.cfg.Templates.Render(kind, data)
+	subject, text, html, err := e.cfg.Templates.RenderLocale(kind, user.Locale, data)
 	if err != nil {
 		e.log.Error("rendering mail", zap.String("template", kind), zap.Error(err))
 		return
@@ -261,21 +262,21 @@ func (e *Engine) sendMail(user User, kind string, data any) {
 // lookup asks the upstream who an identifier is.
 func (e *Engine) lookup(ctx context.Context, identifier string) (User, bool, error) {
 	body, _ := json.Marshal(map[string]string{"identifier": identifier})
-	resp, err := e.cfg.Lookup.Client.Do(ctx, webhookRequest(e.cfg.Lookup.URL, body, ""))
+	resp, err := e.cfg.Lookup.call(ctx, "", hookreq.Values{"identifier": identifier}, body, "", nil)
 	if err != nil {
 		return User{}, false, fmt.Errorf("lookup: %w", err)
 	}
 	switch {
 	case resp.Status == http.StatusNotFound:
 		return User{}, false, nil
-	case !resp.OK():
+	case !e.cfg.Lookup.ok(resp):
 		return User{}, false, fmt.Errorf("lookup answered status %d", resp.Status)
 	}
-	var u User
-	if err := json.Unmarshal(resp.Body, &u); err != nil || u.ID == "" {
-		return User{}, false, errors.New("lookup answered 2xx without a JSON user id")
+	f, err := e.cfg.Lookup.fields(resp)
+	if err != nil || f["id"] == "" {
+		return User{}, false, errors.New("lookup answered success without a user id")
 	}
-	return u, true, nil
+	return User{ID: f["id"], Email: f["email"], Name: f["name"], Role: f["role"], Locale: f["locale"]}, true, nil
 }
 
 // handlePreflight tells a front end whether a token is usable, without
@@ -481,12 +482,12 @@ func (e *Engine) passwordMatches(ctx context.Context, userID, pw string) (bool, 
 	if err != nil {
 		return false, err
 	}
-	resp, err := e.cfg.Verify.Client.Do(ctx, webhookRequest(e.cfg.Verify.URL, body, ""))
+	resp, err := e.cfg.Verify.call(ctx, "", hookreq.Values{"user.id": userID, "password": pw}, body, "", nil)
 	if err != nil {
 		return false, fmt.Errorf("verify: %w", err)
 	}
 	switch {
-	case resp.OK():
+	case e.cfg.Verify.ok(resp):
 		return true, nil
 	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
 		return false, nil
@@ -534,7 +535,7 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	if rec, _, apiErr = e.loadToken(ctx, token); apiErr != nil {
 		return apiErr
 	}
-	if err := e.callUpdate(ctx, "password.reset", rec.User.ID, key, password); err != nil {
+	if err := e.callUpdate(ctx, "password.reset", rec.User, key, password); err != nil {
 		return err
 	}
 	if _, err := e.store.Consume(context.WithoutCancel(ctx), key); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -545,8 +546,11 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 }
 
 // callUpdate sends the new password (or its hash) to the upstream.
-func (e *Engine) callUpdate(ctx context.Context, typ, userID, tokenKey, password string) *apiError {
-	body := map[string]any{"type": typ, "user_id": userID, "revoke_sessions": true}
+func (e *Engine) callUpdate(ctx context.Context, typ string, u User, tokenKey, password string) *apiError {
+	body := map[string]any{"type": typ, "user_id": u.ID, "revoke_sessions": true}
+	vals := userValues(u, u.Email)
+	vals["type"], vals["revoke_sessions"], vals["password"] = typ, true, password
+	vals["password_hash"], vals["hash_format"] = "", ""
 	if e.cfg.Hasher != nil {
 		h, err := e.cfg.Hasher.Hash(password)
 		if err != nil {
@@ -554,6 +558,7 @@ func (e *Engine) callUpdate(ctx context.Context, typ, userID, tokenKey, password
 		}
 		body["password_hash"] = h
 		body["hash_format"] = e.cfg.Hasher.Format()
+		vals["password_hash"], vals["hash_format"] = h, e.cfg.Hasher.Format()
 	} else {
 		body["password"] = password
 	}
@@ -564,11 +569,11 @@ func (e *Engine) callUpdate(ctx context.Context, typ, userID, tokenKey, password
 	// The same token and password give the same key, so an upstream that
 	// applied a call whose answer we lost can recognise the retry.
 	idem := mac(e.keys.idem, tokenKey, password)[:32]
-	resp, err := e.cfg.Update.Client.Do(ctx, webhookRequest(e.cfg.Update.URL, data, idem))
+	resp, err := e.cfg.Update.call(ctx, "", vals, data, idem, nil)
 	if err != nil {
 		return newError(http.StatusBadGateway, CodeUpstreamFailed, "the application did not accept the new password; try again", "").withCause(err)
 	}
-	if !resp.OK() {
+	if !e.cfg.Update.ok(resp) {
 		return newError(http.StatusBadGateway, CodeUpstreamFailed, "the application did not accept the new password; try again", "").
 			withCause(fmt.Errorf("update answered status %d", resp.Status))
 	}
