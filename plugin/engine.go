@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"go.uber.org/zap"
 
 	"github.com/resetgate/resetgate/plugin/hookreq"
@@ -110,6 +111,12 @@ type Config struct {
 	// AccountFailures limits code guesses per account across its flows.
 	AccountFailures Limit
 
+	// Passkey, when set, enables passkeys (registration, recovery, step-up).
+	Passkey *PasskeyConfig
+	// RequirePasskey makes a user who has a passkey use it in every reset,
+	// after the mailed link or code.
+	RequirePasskey bool
+
 	// AdminTokens enable the admin API; none means it does not exist.
 	AdminTokens []AdminToken
 	// AdminAllowRoles are the roles the admin API may issue tokens for.
@@ -150,18 +157,19 @@ type Config struct {
 
 // Engine serves the reset API and pages.
 type Engine struct {
-	cfg    Config
-	keys   *keys
-	store  store.Store
-	log    *zap.Logger
-	now    func() time.Time
-	base   *url.URL
-	mux    *http.ServeMux
-	jobs   chan requestJob
-	mail   *mailer.Queue
-	pages  *pages
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg      Config
+	keys     *keys
+	store    store.Store
+	log      *zap.Logger
+	now      func() time.Time
+	base     *url.URL
+	mux      *http.ServeMux
+	jobs     chan requestJob
+	mail     *mailer.Queue
+	webauthn *webauthn.WebAuthn
+	pages    *pages
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
 }
 
 // New checks cfg, fills defaults and returns an engine. Call Start before
@@ -213,6 +221,13 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 			qo.Logger = log.Named("mail")
 		}
 		e.mail = mailer.NewQueue(cfg.Mail, qo)
+	}
+	if cfg.Passkey != nil {
+		if e.webauthn, err = newWebAuthn(cfg.Passkey); err != nil {
+			return nil, err
+		}
+	} else if e.methodEnabled(MethodPasskey) || cfg.RequirePasskey {
+		return nil, errors.New("methods passkey and require_passkey need a passkey block")
 	}
 	if e.pages, err = newPages(e); err != nil {
 		return nil, err
@@ -376,6 +391,7 @@ func (e *Engine) routes() {
 	m.HandleFunc("GET "+p+"/policy", e.api(e.handlePolicy))
 	m.HandleFunc("POST "+p+"/change", e.api(e.handleChange))
 	e.adminRoutes(m)
+	e.passkeyRoutes(m)
 	e.pages.routes(m)
 	m.HandleFunc(p+"/", e.api(func(w http.ResponseWriter, r *http.Request) *apiError {
 		return newError(http.StatusNotFound, CodeNotFound, "no such reset route", "")

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
 
 	"github.com/resetgate/resetgate/internal/mailbox"
 	"github.com/resetgate/resetgate/plugin/mailer"
@@ -49,11 +50,17 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		u.mu.Lock()
 		u.lookups++
 		u.mu.Unlock()
-		if body["identifier"] != "alice@example.test" {
+		if body["identifier"] != "alice@example.test" && body["identifier"] != "u1" {
 			w.WriteHeader(404)
 			return
 		}
 		_ = json.NewEncoder(w).Encode(User{ID: "u1", Email: "alice@example.test", Name: "Alice"})
+	case "/session":
+		if c, err := r.Cookie("sid"); err == nil && c.Value == "alice-session" {
+			_ = json.NewEncoder(w).Encode(map[string]string{"id": "u1"})
+			return
+		}
+		w.WriteHeader(401)
 	case "/verify":
 		if body["user_id"] == "u1" && body["password"] == oldPassword {
 			w.WriteHeader(200)
@@ -99,15 +106,16 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	t.Cleanup(func() { st.Close() })
 	cfg := Config{
 		BaseURL: "https://app.example.test", Key: []byte(strings.Repeat("k", 32)),
-		Lookup: Hook{URL: srv.URL + "/lookup", Client: &webhook.Client{}},
-		Update: Hook{URL: srv.URL + "/update", Client: &webhook.Client{}},
-		Verify: Hook{URL: srv.URL + "/verify", Client: &webhook.Client{}},
-		Mail:   smtp, Now: h.clk.Now,
+		Lookup:  Hook{URL: srv.URL + "/lookup", Client: &webhook.Client{}},
+		Update:  Hook{URL: srv.URL + "/update", Client: &webhook.Client{}},
+		Verify:  Hook{URL: srv.URL + "/verify", Client: &webhook.Client{}},
+		Session: Hook{URL: srv.URL + "/session", Client: &webhook.Client{}},
+		Mail:    smtp, Now: h.clk.Now,
 	}
 	if mod != nil {
 		mod(&cfg)
 	}
-	if h.e, err = New(cfg, st, zap.NewNop()); err != nil {
+	if h.e, err = New(cfg, st, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))); err != nil {
 		t.Fatal(err)
 	}
 	h.e.Start()
@@ -116,6 +124,12 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 }
 
 func (h *harness) do(t *testing.T, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	return h.doAs(t, "", method, path, body)
+}
+
+// doAs sends a request with the session cookie of a signed-in user.
+func (h *harness) doAs(t *testing.T, session, method, path string, body any) (int, map[string]any) {
 	t.Helper()
 	var rd *bytes.Reader
 	if body != nil {
@@ -126,6 +140,9 @@ func (h *harness) do(t *testing.T, method, path string, body any) (int, map[stri
 	}
 	req := httptest.NewRequest(method, path, rd)
 	req.Header.Set("Content-Type", "application/json")
+	if session != "" {
+		req.AddCookie(&http.Cookie{Name: "sid", Value: session})
+	}
 	rec := httptest.NewRecorder()
 	h.e.ServeHTTP(rec, req)
 	var out map[string]any

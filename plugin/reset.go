@@ -43,12 +43,15 @@ type flowRecord struct {
 
 // tokenRecord is a password-setting token as stored under its token key.
 type tokenRecord struct {
-	User       User      `json:"user"`
-	Identifier string    `json:"identifier"`
-	FlowKey    string    `json:"flow_key,omitempty"`
-	Via        string    `json:"via"`
-	IssuedAt   time.Time `json:"issued_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
+	User       User   `json:"user"`
+	Identifier string `json:"identifier"`
+	FlowKey    string `json:"flow_key,omitempty"`
+	Via        string `json:"via"`
+	// NeedsPasskey marks a token whose user must still prove a passkey
+	// (require_passkey).
+	NeedsPasskey bool      `json:"needs_passkey,omitempty"`
+	IssuedAt     time.Time `json:"issued_at"`
+	ExpiresAt    time.Time `json:"expires_at"`
 }
 
 // revokeRecord backs a "this wasn't me" link.
@@ -221,9 +224,13 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 	if err := e.putJSON(ctx, flowKey, flow, e.cfg.TokenTTL, owner); err != nil {
 		return err
 	}
+	needsPasskey, err := e.needsPasskey(ctx, user.ID)
+	if err != nil {
+		return err
+	}
 	var link string
 	if e.methodEnabled(MethodLink) {
-		rec := tokenRecord{User: user, Identifier: job.identifier, FlowKey: flowKey, Via: MethodLink, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL)}
+		rec := tokenRecord{User: user, Identifier: job.identifier, FlowKey: flowKey, Via: MethodLink, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
 		if err := e.putJSON(ctx, tokenKey, rec, e.cfg.TokenTTL, owner); err != nil {
 			return err
 		}
@@ -286,7 +293,7 @@ func (e *Engine) handlePreflight(w http.ResponseWriter, r *http.Request) *apiErr
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"valid": true, "expires_at": rec.ExpiresAt.UTC().Format(time.RFC3339)})
+	writeJSON(w, http.StatusOK, map[string]any{"valid": true, "expires_at": rec.ExpiresAt.UTC().Format(time.RFC3339), "next_step": rec.nextStep()})
 	return nil
 }
 
@@ -307,6 +314,27 @@ func (e *Engine) loadToken(ctx context.Context, token string) (tokenRecord, stri
 		return rec, "", errTokenInvalid
 	}
 	return rec, key, nil
+}
+
+// errPasskeyRequired answers a complete whose user must still prove a
+// passkey (require_passkey): a mailbox alone does not bypass a registered
+// second factor (ASVS 5.0 6.4.3).
+var errPasskeyRequired = newError(http.StatusForbidden, StepPasskeyRequired, "this account has a passkey: prove it before setting a new password", "")
+
+// nextStep is what the token's holder does next.
+func (t tokenRecord) nextStep() string {
+	if t.NeedsPasskey {
+		return StepPasskeyRequired
+	}
+	return StepNewPasswordRequired
+}
+
+// needsPasskey reports whether a reset of this user must include a passkey.
+func (e *Engine) needsPasskey(ctx context.Context, userID string) (bool, error) {
+	if !e.cfg.RequirePasskey {
+		return false, nil
+	}
+	return e.hasPasskey(ctx, userID)
 }
 
 // handleVerify checks a mailed code and trades it for a token.
@@ -415,12 +443,16 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 	if err != nil {
 		return "", "", newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(err)
 	}
-	rec := tokenRecord{User: flow.User, Identifier: flow.Identifier, Via: MethodCode, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL)}
+	needsPasskey, err := e.needsPasskey(ctx, flow.User.ID)
+	if err != nil {
+		return "", "", storeUnavailable(err)
+	}
+	rec := tokenRecord{User: flow.User, Identifier: flow.Identifier, Via: MethodCode, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
 	if err := e.putJSON(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, owner); err != nil {
 		return "", "", storeUnavailable(err)
 	}
 	e.log.Info("reset code verified", zap.String("event", "verified"), zap.String("user_id", flow.User.ID))
-	return token, StepNewPasswordRequired, nil
+	return token, rec.nextStep(), nil
 }
 
 // handleComplete sets the new password.
@@ -512,6 +544,9 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	if apiErr != nil {
 		return apiErr
 	}
+	if rec.NeedsPasskey {
+		return errPasskeyRequired
+	}
 	if apiErr := e.checkPolicy(ctx, rec.User, rec.Identifier, password, confirm, hasConfirm, "/password"); apiErr != nil {
 		return apiErr
 	}
@@ -534,6 +569,9 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	// token between our first read and winning the lease.
 	if rec, _, apiErr = e.loadToken(ctx, token); apiErr != nil {
 		return apiErr
+	}
+	if rec.NeedsPasskey {
+		return errPasskeyRequired
 	}
 	if err := e.callUpdate(ctx, "password.reset", rec.User, key, password); err != nil {
 		return err

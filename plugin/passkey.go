@@ -1,0 +1,622 @@
+package plugin
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+	"go.uber.org/zap"
+
+	"github.com/resetgate/resetgate/store"
+)
+
+// Passkey proof method and step.
+const (
+	MethodPasskey       = "passkey"
+	StepPasskeyRequired = "PASSKEY_REQUIRED"
+)
+
+// PasskeyConfig is the WebAuthn relying party.
+type PasskeyConfig struct {
+	// RPID is the relying party id, the site's registrable domain.
+	RPID string
+	// RPName is the name shown by the authenticator.
+	RPName string
+	// Origins are the origins allowed to run ceremonies.
+	Origins []string
+}
+
+// ceremonyTTL bounds a WebAuthn ceremony: challenges are short-lived.
+const ceremonyTTL = 5 * time.Minute
+
+// passkeyTTL keeps credentials: the store needs a TTL, and a passkey is
+// meant to last.
+const passkeyTTL = 10 * 365 * 24 * time.Hour
+
+var errPasskeyInvalid = newError(http.StatusBadRequest, "PASSKEY_INVALID", "the passkey could not be verified", "/credential")
+
+// passkeyAccount is a user's passkeys, stored outside the owner index so a
+// reset (which kills the user's tokens) keeps them.
+type passkeyAccount struct {
+	UserID      string          `json:"user_id"`
+	Handle      []byte          `json:"handle"`
+	Credentials []passkeyRecord `json:"credentials"`
+}
+
+// passkeyRecord is one registered credential.
+type passkeyRecord struct {
+	Credential webauthn.Credential `json:"credential"`
+	Name       string              `json:"name"`
+	CreatedAt  time.Time           `json:"created_at"`
+	LastUsedAt time.Time           `json:"last_used_at,omitempty"`
+}
+
+// ceremonyRecord is the server half of one WebAuthn ceremony.
+type ceremonyRecord struct {
+	Kind     string               `json:"kind"` // register | login
+	Session  webauthn.SessionData `json:"session"`
+	UserID   string               `json:"user_id,omitempty"`
+	TokenKey string               `json:"token_key,omitempty"`
+	FlowKey  string               `json:"flow_key,omitempty"`
+}
+
+// waUser adapts a user and their passkeys to go-webauthn.
+type waUser struct {
+	u    User
+	acct *passkeyAccount
+}
+
+func (w waUser) WebAuthnID() []byte          { return w.acct.Handle }
+func (w waUser) WebAuthnName() string        { return firstNonEmpty(w.u.Email, w.u.ID) }
+func (w waUser) WebAuthnDisplayName() string { return firstNonEmpty(w.u.Name, w.u.Email, w.u.ID) }
+func (w waUser) WebAuthnCredentials() []webauthn.Credential {
+	out := make([]webauthn.Credential, len(w.acct.Credentials))
+	for i, c := range w.acct.Credentials {
+		out[i] = c.Credential
+	}
+	return out
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, x := range s {
+		if x != "" {
+			return x
+		}
+	}
+	return ""
+}
+
+func newWebAuthn(c *PasskeyConfig) (*webauthn.WebAuthn, error) {
+	wa, err := webauthn.New(&webauthn.Config{
+		RPID: c.RPID, RPDisplayName: c.RPName, RPOrigins: c.Origins,
+		Timeouts: webauthn.TimeoutsConfig{
+			Login:        webauthn.TimeoutConfig{Enforce: true, Timeout: ceremonyTTL, TimeoutUVD: ceremonyTTL},
+			Registration: webauthn.TimeoutConfig{Enforce: true, Timeout: ceremonyTTL, TimeoutUVD: ceremonyTTL},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("passkey: %w", err)
+	}
+	return wa, nil
+}
+
+func (e *Engine) passkeyRoutes(m *http.ServeMux) {
+	if e.webauthn == nil {
+		return
+	}
+	p := e.cfg.Prefix
+	m.HandleFunc("POST "+p+"/passkey/options", e.api(e.handlePasskeyOptions))
+	m.HandleFunc("POST "+p+"/passkey/verify", e.api(e.handlePasskeyVerify))
+	m.HandleFunc("POST "+p+"/passkeys/register/options", e.api(e.handleRegisterOptions))
+	m.HandleFunc("POST "+p+"/passkeys/register/verify", e.api(e.handleRegisterVerify))
+	m.HandleFunc("GET "+p+"/passkeys", e.api(e.handleListPasskeys))
+	m.HandleFunc("DELETE "+p+"/passkeys/{id}", e.api(e.handleDeletePasskey))
+}
+
+func (e *Engine) accountKey(userID string) string {
+	return "pk/" + mac(e.keys.owner, "passkeys", userID)
+}
+func handleKey(handle []byte) string           { return "ph/" + hex.EncodeToString(handle) }
+func (e *Engine) ceremonyKey(id string) string { return "pc/" + mac(e.keys.token, "ceremony", id) }
+
+// loadAccount returns the user's passkeys (found false when none) and the
+// raw stored bytes for a later compare-and-swap.
+func (e *Engine) loadAccount(ctx context.Context, userID string) (*passkeyAccount, []byte, error) {
+	raw, err := e.store.Get(ctx, e.accountKey(userID))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	var a passkeyAccount
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, nil, fmt.Errorf("decoding passkeys: %w", err)
+	}
+	return &a, raw, nil
+}
+
+// hasPasskey reports whether the user registered at least one passkey.
+func (e *Engine) hasPasskey(ctx context.Context, userID string) (bool, error) {
+	if e.webauthn == nil {
+		return false, nil
+	}
+	a, _, err := e.loadAccount(ctx, userID)
+	return a != nil && len(a.Credentials) > 0, err
+}
+
+// updateAccount applies change to the user's passkeys atomically (retrying
+// on a concurrent writer).
+func (e *Engine) updateAccount(ctx context.Context, userID string, change func(*passkeyAccount) error) error {
+	for attempt := 0; attempt < 10; attempt++ {
+		a, raw, err := e.loadAccount(ctx, userID)
+		if err != nil {
+			return err
+		}
+		if a == nil {
+			handle := make([]byte, 32)
+			if _, err := rand.Read(handle); err != nil {
+				return err
+			}
+			a = &passkeyAccount{UserID: userID, Handle: handle}
+		}
+		if err := change(a); err != nil {
+			return err
+		}
+		next, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		if raw == nil {
+			won, err := e.store.PutIfAbsent(ctx, e.accountKey(userID), next, passkeyTTL)
+			if err != nil {
+				return err
+			}
+			if !won {
+				continue
+			}
+			return e.store.Put(ctx, handleKey(a.Handle), []byte(userID), passkeyTTL, "")
+		}
+		ok, err := e.store.CompareAndSwap(ctx, e.accountKey(userID), raw, next)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		if ok {
+			return nil
+		}
+	}
+	return errors.New("passkeys changed concurrently too often")
+}
+
+// ceremonyAnswer is what a front end passes to navigator.credentials.
+func ceremonyAnswer(id string, publicKey any) map[string]any {
+	return map[string]any{"ceremony": id, "publicKey": publicKey}
+}
+
+func (e *Engine) saveCeremony(ctx context.Context, rec ceremonyRecord) (string, error) {
+	id, err := newToken()
+	if err != nil {
+		return "", err
+	}
+	return id, e.putJSON(ctx, e.ceremonyKey(id), rec, ceremonyTTL, "")
+}
+
+// takeCeremony consumes a ceremony: a challenge answers once (the library
+// itself does not stop a replay).
+func (e *Engine) takeCeremony(ctx context.Context, id, kind string) (*ceremonyRecord, *apiError) {
+	if !wellFormedToken(id) {
+		return nil, errPasskeyInvalid
+	}
+	raw, err := e.store.Consume(ctx, e.ceremonyKey(id))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errPasskeyInvalid
+	}
+	if err != nil {
+		return nil, storeUnavailable(err)
+	}
+	var rec ceremonyRecord
+	if err := json.Unmarshal(raw, &rec); err != nil || rec.Kind != kind || !e.now().Before(rec.Session.Expires) {
+		return nil, errPasskeyInvalid
+	}
+	return &rec, nil
+}
+
+// handlePasskeyOptions starts a passkey proof. The options ask for a
+// discoverable credential: no identifier, nothing enumerated. With a token
+// or flow_id, the passkey is a second step for that reset.
+func (e *Engine) handlePasskeyOptions(w http.ResponseWriter, r *http.Request) *apiError {
+	var in struct {
+		FlowID *string `json:"flow_id"`
+		Token  *string `json:"token"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	rec := ceremonyRecord{Kind: "login"}
+	switch {
+	case in.Token != nil:
+		_, key, apiErr := e.loadToken(r.Context(), *in.Token)
+		if apiErr != nil {
+			return apiErr
+		}
+		rec.TokenKey = key
+	case in.FlowID != nil:
+		if !wellFormedToken(*in.FlowID) {
+			return errPasskeyInvalid
+		}
+		rec.FlowKey = e.keys.flowKey(*in.FlowID)
+	case !e.methodEnabled(MethodPasskey):
+		return newError(http.StatusNotFound, CodeNotFound, "passkey recovery is not enabled", "")
+	}
+	assertion, session, err := e.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		return newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(err)
+	}
+	rec.Session = *session
+	id, err := e.saveCeremony(r.Context(), rec)
+	if err != nil {
+		return storeUnavailable(err)
+	}
+	writeJSON(w, http.StatusOK, ceremonyAnswer(id, assertion.Response))
+	return nil
+}
+
+// handlePasskeyVerify finishes a passkey proof and answers a token.
+func (e *Engine) handlePasskeyVerify(w http.ResponseWriter, r *http.Request) *apiError {
+	var in struct {
+		Ceremony   *string         `json:"ceremony"`
+		Credential json.RawMessage `json:"credential"`
+		FlowID     *string         `json:"flow_id"`
+		Token      *string         `json:"token"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	if in.Ceremony == nil || len(in.Credential) == 0 {
+		return invalid("ceremony and credential are required", "")
+	}
+	ctx := r.Context()
+	rec, apiErr := e.takeCeremony(ctx, *in.Ceremony, "login")
+	if apiErr != nil {
+		return apiErr
+	}
+	// A step-up answers with the token it lifted, so the caller must hold
+	// it: the ceremony alone does not reveal it.
+	if rec.TokenKey != "" && (in.Token == nil || !wellFormedToken(*in.Token) || e.keys.tokenKey(*in.Token) != rec.TokenKey) {
+		return errPasskeyInvalid
+	}
+	user, apiErr := e.verifyAssertion(ctx, r, rec, in.Credential)
+	if apiErr != nil {
+		return apiErr
+	}
+	token, apiErr := e.passkeyToken(ctx, rec, user)
+	if apiErr != nil {
+		return apiErr
+	}
+	if rec.TokenKey != "" {
+		token = *in.Token
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"token": token, "next_step": StepNewPasswordRequired})
+	return nil
+}
+
+// verifyAssertion checks the assertion against the stored credential:
+// origin, RP id, challenge, signature, user verification, and the sign
+// count (a regression means a cloned authenticator). Failures are logged
+// with their reason and answered PASSKEY_INVALID.
+func (e *Engine) verifyAssertion(ctx context.Context, r *http.Request, rec *ceremonyRecord, credential []byte) (User, *apiError) {
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(credential)
+	if err != nil {
+		e.passkeyRefused(r, "", "malformed assertion", err)
+		return User{}, errPasskeyInvalid
+	}
+	var user User
+	var acct *passkeyAccount
+	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
+		uid, err := e.store.Get(ctx, handleKey(userHandle))
+		if err != nil {
+			return nil, fmt.Errorf("unknown user handle: %w", err)
+		}
+		a, _, err := e.loadAccount(ctx, string(uid))
+		if err != nil || a == nil {
+			return nil, errors.New("no passkeys for that user")
+		}
+		u, found, err := e.lookup(ctx, a.UserID)
+		if err != nil || !found || u.ID != a.UserID {
+			return nil, errors.New("the application does not know that user")
+		}
+		user, acct = u, a
+		return waUser{u: u, acct: a}, nil
+	}
+	cred, err := e.webauthn.ValidateDiscoverableLogin(handler, rec.Session, parsed)
+	if err != nil {
+		e.passkeyRefused(r, user.ID, "assertion refused", err)
+		return User{}, errPasskeyInvalid
+	}
+	if cred.Authenticator.CloneWarning {
+		e.passkeyRefused(r, user.ID, "sign count went backwards: possible cloned authenticator", nil)
+		return User{}, errPasskeyInvalid
+	}
+	now := e.now()
+	if err := e.updateAccount(ctx, acct.UserID, func(a *passkeyAccount) error {
+		for i := range a.Credentials {
+			if bytes.Equal(a.Credentials[i].Credential.ID, cred.ID) {
+				// Re-check against the freshest count: two racing
+				// assertions cannot both pass with the same counter.
+				if stored := a.Credentials[i].Credential.Authenticator.SignCount; stored != 0 && cred.Authenticator.SignCount <= stored {
+					return errClone
+				}
+				a.Credentials[i].Credential.Authenticator = cred.Authenticator
+				a.Credentials[i].Credential.Flags = cred.Flags
+				a.Credentials[i].LastUsedAt = now
+				return nil
+			}
+		}
+		return errors.New("credential vanished")
+	}); err != nil {
+		e.passkeyRefused(r, user.ID, "updating the credential", err)
+		if errors.Is(err, errClone) {
+			return User{}, errPasskeyInvalid
+		}
+		return User{}, storeUnavailable(err)
+	}
+	e.log.Info("passkey verified", zap.String("event", "verified"), zap.String("via", "passkey"), zap.String("user_id", user.ID))
+	return user, nil
+}
+
+var errClone = errors.New("sign count did not increase: possible cloned authenticator")
+
+func (e *Engine) passkeyRefused(r *http.Request, userID, why string, err error) {
+	e.log.Warn("passkey refused", zap.String("event", "failed"), zap.String("via", "passkey"), zap.String("user_id", userID),
+		zap.String("reason", why), zap.NamedError("cause", err), zap.String("ip", e.cfg.ClientIP(r)))
+}
+
+// passkeyToken turns a verified passkey into a token: a step-up marks the
+// reset's token as passkey-proven; a flow is consumed for a fresh token;
+// alone, a fresh token.
+func (e *Engine) passkeyToken(ctx context.Context, rec *ceremonyRecord, user User) (string, *apiError) {
+	now := e.now()
+	owner := e.keys.ownerKey(user.ID)
+	switch {
+	case rec.TokenKey != "":
+		raw, err := e.store.Get(ctx, rec.TokenKey)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return "", errTokenInvalid
+			}
+			return "", storeUnavailable(err)
+		}
+		var tr tokenRecord
+		if err := json.Unmarshal(raw, &tr); err != nil || tr.User.ID != user.ID || !now.Before(tr.ExpiresAt) {
+			// Someone else's passkey cannot lift this reset's step.
+			return "", errPasskeyInvalid
+		}
+		tr.NeedsPasskey = false
+		next, _ := json.Marshal(tr)
+		if ok, err := e.store.CompareAndSwap(ctx, rec.TokenKey, raw, next); err != nil || !ok {
+			return "", errTokenInvalid
+		}
+		return "", nil // the caller keeps its token
+	case rec.FlowKey != "":
+		var flow flowRecord
+		found, err := e.getJSON(ctx, rec.FlowKey, &flow)
+		if err != nil {
+			return "", storeUnavailable(err)
+		}
+		if !found || flow.User.ID != user.ID {
+			return "", errPasskeyInvalid
+		}
+		if _, err := e.store.Consume(ctx, rec.FlowKey); err != nil {
+			return "", errPasskeyInvalid
+		}
+	}
+	token, err := newToken()
+	if err != nil {
+		return "", newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(err)
+	}
+	tr := tokenRecord{User: user, Identifier: user.Email, Via: MethodPasskey, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL)}
+	if err := e.putJSON(ctx, e.keys.tokenKey(token), tr, e.cfg.TokenTTL, owner); err != nil {
+		return "", storeUnavailable(err)
+	}
+	return token, nil
+}
+
+// handleRegisterOptions starts adding a passkey for the signed-in user.
+func (e *Engine) handleRegisterOptions(w http.ResponseWriter, r *http.Request) *apiError {
+	var in struct{}
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	ctx := r.Context()
+	user, apiErr := e.signedInUser(ctx, r)
+	if apiErr != nil {
+		return apiErr
+	}
+	// Make sure the account (and its handle) exists before the ceremony.
+	if err := e.updateAccount(ctx, user.ID, func(*passkeyAccount) error { return nil }); err != nil {
+		return storeUnavailable(err)
+	}
+	acct, _, err := e.loadAccount(ctx, user.ID)
+	if err != nil || acct == nil {
+		return storeUnavailable(err)
+	}
+	wu := waUser{u: user, acct: acct}
+	var exclude []protocol.CredentialDescriptor
+	for _, c := range wu.WebAuthnCredentials() {
+		exclude = append(exclude, c.Descriptor())
+	}
+	creation, session, err := e.webauthn.BeginRegistration(wu,
+		webauthn.WithResidentKeyRequirement(protocol.ResidentKeyRequirementRequired),
+		webauthn.WithExclusions(exclude),
+		webauthn.WithAuthenticatorSelection(protocol.AuthenticatorSelection{
+			ResidentKey: protocol.ResidentKeyRequirementRequired, RequireResidentKey: protocol.ResidentKeyRequired(),
+			UserVerification: protocol.VerificationRequired,
+		}))
+	if err != nil {
+		return newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(err)
+	}
+	id, err := e.saveCeremony(ctx, ceremonyRecord{Kind: "register", Session: *session, UserID: user.ID})
+	if err != nil {
+		return storeUnavailable(err)
+	}
+	writeJSON(w, http.StatusOK, ceremonyAnswer(id, creation.Response))
+	return nil
+}
+
+// handleRegisterVerify stores the new passkey.
+func (e *Engine) handleRegisterVerify(w http.ResponseWriter, r *http.Request) *apiError {
+	var in struct {
+		Ceremony   *string         `json:"ceremony"`
+		Credential json.RawMessage `json:"credential"`
+		Name       string          `json:"name"`
+	}
+	if err := decodeJSON(w, r, &in); err != nil {
+		return err
+	}
+	if in.Ceremony == nil || len(in.Credential) == 0 {
+		return invalid("ceremony and credential are required", "")
+	}
+	name, ok := cleanText(firstNonEmpty(in.Name, "Passkey"), 64)
+	if !ok {
+		return invalid("name must be 1 to 64 printable characters", "/name")
+	}
+	ctx := r.Context()
+	user, apiErr := e.signedInUser(ctx, r)
+	if apiErr != nil {
+		return apiErr
+	}
+	rec, apiErr := e.takeCeremony(ctx, *in.Ceremony, "register")
+	if apiErr != nil {
+		return apiErr
+	}
+	if rec.UserID != user.ID {
+		e.passkeyRefused(r, user.ID, "registration ceremony of another user", nil)
+		return errPasskeyInvalid
+	}
+	parsed, err := protocol.ParseCredentialCreationResponseBytes(in.Credential)
+	if err != nil {
+		e.passkeyRefused(r, user.ID, "malformed attestation", err)
+		return errPasskeyInvalid
+	}
+	acct, _, err := e.loadAccount(ctx, user.ID)
+	if err != nil || acct == nil {
+		return storeUnavailable(err)
+	}
+	cred, err := e.webauthn.CreateCredential(waUser{u: user, acct: acct}, rec.Session, parsed)
+	if err != nil {
+		e.passkeyRefused(r, user.ID, "attestation refused", err)
+		return errPasskeyInvalid
+	}
+	now := e.now()
+	if err := e.updateAccount(ctx, user.ID, func(a *passkeyAccount) error {
+		for _, c := range a.Credentials {
+			if bytes.Equal(c.Credential.ID, cred.ID) {
+				return errors.New("credential already registered")
+			}
+		}
+		a.Credentials = append(a.Credentials, passkeyRecord{Credential: *cred, Name: name, CreatedAt: now})
+		return nil
+	}); err != nil {
+		return storeUnavailable(err)
+	}
+	e.log.Info("passkey registered", zap.String("event", "passkey_added"), zap.String("user_id", user.ID))
+	writeJSON(w, http.StatusCreated, passkeyView(passkeyRecord{Credential: *cred, Name: name, CreatedAt: now}))
+	return nil
+}
+
+func passkeyView(c passkeyRecord) map[string]any {
+	v := map[string]any{
+		"id":              base64.RawURLEncoding.EncodeToString(c.Credential.ID),
+		"name":            c.Name,
+		"created_at":      c.CreatedAt.UTC().Format(time.RFC3339),
+		"backup_eligible": c.Credential.Flags.BackupEligible,
+		"backup_state":    c.Credential.Flags.BackupState,
+		"transports":      c.Credential.Transport,
+	}
+	if !c.LastUsedAt.IsZero() {
+		v["last_used_at"] = c.LastUsedAt.UTC().Format(time.RFC3339)
+	}
+	return v
+}
+
+// handleListPasskeys lists the signed-in user's passkeys.
+func (e *Engine) handleListPasskeys(w http.ResponseWriter, r *http.Request) *apiError {
+	user, apiErr := e.signedInUser(r.Context(), r)
+	if apiErr != nil {
+		return apiErr
+	}
+	acct, _, err := e.loadAccount(r.Context(), user.ID)
+	if err != nil {
+		return storeUnavailable(err)
+	}
+	list := []map[string]any{}
+	if acct != nil {
+		for _, c := range acct.Credentials {
+			list = append(list, passkeyView(c))
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"passkeys": list})
+	return nil
+}
+
+// handleDeletePasskey removes one of the signed-in user's passkeys.
+func (e *Engine) handleDeletePasskey(w http.ResponseWriter, r *http.Request) *apiError {
+	user, apiErr := e.signedInUser(r.Context(), r)
+	if apiErr != nil {
+		return apiErr
+	}
+	id, err := base64.RawURLEncoding.DecodeString(r.PathValue("id"))
+	if err != nil {
+		return invalid("passkey id must be base64url", "")
+	}
+	removed := false
+	if err := e.updateAccount(r.Context(), user.ID, func(a *passkeyAccount) error {
+		kept := a.Credentials[:0]
+		for _, c := range a.Credentials {
+			if bytes.Equal(c.Credential.ID, id) {
+				removed = true
+				continue
+			}
+			kept = append(kept, c)
+		}
+		a.Credentials = kept
+		return nil
+	}); err != nil {
+		return storeUnavailable(err)
+	}
+	if !removed {
+		return newError(http.StatusNotFound, CodeNotFound, "no such passkey", "")
+	}
+	e.log.Info("passkey removed", zap.String("event", "passkey_removed"), zap.String("user_id", user.ID))
+	setAPIHeaders(w.Header())
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// signedInUser is the session hook's user, looked up for name and mail.
+func (e *Engine) signedInUser(ctx context.Context, r *http.Request) (User, *apiError) {
+	if e.cfg.Session.URL == "" {
+		return User{}, newError(http.StatusNotFound, CodeNotFound, "signed-in features need the session hook", "")
+	}
+	id, apiErr := e.sessionUser(ctx, r)
+	if apiErr != nil {
+		return User{}, apiErr
+	}
+	u, found, err := e.lookup(ctx, id)
+	if err != nil {
+		return User{}, newError(http.StatusBadGateway, CodeUpstreamFailed, "the application could not be reached; try again", "").withCause(err)
+	}
+	if !found || u.ID != id {
+		return User{}, errNotSignedIn
+	}
+	return u, nil
+}
