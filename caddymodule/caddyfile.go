@@ -34,6 +34,15 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		key        <secret>
 //		site_name  <name>
 //		support    <contact>
+//		theme {
+//			site_name <name>
+//			support   <contact>
+//			logo      <url or file>
+//			color     "#rrggbb"
+//			accent    "#rrggbb"
+//			templates <dir>
+//		}
+//		templates  <dir>
 //		verify     <url> {
 //			secret  <whsec_…>
 //			timeout <duration>
@@ -105,6 +114,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			err = oneArg(d, &h.SiteName)
 		case "support":
 			err = oneArg(d, &h.Support)
+		case "theme":
+			err = parseTheme(d, h)
+		case "templates":
+			err = parseTemplates(d, h)
 		case "storage":
 			h.Storage = &Storage{}
 			if !d.NextArg() {

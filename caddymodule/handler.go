@@ -59,6 +59,10 @@ type Handler struct {
 	// Default: none.
 	Support string `json:"support,omitempty"`
 
+	// The look of the hosted pages: logo, colours, template and
+	// translation overrides. Default: the built-in look.
+	Theme *Theme `json:"theme,omitempty"`
+
 	// The upstream endpoint that says who an identifier is. Required.
 	Lookup *Hook `json:"lookup,omitempty"`
 
@@ -319,6 +323,9 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	}
 	if cfg.SiteName == "" {
 		cfg.SiteName = siteFromURL(baseURL)
+	}
+	if cfg.Pages, err = h.Theme.pageOptions(repl); err != nil {
+		return cfg, err
 	}
 	for _, m := range h.Methods {
 		if m != plugin.MethodLink && m != plugin.MethodCode {

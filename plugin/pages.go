@@ -3,19 +3,31 @@ package plugin
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"html/template"
+	"math"
 	"mime"
 	"net/http"
+	"net/url"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/resetgate/resetgate/plugin/i18n"
 	"github.com/resetgate/resetgate/plugin/policy"
 )
 
-//go:embed web/pages.html web/style.css
+//go:embed web/templates/*.html web/style.css web/app.js
 var webFS embed.FS
 
 // Cookie names. Their path is the prefix, so the app never sees them.
@@ -26,38 +38,319 @@ const (
 	cookieRevoke = "rg_revoke"
 )
 
-// contentSecurityPolicy allows nothing but our own stylesheet and forms
-// posting back to us.
-const contentSecurityPolicy = "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-
-type pages struct {
-	e     *Engine
-	tmpl  map[string]*template.Template
-	style []byte
+// PageOptions themes and translates the hosted pages. The zero value gives
+// the built-in look and languages.
+type PageOptions struct {
+	// Logo is shown above each page: an http(s) URL (its origin is added to
+	// the CSP's img-src) or the path of a local image file (PNG, JPEG, GIF,
+	// WebP or SVG, at most 512 KiB), read once and served at
+	// {prefix}/assets/logo.
+	Logo string
+	// Color is the main colour (buttons, links), "#rgb" or "#rrggbb".
+	Color string
+	// Accent is the second colour (the stripe above the card, the focus
+	// ring when it contrasts enough), "#rgb" or "#rrggbb". Default: Color.
+	Accent string
+	// TemplatesDir overrides page templates file by file (layout.html,
+	// forgot.html, sent.html, new.html, done.html, revoke.html,
+	// revoked.html, error.html), the stylesheet (style.css) and
+	// translations (locales/<tag>.json, merged over the built-in ones and
+	// used by the mails too). See docs/templates.md.
+	TemplatesDir string
 }
 
+// pageNames are the pages, each web/templates/<name>.html.
 var pageNames = []string{"forgot", "sent", "new", "done", "revoke", "revoked", "error"}
 
-func newPages(e *Engine) (*pages, error) {
-	base, err := template.ParseFS(webFS, "web/pages.html")
-	if err != nil {
-		return nil, fmt.Errorf("parsing page templates: %w", err)
+// colorRE is the only colour syntax accepted: nothing else can reach the
+// generated stylesheet.
+var colorRE = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
+
+// CheckColor reports whether c is a colour the theme accepts: "#rgb" or
+// "#rrggbb".
+func CheckColor(c string) error {
+	if !colorRE.MatchString(c) {
+		return fmt.Errorf("%q is not a colour of the form #rgb or #rrggbb", c)
 	}
-	p := &pages{e: e, tmpl: map[string]*template.Template{}}
-	for _, name := range pageNames {
-		t, err := base.Clone()
+	return nil
+}
+
+type asset struct {
+	ctype string
+	body  []byte
+	csp   string
+}
+
+type pages struct {
+	e       *Engine
+	cat     *i18n.Catalog
+	tmpl    map[string]map[string]*template.Template // language → page → template
+	assets  map[string]asset
+	version string
+	logo    string // the logo's URL on the page, or ""
+	csp     string
+}
+
+func newPages(e *Engine) (*pages, error) {
+	o := e.cfg.Pages
+	p := &pages{e: e, tmpl: map[string]map[string]*template.Template{}, assets: map[string]asset{}}
+
+	// Sources: built in, replaced file by file from TemplatesDir.
+	src := map[string]string{}
+	where := map[string]string{}
+	for _, name := range append([]string{"layout"}, pageNames...) {
+		b, err := webFS.ReadFile("web/templates/" + name + ".html")
 		if err != nil {
 			return nil, err
 		}
-		if _, err := t.AddParseTree("content", base.Lookup(name+"-content").Tree); err != nil {
-			return nil, fmt.Errorf("page %s: %w", name, err)
-		}
-		p.tmpl[name] = t
+		src[name+".html"] = string(b)
+		where[name+".html"] = "built-in " + name + ".html"
 	}
-	if p.style, err = webFS.ReadFile("web/style.css"); err != nil {
+	style, err := webFS.ReadFile("web/style.css")
+	if err != nil {
 		return nil, err
 	}
+	script, err := webFS.ReadFile("web/app.js")
+	if err != nil {
+		return nil, err
+	}
+	localesDir := ""
+	if dir := o.TemplatesDir; dir != "" {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			return nil, fmt.Errorf("page templates %q: %w", dir, err)
+		}
+		for _, en := range entries {
+			name := en.Name()
+			full := filepath.Join(dir, name)
+			switch {
+			case en.IsDir() && name == "locales":
+				localesDir = full
+			case en.IsDir() || strings.HasPrefix(name, "."):
+			case name == "style.css":
+				if style, err = os.ReadFile(full); err != nil {
+					return nil, fmt.Errorf("page templates: %w", err)
+				}
+			case strings.HasSuffix(name, ".html"):
+				if _, ok := src[name]; !ok {
+					return nil, fmt.Errorf("page templates %q: unknown template file %q (known: layout.html, %s.html, style.css, locales/)",
+						dir, name, strings.Join(pageNames, ".html, "))
+				}
+				b, err := os.ReadFile(full)
+				if err != nil {
+					return nil, fmt.Errorf("page templates: %w", err)
+				}
+				src[name] = string(b)
+				where[name] = full
+			case strings.HasSuffix(name, ".css") || strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".json"):
+				return nil, fmt.Errorf("page templates %q: unknown file %q (a stylesheet must be style.css, translations go in locales/<tag>.json)", dir, name)
+			}
+		}
+	}
+
+	// Languages: built in, plus the operator's. The mails use the same.
+	if localesDir != "" {
+		if p.cat, err = i18n.Load(localesDir); err != nil {
+			return nil, err
+		}
+		for _, tag := range p.cat.Tags() {
+			if m := p.cat.Missing(tag); len(m) > 0 {
+				e.log.Warn("translation incomplete; English is used for the missing messages",
+					zap.String("language", tag), zap.Int("missing", len(m)), zap.Strings("keys", firstN(m, 10)))
+			}
+		}
+		if e.cfg.Templates, err = e.cfg.Templates.WithCatalog(p.cat); err != nil {
+			return nil, err
+		}
+	} else {
+		p.cat = i18n.Builtin()
+	}
+
+	// Theme.
+	theme, err := themeCSS(o.Color, o.Accent)
+	if err != nil {
+		return nil, err
+	}
+	imgSrc := "'self' data:"
+	if o.Logo != "" {
+		logoURL, origin, logoAsset, err := loadLogo(o.Logo)
+		if err != nil {
+			return nil, err
+		}
+		if origin != "" {
+			imgSrc += " " + origin
+			p.logo = logoURL
+		} else {
+			p.assets["logo"] = logoAsset
+		}
+	}
+	p.assets["style.css"] = asset{ctype: "text/css; charset=utf-8", body: style}
+	p.assets["theme.css"] = asset{ctype: "text/css; charset=utf-8", body: theme}
+	p.assets["app.js"] = asset{ctype: "text/javascript; charset=utf-8", body: script}
+	h := sha256.New()
+	for _, name := range []string{"style.css", "theme.css", "app.js", "logo"} {
+		h.Write([]byte(name))
+		h.Write(p.assets[name].body)
+	}
+	p.version = hex.EncodeToString(h.Sum(nil))[:12]
+	if _, ok := p.assets["logo"]; ok {
+		p.logo = e.cfg.Prefix + "/assets/logo?v=" + p.version
+	}
+	p.csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src " + imgSrc +
+		"; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+	// Templates, parsed once per language so that {{t}} is bound to it.
+	for _, tag := range p.cat.Tags() {
+		l := p.cat.Lang(tag)
+		base, err := template.New("layout.html").Funcs(pageFuncs(l)).Parse(src["layout.html"])
+		if err != nil {
+			return nil, fmt.Errorf("page template %s: %w", where["layout.html"], err)
+		}
+		p.tmpl[tag] = map[string]*template.Template{}
+		for _, name := range pageNames {
+			t, err := base.Clone()
+			if err != nil {
+				return nil, err
+			}
+			if _, err := t.New("content").Parse(src[name+".html"]); err != nil {
+				return nil, fmt.Errorf("page template %s: %w", where[name+".html"], err)
+			}
+			p.tmpl[tag][name] = t
+		}
+	}
 	return p, nil
+}
+
+func firstN(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// pageFuncs are what page templates may call besides the builtins:
+//
+//	{{t "key" "name" value ...}}      a message of the page's language
+//	{{thtml "key" "name" value ...}}  the same, keeping template.HTML values (links)
+func pageFuncs(l *i18n.Lang) template.FuncMap {
+	return template.FuncMap{
+		"t":     l.T,
+		"thtml": l.HTML,
+	}
+}
+
+// themeCSS is the stylesheet made from the configured colours: CSS custom
+// properties only, from values that passed CheckColor. Text colours are
+// chosen for contrast (WCAG 2): white or dark text on buttons, the main
+// colour for links only when it reads on white.
+func themeCSS(color, accent string) ([]byte, error) {
+	if color == "" && accent == "" {
+		return []byte("/* no theme configured */\n"), nil
+	}
+	var b bytes.Buffer
+	b.WriteString("/* made from the theme in the Caddyfile */\n:root {\n")
+	const dark, white = "#1d2230", "#ffffff"
+	if color != "" {
+		if err := CheckColor(color); err != nil {
+			return nil, fmt.Errorf("theme color: %w", err)
+		}
+		c := expandColor(color)
+		on := white
+		if contrast(c, white) < contrast(c, dark) {
+			on = dark
+		}
+		link := c
+		if contrast(c, white) < 4.5 {
+			link = dark
+		}
+		fmt.Fprintf(&b, "  --brand: %s;\n  --on-brand: %s;\n  --link: %s;\n  --accent: %s;\n", c, on, link, c)
+		if contrast(c, white) >= 3 {
+			fmt.Fprintf(&b, "  --focus: %s;\n", c)
+		}
+	}
+	if accent != "" {
+		if err := CheckColor(accent); err != nil {
+			return nil, fmt.Errorf("theme accent: %w", err)
+		}
+		a := expandColor(accent)
+		fmt.Fprintf(&b, "  --accent: %s;\n", a)
+		if contrast(a, white) >= 3 {
+			fmt.Fprintf(&b, "  --focus: %s;\n", a)
+		}
+	}
+	b.WriteString("}\n")
+	return b.Bytes(), nil
+}
+
+// expandColor turns "#abc" into "#aabbcc", lowercase.
+func expandColor(c string) string {
+	c = strings.ToLower(c)
+	if len(c) == 4 {
+		return "#" + strings.Repeat(c[1:2], 2) + strings.Repeat(c[2:3], 2) + strings.Repeat(c[3:4], 2)
+	}
+	return c
+}
+
+// contrast is the WCAG 2 contrast ratio of two #rrggbb colours.
+func contrast(a, b string) float64 {
+	la, lb := luminance(a), luminance(b)
+	if la < lb {
+		la, lb = lb, la
+	}
+	return (la + 0.05) / (lb + 0.05)
+}
+
+func luminance(c string) float64 {
+	ch := func(i int) float64 {
+		v, _ := strconv.ParseUint(c[i:i+2], 16, 8)
+		x := float64(v) / 255
+		if x <= 0.03928 {
+			return x / 12.92
+		}
+		return math.Pow((x+0.055)/1.055, 2.4)
+	}
+	return 0.2126*ch(1) + 0.7152*ch(3) + 0.0722*ch(5)
+}
+
+const maxLogo = 512 << 10
+
+var hostRE = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$`)
+
+// loadLogo reads the logo option: an http(s) URL gives the URL and its
+// origin for the CSP; a file path gives an asset to serve.
+func loadLogo(v string) (pageURL, origin string, a asset, err error) {
+	if strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://") {
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" || u.User != nil || !hostRE.MatchString(u.Host) {
+			return "", "", a, fmt.Errorf("theme logo: %q is not a usable http(s) URL", v)
+		}
+		return u.String(), u.Scheme + "://" + u.Host, a, nil
+	}
+	if strings.Contains(v, "://") {
+		return "", "", a, fmt.Errorf("theme logo: %q: only http:// and https:// URLs or a file path", v)
+	}
+	fi, err := os.Stat(v)
+	if err != nil {
+		return "", "", a, fmt.Errorf("theme logo: %w", err)
+	}
+	if !fi.Mode().IsRegular() || fi.Size() > maxLogo {
+		return "", "", a, fmt.Errorf("theme logo: %s must be a file of at most %d KiB", v, maxLogo>>10)
+	}
+	body, err := os.ReadFile(v)
+	if err != nil {
+		return "", "", a, fmt.Errorf("theme logo: %w", err)
+	}
+	ctype := http.DetectContentType(body)
+	if strings.EqualFold(path.Ext(v), ".svg") {
+		ctype = "image/svg+xml"
+	}
+	switch strings.SplitN(ctype, ";", 2)[0] {
+	case "image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml":
+	default:
+		return "", "", a, fmt.Errorf("theme logo: %s is %s, not a PNG, JPEG, GIF, WebP or SVG image", v, ctype)
+	}
+	// An SVG opened on its own runs no script and loads nothing.
+	return "", "", asset{ctype: ctype, body: body, csp: "default-src 'none'; style-src 'unsafe-inline'; sandbox"}, nil
 }
 
 func (p *pages) routes(m *http.ServeMux) {
@@ -71,34 +364,134 @@ func (p *pages) routes(m *http.ServeMux) {
 	m.HandleFunc("POST "+pre+"/sent", p.codeSubmit)
 	m.HandleFunc("GET "+pre+"/new", p.newPassword)
 	m.HandleFunc("POST "+pre+"/new", p.newPasswordSubmit)
-	m.HandleFunc("GET "+pre+"/done", p.simple("done", "Password changed"))
+	m.HandleFunc("GET "+pre+"/done", p.simple("done"))
 	m.HandleFunc("GET "+pre+"/revoke", p.revokeConfirm)
-	m.HandleFunc("GET "+pre+"/assets/style.css", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/css; charset=utf-8")
-		w.Header().Set("Cache-Control", "public, max-age=3600")
-		w.Header().Set("X-Content-Type-Options", "nosniff")
-		_, _ = w.Write(p.style)
-	})
+	m.HandleFunc("GET "+pre+"/assets/{name}", p.asset)
 }
 
-// pageData is what every page template sees.
-type pageData struct {
-	Title, Site, Support, Prefix, CSRF string
-	Identifier, Username, Message, TTL string
-	CodeEnabled                        bool
-	Policy                             policy.Policy
-	FieldErrors                        map[string]string
-}
-
-func (p *pages) data(w http.ResponseWriter, r *http.Request, title string) *pageData {
-	return &pageData{
-		Title: title, Site: p.e.cfg.SiteName, Support: p.e.cfg.SupportContact, Prefix: p.e.cfg.Prefix,
-		CSRF: p.csrfToken(w, r), Policy: p.e.cfg.Policy, TTL: humanDuration(p.e.cfg.TokenTTL),
-		CodeEnabled: p.e.methodEnabled(MethodCode), FieldErrors: map[string]string{},
+func (p *pages) asset(w http.ResponseWriter, r *http.Request) {
+	a, ok := p.assets[r.PathValue("name")]
+	h := w.Header()
+	h.Set("X-Content-Type-Options", "nosniff")
+	if !ok {
+		h.Set("Cache-Control", "no-store")
+		http.Error(w, "not found", http.StatusNotFound)
+		return
 	}
+	h.Set("Content-Type", a.ctype)
+	h.Set("Cache-Control", "public, max-age=86400")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if a.csp != "" {
+		h.Set("Content-Security-Policy", a.csp)
+	}
+	_, _ = w.Write(a.body)
+}
+
+// pageData is what every page template sees; docs/templates.md lists it.
+type pageData struct {
+	// Page is the page's name: forgot, sent, new, done, revoke, revoked
+	// or error.
+	Page string
+	// Lang and Dir are the language tag and text direction.
+	Lang, Dir string
+	// Title is the page's heading, translated.
+	Title string
+	// Site, Support: the site name and the support contact; SupportHTML
+	// is the contact as a mailto: or https link when it is one.
+	Site, Support string
+	SupportHTML   template.HTML
+	// Home is the app's address (base_url + "/").
+	Home string
+	// Prefix is where the pages live; Assets where the stylesheets, script
+	// and logo are; Version changes when they do.
+	Prefix, Assets, Version string
+	// Logo is the logo's URL, or "".
+	Logo string
+	// CSRF is the form token every form must post as "csrf".
+	CSRF string
+	// Identifier is what the user typed on the forgot form.
+	Identifier string
+	// Username is the account's e-mail address on the new-password page,
+	// for password managers.
+	Username string
+	// LinkEnabled and CodeEnabled tell which proofs the mail carries.
+	LinkEnabled, CodeEnabled bool
+	// TTL and CodeTTL say in words how long a link and a code work.
+	TTL, CodeTTL string
+	// Policy is the password policy; MaxLength the largest length a
+	// password may have (code points, or bytes under bcrypt).
+	Policy    policy.Policy
+	MaxLength int
+	// RejectsOld is true when a new password may not equal the old one.
+	RejectsOld bool
+	// Error is the error page's kind (link, revoke, locked, unavailable,
+	// upstream, busy, session, cross_site, form, flow); messages
+	// error.<kind>.title and error.<kind>.body.
+	Error string
+	// Retry is a URL that may work on a second try, or "".
+	Retry string
+	// FieldErrors maps a field name to its error message.
+	FieldErrors map[string]string
+	// Focus is the field that gets the focus.
+	Focus string
+
+	lang *i18n.Lang
+}
+
+func (p *pages) lang(r *http.Request) *i18n.Lang {
+	return p.cat.Match(r.Header.Get("Accept-Language"))
+}
+
+func (p *pages) data(w http.ResponseWriter, r *http.Request, page string) *pageData {
+	l := p.lang(r)
+	pol := p.e.cfg.Policy
+	maxLen := pol.MaxLength
+	if pol.MaxBytes > 0 && pol.MaxBytes < maxLen {
+		maxLen = pol.MaxBytes
+	}
+	d := &pageData{
+		Page: page, Lang: l.Tag(), Dir: l.Dir(), Title: l.T(page + ".title"),
+		Site: p.e.cfg.SiteName, Support: p.e.cfg.SupportContact, SupportHTML: supportHTML(p.e.cfg.SupportContact),
+		Home: p.e.base.String() + "/", Prefix: p.e.cfg.Prefix, Assets: p.e.cfg.Prefix + "/assets", Version: p.version,
+		Logo: p.logo, CSRF: p.csrfToken(w, r),
+		LinkEnabled: p.e.methodEnabled(MethodLink), CodeEnabled: p.e.methodEnabled(MethodCode),
+		TTL: l.Duration(p.e.cfg.TokenTTL), CodeTTL: l.Duration(p.e.cfg.CodeTTL),
+		Policy: pol, MaxLength: maxLen, RejectsOld: p.e.cfg.Verify.URL != "",
+		FieldErrors: map[string]string{}, lang: l,
+	}
+	return d
+}
+
+var mailRE = regexp.MustCompile(`^[^\s@<>"'&]+@[^\s@<>"'&]+\.[^\s@<>"'&]+$`)
+
+// supportHTML is the support contact as a link when it is an address or an
+// http(s) URL, escaped text otherwise.
+func supportHTML(s string) template.HTML {
+	esc := template.HTMLEscapeString(s)
+	switch {
+	case s == "":
+		return ""
+	case mailRE.MatchString(s):
+		return template.HTML(`<a href="mailto:` + esc + `">` + esc + `</a>`)
+	case strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://"):
+		if u, err := url.Parse(s); err == nil && u.Host != "" && !strings.ContainsAny(s, " \"'<>") {
+			return template.HTML(`<a href="` + template.HTMLEscapeString(u.String()) + `">` + esc + `</a>`)
+		}
+	}
+	return template.HTML(esc)
 }
 
 // setPageHeaders sets the headers every page carries.
+func (p *pages) setPageHeaders(h http.Header) {
+	setPageHeaders(h)
+	h.Set("Content-Security-Policy", p.csp)
+}
+
+// contentSecurityPolicy is the pages' CSP without a logo from elsewhere:
+// our own stylesheets and script, forms posting back to us, nothing else.
+const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+
+// setPageHeaders sets the headers every page and page redirect carries.
 func setPageHeaders(h http.Header) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
@@ -107,30 +500,45 @@ func setPageHeaders(h http.Header) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Vary", "Accept-Language, Cookie")
 }
 
-func (p *pages) render(w http.ResponseWriter, status int, name string, d *pageData) {
+func (p *pages) render(w http.ResponseWriter, status int, d *pageData) {
+	set := p.tmpl[d.lang.ID()]
 	var buf bytes.Buffer
-	if err := p.tmpl[name].ExecuteTemplate(&buf, "layout", d); err != nil {
-		p.e.log.Error("rendering page", zap.String("page", name), zap.Error(err))
+	if err := set[d.Page].Execute(&buf, d); err != nil {
+		p.e.log.Error("rendering page", zap.String("page", d.Page), zap.String("language", d.Lang), zap.Error(err))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	setPageHeaders(w.Header())
+	p.setPageHeaders(w.Header())
+	w.Header().Set("Content-Language", d.Lang)
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }
 
-func (p *pages) simple(name, title string) http.HandlerFunc {
+func (p *pages) simple(name string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		p.render(w, http.StatusOK, name, p.data(w, r, title))
+		p.render(w, http.StatusOK, p.data(w, r, name))
 	}
 }
 
-func (p *pages) fail(w http.ResponseWriter, r *http.Request, status int, msg string) {
-	d := p.data(w, r, "Something went wrong")
-	d.Message = msg
-	p.render(w, status, "error", d)
+// fail shows the error page of one kind (error.<kind>.title/.body);
+// retry, when not "", is offered as "Try again".
+func (p *pages) fail(w http.ResponseWriter, r *http.Request, status int, kind, retry string) {
+	d := p.data(w, r, "error")
+	d.Error = kind
+	d.Title = d.lang.T("error." + kind + ".title")
+	d.Retry = retry
+	p.render(w, status, d)
+}
+
+// redirect answers a GET or form POST with 303 See Other and the page
+// headers (no-store, no-referrer).
+func (p *pages) redirect(w http.ResponseWriter, r *http.Request, to string) {
+	p.setPageHeaders(w.Header())
+	w.Header().Del("Content-Type")
+	http.Redirect(w, r, to, http.StatusSeeOther)
 }
 
 func (p *pages) cookie(name, value string, maxAge time.Duration, sameSite http.SameSite) *http.Cookie {
@@ -166,28 +574,28 @@ func (p *pages) csrfToken(w http.ResponseWriter, r *http.Request) string {
 func (p *pages) checkForm(w http.ResponseWriter, r *http.Request) bool {
 	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if mt != "application/x-www-form-urlencoded" {
-		p.fail(w, r, http.StatusBadRequest, "This form must be sent by the page.")
+		p.fail(w, r, http.StatusBadRequest, "form", "")
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 	if err := r.ParseForm(); err != nil {
-		p.fail(w, r, http.StatusBadRequest, "The form could not be read.")
+		p.fail(w, r, http.StatusBadRequest, "form", "")
 		return false
 	}
 	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != p.e.base.Scheme+"://"+p.e.base.Host {
-		p.fail(w, r, http.StatusForbidden, "This form was sent from another site.")
+		p.fail(w, r, http.StatusForbidden, "cross_site", "")
 		return false
 	}
 	c, err := r.Cookie(cookieCSRF)
 	if err != nil || !wellFormedToken(c.Value) || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(mac(p.e.keys.csrf, c.Value))) {
-		p.fail(w, r, http.StatusForbidden, "Your session expired. Please open the page again and retry.")
+		p.fail(w, r, http.StatusForbidden, "session", "")
 		return false
 	}
 	return true
 }
 
 func (p *pages) forgot(w http.ResponseWriter, r *http.Request) {
-	p.render(w, http.StatusOK, "forgot", p.data(w, r, "Forgot your password?"))
+	p.render(w, http.StatusOK, p.data(w, r, "forgot"))
 }
 
 func (p *pages) forgotSubmit(w http.ResponseWriter, r *http.Request) {
@@ -196,25 +604,29 @@ func (p *pages) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	flowID, apiErr := p.e.startFlow(r, r.PostForm.Get("identifier"))
 	if apiErr != nil {
-		d := p.data(w, r, "Forgot your password?")
+		d := p.data(w, r, "forgot")
 		d.Identifier = r.PostForm.Get("identifier")
 		switch apiErr.items[0].Code {
 		case CodeInvalidRequest:
-			d.FieldErrors["identifier"] = "Enter the e-mail address or user name of your account."
+			d.FieldErrors["identifier"] = d.lang.T("forgot.error.invalid")
 		case CodeRateLimited:
-			d.FieldErrors["identifier"] = "Too many requests from your network. Please wait a few minutes."
+			if apiErr.retry > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(apiErr.retry/time.Second)))
+			}
+			d.FieldErrors["identifier"] = d.lang.T("forgot.error.rate_limited")
 		default:
-			d.FieldErrors["identifier"] = "The service is unavailable right now. Please try again shortly."
+			p.e.logError(r, apiErr)
+			d.FieldErrors["identifier"] = d.lang.T("forgot.error.unavailable")
 		}
-		p.render(w, apiErr.status, "forgot", d)
+		p.render(w, apiErr.status, d)
 		return
 	}
 	http.SetCookie(w, p.cookie(cookieFlow, flowID, p.e.cfg.TokenTTL, http.SameSiteStrictMode))
-	http.Redirect(w, r, p.e.cfg.Prefix+"/sent", http.StatusSeeOther)
+	p.redirect(w, r, p.e.cfg.Prefix+"/sent")
 }
 
 func (p *pages) sent(w http.ResponseWriter, r *http.Request) {
-	p.render(w, http.StatusOK, "sent", p.data(w, r, "Check your e-mail"))
+	p.render(w, http.StatusOK, p.data(w, r, "sent"))
 }
 
 func (p *pages) codeSubmit(w http.ResponseWriter, r *http.Request) {
@@ -223,26 +635,34 @@ func (p *pages) codeSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	fc, err := r.Cookie(cookieFlow)
 	if err != nil {
-		p.fail(w, r, http.StatusBadRequest, "This reset request is no longer open in this browser.")
+		p.fail(w, r, http.StatusBadRequest, "flow", "")
 		return
 	}
 	token, _, apiErr := p.e.verifyCode(r.Context(), fc.Value, r.PostForm.Get("code"))
 	if apiErr != nil {
-		if apiErr.items[0].Code == CodeFlowLocked {
-			p.fail(w, r, http.StatusBadRequest, "Too many wrong codes. For your safety this request is closed; please start a new one.")
+		d := p.data(w, r, "sent")
+		switch code := apiErr.items[0].Code; {
+		case code == CodeFlowLocked:
+			http.SetCookie(w, p.cookie(cookieFlow, "", 0, http.SameSiteStrictMode))
+			p.fail(w, r, http.StatusBadRequest, "locked", "")
 			return
+		case code == CodeNotFound:
+			p.fail(w, r, http.StatusNotFound, "flow", "")
+			return
+		case code == CodeInvalidRequest:
+			d.FieldErrors["code"] = d.lang.T("sent.error.format")
+		case apiErr.status >= 500:
+			p.e.logError(r, apiErr)
+			d.FieldErrors["code"] = d.lang.T("sent.error.unavailable")
+		default:
+			d.FieldErrors["code"] = d.lang.T("sent.error.code")
 		}
-		d := p.data(w, r, "Check your e-mail")
-		d.FieldErrors["code"] = "That code is not right or has expired. Check the e-mail and try again."
-		if apiErr.status >= 500 {
-			d.FieldErrors["code"] = "The service is unavailable right now. Please try again shortly."
-		}
-		p.render(w, apiErr.status, "sent", d)
+		p.render(w, apiErr.status, d)
 		return
 	}
 	http.SetCookie(w, p.cookie(cookieFlow, "", 0, http.SameSiteStrictMode))
 	http.SetCookie(w, p.cookie(cookieToken, token, p.e.cfg.TokenTTL, http.SameSiteLaxMode))
-	http.Redirect(w, r, p.e.cfg.Prefix+"/new", http.StatusSeeOther)
+	p.redirect(w, r, p.e.cfg.Prefix+"/new")
 }
 
 // newPassword shows the set-password form. The mailed link carries the
@@ -252,13 +672,12 @@ func (p *pages) codeSubmit(w http.ResponseWriter, r *http.Request) {
 func (p *pages) newPassword(w http.ResponseWriter, r *http.Request) {
 	if t := r.URL.Query().Get("token"); t != "" {
 		http.SetCookie(w, p.cookie(cookieToken, t, p.e.cfg.TokenTTL, http.SameSiteLaxMode))
-		setPageHeaders(w.Header())
-		http.Redirect(w, r, p.e.cfg.Prefix+"/new", http.StatusSeeOther)
+		p.redirect(w, r, p.e.cfg.Prefix+"/new")
 		return
 	}
 	c, err := r.Cookie(cookieToken)
 	if err != nil {
-		p.fail(w, r, http.StatusNotFound, "This reset link is invalid, already used, or expired.")
+		p.fail(w, r, http.StatusNotFound, "link", "")
 		return
 	}
 	rec, _, apiErr := p.e.loadToken(r.Context(), c.Value)
@@ -266,33 +685,41 @@ func (p *pages) newPassword(w http.ResponseWriter, r *http.Request) {
 		p.tokenFail(w, r, apiErr)
 		return
 	}
-	d := p.data(w, r, "Set a new password")
+	d := p.data(w, r, "new")
 	d.Username = rec.User.Email
-	p.render(w, http.StatusOK, "new", d)
+	d.Focus = "password"
+	p.render(w, http.StatusOK, d)
 }
 
 func (p *pages) tokenFail(w http.ResponseWriter, r *http.Request, apiErr *apiError) {
 	switch apiErr.items[0].Code {
 	case CodeTokenInvalid:
-		p.fail(w, r, http.StatusNotFound, "This reset link is invalid, already used, or expired.")
+		p.fail(w, r, http.StatusNotFound, "link", "")
 	case CodeTokenBusy:
-		p.fail(w, r, http.StatusConflict, "This link is being used in another window. Please wait a moment and retry.")
+		p.fail(w, r, http.StatusConflict, "busy", p.e.cfg.Prefix+"/new")
 	case CodeUpstreamFailed:
-		p.fail(w, r, http.StatusBadGateway, "We could not save your new password right now. Your link still works: please try again.")
+		p.fail(w, r, http.StatusBadGateway, "upstream", p.e.cfg.Prefix+"/new")
 	default:
-		p.fail(w, r, apiErr.status, "The service is unavailable right now. Please try again shortly.")
+		p.fail(w, r, apiErr.status, "unavailable", r.URL.Path)
 	}
 }
 
-var detailMessages = map[string]string{
-	policy.TooShort:           "The password is too short.",
-	policy.TooLong:            "The password is too long.",
-	policy.Mismatch:           "The two passwords do not match.",
-	policy.ContainsIdentifier: "The password must not contain your name, e-mail or the site's name.",
-	policy.Common:             "This password is too common. Choose a less predictable one.",
-	policy.Breached:           "This password appeared in a data breach. Choose another one.",
-	policy.SameAsOld:          "The new password must differ from the old one.",
-	policy.TooWeak:            "This password is too easy to guess. Add more words or characters.",
+// policyMessage is the page's sentence for a policy violation.
+func (p *pages) policyMessage(l *i18n.Lang, detail, password string) string {
+	pol := p.e.cfg.Policy
+	switch detail {
+	case policy.TooShort:
+		return l.T("policy.TOO_SHORT", "min", pol.MinLength)
+	case policy.TooLong:
+		if pol.MaxBytes > 0 && len(password) > pol.MaxBytes {
+			return l.T("policy.TOO_LONG_BYTES", "bytes", pol.MaxBytes)
+		}
+		return l.T("policy.TOO_LONG", "max", pol.MaxLength)
+	}
+	if l.Has("policy." + detail) {
+		return l.T("policy." + detail)
+	}
+	return l.T("policy.OTHER")
 }
 
 func (p *pages) newPasswordSubmit(w http.ResponseWriter, r *http.Request) {
@@ -301,14 +728,15 @@ func (p *pages) newPasswordSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := r.Cookie(cookieToken)
 	if err != nil {
-		p.fail(w, r, http.StatusNotFound, "This reset link is invalid, already used, or expired.")
+		p.fail(w, r, http.StatusNotFound, "link", "")
 		return
 	}
+	password := r.PostForm.Get("password")
 	_, hasConfirm := r.PostForm["confirm"]
-	apiErr := p.e.complete(r.Context(), p.e.cfg.ClientIP(r), c.Value, r.PostForm.Get("password"), r.PostForm.Get("confirm"), hasConfirm)
+	apiErr := p.e.complete(r.Context(), p.e.cfg.ClientIP(r), c.Value, password, r.PostForm.Get("confirm"), hasConfirm)
 	if apiErr == nil {
 		http.SetCookie(w, p.cookie(cookieToken, "", 0, http.SameSiteLaxMode))
-		http.Redirect(w, r, p.e.cfg.Prefix+"/done", http.StatusSeeOther)
+		p.redirect(w, r, p.e.cfg.Prefix+"/done")
 		return
 	}
 	if apiErr.status != http.StatusUnprocessableEntity {
@@ -316,19 +744,28 @@ func (p *pages) newPasswordSubmit(w http.ResponseWriter, r *http.Request) {
 		p.tokenFail(w, r, apiErr)
 		return
 	}
-	d := p.data(w, r, "Set a new password")
+	d := p.data(w, r, "new")
+	if rec, _, err := p.e.loadToken(r.Context(), c.Value); err == nil {
+		d.Username = rec.User.Email
+	}
+	var msgs = map[string][]string{}
 	for _, it := range apiErr.items {
 		field := "password"
 		if it.Pointer == "/confirm" {
 			field = "confirm"
 		}
-		msg := detailMessages[it.Detail]
-		if prev := d.FieldErrors[field]; prev != "" {
-			msg = prev + " " + msg
+		if m := p.policyMessage(d.lang, it.Detail, password); !slices.Contains(msgs[field], m) {
+			msgs[field] = append(msgs[field], m)
 		}
-		d.FieldErrors[field] = msg
 	}
-	p.render(w, http.StatusUnprocessableEntity, "new", d)
+	for field, m := range msgs {
+		d.FieldErrors[field] = strings.Join(m, " ")
+	}
+	d.Focus = "password"
+	if d.FieldErrors["password"] == "" {
+		d.Focus = "confirm"
+	}
+	p.render(w, http.StatusUnprocessableEntity, d)
 }
 
 // revokeConfirm is the "this wasn't me" link. A GET only shows a confirm
@@ -336,11 +773,14 @@ func (p *pages) newPasswordSubmit(w http.ResponseWriter, r *http.Request) {
 func (p *pages) revokeConfirm(w http.ResponseWriter, r *http.Request) {
 	if t := r.URL.Query().Get("token"); t != "" {
 		http.SetCookie(w, p.cookie(cookieRevoke, t, time.Hour, http.SameSiteLaxMode))
-		setPageHeaders(w.Header())
-		http.Redirect(w, r, p.e.cfg.Prefix+"/revoke", http.StatusSeeOther)
+		p.redirect(w, r, p.e.cfg.Prefix+"/revoke")
 		return
 	}
-	p.render(w, http.StatusOK, "revoke", p.data(w, r, "Wasn't you?"))
+	if c, err := r.Cookie(cookieRevoke); err != nil || !wellFormedToken(c.Value) {
+		p.fail(w, r, http.StatusNotFound, "revoke", "")
+		return
+	}
+	p.render(w, http.StatusOK, p.data(w, r, "revoke"))
 }
 
 // revokeSubmit is the form POST of the confirm page.
@@ -350,18 +790,18 @@ func (p *pages) revokeSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	c, err := r.Cookie(cookieRevoke)
 	if err != nil {
-		p.fail(w, r, http.StatusNotFound, "This link is invalid or expired.")
+		p.fail(w, r, http.StatusNotFound, "revoke", "")
 		return
 	}
 	if apiErr := p.e.revoke(r.Context(), c.Value, p.e.cfg.ClientIP(r)); apiErr != nil {
 		p.e.logError(r, apiErr)
 		if apiErr.status == http.StatusNotFound {
-			p.fail(w, r, http.StatusNotFound, "This link is invalid or expired.")
+			p.fail(w, r, http.StatusNotFound, "revoke", "")
 		} else {
-			p.fail(w, r, apiErr.status, "The service is unavailable right now. Please try again shortly.")
+			p.fail(w, r, apiErr.status, "unavailable", "")
 		}
 		return
 	}
 	http.SetCookie(w, p.cookie(cookieRevoke, "", 0, http.SameSiteLaxMode))
-	p.render(w, http.StatusOK, "revoked", p.data(w, r, "Reset cancelled"))
+	p.render(w, http.StatusOK, p.data(w, r, "revoked"))
 }

@@ -282,6 +282,9 @@ func (l *Lang) Tag() string {
 	return strings.Join(parts, "-")
 }
 
+// ID is the tag as the catalog files name it, lowercase: "de", "pt-br".
+func (l *Lang) ID() string { return l.tag }
+
 // Dir is the text direction, "ltr" or "rtl" (the message "meta.dir").
 func (l *Lang) Dir() string {
 	if l.msg("meta.dir") == "rtl" {

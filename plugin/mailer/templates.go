@@ -8,11 +8,15 @@ import (
 	htmltemplate "html/template"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
 	"time"
 	"unicode/utf8"
+
+	"github.com/resetgate/resetgate/plugin/i18n"
 )
 
 //go:embed templates/*
@@ -22,6 +26,9 @@ var defaultTemplates embed.FS
 // NAME.subject.txt and NAME.txt (text/template) and NAME.html
 // (html/template).
 var templateNames = []string{"reset", "changed"}
+
+// kinds are the three files of a mail, by suffix.
+var kinds = []string{".subject.txt", ".txt", ".html"}
 
 // ResetData fills the "reset" mail.
 type ResetData struct {
@@ -36,7 +43,9 @@ type ResetData struct {
 	Code string
 	// ExpiresAt is when the link and code stop working.
 	ExpiresAt time.Time
-	// TTL is how long they work, in words ("15 minutes").
+	// TTL is how long they work, in words ("15 minutes"). An English
+	// "N minutes"/"N hours"/"N days" or a Go duration is said again in the
+	// mail's language.
 	TTL string
 	// RequestIP is the address the request came from.
 	RequestIP string
@@ -70,7 +79,7 @@ const maxNameLen = 64
 
 // prepare checks the required fields and flattens free-text fields to one
 // short line.
-func (d ResetData) prepare() (any, error) {
+func (d ResetData) prepare(l *i18n.Lang) (any, error) {
 	if strings.TrimSpace(d.SiteName) == "" {
 		return nil, errors.New("mailer: reset mail needs SiteName")
 	}
@@ -79,10 +88,11 @@ func (d ResetData) prepare() (any, error) {
 	}
 	d.SiteName = shortLine(d.SiteName)
 	d.UserName = shortLine(d.UserName)
+	d.TTL = localDuration(l, d.TTL)
 	return d, nil
 }
 
-func (d ChangedData) prepare() (any, error) {
+func (d ChangedData) prepare(*i18n.Lang) (any, error) {
 	if strings.TrimSpace(d.SiteName) == "" {
 		return nil, errors.New("mailer: changed mail needs SiteName")
 	}
@@ -91,12 +101,37 @@ func (d ChangedData) prepare() (any, error) {
 	return d, nil
 }
 
-type preparer interface{ prepare() (any, error) }
+type preparer interface {
+	prepare(*i18n.Lang) (any, error)
+}
 
 func shortLine(s string) string {
 	s = oneLine(s)
 	if utf8.RuneCountInString(s) > maxNameLen {
 		s = string([]rune(s)[:maxNameLen-1]) + "…"
+	}
+	return s
+}
+
+var englishDurationRE = regexp.MustCompile(`^(\d+) (second|minute|hour|day)s?$`)
+
+// localDuration says an English duration ("15 minutes", as the engine
+// writes it) or a Go duration ("15m") in the mail's language; anything else
+// stays as it is.
+func localDuration(l *i18n.Lang, s string) string {
+	if s == "" {
+		return ""
+	}
+	if m := englishDurationRE.FindStringSubmatch(s); m != nil {
+		n, err := strconv.Atoi(m[1])
+		if err != nil {
+			return s
+		}
+		unit := map[string]time.Duration{"second": time.Second, "minute": time.Minute, "hour": time.Hour, "day": 24 * time.Hour}[m[2]]
+		return l.Duration(time.Duration(n) * unit)
+	}
+	if d, err := time.ParseDuration(s); err == nil && d > 0 {
+		return l.Duration(d)
 	}
 	return s
 }
@@ -115,132 +150,175 @@ func FormatCode(code string) string {
 	return code[:4] + " " + code[4:]
 }
 
-// formatTime shows t in UTC; the sender cannot know the reader's time zone.
-func formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("Monday, 2 January 2006 at 15:04 UTC")
-}
-
-// templateFuncs are available in every template:
+// funcs are the functions every mail template may call, bound to the
+// mail's language:
 //
+//	{{t "mail.reset.intro" "site" .SiteName}}  a message of the language
 //	{{code .Code}}          "12345678" → "1234 5678"
-//	{{datetime .ExpiresAt}} "Tuesday, 3 March 2026 at 14:05 UTC"
-var templateFuncs = map[string]any{
-	"code":     FormatCode,
-	"datetime": formatTime,
+//	{{datetime .ExpiresAt}} "Tuesday, 3 March 2026 at 14:05 UTC" (localised)
+//	{{lang}}                "de": the language tag, for <html lang>
+//	{{dir}}                 "ltr" or "rtl"
+func funcs(l *i18n.Lang) map[string]any {
+	return map[string]any{
+		"t":        l.T,
+		"code":     FormatCode,
+		"datetime": l.DateTime,
+		"lang":     l.Tag,
+		"dir":      l.Dir,
+	}
 }
 
-// Templates renders resetgate's mails. It is safe for concurrent use.
+// Templates renders resetgate's mails in the user's language. It is safe
+// for concurrent use.
 type Templates struct {
+	dir     string
+	sources map[string]string // file name → source, built-in or override
+	where   map[string]string // file name → where it came from, for errors
+	cat     *i18n.Catalog
+	sets    map[string]*templateSet // language tag → parsed templates
+}
+
+type templateSet struct {
 	subject map[string]*texttemplate.Template
 	text    map[string]*texttemplate.Template
 	html    map[string]*htmltemplate.Template
 }
 
+// overrideRE is a valid override file name: NAME[.LANG](.subject.txt|.txt|.html).
+var overrideRE = regexp.MustCompile(`^([a-z]+)(\.([a-z]{2,3}(-[a-z0-9]{2,8})*))?(\.subject\.txt|\.txt|\.html)$`)
+
 // LoadTemplates parses the built-in templates, replacing each one for which
 // overrideDir (when not "") holds a file of the same name: reset.subject.txt,
 // reset.txt, reset.html, changed.subject.txt, changed.txt, changed.html.
-// Subjects and .txt files are text/template, .html files html/template (so
-// values are escaped); all may call {{code .Code}} and {{datetime .Time}}.
-// A .txt or .html file in overrideDir with any other name is an error, so a
-// misspelt override does not go unnoticed.
+// A file with a language tag before the suffix (reset.de.html) replaces the
+// template for that language only. Subjects and .txt files are
+// text/template, .html files html/template (so values are escaped); all may
+// call {{t "key"}}, {{code .Code}}, {{datetime .Time}}, {{lang}} and
+// {{dir}}. A .txt or .html file in overrideDir with any other name is an
+// error, so a misspelt override does not go unnoticed.
+//
+// The templates are ready for the built-in languages; WithCatalog makes
+// them ready for a catalog with more (or changed) languages.
 func LoadTemplates(overrideDir string) (*Templates, error) {
-	overrides := map[string]bool{}
+	t := &Templates{dir: overrideDir, sources: map[string]string{}, where: map[string]string{}}
+	for _, name := range templateNames {
+		for _, kind := range kinds {
+			file := name + kind
+			b, err := defaultTemplates.ReadFile("templates/" + file)
+			if err != nil {
+				return nil, fmt.Errorf("mailer: template %s: %w", file, err)
+			}
+			t.sources[file] = string(b)
+			t.where[file] = "built-in " + file
+		}
+	}
 	if overrideDir != "" {
 		entries, err := os.ReadDir(overrideDir)
 		if err != nil {
 			return nil, fmt.Errorf("mailer: templates %q: %w", overrideDir, err)
 		}
-		known := knownFiles()
 		for _, e := range entries {
 			name := e.Name()
 			if e.IsDir() || (!strings.HasSuffix(name, ".txt") && !strings.HasSuffix(name, ".html")) {
 				continue
 			}
-			if !slices.Contains(known, name) {
-				return nil, fmt.Errorf("mailer: templates %q: unknown template file %q (known: %s)",
-					overrideDir, name, strings.Join(known, ", "))
+			m := overrideRE.FindStringSubmatch(name)
+			if m == nil || !slices.Contains(templateNames, m[1]) {
+				return nil, fmt.Errorf("mailer: templates %q: unknown template file %q (known: %s, optionally with a language before the suffix, as in reset.de.html)",
+					overrideDir, name, strings.Join(knownFiles(), ", "))
 			}
-			overrides[name] = true
+			path := filepath.Join(overrideDir, name)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				return nil, fmt.Errorf("mailer: template %s: %w", name, err)
+			}
+			t.sources[name] = string(b)
+			t.where[name] = path
 		}
 	}
-	read := func(file string) (string, error) {
-		var b []byte
-		var err error
-		if overrides[file] {
-			b, err = os.ReadFile(filepath.Join(overrideDir, file))
-		} else {
-			b, err = defaultTemplates.ReadFile("templates/" + file)
-		}
-		if err != nil {
-			return "", fmt.Errorf("mailer: template %s: %w", file, err)
-		}
-		return string(b), nil
-	}
-	where := func(file string) string {
-		if overrides[file] {
-			return filepath.Join(overrideDir, file)
-		}
-		return "built-in " + file
-	}
+	return t.withCatalog(i18n.Builtin())
+}
 
-	t := &Templates{
-		subject: map[string]*texttemplate.Template{},
-		text:    map[string]*texttemplate.Template{},
-		html:    map[string]*htmltemplate.Template{},
+// WithCatalog returns templates that render in the languages of c (the
+// pages' catalog, with the operator's added languages). t is unchanged.
+func (t *Templates) WithCatalog(c *i18n.Catalog) (*Templates, error) {
+	if c == nil || c == t.cat {
+		return t, nil
 	}
-	for _, name := range templateNames {
-		for _, kind := range []string{".subject.txt", ".txt"} {
-			file := name + kind
-			src, err := read(file)
-			if err != nil {
-				return nil, err
-			}
-			tt, err := texttemplate.New(file).Funcs(templateFuncs).Option("missingkey=error").Parse(src)
-			if err != nil {
-				return nil, fmt.Errorf("mailer: parse %s: %w", where(file), err)
-			}
-			if kind == ".txt" {
-				t.text[name] = tt
-			} else {
-				t.subject[name] = tt
+	return t.withCatalog(c)
+}
+
+func (t *Templates) withCatalog(c *i18n.Catalog) (*Templates, error) {
+	out := &Templates{dir: t.dir, sources: t.sources, where: t.where, cat: c, sets: map[string]*templateSet{}}
+	for _, tag := range c.Tags() {
+		l := c.Lang(tag)
+		set := &templateSet{
+			subject: map[string]*texttemplate.Template{},
+			text:    map[string]*texttemplate.Template{},
+			html:    map[string]*htmltemplate.Template{},
+		}
+		for _, name := range templateNames {
+			for _, kind := range kinds {
+				file := name + "." + tag + kind
+				if _, ok := t.sources[file]; !ok {
+					file = name + kind
+				}
+				src := t.sources[file]
+				var err error
+				switch kind {
+				case ".html":
+					set.html[name], err = htmltemplate.New(file).Funcs(funcs(l)).Option("missingkey=error").Parse(src)
+				case ".txt":
+					set.text[name], err = texttemplate.New(file).Funcs(funcs(l)).Option("missingkey=error").Parse(src)
+				default:
+					set.subject[name], err = texttemplate.New(file).Funcs(funcs(l)).Option("missingkey=error").Parse(src)
+				}
+				if err != nil {
+					return nil, fmt.Errorf("mailer: parse %s: %w", t.where[file], err)
+				}
 			}
 		}
-		file := name + ".html"
-		src, err := read(file)
-		if err != nil {
-			return nil, err
-		}
-		ht, err := htmltemplate.New(file).Funcs(templateFuncs).Option("missingkey=error").Parse(src)
-		if err != nil {
-			return nil, fmt.Errorf("mailer: parse %s: %w", where(file), err)
-		}
-		t.html[name] = ht
+		out.sets[tag] = set
 	}
-	return t, nil
+	return out, nil
 }
 
 func knownFiles() []string {
 	var files []string
 	for _, name := range templateNames {
-		files = append(files, name+".subject.txt", name+".txt", name+".html")
+		for _, kind := range kinds {
+			files = append(files, name+kind)
+		}
 	}
 	return files
 }
 
-// Render fills the mail called name ("reset" with ResetData, "changed" with
-// ChangedData) and returns its one-line subject and its text and HTML bodies.
-// Required fields are checked, and user-chosen names are cut to one short
-// line before they reach a template.
+// Languages lists the tags the templates can render in.
+func (t *Templates) Languages() []string { return t.cat.Tags() }
+
+// Render fills the mail called name in English; see RenderLocale.
 func (t *Templates) Render(name string, data any) (subject, text, html string, err error) {
-	st, ok := t.subject[name]
+	return t.RenderLocale(name, "", data)
+}
+
+// RenderLocale fills the mail called name ("reset" with ResetData,
+// "changed" with ChangedData) in the language that best fits locale (the
+// user's locale as the app's lookup gives it: "de", "de-CH", "pt_BR";
+// English when none fits) and returns its one-line subject and its text
+// and HTML bodies. Required fields are checked, and user-chosen names are
+// cut to one short line before they reach a template.
+func (t *Templates) RenderLocale(name, locale string, data any) (subject, text, html string, err error) {
+	l := t.cat.ForLocale(locale)
+	set := t.sets[l.ID()]
+	if set == nil {
+		return "", "", "", fmt.Errorf("mailer: no templates for language %s", l.Tag())
+	}
+	st, ok := set.subject[name]
 	if !ok {
 		return "", "", "", fmt.Errorf("mailer: no template %q (known: %s)", name, strings.Join(templateNames, ", "))
 	}
 	if p, ok := data.(preparer); ok {
-		if data, err = p.prepare(); err != nil {
+		if data, err = p.prepare(l); err != nil {
 			return "", "", "", err
 		}
 	}
@@ -253,12 +331,12 @@ func (t *Templates) Render(name string, data any) (subject, text, html string, e
 		return "", "", "", fmt.Errorf("mailer: template %s.subject.txt renders an empty subject", name)
 	}
 	b.Reset()
-	if err := t.text[name].Execute(&b, data); err != nil {
+	if err := set.text[name].Execute(&b, data); err != nil {
 		return "", "", "", fmt.Errorf("mailer: render %s text: %w", name, err)
 	}
 	text = b.String()
 	b.Reset()
-	if err := t.html[name].Execute(&b, data); err != nil {
+	if err := set.html[name].Execute(&b, data); err != nil {
 		return "", "", "", fmt.Errorf("mailer: render %s html: %w", name, err)
 	}
 	html = b.String()

@@ -214,3 +214,81 @@ func TestOverrideWithEmptySubject(t *testing.T) {
 		t.Error("empty subject accepted")
 	}
 }
+
+// The mail follows the user's locale (as the lookup gives it); unknown
+// locales get English.
+func TestRenderLocalised(t *testing.T) {
+	tpl := loadTemplates(t, "")
+	data := sampleReset()
+	for locale, want := range map[string][]string{
+		"de":    {"Setzen Sie Ihr Passwort für Acme zurück", "Hallo Ada,", "Dienstag, 3. März 2026 um 14:05 UTC", "15 Minuten", "Ihr Passwort wurde nicht geändert", "Fragen? Wenden Sie sich an help@acme.test"},
+		"de_CH": {"Setzen Sie Ihr Passwort für Acme zurück"},
+		"fr-FR": {"Réinitialisez votre mot de passe Acme", "Bonjour Ada,", "mardi 3 mars 2026 à 14:05 UTC", "15 minutes"},
+		"es":    {"Restablezca su contraseña de Acme", "Hola, Ada:", "martes, 3 de marzo de 2026 a las 14:05 UTC", "15 minutos"},
+		"xx":    {"Reset your Acme password", "Hello Ada,"},
+	} {
+		subject, text, html, err := tpl.RenderLocale("reset", locale, data)
+		if err != nil {
+			t.Fatalf("%s: %v", locale, err)
+		}
+		if subject != want[0] {
+			t.Errorf("%s: subject %q, want %q", locale, subject, want[0])
+		}
+		for _, w := range want[1:] {
+			if !strings.Contains(text, w) || !strings.Contains(html, w) {
+				t.Errorf("%s: mail lacks %q", locale, w)
+			}
+		}
+		for _, must := range []string{"1234 5678", data.Link, data.RevokeLink} {
+			if !strings.Contains(text, must) {
+				t.Errorf("%s: text lacks %q", locale, must)
+			}
+		}
+		lang := strings.ToLower(strings.SplitN(strings.ReplaceAll(locale, "_", "-"), "-", 2)[0])
+		if lang == "xx" {
+			lang = "en"
+		}
+		if !strings.Contains(html, `<html lang="`+lang+`"`) {
+			t.Errorf("%s: html has no lang=%s", locale, lang)
+		}
+	}
+	subject, text, _, err := tpl.RenderLocale("changed", "de", ChangedData{SiteName: "Acme", ChangedAt: testTime, ResetLink: "https://x.test/r", SupportContact: "help@acme.test"})
+	if err != nil || subject != "Ihr Passwort für Acme wurde geändert" || !strings.Contains(text, "Wenden Sie sich danach an help@acme.test.") {
+		t.Errorf("changed in German: %q %v\n%s", subject, err, text)
+	}
+}
+
+func TestLocalDuration(t *testing.T) {
+	tpl := loadTemplates(t, "")
+	for in, want := range map[string]string{"15 minutes": "15 Minuten", "1 hour": "1 Stunde", "2 hours": "2 Stunden", "7 days": "7 Tage", "90s": "90 Sekunden", "soon": "soon"} {
+		d := sampleReset()
+		d.TTL = in
+		_, text, _, err := tpl.RenderLocale("reset", "de", d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, "Gültig für "+want) {
+			t.Errorf("TTL %q: want %q in\n%s", in, want, text)
+		}
+	}
+}
+
+func TestOverridePerLanguage(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "reset.de.subject.txt"), []byte("Neues Passwort für {{.SiteName}}"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tpl := loadTemplates(t, dir)
+	if s, _, _, _ := tpl.RenderLocale("reset", "de", sampleReset()); s != "Neues Passwort für Acme" {
+		t.Errorf("German override: %q", s)
+	}
+	if s, _, _, _ := tpl.RenderLocale("reset", "fr", sampleReset()); s != "Réinitialisez votre mot de passe Acme" {
+		t.Errorf("the German override leaked into French: %q", s)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "reset.deutsch.html"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadTemplates(dir); err == nil || !strings.Contains(err.Error(), "reset.deutsch.html") {
+		t.Errorf("bad language in a file name: %v", err)
+	}
+}
