@@ -78,7 +78,13 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		token_ttl  <duration>
 //		code_ttl   <duration>
 //		revoke_ttl <duration>
-//		methods    link|code ...
+//		methods    link|code|passkey ...
+//		passkey {
+//			rp_id   <domain>
+//			rp_name <name>
+//			origins <origin> ...
+//		}
+//		require_passkey
 //		policy {
 //			min_length    <n>
 //			max_length    <n>
@@ -161,6 +167,34 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				return true, oneArg(d, &h.Session.IDField)
 			})
+		case "passkey":
+			h.Passkey = &Passkey{}
+			if err := noArgs(d, "passkey"); err != nil {
+				return err
+			}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				switch sub := d.Val(); sub {
+				case "rp_id":
+					err = oneArg(d, &h.Passkey.RPID)
+				case "rp_name":
+					err = oneArg(d, &h.Passkey.RPName)
+				case "origins":
+					h.Passkey.Origins = append(h.Passkey.Origins, d.RemainingArgs()...)
+					if len(h.Passkey.Origins) == 0 {
+						return d.Errf("origins: expected at least one origin")
+					}
+				default:
+					return d.Errf("unrecognized passkey option '%s'", sub)
+				}
+				if err != nil {
+					return err
+				}
+			}
+		case "require_passkey":
+			h.RequirePasskey = true
+			if d.NextArg() {
+				return d.Errf("require_passkey: takes no arguments")
+			}
 		case "link_path":
 			err = oneArg(d, &h.LinkPath)
 		case "admin_token":
@@ -195,8 +229,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			}
 			seen := map[string]bool{}
 			for _, m := range h.Methods {
-				if m != "link" && m != "code" {
-					return d.Errf("methods: unknown method '%s' (want link, code)", m)
+				if m != "link" && m != "code" && m != "passkey" {
+					return d.Errf("methods: unknown method '%s' (want link, code, passkey)", m)
 				}
 				if seen[m] {
 					return d.Errf("methods: '%s' given twice", m)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -111,8 +112,17 @@ type Handler struct {
 	// How long the "this wasn't me" link in a mail works. Default: 168h.
 	RevokeTTL caddy.Duration `json:"revoke_ttl,omitempty"`
 
-	// The proofs a user may use: "link", "code". Default: both.
+	// The proofs a user may use: "link", "code", "passkey". Default: link
+	// and code. passkey needs the passkey block.
 	Methods []string `json:"methods,omitempty"`
+
+	// WebAuthn settings; with them, signed-in users can register passkeys
+	// and use them in a reset. Default: none (passkeys off).
+	Passkey *Passkey `json:"passkey,omitempty"`
+
+	// A user who has a passkey must also prove it in every reset, after
+	// the mailed link or code (ASVS 5.0 6.4.3). Default: false.
+	RequirePasskey bool `json:"require_passkey,omitempty"`
 
 	// The password policy. Default: 12 to 128 code points, no composition
 	// rules, no identifier or context words.
@@ -149,6 +159,18 @@ type Hook struct {
 	// {password_reset.*} placeholders, the answer's field mapping and the
 	// statuses meaning success. Default: none (the JSON contract).
 	Template *hookreq.Template `json:"template,omitempty"`
+}
+
+// Passkey configures the WebAuthn relying party.
+type Passkey struct {
+	// The relying party id: the site's domain. Default: the host of
+	// base_url.
+	RPID string `json:"rp_id,omitempty"`
+	// The name authenticators show. Default: site_name.
+	RPName string `json:"rp_name,omitempty"`
+	// The origins allowed to run ceremonies. Default: the origin of
+	// base_url.
+	Origins []string `json:"origins,omitempty"`
 }
 
 // SessionHook is the endpoint that says who is signed in.
@@ -328,10 +350,24 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 		return cfg, err
 	}
 	for _, m := range h.Methods {
-		if m != plugin.MethodLink && m != plugin.MethodCode {
-			return cfg, fmt.Errorf("methods: unknown method %q (want link, code)", m)
+		if m != plugin.MethodLink && m != plugin.MethodCode && m != plugin.MethodPasskey {
+			return cfg, fmt.Errorf("methods: unknown method %q (want link, code, passkey)", m)
 		}
 	}
+	if p := h.Passkey; p != nil {
+		u, _ := url.Parse(baseURL)
+		cfg.Passkey = &plugin.PasskeyConfig{RPID: p.RPID, RPName: p.RPName, Origins: p.Origins}
+		if cfg.Passkey.RPID == "" {
+			cfg.Passkey.RPID = u.Hostname()
+		}
+		if cfg.Passkey.RPName == "" {
+			cfg.Passkey.RPName = cfg.SiteName
+		}
+		if len(cfg.Passkey.Origins) == 0 {
+			cfg.Passkey.Origins = []string{u.Scheme + "://" + u.Host}
+		}
+	}
+	cfg.RequirePasskey = h.RequirePasskey
 
 	// Hooks.
 	updSecret, err := resolve(repl, "update secret", h.Update.Secret)

@@ -371,7 +371,8 @@ func TestValidateJSONConfigs(t *testing.T) {
 	}{
 		{name: "good", set: nil},
 		{name: "storage_backend_redis", set: map[string]any{"storage": map[string]any{"backend": "redis"}}, want: "storage: unknown backend"},
-		{name: "methods_passkey", set: map[string]any{"methods": []string{"link", "passkey"}}, want: "methods: unknown method"},
+		{name: "methods_passkey_without_block", set: map[string]any{"methods": []string{"link", "passkey"}}, want: "methods passkey and require_passkey need a passkey block"},
+		{name: "methods_sms", set: map[string]any{"methods": []string{"link", "sms"}}, want: "methods: unknown method"},
 		{name: "email_transport_sendmail", set: map[string]any{"email": map[string]any{"transport": "sendmail", "address": "127.0.0.1:25", "from": "a@acme.test"}}, want: "email: unknown transport"},
 		{name: "email_tls_ssl", set: map[string]any{"email": map[string]any{"address": "127.0.0.1:25", "from": "a@acme.test", "tls": "ssl"}}, want: "email: mailer: tls"},
 		{name: "hash_md5", set: map[string]any{"update": map[string]any{"url": "http://127.0.0.1:8080/u", "hash": "md5"}}, want: "update hash: unknown hash format"},
