@@ -1,0 +1,458 @@
+// Command loadgen is a closed-loop HTTP/1.1 load generator that keeps
+// every request's latency, so that percentiles are exact rather than read
+// off a histogram, and that can interleave several request bodies on each
+// connection (known and unknown accounts) so that they see the same
+// conditions.
+//
+// Each of -c connections sends one request, reads the whole answer, and
+// sends the next, as wrk does. Requests are written from pre-built bytes
+// and answers parsed by hand (Content-Length or chunked), so the generator
+// costs little CPU beside the server on a small machine.
+//
+//	loadgen -addr 127.0.0.1:8080 -path /password-reset/request -c 8 -d 6s \
+//	    -case known='{"identifier":"known@bench.test"}' \
+//	    -case unknown='{"identifier":"nobody@bench.test"}' -expect 202
+//
+// A body may contain {n}, replaced by a number that differs on every
+// request (so that every request names a fresh identifier).
+//
+// With -rate the load is open-loop instead: the connections together send
+// -rate requests per second on a fixed schedule, whatever the answers take,
+// so that latency is measured below saturation rather than at it. A send
+// more than 1 ms behind its schedule is counted as late.
+//
+// Without -case it sends GET requests. It prints a table, then one line per
+// case (and one for all together) for scripts:
+//
+//	RESULT case=known conns=8 n=… rps=… p50_us=… p90_us=… p99_us=… p999_us=… max_us=… mean_us=… errors=… unexpected=… late=…
+//
+// and with exactly two cases the difference of their medians, with a 95%
+// bootstrap confidence interval:
+//
+//	DIFF a=known b=unknown p50_diff_us=… ci95_lo_us=… ci95_hi_us=…
+//
+// and the number of answers read, warm-up included: SENT n=….
+//
+// loadgen -free-ports N prints N currently free TCP ports on 127.0.0.1.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type caseFlag []string
+
+func (c *caseFlag) String() string     { return strings.Join(*c, ",") }
+func (c *caseFlag) Set(v string) error { *c = append(*c, v); return nil }
+
+type reqCase struct {
+	name string
+	raw  []byte
+	// With a {n} in the body: the request is head + n + mid + n... built
+	// per request; raw is nil.
+	head, body string
+}
+
+// seq numbers the requests of templated cases; done counts the answers
+// read, warm-up included.
+var seq, done atomic.Int64
+
+// bytes returns the request to send, into buf.
+func (rc *reqCase) bytes(buf []byte) []byte {
+	if rc.raw != nil {
+		return rc.raw
+	}
+	n := strconv.FormatInt(seq.Add(1), 10)
+	body := strings.ReplaceAll(rc.body, "{n}", n)
+	buf = append(buf[:0], rc.head...)
+	buf = strconv.AppendInt(buf, int64(len(body)), 10)
+	buf = append(buf, "\r\n\r\n"...)
+	return append(buf, body...)
+}
+
+// connStats is what one connection measured, per case.
+type connStats struct {
+	lat        [][]time.Duration
+	errors     []int
+	unexpected []int
+	late       []int
+}
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "server host:port")
+	path := flag.String("path", "/", "request path")
+	host := flag.String("host", "", "Host header (default: -addr)")
+	conns := flag.Int("c", 8, "connections")
+	dur := flag.Duration("d", 5*time.Second, "measured duration")
+	warmup := flag.Duration("warmup", time.Second, "unmeasured warm-up before -d")
+	expect := flag.Int("expect", 0, "expected status; others are counted as unexpected (0: any 2xx)")
+	freePorts := flag.Int("free-ports", 0, "print this many free TCP ports on 127.0.0.1 and exit")
+	rate := flag.Float64("rate", 0, "open loop: total requests per second on a fixed schedule (0: closed loop)")
+	var cases caseFlag
+	flag.Var(&cases, "case", "name=JSON body to POST (repeatable; interleaved per request)")
+	flag.Parse()
+
+	if *freePorts > 0 {
+		if err := printFreePorts(*freePorts); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *host == "" {
+		*host = *addr
+	}
+	var rcs []reqCase
+	if len(cases) == 0 {
+		rcs = append(rcs, reqCase{name: "get", raw: []byte(fmt.Sprintf("GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: resetgate-loadgen\r\n\r\n", *path, *host))})
+	}
+	for _, c := range cases {
+		name, body, ok := strings.Cut(c, "=")
+		if !ok || name == "" {
+			fmt.Fprintf(os.Stderr, "-case %q: want name=body\n", c)
+			os.Exit(2)
+		}
+		head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: resetgate-loadgen\r\nContent-Type: application/json\r\nContent-Length: ", *path, *host)
+		if strings.Contains(body, "{n}") {
+			rcs = append(rcs, reqCase{name: name, head: head, body: body})
+		} else {
+			rcs = append(rcs, reqCase{name: name, raw: []byte(fmt.Sprintf("%s%d\r\n\r\n%s", head, len(body), body))})
+		}
+	}
+
+	start := time.Now()
+	measureFrom := start.Add(*warmup)
+	end := measureFrom.Add(*dur)
+	stats := make([]*connStats, *conns)
+	var wg sync.WaitGroup
+	for i := range *conns {
+		st := &connStats{lat: make([][]time.Duration, len(rcs)), errors: make([]int, len(rcs)), unexpected: make([]int, len(rcs)), late: make([]int, len(rcs))}
+		for k := range rcs {
+			st.lat[k] = make([]time.Duration, 0, 1<<14)
+		}
+		stats[i] = st
+		wg.Add(1)
+		// Connections start on different cases so that every case is in
+		// flight at every moment.
+		var interval, phase time.Duration
+		if *rate > 0 {
+			interval = time.Duration(float64(*conns) / *rate * float64(time.Second))
+			phase = interval * time.Duration(i) / time.Duration(*conns)
+		}
+		go func(offset int) {
+			defer wg.Done()
+			run(*addr, rcs, offset, *expect, start.Add(phase), interval, measureFrom, end, st)
+		}(i)
+	}
+	wg.Wait()
+
+	// Merge.
+	all := make([][]time.Duration, len(rcs))
+	errs := make([]int, len(rcs))
+	unexp := make([]int, len(rcs))
+	late := make([]int, len(rcs))
+	for _, st := range stats {
+		for k := range rcs {
+			all[k] = append(all[k], st.lat[k]...)
+			errs[k] += st.errors[k]
+			unexp[k] += st.unexpected[k]
+			late[k] += st.late[k]
+		}
+	}
+	secs := dur.Seconds()
+	mode := "closed loop"
+	if *rate > 0 {
+		mode = fmt.Sprintf("open loop at %.0f req/s", *rate)
+	}
+	fmt.Printf("%d connections, %s, %s measured after %s warm-up, %s %s\n", *conns, mode, *dur, *warmup, *addr, *path)
+	fmt.Printf("%-10s %9s %10s %9s %9s %9s %9s %9s %7s %7s %7s\n", "case", "n", "req/s", "p50", "p90", "p99", "p99.9", "max", "errors", "unexp", "late")
+	var merged []time.Duration
+	tErr, tUnexp, tLate := 0, 0, 0
+	var lines []string
+	for k, rc := range rcs {
+		lines = append(lines, report(rc.name, *conns, all[k], secs, errs[k], unexp[k], late[k]))
+		merged = append(merged, all[k]...)
+		tErr += errs[k]
+		tUnexp += unexp[k]
+		tLate += late[k]
+	}
+	if len(rcs) > 1 {
+		lines = append(lines, report("all", *conns, merged, secs, tErr, tUnexp, tLate))
+	}
+	for _, l := range lines {
+		fmt.Println(l)
+	}
+	fmt.Printf("SENT n=%d\n", done.Load())
+	if len(rcs) == 2 && len(all[0]) > 0 && len(all[1]) > 0 {
+		// all[k] are sorted by report.
+		d, lo, hi := medianDiff(all[0], all[1])
+		us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+		fmt.Printf("median %s − %s: %v (95%% CI %v … %v)\n", rcs[0].name, rcs[1].name, d, lo, hi)
+		fmt.Printf("DIFF a=%s b=%s p50_diff_us=%.1f ci95_lo_us=%.1f ci95_hi_us=%.1f\n", rcs[0].name, rcs[1].name, us(d), us(lo), us(hi))
+	}
+}
+
+// medianDiff returns median(a) − median(b) and a 95% bootstrap confidence
+// interval for it. a and b must be sorted.
+func medianDiff(a, b []time.Duration) (d, lo, hi time.Duration) {
+	const resamples = 500
+	rng := rand.New(rand.NewPCG(1, 2))
+	ca, cb := make([]int32, len(a)), make([]int32, len(b))
+	diffs := make([]time.Duration, resamples)
+	for i := range diffs {
+		diffs[i] = bootMedian(a, ca, rng) - bootMedian(b, cb, rng)
+	}
+	slices.Sort(diffs)
+	return median(a) - median(b), diffs[resamples*25/1000], diffs[resamples*975/1000]
+}
+
+func median(s []time.Duration) time.Duration { return s[len(s)/2] }
+
+// bootMedian is the median of a resample (with replacement) of the sorted
+// s: as s is sorted, it is s at the median of the drawn indices, found by
+// counting rather than sorting.
+func bootMedian(s []time.Duration, counts []int32, rng *rand.Rand) time.Duration {
+	clear(counts)
+	n := len(s)
+	for range n {
+		counts[rng.IntN(n)]++
+	}
+	acc := 0
+	for i, c := range counts {
+		acc += int(c)
+		if acc > n/2 {
+			return s[i]
+		}
+	}
+	return s[n-1]
+}
+
+func run(addr string, rcs []reqCase, offset, expect int, first time.Time, interval time.Duration, measureFrom, end time.Time, st *connStats) {
+	var (
+		conn net.Conn
+		br   *bufio.Reader
+		buf  = make([]byte, 0, 1024)
+		next = first
+	)
+	defer func() {
+		if conn != nil {
+			conn.Close()
+		}
+	}()
+	for i := offset; ; i++ {
+		k := i % len(rcs)
+		if interval > 0 {
+			// Open loop: wait for the request's slot.
+			if d := time.Until(next); d > 0 {
+				time.Sleep(d)
+			}
+		}
+		if conn == nil {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				if time.Now().After(measureFrom) {
+					st.errors[k]++
+				}
+				if time.Now().After(end) {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			conn, br = c, bufio.NewReaderSize(c, 32<<10)
+		}
+		req := rcs[k].bytes(buf)
+		t0 := time.Now()
+		if t0.After(end) {
+			return
+		}
+		measured := t0.After(measureFrom)
+		if interval > 0 {
+			if measured && t0.Sub(next) > time.Millisecond {
+				st.late[k]++
+			}
+			next = next.Add(interval)
+		}
+		_ = conn.SetDeadline(t0.Add(10 * time.Second))
+		_, err := conn.Write(req)
+		var status int
+		var keep bool
+		if err == nil {
+			status, keep, err = readResponse(br)
+		}
+		lat := time.Since(t0)
+		if err == nil {
+			done.Add(1)
+		}
+		if err != nil {
+			if measured {
+				st.errors[k]++
+			}
+			conn.Close()
+			conn = nil
+			continue
+		}
+		if measured {
+			st.lat[k] = append(st.lat[k], lat)
+			if (expect != 0 && status != expect) || (expect == 0 && (status < 200 || status > 299)) {
+				st.unexpected[k]++
+			}
+		}
+		if !keep {
+			conn.Close()
+			conn = nil
+		}
+	}
+}
+
+var errMalformed = errors.New("malformed response")
+
+// readResponse reads one HTTP/1.1 response and discards its body. It
+// reports the status and whether the connection stays open.
+func readResponse(br *bufio.Reader) (status int, keep bool, err error) {
+	line, err := br.ReadSlice('\n')
+	if err != nil {
+		return 0, false, err
+	}
+	// "HTTP/1.1 200 OK"
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
+		return 0, false, errMalformed
+	}
+	status, err = strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, false, errMalformed
+	}
+	keep = line[7] == '1'
+	length, chunked := -1, false
+	for {
+		line, err = br.ReadSlice('\n')
+		if err != nil {
+			return 0, false, err
+		}
+		if len(line) <= 2 { // "\r\n"
+			break
+		}
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if !ok {
+			return 0, false, errMalformed
+		}
+		value = bytes.TrimSpace(value)
+		switch {
+		case bytes.EqualFold(name, []byte("Content-Length")):
+			if length, err = strconv.Atoi(string(value)); err != nil {
+				return 0, false, errMalformed
+			}
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
+			chunked = bytes.EqualFold(value, []byte("chunked"))
+		case bytes.EqualFold(name, []byte("Connection")):
+			if bytes.EqualFold(value, []byte("close")) {
+				keep = false
+			}
+		}
+	}
+	switch {
+	case chunked:
+		for {
+			line, err = br.ReadSlice('\n')
+			if err != nil {
+				return 0, false, err
+			}
+			sz, _, _ := bytes.Cut(bytes.TrimSpace(line), []byte(";"))
+			n, err := strconv.ParseInt(string(sz), 16, 64)
+			if err != nil {
+				return 0, false, errMalformed
+			}
+			if _, err := br.Discard(int(n) + 2); err != nil { // data + CRLF
+				return 0, false, err
+			}
+			if n == 0 {
+				// Trailer section: we sent none, so expect only the CRLF
+				// already discarded.
+				break
+			}
+		}
+	case length >= 0:
+		if _, err := br.Discard(length); err != nil {
+			return 0, false, err
+		}
+	case status == 204 || status == 304 || status/100 == 1:
+	default:
+		// Body until close.
+		_, _ = io.Copy(io.Discard, br)
+		keep = false
+	}
+	return status, keep, nil
+}
+
+func report(name string, conns int, lat []time.Duration, secs float64, errs, unexp, late int) string {
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration {
+		if len(lat) == 0 {
+			return 0
+		}
+		i := int(p/100*float64(len(lat)) + 0.5)
+		if i >= len(lat) {
+			i = len(lat) - 1
+		}
+		return lat[i]
+	}
+	var sum time.Duration
+	for _, l := range lat {
+		sum += l
+	}
+	mean := time.Duration(0)
+	if len(lat) > 0 {
+		mean = sum / time.Duration(len(lat))
+	}
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	rps := float64(len(lat)) / secs
+	maxLat := time.Duration(0)
+	if len(lat) > 0 {
+		maxLat = lat[len(lat)-1]
+	}
+	fmt.Printf("%-10s %9d %10.0f %9s %9s %9s %9s %9s %7d %7d %7d\n", name, len(lat), rps,
+		round(pct(50)), round(pct(90)), round(pct(99)), round(pct(99.9)), round(maxLat), errs, unexp, late)
+	return fmt.Sprintf("RESULT case=%s conns=%d n=%d rps=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f errors=%d unexpected=%d late=%d",
+		name, conns, len(lat), rps, us(pct(50)), us(pct(90)), us(pct(99)), us(pct(99.9)), us(maxLat), us(mean), errs, unexp, late)
+}
+
+func round(d time.Duration) time.Duration {
+	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond)
+	default:
+		return d.Round(10 * time.Microsecond)
+	}
+}
+
+func printFreePorts(n int) error {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		ls = append(ls, l)
+		fmt.Println(l.Addr().(*net.TCPAddr).Port)
+	}
+	return nil
+}
