@@ -26,13 +26,13 @@ var running = struct {
 	handlers map[*Handler]struct{}
 }{handlers: map[*Handler]struct{}{}}
 
-func register(h *Handler) {
+func registerHandler(h *Handler) {
 	running.Lock()
 	running.handlers[h] = struct{}{}
 	running.Unlock()
 }
 
-func unregister(h *Handler) {
+func unregisterHandler(h *Handler) {
 	running.Lock()
 	delete(running.handlers, h)
 	running.Unlock()

@@ -291,13 +291,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("password_reset: %w", err)
 	}
+	cfg.Observer = newMetrics(ctx.GetMetricsRegistry(), h.logger)
 	eng, err := plugin.New(cfg, h.st, h.logger)
 	if err != nil {
 		return fmt.Errorf("password_reset: %w", err)
 	}
 	h.engine = eng
 	h.engine.Start()
-	register(h)
+	registerHandler(h)
 	return nil
 }
 
@@ -567,7 +568,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request, next caddyht
 // Cleanup stops the engine and releases the store. It is safe after a
 // failed Provision.
 func (h *Handler) Cleanup() error {
-	unregister(h)
+	unregisterHandler(h)
 	if h.engine != nil {
 		h.engine.Stop()
 	}

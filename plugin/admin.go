@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 )
 
 // Admin scopes.
@@ -101,11 +102,11 @@ func (e *Engine) admin(scope string, h func(http.ResponseWriter, *http.Request, 
 		tok, ok := e.authenticateAdmin(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="resetgate-admin"`)
-			e.log.Warn("admin call refused: bad or missing token", zap.String("event", "admin_denied"), zap.String("route", e.route(r)), zap.String("ip", e.cfg.ClientIP(r)))
+			e.audit(zapcore.WarnLevel, "admin call refused: bad or missing token", "admin_denied", zap.String("route", e.route(r)), zap.String("ip", e.cfg.ClientIP(r)))
 			return newError(http.StatusUnauthorized, "UNAUTHORIZED", "a valid admin bearer token is required", "")
 		}
 		if !tok.has(scope) {
-			e.log.Warn("admin call refused: missing scope", zap.String("event", "admin_denied"), zap.String("admin", tok.Fingerprint()), zap.String("scope", scope))
+			e.audit(zapcore.WarnLevel, "admin call refused: missing scope", "admin_denied", zap.String("admin", tok.Fingerprint()), zap.String("scope", scope))
 			return newError(http.StatusForbidden, "INSUFFICIENT_SCOPE", "this admin token lacks the "+scope+" scope", "")
 		}
 		return h(w, r, tok)
@@ -168,7 +169,7 @@ func (e *Engine) issueResetToken(ctx context.Context, userID, actor string) (*Is
 		return nil, newError(http.StatusNotFound, "USER_NOT_FOUND", "no such user", "")
 	}
 	if !e.roleAllowed(user.Role) {
-		e.log.Warn("admin reset token refused for role", zap.String("event", "admin_issue_denied"), zap.String("actor", actor), zap.String("user_id", user.ID), zap.String("role", user.Role))
+		e.audit(zapcore.WarnLevel, "admin reset token refused for role", "admin_issue_denied", zap.String("actor", actor), zap.String("user_id", user.ID), zap.String("role", user.Role))
 		return nil, newError(http.StatusForbidden, "ROLE_NOT_ALLOWED", "reset tokens cannot be issued for users with this role", "")
 	}
 	token, err := newToken()
@@ -180,7 +181,7 @@ func (e *Engine) issueResetToken(ctx context.Context, userID, actor string) (*Is
 	if err := e.putJSON(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, e.keys.ownerKey(user.ID)); err != nil {
 		return nil, storeUnavailable(err)
 	}
-	e.log.Info("admin issued a reset token", zap.String("event", "admin_issue"), zap.String("actor", actor), zap.String("user_id", user.ID))
+	e.audit(zapcore.InfoLevel, "admin issued a reset token", "admin_issue", zap.String("actor", actor), zap.String("user_id", user.ID))
 	return &IssuedToken{Token: token, URL: e.resetLink(token), ExpiresAt: rec.ExpiresAt.UTC().Format(time.RFC3339)}, nil
 }
 
@@ -198,7 +199,7 @@ func (e *Engine) revokeUserTokens(ctx context.Context, userID, actor string) *ap
 	if err != nil {
 		return storeUnavailable(err)
 	}
-	e.log.Info("admin revoked reset tokens", zap.String("event", "admin_revoke"), zap.String("actor", actor), zap.String("user_id", userID), zap.Int("tokens_ended", n))
+	e.audit(zapcore.InfoLevel, "admin revoked reset tokens", "admin_revoke", zap.String("actor", actor), zap.String("user_id", userID), zap.Int("tokens_ended", n))
 	return nil
 }
 

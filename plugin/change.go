@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/resetgate/resetgate/plugin/hookreq"
 	"github.com/resetgate/resetgate/store"
@@ -79,7 +80,7 @@ func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm strin
 		if _, err := e.recordFailure(ctx, "old_password", owner); err != nil {
 			return storeUnavailable(err)
 		}
-		e.log.Info("password change with a wrong old password", zap.String("event", "failed"), zap.String("user_id", user.ID))
+		e.audit(zapcore.InfoLevel, "password change with a wrong old password", "failed", zap.String("user_id", user.ID))
 		return newError(http.StatusForbidden, "OLD_PASSWORD_WRONG", "the current password is not right", "/old")
 	}
 	if apiErr := e.checkPolicy(ctx, user, user.Email, newPassword, confirm, hasConfirm, "/new"); apiErr != nil {

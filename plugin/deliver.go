@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/resetgate/resetgate/plugin/hookreq"
 )
@@ -36,7 +37,7 @@ func (e *Engine) deliverReset(ctx context.Context, u User, link, code, revokeLin
 	for attempt := 1; ; attempt++ {
 		err := e.deliverOnce(ctx, vals, body)
 		if err == nil {
-			e.log.Info("reset handed to the app", zap.String("event", "mailed"), zap.String("via", "deliver"), zap.String("user_id", u.ID))
+			e.audit(zapcore.InfoLevel, "reset handed to the app", "mailed", zap.String("via", "deliver"), zap.String("user_id", u.ID))
 			return
 		}
 		if attempt == deliverAttempts {

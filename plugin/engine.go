@@ -47,6 +47,9 @@ type Hook struct {
 	// Template, when set, shapes the request for an endpoint that already
 	// exists (method, encoding, headers, body, response mapping).
 	Template *hookreq.Template
+
+	name     string
+	observer Observer
 }
 
 // Limit is a fixed-window rate limit: at most Count events per Window.
@@ -144,6 +147,9 @@ type Config struct {
 	Workers int
 	// QueueSize bounds the queue of requests waiting for lookup.
 	QueueSize int
+
+	// Observer receives metrics. Default: none.
+	Observer Observer
 
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
@@ -264,6 +270,18 @@ func CheckPrefix(p string) error {
 func defaults(c *Config) {
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Observer == nil {
+		c.Observer = nopObserver{}
+	}
+	for name, h := range map[string]*Hook{"lookup": &c.Lookup, "update": &c.Update, "verify": &c.Verify, "session": &c.Session, "deliver": &c.Deliver} {
+		h.name, h.observer = name, c.Observer
+	}
+	if c.MailQueue.OnResult == nil {
+		obs := c.Observer
+		c.MailQueue.OnResult = func(kind string, err error, d time.Duration) {
+			obs.Mail(kind, outcome(err, true), d)
+		}
 	}
 	if c.ClientIP == nil {
 		c.ClientIP = remoteIP

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/resetgate/resetgate/plugin/hookreq"
 	"github.com/resetgate/resetgate/plugin/webhook"
@@ -29,7 +30,12 @@ func (h Hook) call(ctx context.Context, method string, vals hookreq.Values, body
 			req.Header[k] = append(req.Header[k], vs...)
 		}
 	}
-	return h.Client.Do(ctx, req)
+	start := time.Now()
+	resp, err := h.Client.Do(ctx, req)
+	if h.observer != nil {
+		h.observer.Upstream(h.name, outcome(err, err == nil && h.ok(resp)), time.Since(start))
+	}
+	return resp, err
 }
 
 // ok reports whether the answer means success: the template's statuses,

@@ -15,6 +15,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/webauthn"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/resetgate/resetgate/store"
 )
@@ -369,14 +370,14 @@ func (e *Engine) verifyAssertion(ctx context.Context, r *http.Request, rec *cere
 		}
 		return User{}, storeUnavailable(err)
 	}
-	e.log.Info("passkey verified", zap.String("event", "verified"), zap.String("via", "passkey"), zap.String("user_id", user.ID))
+	e.audit(zapcore.InfoLevel, "passkey verified", "verified", zap.String("via", "passkey"), zap.String("user_id", user.ID))
 	return user, nil
 }
 
 var errClone = errors.New("sign count did not increase: possible cloned authenticator")
 
 func (e *Engine) passkeyRefused(r *http.Request, userID, why string, err error) {
-	e.log.Warn("passkey refused", zap.String("event", "failed"), zap.String("via", "passkey"), zap.String("user_id", userID),
+	e.audit(zapcore.WarnLevel, "passkey refused", "failed", zap.String("via", "passkey"), zap.String("user_id", userID),
 		zap.String("reason", why), zap.NamedError("cause", err), zap.String("ip", e.cfg.ClientIP(r)))
 }
 
@@ -528,7 +529,7 @@ func (e *Engine) handleRegisterVerify(w http.ResponseWriter, r *http.Request) *a
 	}); err != nil {
 		return storeUnavailable(err)
 	}
-	e.log.Info("passkey registered", zap.String("event", "passkey_added"), zap.String("user_id", user.ID))
+	e.audit(zapcore.InfoLevel, "passkey registered", "passkey_added", zap.String("user_id", user.ID))
 	writeJSON(w, http.StatusCreated, passkeyView(passkeyRecord{Credential: *cred, Name: name, CreatedAt: now}))
 	return nil
 }
@@ -596,7 +597,7 @@ func (e *Engine) handleDeletePasskey(w http.ResponseWriter, r *http.Request) *ap
 	if !removed {
 		return newError(http.StatusNotFound, CodeNotFound, "no such passkey", "")
 	}
-	e.log.Info("passkey removed", zap.String("event", "passkey_removed"), zap.String("user_id", user.ID))
+	e.audit(zapcore.InfoLevel, "passkey removed", "passkey_removed", zap.String("user_id", user.ID))
 	setAPIHeaders(w.Header())
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/resetgate/resetgate/plugin/hookreq"
 	"github.com/resetgate/resetgate/plugin/mailer"
@@ -124,7 +125,7 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 	select {
 	case e.jobs <- job:
 	default:
-		e.log.Warn("reset request queue full; request dropped", zap.String("event", "dropped"))
+		e.audit(zapcore.WarnLevel, "reset request queue full; request dropped", "dropped")
 	}
 	return flowID, nil
 }
@@ -177,7 +178,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		return fmt.Errorf("counting identifier: %w", err)
 	}
 	if over {
-		e.log.Info("reset request over the per-identifier limit; no mail", zap.String("event", "rate_limited"))
+		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited")
 		return nil
 	}
 	user, found, err := e.lookup(ctx, job.identifier)
@@ -185,7 +186,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		return err
 	}
 	if !found {
-		e.log.Info("reset requested for an unknown identifier", zap.String("event", "requested"), zap.Bool("known", false), zap.String("ip", job.ip))
+		e.audit(zapcore.InfoLevel, "reset requested for an unknown identifier", "requested", zap.Bool("known", false), zap.String("ip", job.ip))
 		return nil
 	}
 	over, err = e.overLimit(ctx, "rm/global", e.cfg.MailBudget)
@@ -193,7 +194,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		return fmt.Errorf("counting mail budget: %w", err)
 	}
 	if over {
-		e.log.Warn("global reset mail budget exhausted; no mail", zap.String("event", "mail_budget"), zap.String("user_id", user.ID))
+		e.audit(zapcore.WarnLevel, "global reset mail budget exhausted; no mail", "mail_budget", zap.String("user_id", user.ID))
 		return nil
 	}
 
@@ -239,7 +240,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 	if err := e.putJSON(ctx, e.keys.revokeKey(revoke), revokeRecord{UserID: user.ID, FlowKey: flowKey}, e.cfg.RevokeTTL, ""); err != nil {
 		return err
 	}
-	e.log.Info("reset requested", zap.String("event", "requested"), zap.Bool("known", true), zap.String("user_id", user.ID), zap.String("ip", job.ip))
+	e.audit(zapcore.InfoLevel, "reset requested", "requested", zap.Bool("known", true), zap.String("user_id", user.ID), zap.String("ip", job.ip))
 	revokeLink := e.link("/revoke", url.Values{"token": {revoke}})
 	if e.cfg.Deliver.URL != "" {
 		e.deliverReset(ctx, user, link, code, revokeLink, flow.ExpiresAt)
@@ -421,13 +422,13 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 		return "", "", errFlowLocked
 	}
 	if subtle.ConstantTimeCompare([]byte(e.keys.codeMAC(flowID, code)), []byte(flow.CodeMAC)) != 1 {
-		e.log.Info("wrong reset code", zap.String("event", "failed"), zap.String("user_id", flow.User.ID), zap.Int64("attempt", n))
+		e.audit(zapcore.InfoLevel, "wrong reset code", "failed", zap.String("user_id", flow.User.ID), zap.Int64("attempt", n))
 		over, err := e.recordFailure(ctx, "code", owner)
 		if err != nil {
 			return "", "", storeUnavailable(err)
 		}
 		if over || n >= int64(e.cfg.MaxCodeAttempts) {
-			e.log.Warn("reset code attempts exhausted", zap.String("event", "locked"), zap.String("user_id", flow.User.ID), zap.Bool("account", over))
+			e.audit(zapcore.WarnLevel, "reset code attempts exhausted", "locked", zap.String("user_id", flow.User.ID), zap.Bool("account", over))
 			return "", "", errFlowLocked
 		}
 		return "", "", errCodeInvalid
@@ -451,7 +452,7 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 	if err := e.putJSON(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, owner); err != nil {
 		return "", "", storeUnavailable(err)
 	}
-	e.log.Info("reset code verified", zap.String("event", "verified"), zap.String("user_id", flow.User.ID))
+	e.audit(zapcore.InfoLevel, "reset code verified", "verified", zap.String("user_id", flow.User.ID))
 	return token, rec.nextStep(), nil
 }
 
@@ -625,7 +626,7 @@ func (e *Engine) afterPasswordChange(ctx context.Context, u User, ip, how string
 	if err != nil {
 		e.log.Error("ending the user's other reset tokens", zap.String("user_id", u.ID), zap.Error(err))
 	}
-	e.log.Info("password changed", zap.String("event", how), zap.String("user_id", u.ID), zap.Int("tokens_ended", n), zap.String("ip", ip))
+	e.audit(zapcore.InfoLevel, "password changed", how, zap.String("user_id", u.ID), zap.Int("tokens_ended", n), zap.String("ip", ip))
 	e.sendMail(u, "changed", mailer.ChangedData{
 		SiteName: e.cfg.SiteName, UserName: u.Name, ChangedAt: e.now(), RequestIP: ip,
 		ResetLink: e.link("/", nil), SupportContact: e.cfg.SupportContact,
@@ -671,7 +672,7 @@ func (e *Engine) revoke(ctx context.Context, token, ip string) *apiError {
 	if err != nil {
 		return storeUnavailable(err)
 	}
-	e.log.Warn("reset revoked by the user (\"this wasn't me\")", zap.String("event", "revoked"), zap.String("user_id", rec.UserID), zap.Int("tokens_ended", n), zap.String("ip", ip))
+	e.audit(zapcore.WarnLevel, "reset revoked by the user (\"this wasn't me\")", "revoked", zap.String("user_id", rec.UserID), zap.Int("tokens_ended", n), zap.String("ip", ip))
 	return nil
 }
 
