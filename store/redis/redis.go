@@ -1,0 +1,545 @@
+// Package redis is the shared store.Store backend, on Redis (6.2 or later,
+// a standalone server or a primary; not Redis Cluster).
+// Several Caddy instances pointed at one Redis share tokens, flows and rate
+// limits. It behaves like store/badger: both pass store/storetest.
+//
+// # Layout
+//
+// With the default key prefix "resetgate:", the caller's key k lives under
+//
+//	resetgate:k:<k>
+//
+// and its value is prefixed by its owner (a uvarint length, then the
+// owner's bytes; a single zero byte when there is none), exactly as in
+// store/badger, so that DeleteOwner knows whether a key still belongs to
+// the owner it is listed under. An owner o has a Redis set
+//
+//	resetgate:o:<o>
+//
+// of its keys, whose TTL is the longest of its keys' (Put extends it).
+// Consume and Delete take the key out of its owner's set; a key that merely
+// expires stays listed until the set expires or DeleteOwner meets it, and
+// DeleteOwner deletes only keys whose recorded owner is still that owner.
+//
+// Expiry is Redis's own (PX, in milliseconds, a TTL rounded up to the next
+// millisecond). Every operation that touches more than one key, or reads
+// before it writes, is a single Lua script, so Redis runs it atomically and
+// nothing is ever half-written; the scripts reach owner sets they are not
+// handed as KEYS, which standalone Redis allows and Cluster does not.
+//
+// # Errors and retries
+//
+// A missing key is store.ErrNotFound; Incr on a key that holds something
+// other than a counter is an error of its own. Everything that stops an
+// operation from completing (the network, timeouts, the server's error
+// replies, a closed Store) wraps store.ErrUnavailable with the cause kept
+// reachable by errors.Is. Commands are never re-sent after a failure: a
+// script that ran but whose reply was lost (Consume, Incr, CompareAndSwap)
+// must not run twice, so a failure surfaces once, as ErrUnavailable, and
+// the next operation goes out on a fresh connection. Connections are
+// redialled by themselves when the server comes back.
+package redis
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+	"github.com/redis/go-redis/v9/maintnotifications"
+	"go.uber.org/zap"
+
+	"github.com/resetgate/resetgate/store"
+)
+
+// DefaultKeyPrefix is the key prefix used when Options.KeyPrefix is empty.
+const DefaultKeyPrefix = "resetgate:"
+
+// Defaults for Options' zero values (when the URL does not set them).
+const (
+	DefaultDialTimeout = 5 * time.Second
+	DefaultReadTimeout = 3 * time.Second
+)
+
+// dialAttempts is how many times a connection is dialled before an
+// operation gives up: an operation against an unreachable server fails
+// after at most dialAttempts × DialTimeout (plus a 100ms pause between).
+const dialAttempts = 2
+
+// Options configures Open.
+type Options struct {
+	// URL locates the server:
+	//
+	//	redis://[user:password@]host[:port][/db]
+	//	rediss://[user:password@]host[:port][/db]   (TLS)
+	//	unix://[user:password@]/path/to/redis.sock[?db=N]
+	//
+	// The port defaults to 6379 and the database to 0. The user and the
+	// password, percent-encoded, are sent with AUTH (HELLO); a password
+	// without a user ("redis://:secret@host") is Redis's requirepass. The
+	// query parameters of go-redis's ParseURL are accepted too (for
+	// instance ?pool_size=20&client_name=resetgate), except max_retries:
+	// commands are never re-sent (see the package documentation). Errors
+	// and logs show the URL with its password replaced by "xxxxx".
+	// Required.
+	URL string
+
+	// KeyPrefix starts every key the Store writes, so that several
+	// applications, or several resetgate deployments that must not share
+	// state, can use one database. Default: DefaultKeyPrefix, "resetgate:".
+	KeyPrefix string
+
+	// DialTimeout bounds establishing a connection (TCP, TLS handshake).
+	// Default: the URL's dial_timeout, else 5s.
+	DialTimeout time.Duration
+
+	// ReadTimeout bounds waiting for a reply; a command that times out
+	// fails with store.ErrUnavailable. Default: the URL's read_timeout,
+	// else 3s. A context deadline that comes sooner applies instead.
+	ReadTimeout time.Duration
+
+	// WriteTimeout bounds sending a command. Default: the URL's
+	// write_timeout, else ReadTimeout.
+	WriteTimeout time.Duration
+
+	// PoolSize is the number of connections kept open per Store. Default:
+	// the URL's pool_size, else 10 per GOMAXPROCS (go-redis's default).
+	PoolSize int
+
+	// TLSConfig replaces the TLS configuration of a rediss:// URL, for
+	// instance to trust a private CA (RootCAs) or present a client
+	// certificate. It is cloned; an empty ServerName is set to the URL's
+	// host. It is an error with a redis:// URL. Default: the system's
+	// roots, ServerName from the URL, TLS 1.2 or later.
+	TLSConfig *tls.Config
+
+	// Logger receives a line when the Store connects and when it closes.
+	// Default: no logging. (go-redis itself logs a few connection-pool
+	// events through its own process-wide logger; see redis.SetLogger in
+	// github.com/redis/go-redis/v9.)
+	Logger *zap.Logger
+}
+
+// Store is a store.Store kept in Redis. It is safe for concurrent use;
+// create it with Open.
+type Store struct {
+	client   *goredis.Client
+	log      *zap.Logger
+	where    string // the URL without its password, for messages
+	password string // scrubbed from error messages, should one carry it
+
+	keyPrefix   string // prefix of a caller's key: KeyPrefix + "k:"
+	ownerPrefix string // prefix of an owner's set: KeyPrefix + "o:"
+
+	closed atomic.Bool
+}
+
+// Open connects to the server o.URL names and checks it with a PING. The
+// Store must be closed with Close. A server that cannot be reached, or that
+// refuses the credentials, fails Open with an error that wraps
+// store.ErrUnavailable.
+func Open(ctx context.Context, o Options) (*Store, error) {
+	if o.URL == "" {
+		return nil, errors.New("store/redis: URL is required")
+	}
+	where, password := redactURL(o.URL)
+	ro, err := goredis.ParseURL(o.URL)
+	if err != nil {
+		return nil, fmt.Errorf("store/redis: invalid URL %s: %s", where, scrub(errMessage(err), password))
+	}
+	if u, _ := url.Parse(o.URL); u.Query().Has("max_retries") {
+		return nil, fmt.Errorf("store/redis: invalid URL %s: max_retries is not supported (commands are never re-sent)", where)
+	}
+	switch {
+	case o.TLSConfig != nil && ro.TLSConfig == nil:
+		return nil, fmt.Errorf("store/redis: URL %s: a TLSConfig needs a rediss:// URL", where)
+	case o.TLSConfig != nil:
+		cfg := o.TLSConfig.Clone()
+		if cfg.ServerName == "" {
+			cfg.ServerName = ro.TLSConfig.ServerName
+		}
+		if cfg.MinVersion == 0 {
+			cfg.MinVersion = tls.VersionTLS12
+		}
+		ro.TLSConfig = cfg
+	}
+	switch {
+	case o.DialTimeout > 0:
+		ro.DialTimeout = o.DialTimeout
+	case ro.DialTimeout == 0:
+		ro.DialTimeout = DefaultDialTimeout
+	}
+	switch {
+	case o.ReadTimeout > 0:
+		ro.ReadTimeout = o.ReadTimeout
+	case ro.ReadTimeout == 0:
+		ro.ReadTimeout = DefaultReadTimeout
+	}
+	if o.WriteTimeout > 0 {
+		ro.WriteTimeout = o.WriteTimeout
+	}
+	if o.PoolSize > 0 {
+		ro.PoolSize = o.PoolSize
+	}
+	// Never re-send a command: see the package documentation.
+	ro.MaxRetries = -1
+	ro.DialerRetries = dialAttempts
+	// A caller's deadline shortens the socket deadlines.
+	ro.ContextTimeoutEnabled = true
+	// Maintenance push notifications are a Redis Enterprise/Cloud feature;
+	// "auto" would probe for them on every new connection.
+	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
+
+	prefix := o.KeyPrefix
+	if prefix == "" {
+		prefix = DefaultKeyPrefix
+	}
+	log := o.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	s := &Store{
+		client:      goredis.NewClient(ro),
+		log:         log,
+		where:       where,
+		password:    ro.Password,
+		keyPrefix:   prefix + "k:",
+		ownerPrefix: prefix + "o:",
+	}
+	if err := s.client.Ping(ctx).Err(); err != nil {
+		_ = s.client.Close()
+		return nil, fmt.Errorf("store/redis: open %s: %w: %w", where, store.ErrUnavailable, s.scrubbed(err))
+	}
+	log.Info("redis store connected",
+		zap.String("url", where),
+		zap.Int("db", ro.DB),
+		zap.Bool("tls", ro.TLSConfig != nil),
+		zap.String("key_prefix", prefix))
+	return s, nil
+}
+
+// Close closes the Store's connections. It is idempotent; operations after
+// Close fail with store.ErrUnavailable.
+func (s *Store) Close() error {
+	if !s.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	if err := s.client.Close(); err != nil {
+		return fmt.Errorf("store/redis: close %s: %w", s.where, s.scrubbed(err))
+	}
+	s.log.Debug("redis store closed", zap.String("url", s.where))
+	return nil
+}
+
+// Destruct closes the Store. It lets a Store live in a caddy.UsagePool,
+// which calls Destruct when the last user lets go.
+func (s *Store) Destruct() error {
+	return s.Close()
+}
+
+// Put implements store.Store.
+func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Duration, owner string) error {
+	const op = "put"
+	if err := checkTTL(op, ttl); err != nil {
+		return err
+	}
+	if err := s.enter(ctx, op); err != nil {
+		return err
+	}
+	err := putScript.Run(ctx, s.client,
+		[]string{s.keyPrefix + key},
+		encodeValue(owner, value), milliseconds(ttl), owner, s.ownerPrefix, key,
+	).Err()
+	return s.mapError(op, err)
+}
+
+// PutIfAbsent implements store.Store.
+func (s *Store) PutIfAbsent(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	const op = "put if absent"
+	if err := checkTTL(op, ttl); err != nil {
+		return false, err
+	}
+	if err := s.enter(ctx, op); err != nil {
+		return false, err
+	}
+	err := s.client.Do(ctx, "SET", s.keyPrefix+key, encodeValue("", value), "PX", milliseconds(ttl), "NX").Err()
+	if errors.Is(err, goredis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.mapError(op, err)
+	}
+	return true, nil
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	const op = "get"
+	if err := s.enter(ctx, op); err != nil {
+		return nil, err
+	}
+	raw, err := s.client.Get(ctx, s.keyPrefix+key).Bytes()
+	if err != nil {
+		return nil, s.mapError(op, err)
+	}
+	return s.value(op, raw)
+}
+
+// Consume implements store.Store. The value is taken with GETDEL, in a
+// script that also takes the key out of its owner's set.
+func (s *Store) Consume(ctx context.Context, key string) ([]byte, error) {
+	const op = "consume"
+	if err := s.enter(ctx, op); err != nil {
+		return nil, err
+	}
+	raw, err := consumeScript.Run(ctx, s.client,
+		[]string{s.keyPrefix + key},
+		s.ownerPrefix, key,
+	).Text()
+	if err != nil {
+		return nil, s.mapError(op, err)
+	}
+	return s.value(op, []byte(raw))
+}
+
+// CompareAndSwap implements store.Store. The swap keeps the key's TTL
+// (SET KEEPTTL) and its owner.
+func (s *Store) CompareAndSwap(ctx context.Context, key string, prev, next []byte) (bool, error) {
+	const op = "compare and swap"
+	if err := s.enter(ctx, op); err != nil {
+		return false, err
+	}
+	n, err := casScript.Run(ctx, s.client,
+		[]string{s.keyPrefix + key},
+		prev, next,
+	).Int64()
+	if err != nil {
+		return false, s.mapError(op, err)
+	}
+	return n == 1, nil
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	const op = "delete"
+	if err := s.enter(ctx, op); err != nil {
+		return err
+	}
+	err := deleteScript.Run(ctx, s.client,
+		[]string{s.keyPrefix + key},
+		s.ownerPrefix, key,
+	).Err()
+	return s.mapError(op, err)
+}
+
+// DeleteOwner implements store.Store. It runs as one script, so it is
+// atomic: a key put under the owner while it runs is either removed or
+// kept whole. The script's time grows with the owner's keys (Redis serves
+// nothing else meanwhile); an owner has a handful.
+func (s *Store) DeleteOwner(ctx context.Context, owner string) (int, error) {
+	const op = "delete owner"
+	if err := s.enter(ctx, op); err != nil {
+		return 0, err
+	}
+	n, err := deleteOwnerScript.Run(ctx, s.client,
+		[]string{s.ownerPrefix + owner},
+		s.keyPrefix, owner,
+	).Int()
+	if err != nil {
+		return 0, s.mapError(op, err)
+	}
+	return n, nil
+}
+
+// errNotCounter is returned by Incr when the key holds something other
+// than a counter.
+var errNotCounter = errors.New("store/redis: incr: the key holds a value that is not a counter")
+
+// Incr implements store.Store. A counter is stored as its decimal text (as
+// in store/badger, Get on a counter's key returns, say, "3"); the first
+// increment sets the TTL, later ones keep it (KEEPTTL).
+func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
+	const op = "incr"
+	if err := checkTTL(op, ttl); err != nil {
+		return 0, err
+	}
+	if err := s.enter(ctx, op); err != nil {
+		return 0, err
+	}
+	n, err := incrScript.Run(ctx, s.client,
+		[]string{s.keyPrefix + key},
+		milliseconds(ttl),
+	).Int64()
+	if err != nil {
+		return 0, s.mapError(op, err)
+	}
+	return n, nil
+}
+
+// enter starts an operation: it refuses a done context and a closed Store.
+func (s *Store) enter(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("store/redis: %s: %w", op, err)
+	}
+	if s.closed.Load() {
+		return s.unavailable(op, goredis.ErrClosed)
+	}
+	return nil
+}
+
+// value decodes a stored value into the caller's value.
+func (s *Store) value(op string, raw []byte) ([]byte, error) {
+	_, value, err := decodeValue(raw)
+	if err != nil {
+		return nil, s.unavailable(op, err)
+	}
+	return value, nil
+}
+
+// Error replies the scripts give for the caller's mistakes and for values
+// they did not write; the words after the code are free text.
+const (
+	replyNotCounter = "RESETGATE_NOTCOUNTER"
+	replyCorrupt    = "RESETGATE_CORRUPT"
+)
+
+// mapError turns go-redis's errors into the store's: a nil reply becomes
+// store.ErrNotFound, the caller's mistakes pass through, and everything
+// else is wrapped in store.ErrUnavailable (the cause stays reachable with
+// errors.Is).
+func (s *Store) mapError(op string, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, goredis.Nil):
+		return store.ErrNotFound
+	case goredis.HasErrorPrefix(err, replyNotCounter):
+		return errNotCounter
+	case goredis.HasErrorPrefix(err, replyCorrupt):
+		return s.unavailable(op, errCorrupt)
+	default:
+		return s.unavailable(op, err)
+	}
+}
+
+// unavailable wraps err so that errors.Is matches both it and
+// store.ErrUnavailable. The message names the server, never its password.
+func (s *Store) unavailable(op string, err error) error {
+	return fmt.Errorf("store/redis: %s (%s): %w: %w", op, s.where, store.ErrUnavailable, s.scrubbed(err))
+}
+
+// scrubbed returns err, or, should its message contain the password, an
+// error with the password replaced that still unwraps to err.
+func (s *Store) scrubbed(err error) error {
+	if s.password == "" || !strings.Contains(err.Error(), s.password) {
+		return err
+	}
+	return &scrubbedError{msg: scrub(err.Error(), s.password), err: err}
+}
+
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// scrub replaces every occurrence of password in msg.
+func scrub(msg, password string) string {
+	if password == "" {
+		return msg
+	}
+	return strings.ReplaceAll(msg, password, "xxxxx")
+}
+
+// errMessage is err's message; for a *url.Error, only the reason, since
+// its message quotes the whole URL, password and all.
+func errMessage(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err.Error()
+	}
+	return err.Error()
+}
+
+// redactURL returns raw with the password replaced by "xxxxx", and the
+// password. It works on URLs url.Parse refuses as well, so that an error
+// about a malformed URL can show it safely: then everything between "://"
+// and the last "@" counts as userinfo.
+func redactURL(raw string) (redacted, password string) {
+	if u, err := url.Parse(raw); err == nil {
+		if u.User != nil {
+			password, _ = u.User.Password()
+		}
+		return u.Redacted(), password
+	}
+	scheme, rest, ok := strings.Cut(raw, "://")
+	if !ok {
+		scheme, rest = "", raw
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return raw, ""
+	}
+	user, pass, hasPass := strings.Cut(rest[:at], ":")
+	if !hasPass {
+		return raw, ""
+	}
+	redacted = user + ":xxxxx@" + rest[at+1:]
+	if ok {
+		redacted = scheme + "://" + redacted
+	}
+	return redacted, pass
+}
+
+// checkTTL refuses a zero or negative TTL.
+func checkTTL(op string, ttl time.Duration) error {
+	if ttl <= 0 {
+		return fmt.Errorf("store/redis: %s: ttl must be positive, got %v", op, ttl)
+	}
+	return nil
+}
+
+// milliseconds turns a TTL into Redis's PX argument, rounding up: rounding
+// down could expire a key before its TTL, or make a sub-millisecond TTL
+// zero, which Redis refuses.
+func milliseconds(ttl time.Duration) string {
+	ms := int64(ttl / time.Millisecond)
+	if ttl%time.Millisecond != 0 {
+		ms++
+	}
+	return strconv.FormatInt(ms, 10)
+}
+
+// encodeValue prefixes value with its owner, in a new slice.
+func encodeValue(owner string, value []byte) []byte {
+	b := make([]byte, 0, binary.MaxVarintLen64+len(owner)+len(value))
+	b = binary.AppendUvarint(b, uint64(len(owner)))
+	b = append(b, owner...)
+	return append(b, value...)
+}
+
+// errCorrupt is returned for a stored value that encodeValue did not make.
+var errCorrupt = errors.New("stored value is malformed")
+
+// decodeValue splits a stored value into its owner and the caller's value.
+// The value shares raw's memory.
+func decodeValue(raw []byte) (owner string, value []byte, err error) {
+	n, size := binary.Uvarint(raw)
+	if size <= 0 || n > uint64(len(raw)-size) {
+		return "", nil, errCorrupt
+	}
+	end := size + int(n)
+	return string(raw[size:end]), raw[end:], nil
+}
+
+// Interface guard.
+var _ store.Store = (*Store)(nil)
