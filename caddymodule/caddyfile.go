@@ -31,6 +31,12 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		prefix     <path>
 //		base_url   <url>
 //		storage    badger [<dir>]
+//		storage    redis <url> {
+//			key_prefix   <prefix>
+//			dial_timeout <duration>
+//			timeout      <duration>
+//			pool_size    <n>
+//		}
 //		key        <secret>
 //		site_name  <name>
 //		support    <contact>
@@ -130,17 +136,23 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("storage: expected a backend (badger)")
 			}
 			h.Storage.Backend = d.Val()
-			if h.Storage.Backend != "badger" {
-				return d.Errf("storage: unknown backend '%s' (want badger)", d.Val())
-			}
-			if d.NextArg() {
-				h.Storage.Dir = d.Val()
-			}
-			if d.NextArg() {
-				return d.Errf("storage: too many arguments")
-			}
-			if err := noBlock(d, opt); err != nil {
-				return err
+			switch h.Storage.Backend {
+			case "badger":
+				if d.NextArg() {
+					h.Storage.Dir = d.Val()
+				}
+				if d.NextArg() {
+					return d.Errf("storage: too many arguments")
+				}
+				if err := noBlock(d, opt); err != nil {
+					return err
+				}
+			case "redis":
+				if err := parseRedis(d, h.Storage); err != nil {
+					return err
+				}
+			default:
+				return d.Errf("storage: unknown backend '%s' (want badger, redis)", d.Val())
 			}
 		case "lookup":
 			h.Lookup = &Hook{}
@@ -349,6 +361,36 @@ func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, extra func(sub str
 			}
 		default:
 			return d.Errf("unrecognized %s option '%s'", name, sub)
+		}
+	}
+	return nil
+}
+
+// parseRedis reads "redis <url> [{ key_prefix, dial_timeout, timeout, pool_size }]".
+func parseRedis(d *caddyfile.Dispenser, st *Storage) error {
+	if !d.NextArg() {
+		return d.Errf("storage redis: expected a URL (redis://host:port/db)")
+	}
+	st.URL = d.Val()
+	if d.NextArg() {
+		return d.Errf("storage redis: expected one URL, then an optional block")
+	}
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		var err error
+		switch sub := d.Val(); sub {
+		case "key_prefix":
+			err = oneArg(d, &st.KeyPrefix)
+		case "dial_timeout":
+			err = durationArg(d, &st.DialTimeout)
+		case "timeout":
+			err = durationArg(d, &st.Timeout)
+		case "pool_size":
+			err = intArg(d, &st.PoolSize)
+		default:
+			return d.Errf("unrecognized storage redis option '%s'", sub)
+		}
+		if err != nil {
+			return err
 		}
 	}
 	return nil

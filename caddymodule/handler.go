@@ -139,10 +139,23 @@ type Handler struct {
 
 // Storage selects the store backend.
 type Storage struct {
-	// The backend: "badger". Default: badger.
+	// The backend: "badger" (embedded, one instance) or "redis" (several
+	// Caddy instances sharing tokens and rate limits). Default: badger.
 	Backend string `json:"backend,omitempty"`
 	// Badger's directory. Default: <Caddy data dir>/resetgate.
 	Dir string `json:"dir,omitempty"`
+	// Redis URL: redis://[user:password@]host:port/db, or rediss:// for
+	// TLS. Use a placeholder for the password. Required for redis.
+	URL string `json:"url,omitempty"`
+	// Prefix of every Redis key, so several sites can share a server.
+	// Default: resetgate:.
+	KeyPrefix string `json:"key_prefix,omitempty"`
+	// Redis dial timeout. Default: 5s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+	// Redis read and write timeout. Default: 3s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// Redis connection pool size. Default: 10 per CPU.
+	PoolSize int `json:"pool_size,omitempty"`
 }
 
 // Hook is an upstream endpoint called with a signed JSON POST.

@@ -9,12 +9,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 
 	"github.com/resetgate/resetgate/plugin"
+	"github.com/resetgate/resetgate/store"
 	badgerstore "github.com/resetgate/resetgate/store/badger"
+	redisstore "github.com/resetgate/resetgate/store/redis"
 )
 
 // stores shares open Badger databases across config loads, keyed by
@@ -32,8 +35,12 @@ func (h *Handler) openStore(ctx caddy.Context, repl *caddy.Replacer) ([]byte, er
 		}
 		dir = h.Storage.Dir
 	}
-	if backend != "badger" {
-		return nil, fmt.Errorf("storage: unknown backend %q (want badger)", backend)
+	switch backend {
+	case "redis":
+		return h.openRedis(ctx, repl)
+	case "badger":
+	default:
+		return nil, fmt.Errorf("storage: unknown backend %q (want badger, redis)", backend)
 	}
 	if dir == "" {
 		dir = filepath.Join(caddy.AppDataDir(), "resetgate")
@@ -59,7 +66,7 @@ func (h *Handler) openStore(ctx caddy.Context, repl *caddy.Replacer) ([]byte, er
 	if err != nil {
 		return nil, fmt.Errorf("storage badger %s: %w", dir, err)
 	}
-	h.st = val.(*badgerstore.Store)
+	h.st = val.(store.Store)
 	h.poolKey = dir
 	return key, nil
 }
@@ -121,4 +128,44 @@ func (h *Handler) serverKey(repl *caddy.Replacer, dir string) ([]byte, error) {
 	}
 	h.logger.Info("made a new server key", zap.String("file", path))
 	return []byte(k), nil
+}
+
+// openRedis connects to the shared Redis store. Every instance must derive
+// the same hashing keys, so a key made locally is refused: the config must
+// give one.
+func (h *Handler) openRedis(ctx caddy.Context, repl *caddy.Replacer) ([]byte, error) {
+	st := h.Storage
+	if h.Key == "" {
+		return nil, errors.New("storage redis needs an explicit key (every instance must share it; use {env.RESETGATE_KEY})")
+	}
+	key, err := h.serverKey(repl, "")
+	if err != nil {
+		return nil, err
+	}
+	if st.URL == "" {
+		return nil, errors.New("storage redis: a URL is required")
+	}
+	u, err := resolve(repl, "storage redis URL", st.URL)
+	if err != nil {
+		return nil, err
+	}
+	opts := redisstore.Options{
+		URL: u, KeyPrefix: st.KeyPrefix, DialTimeout: time.Duration(st.DialTimeout),
+		ReadTimeout: time.Duration(st.Timeout), WriteTimeout: time.Duration(st.Timeout),
+		PoolSize: st.PoolSize, Logger: h.logger.Named("redis"),
+	}
+	if st.DialTimeout < 0 || st.Timeout < 0 || st.PoolSize < 0 {
+		return nil, errors.New("storage redis: timeouts and pool_size must be positive")
+	}
+	poolKey := "redis\x00" + u + "\x00" + st.KeyPrefix
+	val, _, err := stores.LoadOrNew(poolKey, func() (caddy.Destructor, error) {
+		return redisstore.Open(ctx, opts)
+	})
+	if err != nil {
+		// The store's error names the host, never the password.
+		return nil, fmt.Errorf("storage redis: %w", err)
+	}
+	h.st = val.(store.Store)
+	h.poolKey = poolKey
+	return key, nil
 }

@@ -370,7 +370,8 @@ func TestValidateJSONConfigs(t *testing.T) {
 		knownBug string
 	}{
 		{name: "good", set: nil},
-		{name: "storage_backend_redis", set: map[string]any{"storage": map[string]any{"backend": "redis"}}, want: "storage: unknown backend"},
+		{name: "storage_backend_memcached", set: map[string]any{"storage": map[string]any{"backend": "memcached"}}, want: "storage: unknown backend"},
+		{name: "storage_redis_without_key", set: map[string]any{"key": "", "storage": map[string]any{"backend": "redis", "url": "redis://127.0.0.1:1/0"}}, want: "storage redis needs an explicit key"},
 		{name: "methods_passkey_without_block", set: map[string]any{"methods": []string{"link", "passkey"}}, want: "methods passkey and require_passkey need a passkey block"},
 		{name: "methods_sms", set: map[string]any{"methods": []string{"link", "sms"}}, want: "methods: unknown method"},
 		{name: "email_transport_sendmail", set: map[string]any{"email": map[string]any{"transport": "sendmail", "address": "127.0.0.1:25", "from": "a@acme.test"}}, want: "email: unknown transport"},
