@@ -127,7 +127,8 @@ func decodeJSONBytes(body []byte, dst any) *apiError {
 		}
 		return invalid("malformed JSON object", "")
 	}
-	if dec.More() {
+	// Only whitespace may follow: More() alone misses a stray } or ].
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return invalid("trailing data after the JSON object", "")
 	}
 	return nil

@@ -91,8 +91,6 @@ type Config struct {
 	Mail mailer.Sender
 	// Templates renders mails.
 	Templates *mailer.Templates
-	// MailQueue tunes the background mail queue.
-	MailQueue mailer.QueueOptions
 
 	// TokenTTL is how long a mailed link stays valid.
 	TokenTTL time.Duration
@@ -171,7 +169,7 @@ type Engine struct {
 	base     *url.URL
 	mux      *http.ServeMux
 	jobs     chan requestJob
-	mail     *mailer.Queue
+	mail     *outbox
 	webauthn *webauthn.WebAuthn
 	pages    *pages
 	cancel   context.CancelFunc
@@ -222,11 +220,9 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 		jobs:  make(chan requestJob, cfg.QueueSize),
 	}
 	if cfg.Mail != nil {
-		qo := cfg.MailQueue
-		if qo.Logger == nil {
-			qo.Logger = log.Named("mail")
+		if e.mail, err = newOutbox(e, cfg.Mail); err != nil {
+			return nil, fmt.Errorf("mail outbox: %w", err)
 		}
-		e.mail = mailer.NewQueue(cfg.Mail, qo)
 	}
 	if cfg.Passkey != nil {
 		if e.webauthn, err = newWebAuthn(cfg.Passkey); err != nil {
@@ -276,12 +272,6 @@ func defaults(c *Config) {
 	}
 	for name, h := range map[string]*Hook{"lookup": &c.Lookup, "update": &c.Update, "verify": &c.Verify, "session": &c.Session, "deliver": &c.Deliver} {
 		h.name, h.observer = name, c.Observer
-	}
-	if c.MailQueue.OnResult == nil {
-		obs := c.Observer
-		c.MailQueue.OnResult = func(kind string, err error, d time.Duration) {
-			obs.Mail(kind, outcome(err, true), d)
-		}
 	}
 	if c.ClientIP == nil {
 		c.ClientIP = remoteIP
@@ -380,7 +370,7 @@ func (e *Engine) Start() {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			e.mail.Run(ctx)
+			e.mail.run(ctx)
 		}()
 	}
 }

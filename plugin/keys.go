@@ -20,7 +20,7 @@ const MinKeyLength = 32
 // ever written to the store, so a copy of the database alone cannot map a
 // token, a code or an identifier to its stored key (invariant 1).
 type keys struct {
-	token, code, flow, owner, ident, ip, idem, csrf []byte
+	token, code, flow, owner, ident, ip, idem, csrf, outbox []byte
 }
 
 func deriveKeys(secret []byte) (*keys, error) {
@@ -36,14 +36,15 @@ func deriveKeys(secret []byte) (*keys, error) {
 		return out
 	}
 	return &keys{
-		token: derive("token"),
-		code:  derive("code"),
-		flow:  derive("flow"),
-		owner: derive("owner"),
-		ident: derive("identifier"),
-		ip:    derive("ip"),
-		idem:  derive("idempotency"),
-		csrf:  derive("csrf"),
+		token:  derive("token"),
+		code:   derive("code"),
+		flow:   derive("flow"),
+		owner:  derive("owner"),
+		ident:  derive("identifier"),
+		ip:     derive("ip"),
+		idem:   derive("idempotency"),
+		csrf:   derive("csrf"),
+		outbox: derive("outbox"),
 	}, nil
 }
 

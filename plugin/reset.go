@@ -245,7 +245,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 	if e.cfg.Deliver.URL != "" {
 		e.deliverReset(ctx, user, link, code, revokeLink, flow.ExpiresAt)
 	}
-	e.sendMail(user, "reset", mailer.ResetData{
+	e.sendMail(ctx, user, "reset", mailer.ResetData{
 		SiteName: e.cfg.SiteName, UserName: user.Name, Link: link, Code: code,
 		ExpiresAt: flow.ExpiresAt, TTL: humanDuration(e.cfg.TokenTTL), RequestIP: job.ip, RequestTime: job.at,
 		RevokeLink: revokeLink, SupportContact: e.cfg.SupportContact,
@@ -253,7 +253,9 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 	return nil
 }
 
-func (e *Engine) sendMail(user User, kind string, data any) {
+// sendMail renders a mail in the user's language and puts it in the
+// durable outbox.
+func (e *Engine) sendMail(ctx context.Context, user User, kind string, data any) {
 	if e.mail == nil || user.Email == "" {
 		return
 	}
@@ -262,8 +264,8 @@ func (e *Engine) sendMail(user User, kind string, data any) {
 		e.log.Error("rendering mail", zap.String("template", kind), zap.Error(err))
 		return
 	}
-	if !e.mail.Enqueue(mailer.Message{To: user.Email, ToName: user.Name, Subject: subject, Text: text, HTML: html, Kind: kind}) {
-		e.log.Error("mail queue full; mail dropped", zap.String("kind", kind), zap.String("user_id", user.ID))
+	if err := e.mail.enqueue(ctx, mailer.Message{To: user.Email, ToName: user.Name, Subject: subject, Text: text, HTML: html, Kind: kind}); err != nil {
+		e.log.Error("mail not queued", zap.String("kind", kind), zap.String("user_id", user.ID), zap.Error(err))
 	}
 }
 
@@ -627,7 +629,7 @@ func (e *Engine) afterPasswordChange(ctx context.Context, u User, ip, how string
 		e.log.Error("ending the user's other reset tokens", zap.String("user_id", u.ID), zap.Error(err))
 	}
 	e.audit(zapcore.InfoLevel, "password changed", how, zap.String("user_id", u.ID), zap.Int("tokens_ended", n), zap.String("ip", ip))
-	e.sendMail(u, "changed", mailer.ChangedData{
+	e.sendMail(ctx, u, "changed", mailer.ChangedData{
 		SiteName: e.cfg.SiteName, UserName: u.Name, ChangedAt: e.now(), RequestIP: ip,
 		ResetLink: e.link("/", nil), SupportContact: e.cfg.SupportContact,
 	})

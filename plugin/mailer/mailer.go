@@ -1,7 +1,8 @@
 // Package mailer sends resetgate's emails: it renders them from templates
-// (built in, overridable file by file), hands them to an SMTP relay through
-// github.com/wneessen/go-mail, and queues them so that a request handler never
-// waits for a mail server.
+// (built in, overridable file by file) and hands them to an SMTP relay
+// through github.com/wneessen/go-mail. Queueing and retries live in the
+// engine's durable outbox (plugin/outbox.go), so a request never waits for
+// a mail server.
 //
 // Nothing here logs a message body, and recipient addresses appear only in
 // debug-level log lines: a reset mail carries a link and a code that are as

@@ -1,0 +1,244 @@
+package plugin
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/resetgate/resetgate/plugin/mailer"
+	"github.com/resetgate/resetgate/store"
+)
+
+// The outbox keeps mail in the store until the SMTP server took it, so a
+// mail server outage or a crash (kill -9) loses nothing: on restart the
+// worker finds the pending entries and sends them.
+//
+// Entries are sealed with AES-256-GCM under a key derived from the server
+// key: a pending reset mail carries a live link, and a copy of the
+// database must not (invariant 1).
+//
+// Layout: "mo/seq" counts entries; "mo/<n>" is entry n; "mo/tail" is the
+// highest n below which every entry is done; "mo/lease/<n>" is held while
+// one instance sends entry n (several instances share a Redis store).
+const (
+	outboxSeq   = "mo/seq"
+	outboxTail  = "mo/tail"
+	outboxLease = "mo/lease/"
+)
+
+// outboxEntry is one pending mail.
+type outboxEntry struct {
+	Message  mailer.Message `json:"message"`
+	Attempts int            `json:"attempts"`
+	NextAt   time.Time      `json:"next_at"`
+}
+
+// Outbox timing.
+const (
+	outboxTTL         = 24 * time.Hour // an undelivered mail is dropped after this
+	outboxMaxAttempts = 25             // with backoff capped at 10m, about 3h of trying
+	outboxFirstRetry  = time.Second
+	outboxMaxBackoff  = 10 * time.Minute
+	outboxPoll        = 500 * time.Millisecond
+	outboxLeaseTTL    = time.Minute
+	outboxSeqTTL      = 10 * 365 * 24 * time.Hour
+	outboxSendTimeout = 30 * time.Second
+)
+
+type outbox struct {
+	e      *Engine
+	sender mailer.Sender
+	aead   cipher.AEAD
+	wake   chan struct{}
+}
+
+func newOutbox(e *Engine, s mailer.Sender) (*outbox, error) {
+	block, err := aes.NewCipher(e.keys.outbox)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	return &outbox{e: e, sender: s, aead: aead, wake: make(chan struct{}, 1)}, nil
+}
+
+func (o *outbox) seal(v any) ([]byte, error) {
+	plain, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	nonce := make([]byte, o.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return o.aead.Seal(nonce, nonce, plain, []byte("resetgate outbox")), nil
+}
+
+func (o *outbox) open(data []byte, v any) error {
+	n := o.aead.NonceSize()
+	if len(data) < n {
+		return errors.New("outbox entry too short")
+	}
+	plain, err := o.aead.Open(nil, data[:n], data[n:], []byte("resetgate outbox"))
+	if err != nil {
+		return errors.New("outbox entry cannot be opened (was the server key changed?)")
+	}
+	return json.Unmarshal(plain, v)
+}
+
+// enqueue stores m durably and wakes the worker.
+func (o *outbox) enqueue(ctx context.Context, m mailer.Message) error {
+	data, err := o.seal(outboxEntry{Message: m, NextAt: o.e.now()})
+	if err != nil {
+		return fmt.Errorf("sealing mail: %w", err)
+	}
+	n, err := o.e.store.Incr(ctx, outboxSeq, outboxSeqTTL)
+	if err != nil {
+		return fmt.Errorf("numbering mail: %w", err)
+	}
+	if err := o.e.store.Put(ctx, outboxKey(n), data, outboxTTL, ""); err != nil {
+		return fmt.Errorf("storing mail: %w", err)
+	}
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// scrubRecipient drops the recipient's address from an error's text.
+func scrubRecipient(err error, to string) string {
+	if to == "" {
+		return err.Error()
+	}
+	return strings.ReplaceAll(err.Error(), to, "<recipient>")
+}
+
+func outboxKey(n int64) string { return "mo/" + strconv.FormatInt(n, 10) }
+
+// run sends pending mail until ctx ends.
+func (o *outbox) run(ctx context.Context) {
+	t := time.NewTicker(outboxPoll)
+	defer t.Stop()
+	for {
+		if err := o.pass(ctx); err != nil && ctx.Err() == nil {
+			o.e.log.Warn("mail outbox pass failed", zap.Error(err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-o.wake:
+		}
+	}
+}
+
+func (o *outbox) counter(ctx context.Context, key string) (int64, error) {
+	raw, err := o.e.store.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(string(raw), 10, 64)
+}
+
+// pass walks the entries after the tail, sends those that are due, and
+// moves the tail past the finished ones.
+func (o *outbox) pass(ctx context.Context) error {
+	head, err := o.counter(ctx, outboxSeq)
+	if err != nil {
+		return err
+	}
+	tail, err := o.counter(ctx, outboxTail)
+	if err != nil {
+		return err
+	}
+	if head < tail { // the sequence restarted (store flushed)
+		tail = 0
+	}
+	newTail, settled := tail, true
+	for n := tail + 1; n <= head && ctx.Err() == nil; n++ {
+		done, err := o.one(ctx, n)
+		if err != nil {
+			return err
+		}
+		if !done {
+			settled = false
+		}
+		if settled {
+			newTail = n
+		}
+	}
+	if newTail > tail {
+		return o.e.store.Put(ctx, outboxTail, []byte(strconv.FormatInt(newTail, 10)), outboxSeqTTL, "")
+	}
+	return nil
+}
+
+// one handles entry n and reports whether it is finished (sent, dropped,
+// expired or gone).
+func (o *outbox) one(ctx context.Context, n int64) (bool, error) {
+	key := outboxKey(n)
+	raw, err := o.e.store.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var ent outboxEntry
+	if err := o.open(raw, &ent); err != nil {
+		o.e.log.Error("dropping an unreadable outbox entry", zap.Int64("entry", n), zap.Error(err))
+		return true, o.e.store.Delete(ctx, key)
+	}
+	if o.e.now().Before(ent.NextAt) {
+		return false, nil
+	}
+	won, err := o.e.store.PutIfAbsent(ctx, outboxLease+strconv.FormatInt(n, 10), []byte("1"), outboxLeaseTTL)
+	if err != nil || !won {
+		return false, err
+	}
+	defer o.e.store.Delete(context.WithoutCancel(ctx), outboxLease+strconv.FormatInt(n, 10))
+	sendCtx, cancel := context.WithTimeout(ctx, outboxSendTimeout)
+	start := time.Now()
+	err = o.sender.Send(sendCtx, ent.Message)
+	cancel()
+	o.e.cfg.Observer.Mail(ent.Message.Kind, outcome(err, true), time.Since(start))
+	ent.Attempts++
+	switch {
+	case err == nil:
+		o.e.audit(zapcore.InfoLevel, "mail sent", "mailed", zap.String("kind", ent.Message.Kind), zap.Int("attempt", ent.Attempts))
+		return true, o.e.store.Delete(ctx, key)
+	case mailer.IsPermanent(err) || ent.Attempts >= outboxMaxAttempts:
+		o.e.log.Error("mail dropped", zap.String("kind", ent.Message.Kind), zap.Int("attempts", ent.Attempts),
+			zap.Bool("permanent", mailer.IsPermanent(err)), zap.String("error", scrubRecipient(err, ent.Message.To)))
+		return true, o.e.store.Delete(ctx, key)
+	}
+	delay := outboxFirstRetry << min(ent.Attempts-1, 20)
+	if delay > outboxMaxBackoff {
+		delay = outboxMaxBackoff
+	}
+	ent.NextAt = o.e.now().Add(delay)
+	o.e.log.Warn("mail send failed; will retry", zap.String("kind", ent.Message.Kind), zap.Int("attempt", ent.Attempts),
+		zap.Duration("retry_in", delay), zap.String("error", scrubRecipient(err, ent.Message.To)))
+	data, err := o.seal(ent)
+	if err != nil {
+		return false, err
+	}
+	// Put keeps the entry for its full TTL again; the attempt cap bounds it.
+	return false, o.e.store.Put(ctx, key, data, outboxTTL, "")
+}
