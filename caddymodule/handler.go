@@ -131,10 +131,11 @@ type Handler struct {
 	// Rate limits. Defaults are given on each field.
 	RateLimit *RateLimit `json:"rate_limit,omitempty"`
 
-	engine  *plugin.Engine
-	st      store.Store
-	poolKey string
-	logger  *zap.Logger
+	engine     *plugin.Engine
+	st         store.Store
+	poolKey    string
+	localPerIP bool
+	logger     *zap.Logger
 }
 
 // Storage selects the store backend.
@@ -515,6 +516,7 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	if cfg.Key, err = h.openStore(ctx, repl); err != nil {
 		return cfg, err
 	}
+	cfg.LocalPerIP = h.localPerIP
 	return cfg, nil
 }
 

@@ -68,6 +68,7 @@ func (h *Handler) openStore(ctx caddy.Context, repl *caddy.Replacer) ([]byte, er
 	}
 	h.st = val.(store.Store)
 	h.poolKey = dir
+	h.localPerIP = true // one process owns Badger: count per-IP in memory
 	return key, nil
 }
 

@@ -105,6 +105,10 @@ type Config struct {
 	PerIdentifier Limit
 	// PerIP limits requests per client address (429).
 	PerIP Limit
+	// LocalPerIP keeps the per-IP counter in memory instead of the store:
+	// right when this process is the only one counting (Badger), wrong
+	// when instances share a store (Redis).
+	LocalPerIP bool
 	// MailBudget limits reset mails across all users.
 	MailBudget Limit
 	// MaxCodeAttempts is the number of code guesses per flow.
@@ -170,6 +174,7 @@ type Engine struct {
 	mux      *http.ServeMux
 	jobs     chan requestJob
 	mail     *outbox
+	perIP    *localCounter
 	webauthn *webauthn.WebAuthn
 	pages    *pages
 	cancel   context.CancelFunc
@@ -218,6 +223,9 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 		now:   cfg.Now,
 		base:  base,
 		jobs:  make(chan requestJob, cfg.QueueSize),
+	}
+	if cfg.LocalPerIP {
+		e.perIP = newLocalCounter()
 	}
 	if cfg.Mail != nil {
 		if e.mail, err = newOutbox(e, cfg.Mail); err != nil {
@@ -364,6 +372,22 @@ func (e *Engine) Start() {
 		go func() {
 			defer e.wg.Done()
 			e.runRequests(ctx)
+		}()
+	}
+	if e.perIP != nil {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			t := time.NewTicker(time.Minute)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+					e.perIP.sweep(e.now())
+				}
+			}
 		}()
 	}
 	if e.mail != nil {

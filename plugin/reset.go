@@ -134,9 +134,14 @@ func (e *Engine) limitIP(ctx context.Context, ip string) *apiError {
 	if e.cfg.PerIP.Count <= 0 {
 		return nil
 	}
-	n, err := e.store.Incr(ctx, e.keys.ipKey(ip), e.cfg.PerIP.Window)
-	if err != nil {
-		return storeUnavailable(err)
+	var n int64
+	if e.perIP != nil {
+		n = e.perIP.incr(ip, e.now(), e.cfg.PerIP.Window)
+	} else {
+		var err error
+		if n, err = e.store.Incr(ctx, e.keys.ipKey(ip), e.cfg.PerIP.Window); err != nil {
+			return storeUnavailable(err)
+		}
 	}
 	if n > int64(e.cfg.PerIP.Count) {
 		apiErr := newError(http.StatusTooManyRequests, CodeRateLimited, "too many requests from this address", "")
