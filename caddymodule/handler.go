@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 
@@ -627,6 +628,8 @@ func (h *Handler) optionalHook(repl *caddy.Replacer, name string, hk *Hook, def 
 	return plugin.Hook{URL: u, Client: &webhook.Client{Signer: sg, Timeout: timeoutOr(hk.Timeout), UserAgent: "resetgate"}, Template: tmpl}, nil
 }
 
+var envFilePlaceholder = regexp.MustCompile(`\{(env|file)\.[^{}]+\}`)
+
 // hookTemplate resolves {env.*} and {file.*} in a template's header values
 // (API keys), leaves {password_reset.*} for each call, and validates it.
 // Errors name the hook and never a header value.
@@ -638,7 +641,20 @@ func hookTemplate(repl *caddy.Replacer, name string, t *hookreq.Template) (*hook
 	if len(t.Headers) > 0 {
 		out.Headers = make(map[string]string, len(t.Headers))
 		for k, v := range t.Headers {
-			out.Headers[k] = repl.ReplaceKnown(v, "")
+			// {env.*} and {file.*} must resolve to something, like every
+			// other secret; {password_reset.*} stays for each call.
+			var err error
+			v = envFilePlaceholder.ReplaceAllStringFunc(v, func(ph string) string {
+				r, e := repl.ReplaceOrErr(ph, true, true)
+				if e != nil && err == nil {
+					err = e
+				}
+				return r
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s template header %s: %w", name, k, err)
+			}
+			out.Headers[k] = v
 		}
 	}
 	if err := out.Validate(); err != nil {

@@ -224,7 +224,7 @@ func Check(encoded, password string) bool {
 		}
 		salt, err1 := base64.RawStdEncoding.DecodeString(parts[3])
 		want, err2 := base64.RawStdEncoding.DecodeString(parts[4])
-		if err1 != nil || err2 != nil || len(want) == 0 {
+		if err1 != nil || err2 != nil || len(want) < 16 || len(want) > 64 {
 			return false
 		}
 		got, err := scrypt.Key([]byte(password), salt, 1<<ln, r, p, len(want))
@@ -239,7 +239,7 @@ func Check(encoded, password string) bool {
 			return false
 		}
 		want, err := base64.StdEncoding.DecodeString(parts[3])
-		if err != nil {
+		if err != nil || len(want) < 16 || len(want) > 64 {
 			return false
 		}
 		got := pbkdf2.Key([]byte(password), []byte(parts[2]), iter, len(want), sha256.New)

@@ -72,3 +72,13 @@ func TestPBKDF2MatchesDjangoFormat(t *testing.T) {
 }
 
 const djangoKey = "FP6kZCfwJhNXUCR+oIWSaXwDFRHhcSd1qUYj7InpUUk="
+
+// Malformed stored hashes are a mismatch, never a panic (an empty key made
+// pbkdf2.Key panic).
+func TestCheckMalformed(t *testing.T) {
+	for _, h := range []string{"pbkdf2_sha256$1$salt$", "pbkdf2_sha256$x$salt$AAAA", "$scrypt$ln=10,r=8,p=1$c2FsdA$", "$argon2id$v=19$m=1,t=1,p=1$$", "$2a$04$short", ""} {
+		if Check(h, "password") {
+			t.Errorf("%q matched", h)
+		}
+	}
+}
