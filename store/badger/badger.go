@@ -42,6 +42,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/resetgate/resetgate/store"
+	"github.com/resetgate/resetgate/store/internal/record"
 )
 
 // Options configures Open.
@@ -294,7 +295,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	defer s.mu.RUnlock()
 
 	exp := expiresAt(ttl)
-	raw := encodeValue(owner, value)
+	raw := record.Encode(owner, value)
 	return s.update(ctx, op, func(txn *badgerdb.Txn) error {
 		if err := txn.SetEntry(&badgerdb.Entry{Key: primaryKey(key), Value: raw, ExpiresAt: exp}); err != nil {
 			return err
@@ -318,7 +319,7 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, value []byte, ttl t
 	defer s.mu.RUnlock()
 
 	exp := expiresAt(ttl)
-	raw := encodeValue("", value)
+	raw := record.Encode("", value)
 	var created bool
 	err := s.update(ctx, op, func(txn *badgerdb.Txn) error {
 		created = false
@@ -356,7 +357,7 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		_, value, err = decodeValue(raw)
+		_, value, err = record.Decode(raw)
 		return err
 	})
 	if err != nil {
@@ -385,7 +386,7 @@ func (s *Store) Consume(ctx context.Context, key string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		owner, v, err := decodeValue(raw)
+		owner, v, err := record.Decode(raw)
 		if err != nil {
 			return err
 		}
@@ -424,12 +425,12 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, prev, next []byt
 		}
 		var raw []byte
 		err = item.Value(func(cur []byte) error {
-			owner, v, err := decodeValue(cur)
+			owner, v, err := record.Decode(cur)
 			if err != nil {
 				return err
 			}
 			if bytes.Equal(v, prev) {
-				raw = encodeValue(owner, next)
+				raw = record.Encode(owner, next)
 			}
 			return nil
 		})
@@ -463,7 +464,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		}
 		var owner string
 		err = item.Value(func(raw []byte) error {
-			owner, _, err = decodeValue(raw)
+			owner, _, err = record.Decode(raw)
 			return err
 		})
 		if err != nil {
@@ -561,7 +562,7 @@ func ownedBy(txn *badgerdb.Txn, pk []byte, owner string) (bool, error) {
 	}
 	var mine bool
 	err = item.Value(func(raw []byte) error {
-		o, _, err := decodeValue(raw)
+		o, _, err := record.Decode(raw)
 		mine = o == owner
 		return err
 	})
@@ -602,7 +603,7 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 			exp = item.ExpiresAt()
 			err = item.Value(func(raw []byte) error {
 				var v []byte
-				owner, v, err = decodeValue(raw)
+				owner, v, err = record.Decode(raw)
 				if err != nil {
 					return err
 				}
@@ -618,7 +619,7 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 			return err
 		}
 		n = cur + 1
-		raw := encodeValue(owner, strconv.AppendInt(nil, n, 10))
+		raw := record.Encode(owner, strconv.AppendInt(nil, n, 10))
 		return txn.SetEntry(&badgerdb.Entry{Key: pk, Value: raw, ExpiresAt: exp})
 	})
 	if err != nil {
@@ -725,28 +726,6 @@ func ownerPrefix(owner string) []byte {
 // ownerKey is the index entry that lists key under owner.
 func ownerKey(owner, key string) []byte {
 	return append(ownerPrefix(owner), key...)
-}
-
-// encodeValue prefixes value with its owner, in a new slice.
-func encodeValue(owner string, value []byte) []byte {
-	b := make([]byte, 0, binary.MaxVarintLen64+len(owner)+len(value))
-	b = binary.AppendUvarint(b, uint64(len(owner)))
-	b = append(b, owner...)
-	return append(b, value...)
-}
-
-// errCorrupt is returned for a stored value that encodeValue did not make.
-var errCorrupt = errors.New("stored value is malformed")
-
-// decodeValue splits a stored value into its owner and the caller's value.
-// The value shares raw's memory.
-func decodeValue(raw []byte) (owner string, value []byte, err error) {
-	n, size := binary.Uvarint(raw)
-	if size <= 0 || n > uint64(len(raw)-size) {
-		return "", nil, errCorrupt
-	}
-	end := size + int(n)
-	return string(raw[size:end]), raw[end:], nil
 }
 
 // Interface guard.

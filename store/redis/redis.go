@@ -43,7 +43,6 @@ package redis
 import (
 	"context"
 	"crypto/tls"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/url"
@@ -57,6 +56,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/resetgate/resetgate/store"
+	"github.com/resetgate/resetgate/store/internal/record"
 )
 
 // DefaultKeyPrefix is the key prefix used when Options.KeyPrefix is empty.
@@ -255,7 +255,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	}
 	err := putScript.Run(ctx, s.client,
 		[]string{s.keyPrefix + key},
-		encodeValue(owner, value), milliseconds(ttl), owner, s.ownerPrefix, key,
+		record.Encode(owner, value), milliseconds(ttl), owner, s.ownerPrefix, key,
 	).Err()
 	return s.mapError(op, err)
 }
@@ -269,7 +269,7 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, value []byte, ttl t
 	if err := s.enter(ctx, op); err != nil {
 		return false, err
 	}
-	err := s.client.Do(ctx, "SET", s.keyPrefix+key, encodeValue("", value), "PX", milliseconds(ttl), "NX").Err()
+	err := s.client.Do(ctx, "SET", s.keyPrefix+key, record.Encode("", value), "PX", milliseconds(ttl), "NX").Err()
 	if errors.Is(err, goredis.Nil) {
 		return false, nil
 	}
@@ -396,7 +396,7 @@ func (s *Store) enter(ctx context.Context, op string) error {
 
 // value decodes a stored value into the caller's value.
 func (s *Store) value(op string, raw []byte) ([]byte, error) {
-	_, value, err := decodeValue(raw)
+	_, value, err := record.Decode(raw)
 	if err != nil {
 		return nil, s.unavailable(op, err)
 	}
@@ -423,7 +423,7 @@ func (s *Store) mapError(op string, err error) error {
 	case goredis.HasErrorPrefix(err, replyNotCounter):
 		return errNotCounter
 	case goredis.HasErrorPrefix(err, replyCorrupt):
-		return s.unavailable(op, errCorrupt)
+		return s.unavailable(op, record.ErrCorrupt)
 	default:
 		return s.unavailable(op, err)
 	}
@@ -517,28 +517,6 @@ func milliseconds(ttl time.Duration) string {
 		ms++
 	}
 	return strconv.FormatInt(ms, 10)
-}
-
-// encodeValue prefixes value with its owner, in a new slice.
-func encodeValue(owner string, value []byte) []byte {
-	b := make([]byte, 0, binary.MaxVarintLen64+len(owner)+len(value))
-	b = binary.AppendUvarint(b, uint64(len(owner)))
-	b = append(b, owner...)
-	return append(b, value...)
-}
-
-// errCorrupt is returned for a stored value that encodeValue did not make.
-var errCorrupt = errors.New("stored value is malformed")
-
-// decodeValue splits a stored value into its owner and the caller's value.
-// The value shares raw's memory.
-func decodeValue(raw []byte) (owner string, value []byte, err error) {
-	n, size := binary.Uvarint(raw)
-	if size <= 0 || n > uint64(len(raw)-size) {
-		return "", nil, errCorrupt
-	}
-	end := size + int(n)
-	return string(raw[size:end]), raw[end:], nil
 }
 
 // Interface guard.
