@@ -153,7 +153,7 @@ func (e *Engine) sessionUser(ctx context.Context, r *http.Request) (string, *api
 		return f["id"], nil
 	}
 	id, ok := jsonField(resp.Body, e.cfg.SessionIDField)
-	if !ok {
+	if !ok || resp.TooLarge {
 		return "", errNotSignedIn
 	}
 	return id, nil

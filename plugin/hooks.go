@@ -50,6 +50,9 @@ func (h Hook) ok(resp *webhook.Response) bool {
 // fields reads the answer's fields through the template's response
 // mapping, or as a flat JSON object.
 func (h Hook) fields(resp *webhook.Response) (map[string]string, error) {
+	if resp.TooLarge {
+		return nil, webhook.ErrResponseTooLarge
+	}
 	t := h.Template
 	if t == nil {
 		t = &hookreq.Template{}

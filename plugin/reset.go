@@ -288,7 +288,10 @@ func (e *Engine) lookup(ctx context.Context, identifier string) (User, bool, err
 		return User{}, false, fmt.Errorf("lookup answered status %d", resp.Status)
 	}
 	f, err := e.cfg.Lookup.fields(resp)
-	if err != nil || f["id"] == "" {
+	if err != nil {
+		return User{}, false, fmt.Errorf("lookup answered success without a user id: %w", err)
+	}
+	if f["id"] == "" {
 		return User{}, false, errors.New("lookup answered success without a user id")
 	}
 	return User{ID: f["id"], Email: f["email"], Name: f["name"], Role: f["role"], Locale: f["locale"]}, true, nil

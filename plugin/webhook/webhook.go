@@ -103,6 +103,9 @@ type Response struct {
 	Status int
 	// Body is the response body, at most Client.MaxResponse bytes.
 	Body []byte
+	// TooLarge reports that the body exceeded Client.MaxResponse and was
+	// cut: the status still counts, the body must not be parsed.
+	TooLarge bool
 }
 
 // OK reports a 2xx answer.
@@ -124,12 +127,13 @@ type Client struct {
 	UserAgent string
 }
 
-// ErrResponseTooLarge is returned when the upstream's answer exceeds
-// MaxResponse.
+// ErrResponseTooLarge is what callers that must parse an answer report
+// when its body exceeded MaxResponse (Response.TooLarge).
 var ErrResponseTooLarge = errors.New("upstream response too large")
 
-// Do sends req and reads the answer. A non-2xx status is not an error;
-// transport failures, timeouts and oversized answers are.
+// Do sends req and reads the answer. A non-2xx status is not an error, nor
+// is an oversized body (Response.TooLarge); transport failures and
+// timeouts are.
 func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	timeout := c.Timeout
 	if timeout <= 0 {
@@ -197,7 +201,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 		return nil, fmt.Errorf("reading upstream answer: %w", err)
 	}
 	if int64(len(data)) > max {
-		return nil, ErrResponseTooLarge
+		return &Response{Status: resp.StatusCode, Body: data[:max], TooLarge: true}, nil
 	}
 	return &Response{Status: resp.StatusCode, Body: data}, nil
 }
