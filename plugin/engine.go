@@ -165,20 +165,22 @@ type Config struct {
 
 // Engine serves the reset API and pages.
 type Engine struct {
-	cfg      Config
-	keys     *keys
-	store    store.Store
-	log      *zap.Logger
-	now      func() time.Time
-	base     *url.URL
-	mux      *http.ServeMux
-	jobs     chan requestJob
-	mail     *outbox
-	perIP    *localCounter
-	webauthn *webauthn.WebAuthn
-	pages    *pages
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
+	cfg        Config
+	keys       *keys
+	store      store.Store
+	log        *zap.Logger
+	now        func() time.Time
+	base       *url.URL
+	mux        *http.ServeMux
+	jobs       chan requestJob
+	mail       *outbox
+	perIP      *localCounter
+	webauthn   *webauthn.WebAuthn
+	pages      *pages
+	cancel     context.CancelFunc
+	workCancel context.CancelFunc
+	wg         sync.WaitGroup
+	workers    sync.WaitGroup
 }
 
 // New checks cfg, fills defaults and returns an engine. Call Start before
@@ -367,11 +369,16 @@ func (e *Engine) CarriesSecretInURL(r *http.Request) bool {
 func (e *Engine) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
+	// Request workers get their own context for I/O: on Stop they first
+	// finish the queued requests (each already answered 202), and only
+	// then, or at the drain deadline, is their I/O cancelled.
+	workCtx, workCancel := context.WithCancel(context.Background())
+	e.workCancel = workCancel
 	for i := 0; i < e.cfg.Workers; i++ {
-		e.wg.Add(1)
+		e.workers.Add(1)
 		go func() {
-			defer e.wg.Done()
-			e.runRequests(ctx)
+			defer e.workers.Done()
+			e.runRequests(ctx, workCtx)
 		}()
 	}
 	if e.perIP != nil {
@@ -399,11 +406,30 @@ func (e *Engine) Start() {
 	}
 }
 
-// Stop ends the background workers and waits for them.
+// drainDeadline bounds how long Stop waits for queued reset requests.
+const drainDeadline = 10 * time.Second
+
+// Stop ends the background workers and waits for them. Reset requests
+// still queued (a config reload, a shutdown) are processed first, within
+// drainDeadline, so no accepted request is lost.
 func (e *Engine) Stop() {
 	if e.cancel != nil {
 		e.cancel()
 	}
+	drained := make(chan struct{})
+	go func() {
+		e.workers.Wait()
+		close(drained)
+	}()
+	select {
+	case <-drained:
+	case <-time.After(drainDeadline):
+		e.log.Warn("reset requests still queued at shutdown were not processed", zap.Int("queued", len(e.jobs)))
+	}
+	if e.workCancel != nil {
+		e.workCancel()
+	}
+	<-drained
 	e.wg.Wait()
 }
 

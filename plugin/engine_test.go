@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -331,5 +332,36 @@ func TestPerIdentifierLimitIsSilent(t *testing.T) {
 	defer h.up.mu.Unlock()
 	if h.up.lookups != 3 {
 		t.Fatalf("%d lookups, want 3: requests over the per-identifier limit (case-insensitive) reached the app", h.up.lookups)
+	}
+}
+
+// A reload or shutdown stops the engine; reset requests it already
+// answered 202 but had not yet processed are processed before Stop
+// returns, not dropped.
+func TestStopDrainsQueuedRequests(t *testing.T) {
+	hold := make(chan struct{})
+	h := newHarness(t, func(c *Config) { c.Workers = 1 })
+	h.up.hold = hold
+	for i := 0; i < 5; i++ {
+		if st, _ := h.do(t, "POST", "/password-reset/request", map[string]string{"identifier": fmt.Sprintf("user%d@example.test", i)}); st != 202 {
+			t.Fatalf("request %d: %d", i, st)
+		}
+	}
+	stopped := make(chan struct{})
+	go func() {
+		h.e.Stop()
+		close(stopped)
+	}()
+	time.Sleep(50 * time.Millisecond)
+	close(hold) // the app answers again
+	select {
+	case <-stopped:
+	case <-time.After(15 * time.Second):
+		t.Fatal("Stop did not return")
+	}
+	h.up.mu.Lock()
+	defer h.up.mu.Unlock()
+	if h.up.lookups != 5 {
+		t.Fatalf("%d of 5 queued requests were looked up before Stop returned", h.up.lookups)
 	}
 }

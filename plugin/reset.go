@@ -151,16 +151,31 @@ func (e *Engine) limitIP(ctx context.Context, ip string) *apiError {
 	return nil
 }
 
-// runRequests processes queued reset requests until ctx ends.
-func (e *Engine) runRequests(ctx context.Context) {
+// runRequests processes queued reset requests until stop ends, then drains
+// the queue with work (cancelled by Stop at the drain deadline).
+func (e *Engine) runRequests(stop, work context.Context) {
+	process := func(job requestJob) {
+		if err := e.processRequest(work, job); err != nil {
+			e.log.Error("processing reset request", zap.Error(err))
+		}
+	}
 	for {
 		select {
-		case <-ctx.Done():
-			return
-		case job := <-e.jobs:
-			if err := e.processRequest(ctx, job); err != nil {
-				e.log.Error("processing reset request", zap.Error(err))
+		case <-stop.Done():
+			// Drain: every queued request was answered 202 already.
+			for {
+				select {
+				case job := <-e.jobs:
+					if work.Err() != nil {
+						return
+					}
+					process(job)
+				default:
+					return
+				}
 			}
+		case job := <-e.jobs:
+			process(job)
 		}
 	}
 }
