@@ -31,7 +31,22 @@
 //
 //	DIFF a=known b=unknown p50_diff_us=… ci95_lo_us=… ci95_hi_us=…
 //
-// and the number of answers read, warm-up included: SENT n=….
+// and the number of answers read, warm-up included: SENT n=…, and the
+// measured transport errors by kind, with the first message of each:
+//
+//	ERRORS dial=… reused=… fresh=… first_dial="…" first_reused="…" first_fresh="…"
+//
+// dial: the connection could not be made; reused: a connection that had
+// already answered a request failed before answering the next one (the
+// server closed a keep-alive connection as the request went out); fresh: a
+// new connection failed before its first answer.
+//
+// With -retry-reused, a request that fails on a reused connection before
+// any byte of an answer arrived is sent again, once, on a new connection,
+// as browsers and Go's http.Transport do (the server closed an idle
+// keep-alive connection, so it cannot have read the request); it counts
+// as an error only if that fails too. ERRORS then also says how many were
+// retried: retried=….
 //
 // loadgen -free-ports N prints N currently free TCP ports on 127.0.0.1.
 package main
@@ -90,6 +105,24 @@ type connStats struct {
 	errors     []int
 	unexpected []int
 	late       []int
+	// Transport errors by kind (errDial, errReused, errFresh), and the
+	// first message of each.
+	kinds   [3]int
+	first   [3]string
+	retried int
+}
+
+const (
+	errDial = iota
+	errReused
+	errFresh
+)
+
+func (st *connStats) fail(kind int, err error) {
+	st.kinds[kind]++
+	if st.first[kind] == "" {
+		st.first[kind] = err.Error()
+	}
 }
 
 func main() {
@@ -102,6 +135,7 @@ func main() {
 	expect := flag.Int("expect", 0, "expected status; others are counted as unexpected (0: any 2xx)")
 	freePorts := flag.Int("free-ports", 0, "print this many free TCP ports on 127.0.0.1 and exit")
 	rate := flag.Float64("rate", 0, "open loop: total requests per second on a fixed schedule (0: closed loop)")
+	retryReused := flag.Bool("retry-reused", false, "send a request again, once, on a new connection when a reused connection closes before answering")
 	var cases caseFlag
 	flag.Var(&cases, "case", "name=JSON body to POST (repeatable; interleaved per request)")
 	flag.Parse()
@@ -155,7 +189,7 @@ func main() {
 		}
 		go func(offset int) {
 			defer wg.Done()
-			run(*addr, rcs, offset, *expect, start.Add(phase), interval, measureFrom, end, st)
+			run(*addr, rcs, offset, *expect, *retryReused, start.Add(phase), interval, measureFrom, end, st)
 		}(i)
 	}
 	wg.Wait()
@@ -180,6 +214,18 @@ func main() {
 	}
 	fmt.Printf("%d connections, %s, %s measured after %s warm-up, %s %s\n", *conns, mode, *dur, *warmup, *addr, *path)
 	fmt.Printf("%-10s %9s %10s %9s %9s %9s %9s %9s %7s %7s %7s\n", "case", "n", "req/s", "p50", "p90", "p99", "p99.9", "max", "errors", "unexp", "late")
+	var kinds [3]int
+	var first [3]string
+	retried := 0
+	for _, st := range stats {
+		retried += st.retried
+		for k := range kinds {
+			kinds[k] += st.kinds[k]
+			if first[k] == "" {
+				first[k] = st.first[k]
+			}
+		}
+	}
 	var merged []time.Duration
 	tErr, tUnexp, tLate := 0, 0, 0
 	var lines []string
@@ -197,6 +243,8 @@ func main() {
 		fmt.Println(l)
 	}
 	fmt.Printf("SENT n=%d\n", done.Load())
+	fmt.Printf("ERRORS dial=%d reused=%d fresh=%d retried=%d first_dial=%q first_reused=%q first_fresh=%q\n",
+		kinds[errDial], kinds[errReused], kinds[errFresh], retried, first[errDial], first[errReused], first[errFresh])
 	if len(rcs) == 2 && len(all[0]) > 0 && len(all[1]) > 0 {
 		// all[k] are sorted by report.
 		d, lo, hi := medianDiff(all[0], all[1])
@@ -241,12 +289,13 @@ func bootMedian(s []time.Duration, counts []int32, rng *rand.Rand) time.Duration
 	return s[n-1]
 }
 
-func run(addr string, rcs []reqCase, offset, expect int, first time.Time, interval time.Duration, measureFrom, end time.Time, st *connStats) {
+func run(addr string, rcs []reqCase, offset, expect int, retryReused bool, first time.Time, interval time.Duration, measureFrom, end time.Time, st *connStats) {
 	var (
-		conn net.Conn
-		br   *bufio.Reader
-		buf  = make([]byte, 0, 1024)
-		next = first
+		conn   net.Conn
+		br     *bufio.Reader
+		buf    = make([]byte, 0, 1024)
+		next   = first
+		reused bool // conn has answered a request
 	)
 	defer func() {
 		if conn != nil {
@@ -266,6 +315,7 @@ func run(addr string, rcs []reqCase, offset, expect int, first time.Time, interv
 			if err != nil {
 				if time.Now().After(measureFrom) {
 					st.errors[k]++
+					st.fail(errDial, err)
 				}
 				if time.Now().After(end) {
 					return
@@ -273,7 +323,7 @@ func run(addr string, rcs []reqCase, offset, expect int, first time.Time, interv
 				time.Sleep(10 * time.Millisecond)
 				continue
 			}
-			conn, br = c, bufio.NewReaderSize(c, 32<<10)
+			conn, br, reused = c, bufio.NewReaderSize(c, 32<<10), false
 		}
 		req := rcs[k].bytes(buf)
 		t0 := time.Now()
@@ -293,6 +343,28 @@ func run(addr string, rcs []reqCase, offset, expect int, first time.Time, interv
 		var keep bool
 		if err == nil {
 			status, keep, err = readResponse(br)
+		} else {
+			err = noAnswerError{err}
+		}
+		var noAnswer noAnswerError
+		if err != nil && reused && retryReused && errors.As(err, &noAnswer) {
+			// The server closed the idle connection as the request went
+			// out: send it again on a new one, as a browser would.
+			if measured {
+				st.retried++
+			}
+			conn.Close()
+			conn = nil
+			c, derr := net.Dial("tcp", addr)
+			if derr != nil {
+				err = derr
+			} else {
+				conn, br, reused = c, bufio.NewReaderSize(c, 32<<10), false
+				_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+				if _, err = conn.Write(req); err == nil {
+					status, keep, err = readResponse(br)
+				}
+			}
 		}
 		lat := time.Since(t0)
 		if err == nil {
@@ -301,11 +373,19 @@ func run(addr string, rcs []reqCase, offset, expect int, first time.Time, interv
 		if err != nil {
 			if measured {
 				st.errors[k]++
+				if reused {
+					st.fail(errReused, err)
+				} else {
+					st.fail(errFresh, err)
+				}
 			}
-			conn.Close()
+			if conn != nil {
+				conn.Close()
+			}
 			conn = nil
 			continue
 		}
+		reused = true
 		if measured {
 			st.lat[k] = append(st.lat[k], lat)
 			if (expect != 0 && status != expect) || (expect == 0 && (status < 200 || status > 299)) {
@@ -321,11 +401,20 @@ func run(addr string, rcs []reqCase, offset, expect int, first time.Time, interv
 
 var errMalformed = errors.New("malformed response")
 
+// noAnswerError is a failure to read an answer of which not one byte had
+// arrived (or to send the request at all).
+type noAnswerError struct{ error }
+
+func (e noAnswerError) Unwrap() error { return e.error }
+
 // readResponse reads one HTTP/1.1 response and discards its body. It
 // reports the status and whether the connection stays open.
 func readResponse(br *bufio.Reader) (status int, keep bool, err error) {
 	line, err := br.ReadSlice('\n')
 	if err != nil {
+		if len(line) == 0 {
+			err = noAnswerError{err}
+		}
 		return 0, false, err
 	}
 	// "HTTP/1.1 200 OK"

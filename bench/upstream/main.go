@@ -3,7 +3,9 @@
 // endpoints resetgate calls, answering as examples/legacyapp would:
 //
 //	POST /internal/users/lookup    {"identifier": "known@bench.test"} → 200 user, anything else → 404
-//	                               (known-<anything>@bench.test is known too, as user "b-<anything>")
+//	                               (known-<anything>@bench.test is known too, as user "b-<anything>";
+//	                               the user ids b1 and b-<anything> are known as well, as the admin
+//	                               API looks users up by id: role "user", which admin_allow_roles allows)
 //	POST /internal/users/password  → 204
 //
 // It does not check webhook signatures: it stands in for an app that
@@ -54,6 +56,12 @@ func main() {
 			id = "b1"
 		case strings.HasPrefix(ident, "known-") && strings.HasSuffix(ident, "@bench.test"):
 			id = "b-" + strings.TrimSuffix(strings.TrimPrefix(ident, "known-"), "@bench.test")
+		// The admin API (POST <prefix>/admin/users/{id}/reset-token) looks
+		// a user up by id and wants the same id back.
+		case ident == "b1":
+			id, ident = "b1", Known
+		case strings.HasPrefix(ident, "b-") && len(ident) > 2:
+			id, ident = ident, "known-"+strings.TrimPrefix(ident, "b-")+"@bench.test"
 		default:
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "not found"})
 			return
