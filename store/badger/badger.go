@@ -170,8 +170,9 @@ func badgerOptions(opts Options, log *zap.Logger) badgerdb.Options {
 		WithBlockCacheSize(0).
 		// Without encryption Badger reads table indexes and bloom filters
 		// straight from the mmapped table files; a cache would only add
-		// heap. With a million tokens stored the heap settles near 7 MiB
-		// (the files' pages count as page cache, not heap).
+		// heap. With a million tokens stored the heap settles at 8-38 MiB,
+		// near the low end once compactions finish (the files' pages count
+		// as page cache, not heap; bench/tokenmem measures both).
 		WithIndexCacheSize(0).
 		// Two compactors is Badger's minimum (one is refused) and plenty
 		// for this write rate on a small machine.
@@ -180,7 +181,8 @@ func badgerOptions(opts Options, log *zap.Logger) badgerdb.Options {
 		// twice the table's size, and keeps the buffers pooled for a few
 		// seconds after. Loading a million tokens with owners as fast as
 		// possible peaked at 252 MiB of heap with Badger's 2 MiB tables and
-		// 134 MiB with 1 MiB ones; once idle the heap is back near 7 MiB.
+		// 134-205 MiB with 1 MiB ones (three runs of bench/tokenmem on a
+		// loaded machine); once idle the heap is back near 8-38 MiB.
 		WithBaseTableSize(tableSize).
 		// The expvar metrics are process-global and unused here.
 		WithMetricsEnabled(false).
