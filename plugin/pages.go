@@ -27,7 +27,7 @@ import (
 	"github.com/resetgate/resetgate/plugin/policy"
 )
 
-//go:embed web/templates/*.html web/style.css web/app.js
+//go:embed web/templates/*.html web/style.css web/app.js web/passkey.js
 var webFS embed.FS
 
 // Cookie names. Their path is the prefix, so the app never sees them.
@@ -53,14 +53,15 @@ type PageOptions struct {
 	Accent string
 	// TemplatesDir overrides page templates file by file (layout.html,
 	// forgot.html, sent.html, new.html, done.html, revoke.html,
-	// revoked.html, error.html), the stylesheet (style.css) and
+	// revoked.html, error.html, change.html, changed.html,
+	// passkeys.html), the stylesheet (style.css) and
 	// translations (locales/<tag>.json, merged over the built-in ones and
 	// used by the mails too). See docs/templates.md.
 	TemplatesDir string
 }
 
 // pageNames are the pages, each web/templates/<name>.html.
-var pageNames = []string{"forgot", "sent", "new", "done", "revoke", "revoked", "error"}
+var pageNames = []string{"forgot", "sent", "new", "done", "revoke", "revoked", "error", "change", "changed", "passkeys"}
 
 // colorRE is the only colour syntax accepted: nothing else can reach the
 // generated stylesheet.
@@ -111,6 +112,10 @@ func newPages(e *Engine) (*pages, error) {
 		return nil, err
 	}
 	script, err := webFS.ReadFile("web/app.js")
+	if err != nil {
+		return nil, err
+	}
+	passkeyScript, err := webFS.ReadFile("web/passkey.js")
 	if err != nil {
 		return nil, err
 	}
@@ -187,8 +192,9 @@ func newPages(e *Engine) (*pages, error) {
 	p.assets["style.css"] = asset{ctype: "text/css; charset=utf-8", body: style}
 	p.assets["theme.css"] = asset{ctype: "text/css; charset=utf-8", body: theme}
 	p.assets["app.js"] = asset{ctype: "text/javascript; charset=utf-8", body: script}
+	p.assets["passkey.js"] = asset{ctype: "text/javascript; charset=utf-8", body: passkeyScript}
 	h := sha256.New()
-	for _, name := range []string{"style.css", "theme.css", "app.js", "logo"} {
+	for _, name := range []string{"style.css", "theme.css", "app.js", "passkey.js", "logo"} {
 		h.Write([]byte(name))
 		h.Write(p.assets[name].body)
 	}
@@ -367,6 +373,7 @@ func (p *pages) routes(m *http.ServeMux) {
 	m.HandleFunc("GET "+pre+"/done", p.simple("done"))
 	m.HandleFunc("GET "+pre+"/revoke", p.revokeConfirm)
 	m.HandleFunc("GET "+pre+"/assets/{name}", p.asset)
+	p.accountRoutes(m)
 }
 
 func (p *pages) asset(w http.ResponseWriter, r *http.Request) {
@@ -389,8 +396,8 @@ func (p *pages) asset(w http.ResponseWriter, r *http.Request) {
 
 // pageData is what every page template sees; docs/templates.md lists it.
 type pageData struct {
-	// Page is the page's name: forgot, sent, new, done, revoke, revoked
-	// or error.
+	// Page is the page's name: forgot, sent, new, done, revoke, revoked,
+	// error, change, changed or passkeys.
 	Page string
 	// Lang and Dir are the language tag and text direction.
 	Lang, Dir string
@@ -425,7 +432,7 @@ type pageData struct {
 	// RejectsOld is true when a new password may not equal the old one.
 	RejectsOld bool
 	// Error is the error page's kind (link, revoke, locked, unavailable,
-	// upstream, busy, session, cross_site, form, flow); messages
+	// upstream, busy, session, cross_site, form, flow, signin); messages
 	// error.<kind>.title and error.<kind>.body.
 	Error string
 	// Retry is a URL that may work on a second try, or "".
@@ -434,6 +441,19 @@ type pageData struct {
 	FieldErrors map[string]string
 	// Focus is the field that gets the focus.
 	Focus string
+	// PasskeyEnabled is true when a passkey alone can start a reset
+	// (methods ... passkey): the forgot page offers it.
+	PasskeyEnabled bool
+	// NeedsPasskey is true on the new-password page while the reset
+	// still needs the user's passkey (require_passkey); Token is then the
+	// reset's token, for the page script's step-up.
+	NeedsPasskey bool
+	Token        string
+	// Passkeys lists the signed-in user's passkeys on the passkeys page.
+	Passkeys []passkeyItem
+	// Notice is a one-line confirmation shown above a page's content
+	// ("Passkey added."), or "".
+	Notice string
 
 	lang *i18n.Lang
 }
@@ -455,7 +475,8 @@ func (p *pages) data(w http.ResponseWriter, r *http.Request, page string) *pageD
 		Home: p.e.base.String() + "/", Prefix: p.e.cfg.Prefix, Assets: p.e.cfg.Prefix + "/assets", Version: p.version,
 		Logo: p.logo, CSRF: p.csrfToken(w, r),
 		LinkEnabled: p.e.methodEnabled(MethodLink), CodeEnabled: p.e.methodEnabled(MethodCode),
-		TTL: l.Duration(p.e.cfg.TokenTTL), CodeTTL: l.Duration(p.e.cfg.CodeTTL),
+		PasskeyEnabled: p.e.webauthn != nil && p.e.methodEnabled(MethodPasskey),
+		TTL:            l.Duration(p.e.cfg.TokenTTL), CodeTTL: l.Duration(p.e.cfg.CodeTTL),
 		Policy: pol, MaxLength: maxLen, RejectsOld: p.e.cfg.Verify.URL != "",
 		FieldErrors: map[string]string{}, lang: l,
 	}
@@ -688,6 +709,10 @@ func (p *pages) newPassword(w http.ResponseWriter, r *http.Request) {
 	d := p.data(w, r, "new")
 	d.Username = rec.User.Email
 	d.Focus = "password"
+	if rec.NeedsPasskey {
+		// require_passkey: the password form comes after the passkey.
+		d.NeedsPasskey, d.Token, d.Focus = true, c.Value, ""
+	}
 	p.render(w, http.StatusOK, d)
 }
 
@@ -697,6 +722,9 @@ func (p *pages) tokenFail(w http.ResponseWriter, r *http.Request, apiErr *apiErr
 		p.fail(w, r, http.StatusNotFound, "link", "")
 	case CodeTokenBusy:
 		p.fail(w, r, http.StatusConflict, "busy", p.e.cfg.Prefix+"/new")
+	case StepPasskeyRequired:
+		// The page shows the passkey step first.
+		p.redirect(w, r, p.e.cfg.Prefix+"/new")
 	case CodeUpstreamFailed:
 		p.fail(w, r, http.StatusBadGateway, "upstream", p.e.cfg.Prefix+"/new")
 	default:

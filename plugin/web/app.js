@@ -1,8 +1,9 @@
 // resetgate hosted pages: optional enhancements. Every page works without
-// this file; it only adds a show-password toggle, live hints for the
-// password rules (read from GET {prefix}/policy) and a guard against
-// sending a form twice. Served from {prefix}/assets/ under the pages' CSP
-// (script-src 'self'): no inline script anywhere.
+// this file; it only adds a show-password toggle and live hints for the
+// password rules (read from GET {prefix}/policy) to the new-password and
+// change-password forms, and a guard against sending a form twice.
+// Served from {prefix}/assets/ under the pages' CSP (script-src 'self'):
+// no inline script anywhere.
 (function () {
   "use strict";
 
@@ -27,7 +28,7 @@
     });
   });
 
-  var form = document.getElementById("new-password-form");
+  var form = document.getElementById("new-password-form") || document.getElementById("change-password-form");
   if (!form) {
     return;
   }
@@ -58,7 +59,7 @@
   });
 
   // Live hints for the rules a browser can check: length and the repeat.
-  var pw = document.getElementById("password");
+  var pw = document.getElementById("password") || document.getElementById("new");
   var confirm = document.getElementById("confirm");
   var rule = function (name) {
     return form.querySelector('li[data-rule="' + name + '"]');

@@ -1,0 +1,247 @@
+package plugin
+
+import (
+	"bytes"
+	"encoding/base64"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// Pages for signed-in users: change the password (GET {prefix}/change, its
+// form posts to the JSON route POST {prefix}/change, which hands form posts
+// here) and manage passkeys (GET {prefix}/passkeys, remove by form POST
+// {prefix}/passkeys/remove, add through web/passkey.js). Identity always
+// comes from the session hook, as for the JSON API.
+
+// passkeyItem is one passkey as the passkeys page shows it.
+type passkeyItem struct {
+	// ID is the credential id, base64url: the remove form posts it.
+	ID string
+	// Name is the user's name for it; Created and LastUsed are dates in
+	// words ("" when never used).
+	Name, Created, LastUsed string
+	// Synced: the credential is backed up (a synced passkey);
+	// BackupEligible: it may be, but is not yet. Neither: it lives on one
+	// device only.
+	Synced, BackupEligible bool
+}
+
+// changeEnabled reports whether the signed-in change is configured: it
+// needs the session and verify hooks.
+func (e *Engine) changeEnabled() bool {
+	return e.cfg.Session.URL != "" && e.cfg.Verify.URL != ""
+}
+
+func (p *pages) accountRoutes(m *http.ServeMux) {
+	pre := p.e.cfg.Prefix
+	if p.e.changeEnabled() {
+		m.HandleFunc("GET "+pre+"/change", p.change)
+		m.HandleFunc("GET "+pre+"/changed", p.simple("changed"))
+	}
+	if p.e.webauthn != nil && p.e.cfg.Session.URL != "" {
+		// GET {prefix}/passkeys is also the JSON list (passkey.go). A
+		// pattern with a host wins over the same pattern without one, so
+		// the page's route is bound to base_url's host (the only origin the
+		// pages work from anyway: their forms check Origin against it) and
+		// hands anything but a browser's navigation to the JSON handler.
+		host := strings.ToLower(p.e.base.Hostname())
+		list := p.e.api(p.e.handleListPasskeys)
+		m.HandleFunc("GET "+host+pre+"/passkeys", func(w http.ResponseWriter, r *http.Request) {
+			if !wantsHTML(r) {
+				list(w, r)
+				return
+			}
+			p.passkeys(w, r)
+		})
+		m.HandleFunc("POST "+pre+"/passkeys/remove", p.removePasskey)
+	}
+}
+
+// wantsHTML reports whether the client asked for a page (a browser's
+// navigation) rather than JSON (fetch, curl and API clients).
+func wantsHTML(r *http.Request) bool {
+	for _, v := range r.Header.Values("Accept") {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := strings.Cut(strings.TrimSpace(part), ";")
+			if strings.EqualFold(strings.TrimSpace(mt), "text/html") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// accountFail shows the error page for a failed signed-in lookup: not
+// signed in, the app unreachable, the store down.
+func (p *pages) accountFail(w http.ResponseWriter, r *http.Request, apiErr *apiError, retry string) {
+	switch {
+	case apiErr.items[0].Code == errNotSignedIn.items[0].Code:
+		p.fail(w, r, http.StatusUnauthorized, "signin", "")
+	case apiErr.status == http.StatusNotFound:
+		p.fail(w, r, http.StatusNotFound, "signin", "")
+	default:
+		p.e.logError(r, apiErr)
+		p.fail(w, r, apiErr.status, "unavailable", retry)
+	}
+}
+
+// change shows the change-password form to the signed-in user.
+func (p *pages) change(w http.ResponseWriter, r *http.Request) {
+	user, apiErr := p.e.signedInUser(r.Context(), r)
+	if apiErr != nil {
+		p.accountFail(w, r, apiErr, p.e.cfg.Prefix+"/change")
+		return
+	}
+	d := p.data(w, r, "change")
+	d.Username = user.Email
+	d.Focus = "old"
+	p.render(w, http.StatusOK, d)
+}
+
+// changeSubmit is the change form's POST (form-encoded POST {prefix}/change).
+func (p *pages) changeSubmit(w http.ResponseWriter, r *http.Request) {
+	if !p.checkForm(w, r) {
+		return
+	}
+	old, newPassword := r.PostForm.Get("old"), r.PostForm.Get("new")
+	_, hasConfirm := r.PostForm["confirm"]
+	apiErr := p.e.ChangePassword(r, old, newPassword, r.PostForm.Get("confirm"), hasConfirm)
+	if apiErr == nil {
+		p.redirect(w, r, p.e.cfg.Prefix+"/changed")
+		return
+	}
+	d := p.data(w, r, "change")
+	// The account name only helps password managers; it is not trusted.
+	d.Username = r.PostForm.Get("username")
+	status := apiErr.status
+	switch code := apiErr.items[0].Code; {
+	case code == errNotSignedIn.items[0].Code:
+		p.fail(w, r, http.StatusUnauthorized, "signin", "")
+		return
+	case code == "OLD_PASSWORD_WRONG":
+		d.FieldErrors["old"] = d.lang.T("change.error.old")
+	case code == CodeRateLimited:
+		if apiErr.retry > 0 {
+			w.Header().Set("Retry-After", strconv.Itoa(int(apiErr.retry/time.Second)))
+		}
+		d.FieldErrors["old"] = d.lang.T("change.error.rate_limited")
+	case code == CodePolicyViolated:
+		msgs := map[string][]string{}
+		for _, it := range apiErr.items {
+			field := "new"
+			if it.Pointer == "/confirm" {
+				field = "confirm"
+			}
+			if m := p.policyMessage(d.lang, it.Detail, newPassword); !slices.Contains(msgs[field], m) {
+				msgs[field] = append(msgs[field], m)
+			}
+		}
+		for field, m := range msgs {
+			d.FieldErrors[field] = strings.Join(m, " ")
+		}
+	case code == CodeUpstreamFailed:
+		p.e.logError(r, apiErr)
+		d.FieldErrors["form"] = d.lang.T("change.error.upstream")
+	default:
+		p.e.logError(r, apiErr)
+		p.fail(w, r, status, "unavailable", p.e.cfg.Prefix+"/change")
+		return
+	}
+	for _, f := range []string{"old", "new", "confirm"} {
+		if d.FieldErrors[f] != "" {
+			d.Focus = f
+			break
+		}
+	}
+	if d.Focus == "" {
+		d.Focus = "old"
+	}
+	p.render(w, status, d)
+}
+
+// passkeys lists the signed-in user's passkeys, with a remove button each
+// and the form (run by passkey.js) to add one.
+func (p *pages) passkeys(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	user, apiErr := p.e.signedInUser(ctx, r)
+	if apiErr != nil {
+		p.accountFail(w, r, apiErr, p.e.cfg.Prefix+"/passkeys")
+		return
+	}
+	acct, _, err := p.e.loadAccount(ctx, user.ID)
+	if err != nil {
+		p.accountFail(w, r, storeUnavailable(err), p.e.cfg.Prefix+"/passkeys")
+		return
+	}
+	d := p.data(w, r, "passkeys")
+	d.Username = user.Email
+	if acct != nil {
+		for _, c := range acct.Credentials {
+			it := passkeyItem{
+				ID: base64.RawURLEncoding.EncodeToString(c.Credential.ID), Name: c.Name,
+				Created: d.lang.DateTime(c.CreatedAt),
+				Synced:  c.Credential.Flags.BackupState, BackupEligible: c.Credential.Flags.BackupEligible,
+			}
+			if !c.LastUsedAt.IsZero() {
+				it.LastUsed = d.lang.DateTime(c.LastUsedAt)
+			}
+			d.Passkeys = append(d.Passkeys, it)
+		}
+	}
+	switch r.URL.Query().Get("done") {
+	case "added":
+		d.Notice = d.lang.T("passkeys.added")
+	case "removed":
+		d.Notice = d.lang.T("passkeys.removed")
+	}
+	p.render(w, http.StatusOK, d)
+}
+
+// removePasskey is a remove button's form POST: the passkey with that id
+// goes, if it is the signed-in user's.
+func (p *pages) removePasskey(w http.ResponseWriter, r *http.Request) {
+	if !p.checkForm(w, r) {
+		return
+	}
+	ctx := r.Context()
+	user, apiErr := p.e.signedInUser(ctx, r)
+	if apiErr != nil {
+		p.accountFail(w, r, apiErr, p.e.cfg.Prefix+"/passkeys")
+		return
+	}
+	id, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("id"))
+	if err != nil || len(id) == 0 {
+		p.fail(w, r, http.StatusBadRequest, "form", "")
+		return
+	}
+	removed := false
+	if err := p.e.updateAccount(ctx, user.ID, func(a *passkeyAccount) error {
+		removed = false // a retry starts over
+		kept := a.Credentials[:0]
+		for _, c := range a.Credentials {
+			if bytes.Equal(c.Credential.ID, id) {
+				removed = true
+				continue
+			}
+			kept = append(kept, c)
+		}
+		a.Credentials = kept
+		return nil
+	}); err != nil {
+		p.accountFail(w, r, storeUnavailable(err), p.e.cfg.Prefix+"/passkeys")
+		return
+	}
+	to := p.e.cfg.Prefix + "/passkeys"
+	if removed {
+		p.e.audit(zapcore.InfoLevel, "passkey removed", "passkey_removed", zap.String("user_id", user.ID))
+		to += "?done=removed"
+	}
+	// Not found: removed already (a second click, another tab).
+	p.redirect(w, r, to)
+}
