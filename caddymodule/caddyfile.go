@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"regexp"
 	"strconv"
 
 	"github.com/caddyserver/caddy/v2"
@@ -196,7 +197,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 						return d.Errf("origins: expected at least one origin")
 					}
 				default:
-					return d.Errf("unrecognized passkey option '%s'", sub)
+					return d.Errf("unrecognized passkey option %s", shown(sub))
 				}
 				if err != nil {
 					return err
@@ -259,13 +260,26 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.RateLimit = &RateLimit{}
 			err = parseRateLimit(d, h.RateLimit)
 		default:
-			return d.Errf("unrecognized password_reset option '%s'", opt)
+			return d.Errf("unrecognized password_reset option %s", shown(opt))
 		}
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// optionName matches what can be an option's name.
+var optionName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,40}$`)
+
+// shown quotes an unrecognized token for an error message, unless it does
+// not look like an option name: a misplaced line may start with a secret
+// (a key, a whsec_ value), and config errors never print secrets.
+func shown(tok string) string {
+	if optionName.MatchString(tok) {
+		return "'" + tok + "'"
+	}
+	return "(a token that is not an option name; not shown)"
 }
 
 func oneArg(d *caddyfile.Dispenser, dst *string) error {
@@ -360,7 +374,7 @@ func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, extra func(sub str
 				return err
 			}
 		default:
-			return d.Errf("unrecognized %s option '%s'", name, sub)
+			return d.Errf("unrecognized %s option %s", name, shown(sub))
 		}
 	}
 	return nil
@@ -387,7 +401,7 @@ func parseRedis(d *caddyfile.Dispenser, st *Storage) error {
 		case "pool_size":
 			err = intArg(d, &st.PoolSize)
 		default:
-			return d.Errf("unrecognized storage redis option '%s'", sub)
+			return d.Errf("unrecognized storage redis option %s", shown(sub))
 		}
 		if err != nil {
 			return err
@@ -522,7 +536,7 @@ func parseEmail(d *caddyfile.Dispenser, e *Email) error {
 		case "templates":
 			err = oneArg(d, &e.Templates)
 		default:
-			return d.Errf("unrecognized email option '%s'", sub)
+			return d.Errf("unrecognized email option %s", shown(sub))
 		}
 		if err != nil {
 			return err
@@ -573,7 +587,7 @@ func parsePolicy(d *caddyfile.Dispenser, p *Policy) error {
 				}
 			}
 		default:
-			return d.Errf("unrecognized policy option '%s'", sub)
+			return d.Errf("unrecognized policy option %s", shown(sub))
 		}
 		if err != nil {
 			return err
@@ -619,7 +633,7 @@ func parseRateLimit(d *caddyfile.Dispenser, rl *RateLimit) error {
 				return d.Errf("code_attempts: must be between 1 and 10")
 			}
 		default:
-			return d.Errf("unrecognized rate_limit option '%s'", sub)
+			return d.Errf("unrecognized rate_limit option %s", shown(sub))
 		}
 		if err != nil {
 			return err

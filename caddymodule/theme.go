@@ -129,7 +129,7 @@ func parseTheme(d *caddyfile.Dispenser, h *Handler) error {
 		case "templates":
 			err = oneArg(d, &t.Templates)
 		default:
-			return d.Errf("unrecognized theme option '%s'", sub)
+			return d.Errf("unrecognized theme option %s", shown(sub))
 		}
 		if err != nil {
 			return err
