@@ -1,16 +1,12 @@
 package plugin
 
 import (
-	"bytes"
 	"encoding/base64"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
-
-	"go.uber.org/zap"
-	"go.uber.org/zap/zapcore"
 )
 
 // Pages for signed-in users: change the password (GET {prefix}/change, its
@@ -45,20 +41,8 @@ func (p *pages) accountRoutes(m *http.ServeMux) {
 		m.HandleFunc("GET "+pre+"/changed", p.simple("changed"))
 	}
 	if p.e.webauthn != nil && p.e.cfg.Session.URL != "" {
-		// GET {prefix}/passkeys is also the JSON list (passkey.go). A
-		// pattern with a host wins over the same pattern without one, so
-		// the page's route is bound to base_url's host (the only origin the
-		// pages work from anyway: their forms check Origin against it) and
-		// hands anything but a browser's navigation to the JSON handler.
-		host := strings.ToLower(p.e.base.Hostname())
-		list := p.e.api(p.e.handleListPasskeys)
-		m.HandleFunc("GET "+host+pre+"/passkeys", func(w http.ResponseWriter, r *http.Request) {
-			if !wantsHTML(r) {
-				list(w, r)
-				return
-			}
-			p.passkeys(w, r)
-		})
+		// GET {prefix}/passkeys shows the page to a browser: passkey.go
+		// routes it (the same URL is the JSON list).
 		m.HandleFunc("POST "+pre+"/passkeys/remove", p.removePasskey)
 	}
 }
@@ -220,26 +204,13 @@ func (p *pages) removePasskey(w http.ResponseWriter, r *http.Request) {
 		p.fail(w, r, http.StatusBadRequest, "form", "")
 		return
 	}
-	removed := false
-	if err := p.e.updateAccount(ctx, user.ID, func(a *passkeyAccount) error {
-		removed = false // a retry starts over
-		kept := a.Credentials[:0]
-		for _, c := range a.Credentials {
-			if bytes.Equal(c.Credential.ID, id) {
-				removed = true
-				continue
-			}
-			kept = append(kept, c)
-		}
-		a.Credentials = kept
-		return nil
-	}); err != nil {
+	removed, err := p.e.removePasskey(ctx, user.ID, id)
+	if err != nil {
 		p.accountFail(w, r, storeUnavailable(err), p.e.cfg.Prefix+"/passkeys")
 		return
 	}
 	to := p.e.cfg.Prefix + "/passkeys"
 	if removed {
-		p.e.audit(zapcore.InfoLevel, "passkey removed", "passkey_removed", zap.String("user_id", user.ID))
 		to += "?done=removed"
 	}
 	// Not found: removed already (a second click, another tab).

@@ -119,7 +119,16 @@ func (e *Engine) passkeyRoutes(m *http.ServeMux) {
 	m.HandleFunc("POST "+p+"/passkey/verify", e.api(e.handlePasskeyVerify))
 	m.HandleFunc("POST "+p+"/passkeys/register/options", e.api(e.handleRegisterOptions))
 	m.HandleFunc("POST "+p+"/passkeys/register/verify", e.api(e.handleRegisterVerify))
-	m.HandleFunc("GET "+p+"/passkeys", e.api(e.handleListPasskeys))
+	list := e.api(e.handleListPasskeys)
+	m.HandleFunc("GET "+p+"/passkeys", func(w http.ResponseWriter, r *http.Request) {
+		// One URL, two faces: a browser's navigation gets the page, an
+		// API client the JSON list.
+		if wantsHTML(r) && e.cfg.Session.URL != "" {
+			e.pages.passkeys(w, r)
+			return
+		}
+		list(w, r)
+	})
 	m.HandleFunc("DELETE "+p+"/passkeys/{id}", e.api(e.handleDeletePasskey))
 }
 
@@ -579,8 +588,24 @@ func (e *Engine) handleDeletePasskey(w http.ResponseWriter, r *http.Request) *ap
 	if err != nil {
 		return invalid("passkey id must be base64url", "")
 	}
+	removed, err := e.removePasskey(r.Context(), user.ID, id)
+	if err != nil {
+		return storeUnavailable(err)
+	}
+	if !removed {
+		return newError(http.StatusNotFound, CodeNotFound, "no such passkey", "")
+	}
+	setAPIHeaders(w.Header())
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+// removePasskey deletes one of the user's passkeys and reports whether it
+// was there. The removal is audit-logged.
+func (e *Engine) removePasskey(ctx context.Context, userID string, id []byte) (bool, error) {
 	removed := false
-	if err := e.updateAccount(r.Context(), user.ID, func(a *passkeyAccount) error {
+	err := e.updateAccount(ctx, userID, func(a *passkeyAccount) error {
+		removed = false // a retry starts over
 		kept := a.Credentials[:0]
 		for _, c := range a.Credentials {
 			if bytes.Equal(c.Credential.ID, id) {
@@ -591,16 +616,11 @@ func (e *Engine) handleDeletePasskey(w http.ResponseWriter, r *http.Request) *ap
 		}
 		a.Credentials = kept
 		return nil
-	}); err != nil {
-		return storeUnavailable(err)
+	})
+	if err == nil && removed {
+		e.audit(zapcore.InfoLevel, "passkey removed", "passkey_removed", zap.String("user_id", userID))
 	}
-	if !removed {
-		return newError(http.StatusNotFound, CodeNotFound, "no such passkey", "")
-	}
-	e.audit(zapcore.InfoLevel, "passkey removed", "passkey_removed", zap.String("user_id", user.ID))
-	setAPIHeaders(w.Header())
-	w.WriteHeader(http.StatusNoContent)
-	return nil
+	return removed, err
 }
 
 // signedInUser is the session hook's user, looked up for name and mail.
