@@ -3,7 +3,11 @@
 // chromedp, against a real Caddy with resetgate, the example legacy app and
 // an SMTP server (internal/testenv). A user's whole journey is clicked and
 // typed, from the app's "Forgot your password?" link to signing in with the
-// new password, and every page is saved as a screenshot.
+// new password, and every page is saved as a screenshot. Passkeys use
+// Chromium's virtual authenticator (DevTools WebAuthn domain): registration
+// on the passkeys page, a reset with the passkey alone, and the
+// require_passkey step after the mailed link; the signed-in change page is
+// driven the same way.
 //
 //	go test ./e2e/                       # needs /usr/bin/chromium (apt-get install -y chromium)
 //	RESETGATE_CHROMIUM=/path/to/chrome   # another browser binary
