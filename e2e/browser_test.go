@@ -62,7 +62,8 @@ func chromiumPath(t *testing.T) string {
 }
 
 // artifactsDir is where screenshots go: $RESETGATE_ARTIFACTS or
-// e2e/artifacts (git-ignored). Old screenshots are removed first.
+// e2e/artifacts (git-ignored). Each user's old screenshots are removed
+// when it starts (newUser), so tests running side by side keep theirs.
 func artifactsDir(t *testing.T) string {
 	t.Helper()
 	dir := os.Getenv("RESETGATE_ARTIFACTS")
@@ -71,10 +72,6 @@ func artifactsDir(t *testing.T) string {
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatalf("artifacts directory: %v", err)
-	}
-	old, _ := filepath.Glob(filepath.Join(dir, "*.png"))
-	for _, f := range old {
-		_ = os.Remove(f)
 	}
 	abs, _ := filepath.Abs(dir)
 	return abs
@@ -387,6 +384,10 @@ func newUser(t *testing.T, c *chromium, env *testenv.Env, dir, prefix, acceptLan
 	// One tab serves every user in turn (the subtests run one after the
 	// other); clearing the cookies makes each a stranger to the site.
 	u := &user{t: t, ctx: c.ctx, env: env, dir: dir, prefix: prefix}
+	old, _ := filepath.Glob(filepath.Join(dir, prefix+"-*.png"))
+	for _, f := range old {
+		_ = os.Remove(f)
+	}
 	u.open("about:blank")
 	u.do(chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		if _, err := cdp.Call(ctx, tg, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
