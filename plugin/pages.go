@@ -524,6 +524,25 @@ func setPageHeaders(h http.Header) {
 	h.Set("Vary", "Accept-Language, Cookie")
 }
 
+// policyFieldErrors puts a 422's policy details on the form's fields: each
+// detail's message once, on the password field (named passwordField) or on
+// confirm.
+func (p *pages) policyFieldErrors(d *pageData, apiErr *apiError, passwordField, password string) {
+	msgs := map[string][]string{}
+	for _, it := range apiErr.items {
+		field := passwordField
+		if it.Pointer == "/confirm" {
+			field = "confirm"
+		}
+		if m := p.policyMessage(d.lang, it.Detail, password); !slices.Contains(msgs[field], m) {
+			msgs[field] = append(msgs[field], m)
+		}
+	}
+	for field, m := range msgs {
+		d.FieldErrors[field] = strings.Join(m, " ")
+	}
+}
+
 func (p *pages) render(w http.ResponseWriter, status int, d *pageData) {
 	set := p.tmpl[d.lang.ID()]
 	var buf bytes.Buffer
@@ -776,19 +795,7 @@ func (p *pages) newPasswordSubmit(w http.ResponseWriter, r *http.Request) {
 	if rec, _, err := p.e.loadToken(r.Context(), c.Value); err == nil {
 		d.Username = rec.User.Email
 	}
-	var msgs = map[string][]string{}
-	for _, it := range apiErr.items {
-		field := "password"
-		if it.Pointer == "/confirm" {
-			field = "confirm"
-		}
-		if m := p.policyMessage(d.lang, it.Detail, password); !slices.Contains(msgs[field], m) {
-			msgs[field] = append(msgs[field], m)
-		}
-	}
-	for field, m := range msgs {
-		d.FieldErrors[field] = strings.Join(m, " ")
-	}
+	p.policyFieldErrors(d, apiErr, "password", password)
 	d.Focus = "password"
 	if d.FieldErrors["password"] == "" {
 		d.Focus = "confirm"

@@ -3,7 +3,6 @@ package plugin
 import (
 	"encoding/base64"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -116,19 +115,7 @@ func (p *pages) changeSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 		d.FieldErrors["old"] = d.lang.T("change.error.rate_limited")
 	case code == CodePolicyViolated:
-		msgs := map[string][]string{}
-		for _, it := range apiErr.items {
-			field := "new"
-			if it.Pointer == "/confirm" {
-				field = "confirm"
-			}
-			if m := p.policyMessage(d.lang, it.Detail, newPassword); !slices.Contains(msgs[field], m) {
-				msgs[field] = append(msgs[field], m)
-			}
-		}
-		for field, m := range msgs {
-			d.FieldErrors[field] = strings.Join(m, " ")
-		}
+		p.policyFieldErrors(d, apiErr, "new", newPassword)
 	case code == CodeUpstreamFailed:
 		p.e.logError(r, apiErr)
 		d.FieldErrors["form"] = d.lang.T("change.error.upstream")
