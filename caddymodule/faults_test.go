@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -524,14 +523,6 @@ func TestFaultUpstreamUpdateHugeSuccessAnswer(t *testing.T) {
 
 // ---- SIGKILL in the middle of complete ------------------------------------
 
-// caddyProc is one caddy process with Badger on disk.
-type caddyProc struct {
-	url     string
-	cmd     *exec.Cmd
-	logPath string
-	exited  chan struct{}
-}
-
 // badgerCaddy describes what a restarted process must share with the one
 // before: the Badger directory and the server key.
 type badgerCaddy struct {
@@ -541,26 +532,13 @@ type badgerCaddy struct {
 	updateTimeout    string
 }
 
-// start runs the caddy binary with a Caddyfile whose store is Badger in
-// c.dbDir.
+// start runs the caddy binary with Badger in c.dbDir.
 func (c badgerCaddy) start(t *testing.T) *caddyProc {
 	t.Helper()
-	port := testenv.FreePort(t)
-	dir := t.TempDir()
-	cf := fmt.Sprintf(`{
-	admin off
-	persist_config off
-	auto_https off
-	storage file_system %[1]s
-}
-
-http://:%[2]d {
-	password_reset {
-		base_url http://localhost:8080
-		storage badger %[3]s
-		key %[4]s
-		lookup %[5]s%[10]s
-		update %[5]s%[11]s {
+	block := fmt.Sprintf(`		storage badger %[1]s
+		key %[2]s
+		lookup %[3]s%[4]s
+		update %[3]s%[5]s {
 			secret %[6]s
 			timeout %[7]s
 		}
@@ -571,57 +549,8 @@ http://:%[2]d {
 		rate_limit {
 			per_ip 1000 1m
 			per_identifier 100 1m
-		}
-	}
-	reverse_proxy %[9]s
-}
-`, filepath.Join(dir, "data"), port, c.dbDir, c.key, c.upstream, c.secret, c.updateTimeout, c.smtp,
-		strings.TrimPrefix(c.appURL, "http://"), lookupPath, updatePath)
-	file := filepath.Join(dir, "Caddyfile")
-	if err := os.WriteFile(file, []byte(cf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	p := &caddyProc{url: fmt.Sprintf("http://127.0.0.1:%d", port), logPath: filepath.Join(dir, "caddy.log"), exited: make(chan struct{})}
-	logFile, err := os.Create(p.logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.cmd = exec.Command(c.bin, "run", "--config", file, "--adapter", "caddyfile")
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	p.cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		p.cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	t.Cleanup(func() {
-		p.cmd.Process.Kill()
-		<-p.exited
-		if t.Failed() {
-			out, _ := os.ReadFile(p.logPath)
-			t.Logf("caddy on :%d said:\n%s", port, tail(string(out), 3000))
-		}
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(p.url + "/password-reset/policy"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return p
-			}
-		}
-		select {
-		case <-p.exited:
-			out, _ := os.ReadFile(p.logPath)
-			t.Fatalf("caddy exited at start:\n%s", tail(string(out), 3000))
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-	t.Fatalf("caddy on :%d did not come up", port)
-	return nil
+		}`, c.dbDir, c.key, c.upstream, lookupPath, updatePath, c.secret, c.updateTimeout, c.smtp)
+	return serveCaddy(t, c.bin, block, c.appURL)
 }
 
 // kill9 sends SIGKILL and waits for the process to be gone.

@@ -5,9 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,84 +16,24 @@ import (
 	"github.com/resetgate/resetgate/store/redis/redistest"
 )
 
-// instance is one Caddy process.
-type instance struct {
-	url string
-	cmd *exec.Cmd
-}
-
-// startInstance runs the built caddy binary with a Caddyfile whose store is
-// the given Redis.
-func startInstance(t *testing.T, bin, redisURL, key, appURL, secret, smtp string, block string) *instance {
+// startInstance runs the built caddy binary with the given Redis as its
+// store.
+func startInstance(t *testing.T, bin, redisURL, key, appURL, secret, smtp string, block string) *caddyProc {
 	t.Helper()
-	port := testenv.FreePort(t)
-	dir := t.TempDir()
-	cf := fmt.Sprintf(`{
-	admin off
-	persist_config off
-	auto_https off
-	storage file_system %[1]s
-}
-
-http://:%[2]d {
-	password_reset {
-		base_url http://localhost:8080
-		storage redis %[3]s {
+	return serveCaddy(t, bin, fmt.Sprintf(`		storage redis %[1]s {
 			timeout 500ms
 			dial_timeout 500ms
 		}
-		key %[4]s
-		lookup %[5]s/internal/users/lookup
-		update %[5]s/internal/users/password {
-			secret %[6]s
+		key %[2]s
+		lookup %[3]s/internal/users/lookup
+		update %[3]s/internal/users/password {
+			secret %[4]s
 		}
-		email smtp %[7]s {
+		email smtp %[5]s {
 			from "Acme <no-reply@acme.test>"
 			tls none
 		}
-%[8]s
-	}
-	reverse_proxy %[9]s
-}
-`, filepath.Join(dir, "data"), port, redisURL, key, appURL, secret, smtp, block, strings.TrimPrefix(appURL, "http://"))
-	file := filepath.Join(dir, "Caddyfile")
-	os.WriteFile(file, []byte(cf), 0o600)
-	log, _ := os.Create(filepath.Join(dir, "caddy.log"))
-	cmd := exec.Command(bin, "run", "--config", file, "--adapter", "caddyfile")
-	cmd.Stdout, cmd.Stderr = log, log
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_DATA_HOME="+dir, "XDG_CONFIG_HOME="+dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		log.Close()
-		if t.Failed() {
-			out, _ := os.ReadFile(filepath.Join(dir, "caddy.log"))
-			t.Logf("caddy on :%d said:\n%s", port, tail(string(out), 3000))
-		}
-	})
-	in := &instance{url: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(in.url + "/password-reset/policy"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return in
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("caddy on :%d did not come up", port)
-	return nil
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
+%[6]s`, redisURL, key, appURL, secret, smtp, block), appURL)
 }
 
 func post(t *testing.T, url, body string) (int, string) {
@@ -138,7 +75,7 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 	a := startInstance(t, bin, rs.URL()+"/1", key, srv.URL, secret, mail.Addr(), block)
 	b := startInstance(t, bin, rs.URL()+"/1", key, srv.URL, secret, mail.Addr(), block)
 
-	mailedToken := func(via *instance) string {
+	mailedToken := func(via *caddyProc) string {
 		t.Helper()
 		mail.Clear()
 		if st, body := post(t, via.url+"/password-reset/request", `{"identifier":"alice@example.test"}`); st != 202 {
@@ -193,7 +130,7 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 	// Two requests so far (one per instance); the per-IP limit is 6 in all.
 	statuses := []int{}
 	for i := 0; i < 6; i++ {
-		via := []*instance{a, b}[i%2]
+		via := []*caddyProc{a, b}[i%2]
 		st, _ := post(t, via.url+"/password-reset/request", `{"identifier":"x@example.test"}`)
 		statuses = append(statuses, st)
 	}
