@@ -1,6 +1,10 @@
 package plugin
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"testing"
@@ -15,6 +19,28 @@ type device struct {
 	rp   virtualwebauthn.RelyingParty
 	auth virtualwebauthn.Authenticator
 	cred virtualwebauthn.Credential
+}
+
+// newTestCredential makes a software passkey. virtualwebauthn encodes an
+// EC key's coordinates without their leading zero bytes (big.Int.Bytes), so
+// about one key in 64 gives a COSE key that go-webauthn rightly refuses;
+// only keys whose coordinates are a full 32 bytes are used.
+func newTestCredential(t *testing.T) virtualwebauthn.Credential {
+	t.Helper()
+	for {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(k.X.Bytes()) != 32 || len(k.Y.Bytes()) != 32 {
+			continue
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return virtualwebauthn.NewCredentialWithImportedKey(virtualwebauthn.KeyTypeEC2, der)
+	}
 }
 
 func passkeyHarness(t *testing.T, mod func(*Config)) *harness {
@@ -44,7 +70,7 @@ func register(t *testing.T, h *harness, origin string) *device {
 	d := &device{
 		rp:   virtualwebauthn.RelyingParty{ID: "app.example.test", Name: "Acme", Origin: origin},
 		auth: virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: handle}),
-		cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2),
+		cred: newTestCredential(t),
 	}
 	resp := virtualwebauthn.CreateAttestationResponse(d.rp, d.auth, d.cred, *opts)
 	st, out = h.doAs(t, "alice-session", "POST", "/password-reset/passkeys/register/verify", map[string]any{
@@ -127,7 +153,7 @@ func TestPasskeyRefusals(t *testing.T) {
 	if st, out := wrongRP.proof(t, h, map[string]any{}); st != 400 {
 		t.Errorf("wrong RP id: %d %v", st, out)
 	}
-	stranger := &device{rp: d.rp, auth: virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: d.auth.Options.UserHandle}), cred: virtualwebauthn.NewCredential(virtualwebauthn.KeyTypeEC2)}
+	stranger := &device{rp: d.rp, auth: virtualwebauthn.NewAuthenticatorWithOptions(virtualwebauthn.AuthenticatorOptions{UserHandle: d.auth.Options.UserHandle}), cred: newTestCredential(t)}
 	stranger.auth.AddCredential(stranger.cred)
 	if st, out := stranger.proof(t, h, map[string]any{}); st != 400 {
 		t.Errorf("unknown credential: %d %v", st, out)
