@@ -163,7 +163,7 @@ func (e *Engine) IssueResetToken(ctx context.Context, userID, actor string) (*Is
 func (e *Engine) issueResetToken(ctx context.Context, userID, actor string) (*IssuedToken, *apiError) {
 	user, found, err := e.lookup(ctx, userID)
 	if err != nil {
-		return nil, newError(http.StatusBadGateway, CodeUpstreamFailed, "the application could not be asked about this user", "").withCause(err)
+		return nil, upstreamFailed("the application could not be asked about this user", err)
 	}
 	if !found || user.ID != userID {
 		return nil, newError(http.StatusNotFound, "USER_NOT_FOUND", "no such user", "")
@@ -174,7 +174,7 @@ func (e *Engine) issueResetToken(ctx context.Context, userID, actor string) (*Is
 	}
 	token, err := newToken()
 	if err != nil {
-		return nil, newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(err)
+		return nil, internalError(err)
 	}
 	now := e.now()
 	rec := tokenRecord{User: user, Identifier: user.Email, Via: "admin", IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL)}

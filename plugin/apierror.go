@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -24,9 +25,7 @@ const (
 	CodeUpstreamFailed   = "UPSTREAM_FAILED"
 	CodeStoreUnavailable = "STORE_UNAVAILABLE"
 	CodeNotFound         = "NOT_FOUND"
-	CodeMethodNotAllowed = "METHOD_NOT_ALLOWED"
 	CodeInternal         = "INTERNAL_ERROR"
-	CodeStepNotAllowed   = "METHOD_NOT_ENABLED"
 )
 
 // ErrorItem is one entry of the error shape
@@ -69,6 +68,17 @@ var errTokenInvalid = newError(http.StatusNotFound, CodeTokenInvalid, "the token
 
 func storeUnavailable(err error) *apiError {
 	return newError(http.StatusServiceUnavailable, CodeStoreUnavailable, "the token store cannot be reached; try again shortly", "").withCause(err)
+}
+
+// internalError is a 500 whose cause is logged, never shown.
+func internalError(cause error) *apiError {
+	return newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(cause)
+}
+
+// upstreamFailed is a 502 UPSTREAM_FAILED: the app could not be reached
+// or refused; detail tells the user what to do, the cause is only logged.
+func upstreamFailed(detail string, cause error) *apiError {
+	return newError(http.StatusBadGateway, CodeUpstreamFailed, detail, "").withCause(cause)
 }
 
 // setAPIHeaders sets the headers every API answer carries.
@@ -118,7 +128,7 @@ func decodeJSONBytes(body []byte, dst any) *apiError {
 	if !utf8.Valid(body) {
 		return invalid("body is not valid UTF-8", "")
 	}
-	dec := json.NewDecoder(bytesReader(body))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		var te *json.UnmarshalTypeError

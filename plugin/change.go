@@ -63,7 +63,7 @@ func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm strin
 	}
 	user, found, err := e.lookup(ctx, userID)
 	if err != nil {
-		return newError(http.StatusBadGateway, CodeUpstreamFailed, "the application could not be reached; try again", "").withCause(err)
+		return upstreamFailed("the application could not be reached; try again", err)
 	}
 	if !found || user.ID != userID {
 		return errNotSignedIn
@@ -79,7 +79,7 @@ func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm strin
 	}
 	ok, err := e.passwordMatches(ctx, user.ID, old)
 	if err != nil {
-		return newError(http.StatusBadGateway, CodeUpstreamFailed, "the application could not check the password; try again", "").withCause(err)
+		return upstreamFailed("the application could not check the password; try again", err)
 	}
 	if !ok {
 		if _, err := e.recordFailure(ctx, "old_password", owner); err != nil {
@@ -145,7 +145,7 @@ func (e *Engine) sessionUser(ctx context.Context, r *http.Request) (string, *api
 	}
 	resp, err := e.cfg.Session.call(ctx, http.MethodGet, hookreq.Values{}, nil, "", h)
 	if err != nil {
-		return "", newError(http.StatusBadGateway, CodeUpstreamFailed, "the application could not be reached; try again", "").withCause(err)
+		return "", upstreamFailed("the application could not be reached; try again", err)
 	}
 	if !e.cfg.Session.ok(resp) {
 		return "", errNotSignedIn

@@ -269,7 +269,7 @@ func (e *Engine) handlePasskeyOptions(w http.ResponseWriter, r *http.Request) *a
 	}
 	assertion, session, err := e.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
-		return newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(err)
+		return internalError(err)
 	}
 	rec.Session = *session
 	id, err := e.saveCeremony(r.Context(), rec)
@@ -431,7 +431,7 @@ func (e *Engine) passkeyToken(ctx context.Context, rec *ceremonyRecord, user Use
 	}
 	token, err := newToken()
 	if err != nil {
-		return "", newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(err)
+		return "", internalError(err)
 	}
 	tr := tokenRecord{User: user, Identifier: user.Email, Via: MethodPasskey, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL)}
 	if err := e.putJSON(ctx, e.keys.tokenKey(token), tr, e.cfg.TokenTTL, owner); err != nil {
@@ -472,7 +472,7 @@ func (e *Engine) handleRegisterOptions(w http.ResponseWriter, r *http.Request) *
 			UserVerification: protocol.VerificationRequired,
 		}))
 	if err != nil {
-		return newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(err)
+		return internalError(err)
 	}
 	id, err := e.saveCeremony(ctx, ceremonyRecord{Kind: "register", Session: *session, UserID: user.ID})
 	if err != nil {
@@ -634,7 +634,7 @@ func (e *Engine) signedInUser(ctx context.Context, r *http.Request) (User, *apiE
 	}
 	u, found, err := e.lookup(ctx, id)
 	if err != nil {
-		return User{}, newError(http.StatusBadGateway, CodeUpstreamFailed, "the application could not be reached; try again", "").withCause(err)
+		return User{}, upstreamFailed("the application could not be reached; try again", err)
 	}
 	if !found || u.ID != id {
 		return User{}, errNotSignedIn

@@ -119,7 +119,7 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 	}
 	flowID, err := newToken()
 	if err != nil {
-		return "", newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(err)
+		return "", internalError(err)
 	}
 	job := requestJob{identifier: ident, flowID: flowID, ip: ip, at: e.now()}
 	select {
@@ -467,7 +467,7 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 	}
 	token, err := newToken()
 	if err != nil {
-		return "", "", newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(err)
+		return "", "", internalError(err)
 	}
 	needsPasskey, err := e.needsPasskey(ctx, flow.User.ID)
 	if err != nil {
@@ -528,7 +528,7 @@ func (e *Engine) checkPolicy(ctx context.Context, u User, identifier, password, 
 		return policyError(vs)
 	}
 	if err != nil {
-		return newError(http.StatusBadGateway, CodeUpstreamFailed, "the password could not be checked right now; try again", "").withCause(err)
+		return upstreamFailed("the password could not be checked right now; try again", err)
 	}
 	return nil
 }
@@ -618,7 +618,7 @@ func (e *Engine) callUpdate(ctx context.Context, typ string, u User, tokenKey, p
 	if e.cfg.Hasher != nil {
 		h, err := e.cfg.Hasher.Hash(password)
 		if err != nil {
-			return newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(fmt.Errorf("hashing the new password: %w", err))
+			return internalError(fmt.Errorf("hashing the new password: %w", err))
 		}
 		body["password_hash"] = h
 		body["hash_format"] = e.cfg.Hasher.Format()
@@ -628,18 +628,18 @@ func (e *Engine) callUpdate(ctx context.Context, typ string, u User, tokenKey, p
 	}
 	data, err := json.Marshal(body)
 	if err != nil {
-		return newError(http.StatusInternalServerError, CodeInternal, "", "").withCause(err)
+		return internalError(err)
 	}
 	// The same token and password give the same key, so an upstream that
 	// applied a call whose answer we lost can recognise the retry.
 	idem := mac(e.keys.idem, tokenKey, password)[:32]
+	const notAccepted = "the application did not accept the new password; try again"
 	resp, err := e.cfg.Update.call(ctx, "", vals, data, idem, nil)
 	if err != nil {
-		return newError(http.StatusBadGateway, CodeUpstreamFailed, "the application did not accept the new password; try again", "").withCause(err)
+		return upstreamFailed(notAccepted, err)
 	}
 	if !e.cfg.Update.ok(resp) {
-		return newError(http.StatusBadGateway, CodeUpstreamFailed, "the application did not accept the new password; try again", "").
-			withCause(fmt.Errorf("update answered status %d", resp.Status))
+		return upstreamFailed(notAccepted, fmt.Errorf("update answered status %d", resp.Status))
 	}
 	return nil
 }

@@ -1,16 +1,12 @@
 package plugin
 
 import (
-	"bytes"
-	"io"
 	"net"
 	"net/http"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 )
-
-func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
 
 // remoteIP is the host part of the request's RemoteAddr. X-Forwarded-For is
 // never read here: only the server (Caddy's trusted_proxies) may decide
