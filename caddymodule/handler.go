@@ -307,6 +307,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("password_reset: %w", err)
 	}
 	cfg.Observer = newMetrics(ctx.GetMetricsRegistry(), h.logger)
+	// Check the store, SMTP and the lookup once, in the background: a
+	// failure is a warning (the part may come up later), seen in the log,
+	// in `caddy password-reset status` and in the selftest_up metric.
+	cfg.SelfTest = true
 	eng, err := plugin.New(cfg, h.st, h.logger)
 	if err != nil {
 		return fmt.Errorf("password_reset: %w", err)

@@ -152,6 +152,10 @@ type Config struct {
 
 	// Observer receives metrics. Default: none.
 	Observer Observer
+	// SelfTest makes Start check every configured part once in the
+	// background (see Engine.SelfTest). Default: false; the Caddy module
+	// turns it on.
+	SelfTest bool
 
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
@@ -181,6 +185,7 @@ type Engine struct {
 	workCancel context.CancelFunc
 	wg         sync.WaitGroup
 	workers    sync.WaitGroup
+	selftest   selfTestState
 }
 
 // New checks cfg, fills defaults and returns an engine. Call Start before
@@ -409,6 +414,13 @@ func (e *Engine) Start() {
 		go func() {
 			defer e.wg.Done()
 			e.mail.run(ctx)
+		}()
+	}
+	if e.cfg.SelfTest {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.SelfTest(ctx)
 		}()
 	}
 }

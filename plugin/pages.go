@@ -666,6 +666,17 @@ func (p *pages) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *pages) sent(w http.ResponseWriter, r *http.Request) {
+	// A support agent's link (IssueResetCode) names the flow: keep it in
+	// the flow cookie and drop it from the address bar.
+	if flowID := r.URL.Query().Get("flow"); flowID != "" {
+		if !wellFormedToken(flowID) {
+			p.fail(w, r, http.StatusBadRequest, "flow", "")
+			return
+		}
+		http.SetCookie(w, p.cookie(cookieFlow, flowID, p.e.cfg.CodeTTL, http.SameSiteStrictMode))
+		p.redirect(w, r, p.e.cfg.Prefix+"/sent")
+		return
+	}
 	p.render(w, http.StatusOK, p.data(w, r, "sent"))
 }
 
