@@ -41,7 +41,7 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 	}
 	m.events = register(reg, m.events, log)
 	m.selftest = register(reg, m.selftest, log)
-	register(reg, outboxCollector{}, log)
+	register(reg, storeCollector{}, log)
 	m.upstream = register(reg, m.upstream, log)
 	m.mail = register(reg, m.mail, log)
 	return m

@@ -69,7 +69,11 @@ func (k *keys) ownerKey(userID string) string      { return "u/" + mac(k.owner, 
 func (k *keys) identKey(ident string) string       { return "ri/" + mac(k.ident, ident) }
 func (k *keys) ipKey(ip string) string             { return "rp/" + mac(k.ip, ip) }
 func (k *keys) codeMAC(flowID, code string) string { return mac(k.code, flowID, code) }
-func lockKey(storeKey string) string               { return "l/" + storeKey }
+
+// mailBudgetKey counts reset mails across all users (the global budget).
+const mailBudgetKey = "rm/global"
+
+func lockKey(storeKey string) string { return "l/" + storeKey }
 
 // tokenBytes is the entropy of tokens and flow ids: 256 bits (invariant 1).
 const tokenBytes = 32

@@ -209,7 +209,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		e.audit(zapcore.InfoLevel, "reset requested for an unknown identifier", "requested", zap.Bool("known", false), zap.String("ip", job.ip))
 		return nil
 	}
-	over, err = e.overLimit(ctx, "rm/global", e.cfg.MailBudget)
+	over, err = e.overLimit(ctx, mailBudgetKey, e.cfg.MailBudget)
 	if err != nil {
 		return fmt.Errorf("counting mail budget: %w", err)
 	}

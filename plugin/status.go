@@ -2,7 +2,9 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/resetgate/resetgate/store"
 )
@@ -71,4 +73,24 @@ func (e *Engine) OutboxPending(ctx context.Context) (int64, error) {
 		return 0, nil
 	}
 	return head - tail, nil
+}
+
+// MailBudgetUse returns how many reset mails the global mail budget has
+// counted in its current window, and its limit (0 when there is none).
+func (e *Engine) MailBudgetUse(ctx context.Context) (used int64, limit int, err error) {
+	if e.cfg.MailBudget.Count <= 0 {
+		return 0, 0, nil
+	}
+	raw, err := e.store.Get(ctx, mailBudgetKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, e.cfg.MailBudget.Count, nil
+	}
+	if err != nil {
+		return 0, 0, err
+	}
+	used, err = strconv.ParseInt(string(raw), 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("reading the mail budget counter: %w", err)
+	}
+	return used, e.cfg.MailBudget.Count, nil
 }
