@@ -152,6 +152,12 @@ type Config struct {
 
 	// Observer receives metrics. Default: none.
 	Observer Observer
+	// PowDifficulty, when not 0, makes every reset request (API and forgot
+	// form) carry a proof of work of this many leading zero bits (see
+	// pow.go), between MinPowDifficulty and MaxPowDifficulty. Default: 0
+	// (off).
+	PowDifficulty int
+
 	// SelfTest makes Start check every configured part once in the
 	// background (see Engine.SelfTest). Default: false; the Caddy module
 	// turns it on.
@@ -214,6 +220,9 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 	}
 	if cfg.Update.URL == "" || cfg.Lookup.URL == "" {
 		return nil, errors.New("lookup and update hooks are required")
+	}
+	if err := CheckPowDifficulty(cfg.PowDifficulty); err != nil {
+		return nil, err
 	}
 	cfg.logger = log
 	defaults(&cfg)
@@ -461,6 +470,7 @@ func (e *Engine) routes() {
 	p := e.cfg.Prefix
 	m := http.NewServeMux()
 	m.HandleFunc("POST "+p+"/request", e.api(e.handleRequest))
+	m.HandleFunc("GET "+p+"/pow", e.api(e.handlePow))
 	m.HandleFunc("GET "+p+"/tokens/{token}", e.api(e.handlePreflight))
 	m.HandleFunc("POST "+p+"/verify", e.api(e.handleVerify))
 	m.HandleFunc("POST "+p+"/complete", e.api(e.handleComplete))

@@ -20,7 +20,7 @@ const MinKeyLength = 32
 // ever written to the store, so a copy of the database alone cannot map a
 // token, a code or an identifier to its stored key (invariant 1).
 type keys struct {
-	token, code, flow, owner, ident, ip, idem, csrf, outbox []byte
+	token, code, flow, owner, ident, ip, idem, csrf, outbox, pow []byte
 }
 
 func deriveKeys(secret []byte) (*keys, error) {
@@ -45,6 +45,7 @@ func deriveKeys(secret []byte) (*keys, error) {
 		idem:   derive("idempotency"),
 		csrf:   derive("csrf"),
 		outbox: derive("outbox"),
+		pow:    derive("proof-of-work"),
 	}, nil
 }
 

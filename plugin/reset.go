@@ -80,13 +80,17 @@ const maxIdentifier = 254
 // whether the account exists (invariant 4).
 func (e *Engine) handleRequest(w http.ResponseWriter, r *http.Request) *apiError {
 	var in struct {
-		Identifier *string `json:"identifier"`
+		Identifier *string      `json:"identifier"`
+		Pow        *PowSolution `json:"pow"`
 	}
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
 	if in.Identifier == nil {
 		return invalid("identifier is required", "/identifier")
+	}
+	if err := e.checkPow(r.Context(), in.Pow); err != nil {
+		return err
 	}
 	flowID, apiErr := e.startFlow(r, *in.Identifier)
 	if apiErr != nil {
