@@ -43,9 +43,14 @@ func unregisterHandler(h *Handler) {
 // by Caddy's design: keep it on localhost or a unix socket):
 //
 //	POST   /password-reset/users/{id}/reset-token[?site=<base_url>]
+//	POST   /password-reset/users/{id}/reset-code[?site=<base_url>]
 //	DELETE /password-reset/users/{id}/reset-tokens[?site=<base_url>]
+//	GET    /password-reset/status[?site=<base_url>]
+//	GET    /password-reset/preview/{page|mail}/{name}[?lang=de&part=html|text|subject&site=…]
 //
-// site is needed only when several sites run password_reset.
+// site is needed only when several sites run password_reset (status
+// reports every site without it). The `caddy password-reset` command
+// (command.go) is a client of these routes.
 type AdminAPI struct{}
 
 // CaddyModule returns the Caddy module information.
@@ -62,6 +67,12 @@ func (a *AdminAPI) Routes() []caddy.AdminRoute {
 }
 
 func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
+	switch {
+	case r.URL.Path == "/password-reset/status":
+		return a.serveStatus(w, r)
+	case strings.HasPrefix(r.URL.Path, "/password-reset/preview/"):
+		return a.servePreview(w, r)
+	}
 	rest := strings.TrimPrefix(r.URL.Path, "/password-reset/users/")
 	id, action, ok := strings.Cut(rest, "/")
 	if rest == r.URL.Path || !ok || id == "" {
@@ -81,6 +92,12 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 		w.Header().Set("Cache-Control", "no-store")
 		w.WriteHeader(http.StatusCreated)
 		return json.NewEncoder(w).Encode(res)
+	case r.Method == http.MethodPost && action == "reset-code":
+		res, apiErr := eng.IssueResetCode(r.Context(), id, "caddy-admin")
+		if apiErr != nil {
+			return adminError(apiErr)
+		}
+		return writeAdminJSON(w, http.StatusCreated, res)
 	case r.Method == http.MethodDelete && action == "reset-tokens":
 		if apiErr := eng.RevokeUserTokens(r.Context(), id, "caddy-admin"); apiErr != nil {
 			return adminError(apiErr)

@@ -9,6 +9,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
+	"github.com/resetgate/resetgate/plugin"
 	"github.com/resetgate/resetgate/plugin/hookreq"
 )
 
@@ -92,6 +93,7 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			origins <origin> ...
 //		}
 //		require_passkey
+//		pow        <difficulty>
 //		policy {
 //			min_length    <n>
 //			max_length    <n>
@@ -207,6 +209,16 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			h.RequirePasskey = true
 			if d.NextArg() {
 				return d.Errf("require_passkey: takes no arguments")
+			}
+		case "pow":
+			var v string
+			if err = oneArg(d, &v); err == nil {
+				if h.Pow, err = strconv.Atoi(v); err != nil {
+					return d.Errf("pow: difficulty must be a number of bits (8 to 28)")
+				}
+				if err = plugin.CheckPowDifficulty(h.Pow); err != nil {
+					return d.Err(err.Error())
+				}
 			}
 		case "link_path":
 			err = oneArg(d, &h.LinkPath)

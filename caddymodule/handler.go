@@ -125,6 +125,13 @@ type Handler struct {
 	// the mailed link or code (ASVS 5.0 6.4.3). Default: false.
 	RequirePasskey bool `json:"require_passkey,omitempty"`
 
+	// Proof of work on every reset request (the forgot form and POST
+	// request), in leading zero bits of SHA-256: the browser solves about
+	// 2^pow hashes in a Web Worker (16: a fraction of a second; 20: a few
+	// seconds on a phone), which raises the cost of mass requests without
+	// a CAPTCHA vendor. Between 8 and 28. Default: 0 (off).
+	Pow int `json:"pow,omitempty"`
+
 	// The password policy. Default: 12 to 128 code points, no composition
 	// rules, no identifier or context words.
 	Policy *Policy `json:"policy,omitempty"`
@@ -307,6 +314,10 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("password_reset: %w", err)
 	}
 	cfg.Observer = newMetrics(ctx.GetMetricsRegistry(), h.logger)
+	// Check the store, SMTP and the lookup once, in the background: a
+	// failure is a warning (the part may come up later), seen in the log,
+	// in `caddy password-reset status` and in the selftest_up metric.
+	cfg.SelfTest = true
 	eng, err := plugin.New(cfg, h.st, h.logger)
 	if err != nil {
 		return fmt.Errorf("password_reset: %w", err)
@@ -384,6 +395,10 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 		}
 	}
 	cfg.RequirePasskey = h.RequirePasskey
+	if err := plugin.CheckPowDifficulty(h.Pow); err != nil {
+		return cfg, err
+	}
+	cfg.PowDifficulty = h.Pow
 
 	// Hooks.
 	updSecret, err := resolve(repl, "update secret", h.Update.Secret)

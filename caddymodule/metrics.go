@@ -15,6 +15,7 @@ type metrics struct {
 	events   *prometheus.CounterVec
 	upstream *prometheus.HistogramVec
 	mail     *prometheus.HistogramVec
+	selftest *prometheus.GaugeVec
 }
 
 func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
@@ -33,8 +34,14 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 			Help:    "Time of SMTP delivery attempts, by mail kind and outcome (ok, error).",
 			Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10),
 		}, []string{"kind", "outcome"}),
+		selftest: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: "caddy", Subsystem: "password_reset", Name: "selftest_up",
+			Help: "1 when the part (store, smtp, lookup) passed its latest self-test, 0 when it failed.",
+		}, []string{"part"}),
 	}
 	m.events = register(reg, m.events, log)
+	m.selftest = register(reg, m.selftest, log)
+	register(reg, storeCollector{}, log)
 	m.upstream = register(reg, m.upstream, log)
 	m.mail = register(reg, m.mail, log)
 	return m
@@ -64,6 +71,15 @@ func (m *metrics) Event(event, method string) { m.events.WithLabelValues(event, 
 // Upstream implements plugin.Observer.
 func (m *metrics) Upstream(hook, outcome string, d time.Duration) {
 	m.upstream.WithLabelValues(hook, outcome).Observe(d.Seconds())
+}
+
+// SelfTest implements plugin.SelfTestObserver.
+func (m *metrics) SelfTest(part string, ok bool) {
+	v := 0.0
+	if ok {
+		v = 1
+	}
+	m.selftest.WithLabelValues(part).Set(v)
 }
 
 // Mail implements plugin.Observer.

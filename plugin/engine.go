@@ -152,6 +152,16 @@ type Config struct {
 
 	// Observer receives metrics. Default: none.
 	Observer Observer
+	// PowDifficulty, when not 0, makes every reset request (API and forgot
+	// form) carry a proof of work of this many leading zero bits (see
+	// pow.go), between MinPowDifficulty and MaxPowDifficulty. Default: 0
+	// (off).
+	PowDifficulty int
+
+	// SelfTest makes Start check every configured part once in the
+	// background (see Engine.SelfTest). Default: false; the Caddy module
+	// turns it on.
+	SelfTest bool
 
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
@@ -181,6 +191,7 @@ type Engine struct {
 	workCancel context.CancelFunc
 	wg         sync.WaitGroup
 	workers    sync.WaitGroup
+	selftest   selfTestState
 }
 
 // New checks cfg, fills defaults and returns an engine. Call Start before
@@ -209,6 +220,9 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 	}
 	if cfg.Update.URL == "" || cfg.Lookup.URL == "" {
 		return nil, errors.New("lookup and update hooks are required")
+	}
+	if err := CheckPowDifficulty(cfg.PowDifficulty); err != nil {
+		return nil, err
 	}
 	cfg.logger = log
 	defaults(&cfg)
@@ -411,6 +425,13 @@ func (e *Engine) Start() {
 			e.mail.run(ctx)
 		}()
 	}
+	if e.cfg.SelfTest {
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.SelfTest(ctx)
+		}()
+	}
 }
 
 // drainDeadline bounds how long Stop waits for queued reset requests.
@@ -449,6 +470,7 @@ func (e *Engine) routes() {
 	p := e.cfg.Prefix
 	m := http.NewServeMux()
 	m.HandleFunc("POST "+p+"/request", e.api(e.handleRequest))
+	m.HandleFunc("GET "+p+"/pow", e.api(e.handlePow))
 	m.HandleFunc("GET "+p+"/tokens/{token}", e.api(e.handlePreflight))
 	m.HandleFunc("POST "+p+"/verify", e.api(e.handleVerify))
 	m.HandleFunc("POST "+p+"/complete", e.api(e.handleComplete))

@@ -20,7 +20,7 @@ const MinKeyLength = 32
 // ever written to the store, so a copy of the database alone cannot map a
 // token, a code or an identifier to its stored key (invariant 1).
 type keys struct {
-	token, code, flow, owner, ident, ip, idem, csrf, outbox []byte
+	token, code, flow, owner, ident, ip, idem, csrf, outbox, pow []byte
 }
 
 func deriveKeys(secret []byte) (*keys, error) {
@@ -45,6 +45,7 @@ func deriveKeys(secret []byte) (*keys, error) {
 		idem:   derive("idempotency"),
 		csrf:   derive("csrf"),
 		outbox: derive("outbox"),
+		pow:    derive("proof-of-work"),
 	}, nil
 }
 
@@ -69,7 +70,11 @@ func (k *keys) ownerKey(userID string) string      { return "u/" + mac(k.owner, 
 func (k *keys) identKey(ident string) string       { return "ri/" + mac(k.ident, ident) }
 func (k *keys) ipKey(ip string) string             { return "rp/" + mac(k.ip, ip) }
 func (k *keys) codeMAC(flowID, code string) string { return mac(k.code, flowID, code) }
-func lockKey(storeKey string) string               { return "l/" + storeKey }
+
+// mailBudgetKey counts reset mails across all users (the global budget).
+const mailBudgetKey = "rm/global"
+
+func lockKey(storeKey string) string { return "l/" + storeKey }
 
 // tokenBytes is the entropy of tokens and flow ids: 256 bits (invariant 1).
 const tokenBytes = 32

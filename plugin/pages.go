@@ -27,7 +27,7 @@ import (
 	"github.com/resetgate/resetgate/plugin/policy"
 )
 
-//go:embed web/templates/*.html web/style.css web/app.js web/passkey.js
+//go:embed web/templates/*.html web/style.css web/app.js web/passkey.js web/pow.js web/pow-worker.js
 var webFS embed.FS
 
 // Cookie names. Their path is the prefix, so the app never sees them.
@@ -193,8 +193,15 @@ func newPages(e *Engine) (*pages, error) {
 	p.assets["theme.css"] = asset{ctype: "text/css; charset=utf-8", body: theme}
 	p.assets["app.js"] = asset{ctype: "text/javascript; charset=utf-8", body: script}
 	p.assets["passkey.js"] = asset{ctype: "text/javascript; charset=utf-8", body: passkeyScript}
+	for _, name := range []string{"pow.js", "pow-worker.js"} {
+		body, err := webFS.ReadFile("web/" + name)
+		if err != nil {
+			return nil, err
+		}
+		p.assets[name] = asset{ctype: "text/javascript; charset=utf-8", body: body}
+	}
 	h := sha256.New()
-	for _, name := range []string{"style.css", "theme.css", "app.js", "passkey.js", "logo"} {
+	for _, name := range []string{"style.css", "theme.css", "app.js", "passkey.js", "pow.js", "pow-worker.js", "logo"} {
 		h.Write([]byte(name))
 		h.Write(p.assets[name].body)
 	}
@@ -418,6 +425,8 @@ type pageData struct {
 	CSRF string
 	// Identifier is what the user typed on the forgot form.
 	Identifier string
+	// Pow is the proof-of-work challenge of the forgot form (pow on).
+	Pow *PowChallenge
 	// Username is the account's e-mail address on the new-password page,
 	// for password managers.
 	Username string
@@ -479,6 +488,11 @@ func (p *pages) data(w http.ResponseWriter, r *http.Request, page string) *pageD
 		TTL:            l.Duration(p.e.cfg.TokenTTL), CodeTTL: l.Duration(p.e.cfg.CodeTTL),
 		Policy: pol, MaxLength: maxLen, RejectsOld: p.e.cfg.Verify.URL != "",
 		FieldErrors: map[string]string{}, lang: l,
+	}
+	if page == "forgot" && p.e.cfg.PowDifficulty > 0 {
+		if c, err := p.e.newPowChallenge(); err == nil {
+			d.Pow = &c
+		}
 	}
 	return d
 }
@@ -642,13 +656,19 @@ func (p *pages) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 	if !p.checkForm(w, r) {
 		return
 	}
-	flowID, apiErr := p.e.startFlow(r, r.PostForm.Get("identifier"))
+	apiErr := p.e.checkPow(r.Context(), &PowSolution{Challenge: r.PostForm.Get("pow_challenge"), Nonce: r.PostForm.Get("pow_nonce")})
+	var flowID string
+	if apiErr == nil {
+		flowID, apiErr = p.e.startFlow(r, r.PostForm.Get("identifier"))
+	}
 	if apiErr != nil {
 		d := p.data(w, r, "forgot")
 		d.Identifier = r.PostForm.Get("identifier")
 		switch apiErr.items[0].Code {
 		case CodeInvalidRequest:
 			d.FieldErrors["identifier"] = d.lang.T("forgot.error.invalid")
+		case CodePowRequired:
+			d.FieldErrors["identifier"] = d.lang.T("forgot.error.pow")
 		case CodeRateLimited:
 			if apiErr.retry > 0 {
 				w.Header().Set("Retry-After", strconv.Itoa(int(apiErr.retry/time.Second)))
@@ -666,6 +686,17 @@ func (p *pages) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 func (p *pages) sent(w http.ResponseWriter, r *http.Request) {
+	// A support agent's link (IssueResetCode) names the flow: keep it in
+	// the flow cookie and drop it from the address bar.
+	if flowID := r.URL.Query().Get("flow"); flowID != "" {
+		if !wellFormedToken(flowID) {
+			p.fail(w, r, http.StatusBadRequest, "flow", "")
+			return
+		}
+		http.SetCookie(w, p.cookie(cookieFlow, flowID, p.e.cfg.CodeTTL, http.SameSiteStrictMode))
+		p.redirect(w, r, p.e.cfg.Prefix+"/sent")
+		return
+	}
 	p.render(w, http.StatusOK, p.data(w, r, "sent"))
 }
 

@@ -80,13 +80,17 @@ const maxIdentifier = 254
 // whether the account exists (invariant 4).
 func (e *Engine) handleRequest(w http.ResponseWriter, r *http.Request) *apiError {
 	var in struct {
-		Identifier *string `json:"identifier"`
+		Identifier *string      `json:"identifier"`
+		Pow        *PowSolution `json:"pow"`
 	}
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
 	if in.Identifier == nil {
 		return invalid("identifier is required", "/identifier")
+	}
+	if err := e.checkPow(r.Context(), in.Pow); err != nil {
+		return err
 	}
 	flowID, apiErr := e.startFlow(r, *in.Identifier)
 	if apiErr != nil {
@@ -209,7 +213,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		e.audit(zapcore.InfoLevel, "reset requested for an unknown identifier", "requested", zap.Bool("known", false), zap.String("ip", job.ip))
 		return nil
 	}
-	over, err = e.overLimit(ctx, "rm/global", e.cfg.MailBudget)
+	over, err = e.overLimit(ctx, mailBudgetKey, e.cfg.MailBudget)
 	if err != nil {
 		return fmt.Errorf("counting mail budget: %w", err)
 	}

@@ -62,3 +62,11 @@ type Store interface {
 	// Close releases the backend. It is idempotent.
 	Close() error
 }
+
+// Counter is implemented by backends that can count live keys under a
+// prefix, for an operator's status report. It may be slow on large stores
+// (it walks the keys); it is never on a request path.
+type Counter interface {
+	// CountPrefix returns how many live keys start with prefix.
+	CountPrefix(ctx context.Context, prefix string) (int, error)
+}

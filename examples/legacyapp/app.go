@@ -143,6 +143,7 @@ type App struct {
 	updates     []Update
 	failUpdates int
 	lookups     int
+	lookedUp    map[string]int
 	updateCalls int
 }
 
@@ -255,6 +256,15 @@ func (a *App) Lookups() int {
 	return a.lookups
 }
 
+// LookupsOf returns how many correctly signed lookups asked about
+// identifier (after trimming), so a test can tell its own requests from
+// resetgate's start-up self-test, which asks about a reserved identifier.
+func (a *App) LookupsOf(identifier string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lookedUp[identifier]
+}
+
 // SetFailUpdates makes the next n requests to the password endpoint answer
 // 500 without applying anything (for fault tests). n ≤ 0 clears it.
 func (a *App) SetFailUpdates(n int) {
@@ -359,6 +369,10 @@ func (a *App) handleLookup(w http.ResponseWriter, r *http.Request, body []byte) 
 		return
 	}
 	a.mu.Lock()
+	if a.lookedUp == nil {
+		a.lookedUp = map[string]int{}
+	}
+	a.lookedUp[ident]++
 	u := a.findLocked(ident)
 	var out userJSON
 	if u != nil {

@@ -1,0 +1,29 @@
+package mailer
+
+import "context"
+
+// Checker is implemented by senders that can test their connection without
+// sending anything a user would see.
+type Checker interface {
+	// Check connects, greets, negotiates TLS and authenticates, then quits.
+	Check(ctx context.Context) error
+}
+
+// Check implements Checker: the server must greet, take STARTTLS (or
+// implicit TLS) as configured, and accept AUTH when credentials are set.
+// No message is sent. The error holds neither the password nor a body.
+func (s *SMTP) Check(ctx context.Context) error {
+	client, err := s.client()
+	if err != nil {
+		return s.redact(err, "")
+	}
+	if err := client.DialWithContext(ctx); err != nil {
+		return s.redact(err, "")
+	}
+	if err := client.Close(); err != nil {
+		return s.redact(err, "")
+	}
+	return nil
+}
+
+var _ Checker = (*SMTP)(nil)
