@@ -700,7 +700,7 @@ func signer(option, secret string) (*webhook.Signer, error) {
 }
 
 func hookURL(repl *caddy.Replacer, option, raw string) (string, error) {
-	u, err := resolve(repl, option, raw)
+	u, err := resolveKeepingHookPlaceholders(repl, option, raw)
 	if err != nil {
 		return "", err
 	}

@@ -212,6 +212,9 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 	}
 	cfg.logger = log
 	defaults(&cfg)
+	if err := checkHookURLs(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Templates == nil {
 		if cfg.Templates, err = mailer.LoadTemplates(""); err != nil {
 			return nil, fmt.Errorf("loading built-in mail templates: %w", err)
