@@ -242,7 +242,7 @@ func (b *browser) post(u string, form url.Values) page {
 }
 
 // submit fills the page's first POST form whose action contains
-// actionPart: hidden fields as the page gave them (CSRF tokens), then
+// actionPart (or whose id is actionPart): hidden fields as the page gave them (CSRF tokens), then
 // fields; and posts it to the form's action, as a browser would.
 func (b *browser) submit(p page, actionPart string, fields url.Values) page {
 	b.t.Helper()
@@ -279,14 +279,15 @@ func attrs(tag string) map[string]string {
 }
 
 // postForm finds the page's first POST form whose action contains
-// actionPart and returns its absolute action URL and hidden fields.
+// actionPart (or whose id is actionPart) and returns its absolute action URL and hidden fields.
 func postForm(t testing.TB, p page, actionPart string) (string, url.Values) {
 	t.Helper()
 	for _, f := range formRE.FindAllStringSubmatch(p.Body, -1) {
 		fa := attrs(f[1])
-		if !strings.EqualFold(fa["method"], "post") || !strings.Contains(fa["action"], actionPart) {
+		if !strings.EqualFold(fa["method"], "post") || !(strings.Contains(fa["action"], actionPart) || fa["id"] == actionPart) {
 			continue
 		}
+		// A form without an action posts to the page's own URL.
 		action, err := p.URL.Parse(fa["action"])
 		if err != nil {
 			t.Fatalf("form action %q: %v", fa["action"], err)
