@@ -118,6 +118,25 @@ func newStack(t testing.TB) *stack {
 // SMTP address). Caddy is killed when the test ends; its log is shown when
 // the test failed.
 func (s *stack) start(caddyfile string, env map[string]string) {
+	s.t.Helper()
+	s.run(filepath.Join(repoRoot(s.t), caddyfile), env, "/password-reset/policy")
+}
+
+// startPlain runs Caddy on the stack's port with a Caddyfile of the
+// test's own (no resetgate: an app's setup before the recipe starts) and
+// returns a function that stops it.
+func (s *stack) startPlain(caddyfile string) (stop func()) {
+	s.t.Helper()
+	path := filepath.Join(s.Dir, "plain.Caddyfile")
+	if err := os.WriteFile(path, []byte(caddyfile), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	return s.run(path, nil, "/")
+}
+
+// run starts the caddy binary with a config file and waits until probe
+// answers (any status below 500 for "/", 200 otherwise).
+func (s *stack) run(cfgPath string, env map[string]string, probe string) (stop func()) {
 	t := s.t
 	t.Helper()
 	bin := caddyBinary(t)
@@ -139,12 +158,15 @@ func (s *stack) start(caddyfile string, env map[string]string) {
 	for k, v := range vars {
 		cmdEnv = append(cmdEnv, k+"="+v)
 	}
-	logPath := filepath.Join(s.Dir, "caddy.log")
+	logPath := cfgPath + ".log"
+	if !strings.HasPrefix(cfgPath, s.Dir) {
+		logPath = filepath.Join(s.Dir, "caddy.log")
+	}
 	lf, err := os.Create(logPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(bin, "run", "--adapter", "caddyfile", "--config", filepath.Join(repoRoot(t), caddyfile))
+	cmd := exec.Command(bin, "run", "--adapter", "caddyfile", "--config", cfgPath)
 	cmd.Stdout, cmd.Stderr, cmd.Env = lf, lf, cmdEnv
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting caddy: %v", err)
@@ -155,28 +177,33 @@ func (s *stack) start(caddyfile string, env map[string]string) {
 		lf.Close()
 		close(exited)
 	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("caddy (%s) said:\n%s", caddyfile, logFile(logPath, 4000))
-		}
-	})
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cmd.Process.Kill()
+			<-exited
+			if t.Failed() {
+				t.Logf("caddy (%s) said:\n%s", cfgPath, logFile(logPath, 4000))
+			}
+		})
+	}
+	t.Cleanup(stop)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
-		if resp, err := http.Get(s.URL + "/password-reset/policy"); err == nil {
+		if resp, err := http.Get(s.URL + probe); err == nil {
 			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return
+			if resp.StatusCode == http.StatusOK || (probe == "/" && resp.StatusCode < 500) {
+				return stop
 			}
 		}
 		select {
 		case <-exited:
-			t.Fatalf("caddy exited at start (%s):\n%s", caddyfile, logFile(logPath, 4000))
+			t.Fatalf("caddy exited at start (%s):\n%s", cfgPath, logFile(logPath, 4000))
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	t.Fatalf("caddy (%s) did not come up on %s", caddyfile, s.URL)
+	t.Fatalf("caddy (%s) did not come up on %s", cfgPath, s.URL)
+	return stop
 }
 
 // browser is an HTTP client that behaves like a browser for these
