@@ -268,7 +268,7 @@ func OpenSQL(ctx context.Context, c SQLConfig, logger *zap.Logger) (Directory, e
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	if _, err := d.ensure(ctx); err != nil {
-		if unreachable(c.Driver, err) {
+		if unreachable(err) {
 			logger.Warn("users sql: the database cannot be reached; statements are prepared when it answers", zap.String("driver", c.Driver), zap.Error(err))
 			return d, nil
 		}
