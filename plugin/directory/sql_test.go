@@ -153,8 +153,10 @@ func TestSQLConfigRefused(t *testing.T) {
 				edit func(*directory.SQLConfig)
 				want string
 			}{
-				"table_typo":  {func(c *directory.SQLConfig) { c.Lookup = strings.Replace(c.Lookup, "FROM users", "FROM userz", 1) }, "users sql lookup: preparing"},
-				"column_typo": {func(c *directory.SQLConfig) { c.Update[0].SQL = strings.Replace(c.Update[0].SQL, "token =", "tokn =", 1) }, "users sql update #1: preparing"},
+				"table_typo": {func(c *directory.SQLConfig) { c.Lookup = strings.Replace(c.Lookup, "FROM users", "FROM userz", 1) }, "users sql lookup: preparing"},
+				"column_typo": {func(c *directory.SQLConfig) {
+					c.Update[0].SQL = strings.Replace(c.Update[0].SQL, "token =", "tokn =", 1)
+				}, "users sql update #1: preparing"},
 				"verify_typo": {func(c *directory.SQLConfig) { c.Verify = "SELECT pas FROM users WHERE id = {user_id}" }, "users sql verify: preparing"},
 				"no_id":       {func(c *directory.SQLConfig) { c.Lookup = "SELECT email FROM users WHERE email = {identifier}" }, "no column id"},
 			}
@@ -215,27 +217,39 @@ func TestSQLPlaceholderRules(t *testing.T) {
 		edit func(*directory.SQLConfig)
 		want string
 	}{
-		"good":                   {func(c *directory.SQLConfig) {}, ""},
-		"quoted_placeholder":     {func(c *directory.SQLConfig) { c.Lookup = "SELECT id FROM users WHERE email = '{identifier}'" }, "placeholder {identifier} is inside quotes"},
-		"dquoted_placeholder":    {func(c *directory.SQLConfig) { c.Lookup = `SELECT id FROM users WHERE "{identifier}" = email` }, "inside quotes"},
-		"dollar_quoted":          {func(c *directory.SQLConfig) { c.Lookup = "SELECT id FROM users WHERE email = $$x{identifier}$$ OR email = {identifier}" }, "inside quotes"},
-		"commented_placeholder":  {func(c *directory.SQLConfig) { c.Lookup = "SELECT id FROM users WHERE email = {identifier} -- {user_id}" }, "inside a comment"},
-		"positional":             {func(c *directory.SQLConfig) { c.Lookup = "SELECT id FROM users WHERE email = $1" }, "not $1"},
-		"unknown_placeholder":    {func(c *directory.SQLConfig) { c.Lookup = "SELECT id FROM users WHERE email = {email}" }, "placeholder {email} is not available here"},
-		"lookup_no_identifier":   {func(c *directory.SQLConfig) { c.Lookup = "SELECT id FROM users" }, "must use {identifier}"},
-		"password_with_bcrypt":   {func(c *directory.SQLConfig) { c.Update[0].SQL = "UPDATE users SET pass = {password} WHERE id = {user_id}" }, "{password} is only available with hash none"},
+		"good":                {func(c *directory.SQLConfig) {}, ""},
+		"quoted_placeholder":  {func(c *directory.SQLConfig) { c.Lookup = "SELECT id FROM users WHERE email = '{identifier}'" }, "placeholder {identifier} is inside quotes"},
+		"dquoted_placeholder": {func(c *directory.SQLConfig) { c.Lookup = `SELECT id FROM users WHERE "{identifier}" = email` }, "inside quotes"},
+		"dollar_quoted": {func(c *directory.SQLConfig) {
+			c.Lookup = "SELECT id FROM users WHERE email = $$x{identifier}$$ OR email = {identifier}"
+		}, "inside quotes"},
+		"commented_placeholder": {func(c *directory.SQLConfig) {
+			c.Lookup = "SELECT id FROM users WHERE email = {identifier} -- {user_id}"
+		}, "inside a comment"},
+		"positional":           {func(c *directory.SQLConfig) { c.Lookup = "SELECT id FROM users WHERE email = $1" }, "not $1"},
+		"unknown_placeholder":  {func(c *directory.SQLConfig) { c.Lookup = "SELECT id FROM users WHERE email = {email}" }, "placeholder {email} is not available here"},
+		"lookup_no_identifier": {func(c *directory.SQLConfig) { c.Lookup = "SELECT id FROM users" }, "must use {identifier}"},
+		"password_with_bcrypt": {func(c *directory.SQLConfig) {
+			c.Update[0].SQL = "UPDATE users SET pass = {password} WHERE id = {user_id}"
+		}, "{password} is only available with hash none"},
 		"update_missing":         {func(c *directory.SQLConfig) { c.Update = nil }, "at least one update"},
 		"only_update_any":        {func(c *directory.SQLConfig) { c.Update[0].Any = true }, "at least one update"},
 		"update_without_user_id": {func(c *directory.SQLConfig) { c.Update[0].SQL = "UPDATE users SET pass = {hash}" }, "must use {user_id}"},
-		"update_without_hash":    {func(c *directory.SQLConfig) { c.Update[0].SQL = "UPDATE users SET token = {random} WHERE id = {user_id}" }, "no statement writes {hash}"},
-		"unknown_format":         {func(c *directory.SQLConfig) { c.Hash = "md5" }, "users sql hash: unknown hash format"},
-		"no_format":              {func(c *directory.SQLConfig) { c.Hash = "" }, "users sql hash: a format is required"},
-		"unknown_driver":         {func(c *directory.SQLConfig) { c.Driver = "oracle" }, `unknown driver "oracle"`},
-		"bad_dsn_postgres":       {func(c *directory.SQLConfig) { c.DSN = "postgres://app:S3CRET-pw-rg@127.0.0.1:notaport/app" }, "users sql postgres: the DSN is malformed"},
-		"bad_dsn_mysql":          {func(c *directory.SQLConfig) { c.Driver, c.DSN = "mysql", "app:S3CRET-pw-rg@127.0.0.1:3306/app" }, "users sql mysql: the DSN is malformed"},
-		"missing_sqlite_file":    {func(c *directory.SQLConfig) { c.Driver, c.DSN = "sqlite", "/nonexistent/S3CRET-pw-rg.db" }, "users sql sqlite: the database file does not exist"},
-		"mysql_question_mark":    {func(c *directory.SQLConfig) { c.Driver, c.DSN, c.Lookup = "mysql", "app:S3CRET-pw-rg@tcp(127.0.0.1:1)/app", "SELECT id FROM users WHERE email = ?" }, "not ?"},
-		"mysql_backslash_quote":  {func(c *directory.SQLConfig) { c.Driver, c.DSN, c.Lookup = "mysql", "app:S3CRET-pw-rg@tcp(127.0.0.1:1)/app", `SELECT id FROM users WHERE email = 'a\'{identifier}'` }, "inside quotes"},
+		"update_without_hash": {func(c *directory.SQLConfig) {
+			c.Update[0].SQL = "UPDATE users SET token = {random} WHERE id = {user_id}"
+		}, "no statement writes {hash}"},
+		"unknown_format":      {func(c *directory.SQLConfig) { c.Hash = "md5" }, "users sql hash: unknown hash format"},
+		"no_format":           {func(c *directory.SQLConfig) { c.Hash = "" }, "users sql hash: a format is required"},
+		"unknown_driver":      {func(c *directory.SQLConfig) { c.Driver = "oracle" }, `unknown driver "oracle"`},
+		"bad_dsn_postgres":    {func(c *directory.SQLConfig) { c.DSN = "postgres://app:S3CRET-pw-rg@127.0.0.1:notaport/app" }, "users sql postgres: the DSN is malformed"},
+		"bad_dsn_mysql":       {func(c *directory.SQLConfig) { c.Driver, c.DSN = "mysql", "app:S3CRET-pw-rg@127.0.0.1:3306/app" }, "users sql mysql: the DSN is malformed"},
+		"missing_sqlite_file": {func(c *directory.SQLConfig) { c.Driver, c.DSN = "sqlite", "/nonexistent/S3CRET-pw-rg.db" }, "users sql sqlite: the database file does not exist"},
+		"mysql_question_mark": {func(c *directory.SQLConfig) {
+			c.Driver, c.DSN, c.Lookup = "mysql", "app:S3CRET-pw-rg@tcp(127.0.0.1:1)/app", "SELECT id FROM users WHERE email = ?"
+		}, "not ?"},
+		"mysql_backslash_quote": {func(c *directory.SQLConfig) {
+			c.Driver, c.DSN, c.Lookup = "mysql", "app:S3CRET-pw-rg@tcp(127.0.0.1:1)/app", `SELECT id FROM users WHERE email = 'a\'{identifier}'`
+		}, "inside quotes"},
 	}
 	for name, c := range cases {
 		t.Run(name, func(t *testing.T) {
