@@ -243,5 +243,3 @@ func TestUsersSQLServerDown(t *testing.T) {
 		})
 	}
 }
-
-
