@@ -3,6 +3,7 @@ package directory_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"strings"
 	"testing"
 	"time"
@@ -271,5 +272,66 @@ func TestSQLPlaceholderRules(t *testing.T) {
 	}
 	if err := (&directory.Config{SQL: &base}).Validate(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSQLHashPartsGitea: a format that keeps its salt and algorithm in
+// columns of their own (Gitea: passwd, salt, passwd_hash_algo) is written
+// with {hash.salt} and {hash.algo} in the same statement, read back by
+// verify's salt and algo columns, and checked by the format's verifier.
+func TestSQLHashPartsGitea(t *testing.T) {
+	path := t.TempDir() + "/gitea.db"
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE user (id INTEGER PRIMARY KEY, lower_name TEXT, email TEXT, passwd TEXT, salt TEXT, passwd_hash_algo TEXT);
+		INSERT INTO user (lower_name, email, passwd, salt, passwd_hash_algo) VALUES ('gitea_admin', 'admin@example.test', '', '', '')`); err != nil {
+		t.Fatal(err)
+	}
+	cfg := directory.SQLConfig{
+		Driver: "sqlite", DSN: path, Hash: "gitea",
+		Lookup: "SELECT id, email, lower_name AS name FROM user WHERE lower_name = lower({identifier}) OR email = {identifier}",
+		Verify: "SELECT passwd AS hash, salt, passwd_hash_algo AS algo FROM user WHERE id = {user_id}",
+		Update: []directory.SQLUpdate{{SQL: "UPDATE user SET passwd = {hash}, salt = {hash.salt}, passwd_hash_algo = {hash.algo} WHERE id = {user_id}"}},
+	}
+	d, err := directory.OpenSQL(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	u, found, err := d.Find(context.Background(), "Gitea_Admin")
+	if err != nil || !found {
+		t.Fatalf("Find: %v %v", found, err)
+	}
+	pw := "a gitea password 12345"
+	if err := d.SetPassword(context.Background(), directory.Change{UserID: u.ID, Password: pw}); err != nil {
+		t.Fatal(err)
+	}
+	var hash, salt, algo string
+	if err := db.QueryRow("SELECT passwd, salt, passwd_hash_algo FROM user").Scan(&hash, &salt, &algo); err != nil {
+		t.Fatal(err)
+	}
+	if !passhash.Verify("gitea", hash, map[string]string{"salt": salt, "algo": algo}, pw) || len(salt) != 32 || algo == "" {
+		t.Fatalf("stored passwd=%.8s… salt=%q algo=%q does not verify", hash, salt, algo)
+	}
+	if ok, err := d.CheckPassword(context.Background(), u.ID, pw); err != nil || !ok {
+		t.Fatalf("CheckPassword: %v %v", ok, err)
+	}
+	if ok, _ := d.CheckPassword(context.Background(), u.ID, pw+"x"); ok {
+		t.Fatal("CheckPassword accepts a wrong password")
+	}
+
+	// Without the salt column the hash would be unusable: refused.
+	cfg.Update[0].SQL = "UPDATE user SET passwd = {hash}, passwd_hash_algo = {hash.algo} WHERE id = {user_id}"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "write {hash.salt} too") {
+		t.Fatalf("gitea without {hash.salt}: %v", err)
+	}
+	// A format without parts has no {hash.salt}.
+	cfg.Hash = "bcrypt"
+	cfg.Update[0].SQL = "UPDATE user SET passwd = {hash}, salt = {hash.salt} WHERE id = {user_id}"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "{hash.salt} is not available here") {
+		t.Fatalf("bcrypt with {hash.salt}: %v", err)
 	}
 }
