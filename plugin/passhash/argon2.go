@@ -31,11 +31,11 @@ func (a Argon2id) Hash(password string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return argon2idPHC(password, salt, a.Time, a.MemoryKiB, a.Threads), nil
+	return argon2idPHC(password, salt, a.Time, a.MemoryKiB, a.Threads, 32), nil
 }
 
-func argon2idPHC(password string, salt []byte, t, m uint32, p uint8) string {
-	key := argon2.IDKey([]byte(password), salt, t, m, p, 32)
+func argon2idPHC(password string, salt []byte, t, m uint32, p uint8, keyLen uint32) string {
+	key := argon2.IDKey([]byte(password), salt, t, m, p, keyLen)
 	enc := base64.RawStdEncoding
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2.Version, m, t, p, enc.EncodeToString(salt), enc.EncodeToString(key))
@@ -85,8 +85,9 @@ func verifyArgon2(encoded string, _ map[string]string, password string) bool {
 }
 
 // DjangoArgon2 is Django's Argon2PasswordHasher: "argon2" + the PHC
-// argon2id string, with Django's memory (100 MiB) and parallelism (8) and a
-// salt of 22 random alphanumeric characters.
+// argon2id string, with Django's memory (100 MiB), parallelism (8), hash
+// length (argon2-cffi's 16 bytes, which must_update compares) and a salt of
+// 22 random alphanumeric characters.
 type DjangoArgon2 struct {
 	// Time is argon2's time cost (Django's default 2).
 	Time uint32
@@ -103,7 +104,7 @@ func (d DjangoArgon2) Hash(password string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "argon2" + argon2idPHC(password, []byte(salt), d.Time, 102400, 8), nil
+	return "argon2" + argon2idPHC(password, []byte(salt), d.Time, 102400, 8, 16), nil
 }
 
 func verifyDjangoArgon2(encoded string, parts map[string]string, password string) bool {

@@ -40,14 +40,20 @@ func (a ASPNetIdentityV3) Hash(password string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	key := pbkdf2.Key([]byte(password), salt, a.Iterations, 32, sha512.New)
+	return aspnetV3(password, salt, aspPRFSHA512, a.Iterations), nil
+}
+
+// aspnetV3 encodes a version 3 hash with a 32-byte subkey.
+func aspnetV3(password string, salt []byte, prf uint32, iter int) string {
+	h := map[uint32]func() hash.Hash{aspPRFSHA1: sha1.New, aspPRFSHA256: sha256.New, aspPRFSHA512: sha512.New}[prf]
+	key := pbkdf2.Key([]byte(password), salt, iter, 32, h)
 	out := make([]byte, 13, 13+len(salt)+len(key))
 	out[0] = 0x01
-	binary.BigEndian.PutUint32(out[1:], aspPRFSHA512)
-	binary.BigEndian.PutUint32(out[5:], uint32(a.Iterations))
+	binary.BigEndian.PutUint32(out[1:], prf)
+	binary.BigEndian.PutUint32(out[5:], uint32(iter))
 	binary.BigEndian.PutUint32(out[9:], uint32(len(salt)))
 	out = append(append(out, salt...), key...)
-	return base64.StdEncoding.EncodeToString(out), nil
+	return base64.StdEncoding.EncodeToString(out)
 }
 
 // verifyASPNetIdentity is PasswordHasher.VerifyHashedPassword: version 3

@@ -64,8 +64,9 @@ func verifyScrypt(encoded string, _ map[string]string, password string) bool {
 }
 
 // DjangoScrypt is Django's ScryptPasswordHasher (Django 4.0+):
-// scrypt$<N>$<salt>$<r>$<p>$<base64 of the 64-byte key>, r=8, p=1. Django
-// runs it with OpenSSL's default 32 MiB memory limit, hence N ≤ 2^14.
+// scrypt$<N>$<salt>$<r>$<p>$<base64 of the 64-byte key>, with Django
+// 4.2's defaults r=8, p=5 (4.0 and 4.1 wrote p=1; both verify). Django runs
+// it with OpenSSL's default 32 MiB memory limit (maxmem=0), hence N ≤ 2^14.
 type DjangoScrypt struct {
 	// LogN is log2 of N (Django's default 14).
 	LogN uint8
@@ -83,11 +84,12 @@ func (d DjangoScrypt) Hash(password string) (string, error) {
 		return "", err
 	}
 	n := 1 << d.LogN
-	key, err := scrypt.Key([]byte(password), []byte(salt), n, 8, 1, 64)
+	const r, p = 8, 5
+	key, err := scrypt.Key([]byte(password), []byte(salt), n, r, p, 64)
 	if err != nil {
 		return "", fmt.Errorf("scrypt: %w", err)
 	}
-	return fmt.Sprintf("scrypt$%d$%s$%d$%d$%s", n, salt, 8, 1, base64.StdEncoding.EncodeToString(key)), nil
+	return fmt.Sprintf("scrypt$%d$%s$%d$%d$%s", n, salt, r, p, base64.StdEncoding.EncodeToString(key)), nil
 }
 
 func verifyDjangoScrypt(encoded string, _ map[string]string, password string) bool {
