@@ -56,13 +56,13 @@ func forgotFromLoginPage(t *testing.T, b *browser, base string) page {
 	return b.get(base + "/user/forgot_password")
 }
 
-// resetAndTime runs one whole reset for name (forgot form, mail, link,
-// new password) and returns the time from submitting the new password to
+// resetAndTime runs one whole reset for name, asked for by identifier
+// (forgot form, mail, link, new password), and returns the time from submitting the new password to
 // Gitea's login form accepting it.
-func (gs *giteaSetup) resetAndTime(t *testing.T, name, email, password string) time.Duration {
+func (gs *giteaSetup) resetAndTime(t *testing.T, name, identifier, email, password string) time.Duration {
 	t.Helper()
 	b := newBrowser(t, gs.s.URL)
-	link := requestReset(t, b, gs.s, forgotFromLoginPage(t, b, gs.s.URL), name, email)
+	link := requestReset(t, b, gs.s, forgotFromLoginPage(t, b, gs.s.URL), identifier, email)
 	newPage := openResetLink(t, b, link)
 	start := time.Now()
 	setNewPassword(t, b, newPage, password)
@@ -78,7 +78,7 @@ func (gs *giteaSetup) resetAndTime(t *testing.T, name, email, password string) t
 // returns alice's earlier browser (its session cookie and its remember-me
 // cookie) for the recipe to check what became of that session, and the
 // timing figures.
-func giteaJourney(t *testing.T, gs *giteaSetup, rounds int) (earlier *browser, times []time.Duration) {
+func giteaJourney(t *testing.T, gs *giteaSetup, rounds int, byEmail bool) (earlier *browser, times []time.Duration) {
 	t.Helper()
 	base := gs.s.URL
 	const oldPassword, newPassword = "alice old password 1", "Kestrel orbit 42 lantern"
@@ -91,7 +91,11 @@ func giteaJourney(t *testing.T, gs *giteaSetup, rounds int) (earlier *browser, t
 		t.Fatal("Gitea set no remember-me cookie")
 	}
 
-	times = append(times, gs.resetAndTime(t, "alice", "alice@example.test", newPassword))
+	identifier := "alice"
+	if byEmail {
+		identifier = "Alice@Example.test"
+	}
+	times = append(times, gs.resetAndTime(t, "alice", identifier, "alice@example.test", newPassword))
 	if giteaLogin(t, newBrowser(t, base), base, "alice", oldPassword) {
 		t.Fatal("Gitea still takes alice's old password")
 	}
@@ -106,7 +110,7 @@ func giteaJourney(t *testing.T, gs *giteaSetup, rounds int) (earlier *browser, t
 	for i := 1; i < rounds; i++ {
 		name := fmt.Sprintf("timing%d", i)
 		gs.createUserByAPI(t, name, name+"@example.test", "timing old password "+randomWord())
-		times = append(times, gs.resetAndTime(t, name, name+"@example.test", "Fresh timing password "+randomWord()))
+		times = append(times, gs.resetAndTime(t, name, name, name+"@example.test", "Velvet harbor "+randomWord()))
 	}
 	for _, m := range gs.s.Mail.Messages() {
 		for _, to := range m.To {
@@ -130,7 +134,7 @@ func TestGiteaResetThroughAdminAPI(t *testing.T) {
 	gs := startGitea(t, "examples/apps/gitea/Caddyfile", func(g *gitea) map[string]string {
 		return map[string]string{"GITEA_ADMIN_TOKEN": g.token("root", "resetgate", "write:admin,read:user")}
 	})
-	earlier, times := giteaJourney(t, gs, 10)
+	earlier, times := giteaJourney(t, gs, 10, false)
 
 	// The remember-me token is gone: a browser holding only that cookie
 	// is not signed in again.
@@ -146,5 +150,30 @@ func TestGiteaResetThroughAdminAPI(t *testing.T) {
 		t.Log("Gitea now ends web sessions on an admin password change: update examples/apps/gitea/README.md")
 	}
 	t.Logf("Gitea %s (admin API): submit new password → Gitea login OK: median %s of %d (min %s, max %s); test wall time %s",
+		giteaVersion, median(times).Round(time.Millisecond), len(times), minD(times), maxD(times), time.Since(wall).Round(time.Second))
+}
+
+// TestGiteaResetThroughItsDatabase is the journey of the SQL recipe
+// (examples/apps/gitea/sqlite.Caddyfile) against a real Gitea 1.27.3:
+// `users sql sqlite` with `hash gitea` writes the hash, salt and
+// algorithm columns that Gitea's own login reads, and ends alice's earlier
+// web session and her remember-me token in the same transaction.
+func TestGiteaResetThroughItsDatabase(t *testing.T) {
+	t.Parallel()
+	wall := time.Now()
+	gs := startGitea(t, "examples/apps/gitea/sqlite.Caddyfile", func(g *gitea) map[string]string {
+		return map[string]string{"GITEA_DB": g.DB}
+	})
+	before := gs.g.userRow(t, "alice")
+	earlier, times := giteaJourney(t, gs, 10, true)
+	after := gs.g.userRow(t, "alice")
+	if after.algo != "pbkdf2$50000$50" || len(after.salt) != 32 || after.salt == before.salt || after.rands == before.rands || len(after.passwd) != 100 {
+		t.Fatalf("alice's row after the reset: algo %q, salt of %d characters (changed: %v), rands changed: %v, passwd of %d characters",
+			after.algo, len(after.salt), after.salt != before.salt, after.rands != before.rands, len(after.passwd))
+	}
+	if giteaSignedIn(t, earlier, gs.s.URL) {
+		t.Fatal("alice's earlier Gitea session survived the reset")
+	}
+	t.Logf("Gitea %s (users sql sqlite, hash gitea): submit new password → Gitea login OK: median %s of %d (min %s, max %s); test wall time %s",
 		giteaVersion, median(times).Round(time.Millisecond), len(times), minD(times), maxD(times), time.Since(wall).Round(time.Second))
 }

@@ -3,6 +3,7 @@ package apps_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -17,6 +18,9 @@ import (
 	"time"
 
 	"github.com/resetgate/resetgate/internal/testenv"
+
+	// The pure Go SQLite driver, as "sqlite", to read Gitea's database.
+	_ "modernc.org/sqlite"
 )
 
 // giteaVersion is the Gitea release the recipe is tested with (from the Go
@@ -276,4 +280,22 @@ func giteaSignedIn(t testing.TB, b *browser, base string) bool {
 	t.Helper()
 	p := b.get(base + "/user/settings")
 	return p.Status == http.StatusOK && p.URL.Path == "/user/settings"
+}
+
+// userRow is what Gitea keeps about a user's password.
+type userRow struct{ passwd, salt, algo, rands string }
+
+// userRow reads a user's password columns straight from Gitea's database.
+func (g *gitea) userRow(t testing.TB, name string) userRow {
+	t.Helper()
+	db, err := sql.Open("sqlite", g.DB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var r userRow
+	if err := db.QueryRow("SELECT passwd, salt, passwd_hash_algo, rands FROM user WHERE lower_name = ?", name).Scan(&r.passwd, &r.salt, &r.algo, &r.rands); err != nil {
+		t.Fatalf("reading %s's row from Gitea's database: %v", name, err)
+	}
+	return r
 }
