@@ -181,7 +181,7 @@ func (w *wordpress) grantResetgate() {
 	w.t.Helper()
 	w.db.Exec(
 		"GRANT SELECT (ID, user_login, user_email, display_name, user_pass), UPDATE (user_pass, user_activation_key) ON wordpress.wp_users TO 'resetgate'@'%'",
-		"GRANT SELECT, DELETE ON wordpress.wp_usermeta TO 'resetgate'@'%'",
+		"GRANT SELECT (user_id, meta_key), DELETE ON wordpress.wp_usermeta TO 'resetgate'@'%'",
 	)
 }
 
