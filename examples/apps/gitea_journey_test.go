@@ -147,7 +147,7 @@ func TestGiteaResetThroughAdminAPI(t *testing.T) {
 	// The web session itself lives on until it expires (SESSION_LIFE_TIME,
 	// default 24 h): Gitea's admin API cannot end it.
 	if !giteaSignedIn(t, earlier, gs.s.URL) {
-		t.Log("Gitea now ends web sessions on an admin password change: update examples/apps/gitea/README.md")
+		t.Error("Gitea now ends web sessions on an admin password change: update examples/apps/gitea/README.md and this test")
 	}
 	t.Logf("Gitea %s (admin API): submit new password → Gitea login OK: median %s of %d (min %s, max %s); test wall time %s",
 		giteaVersion, median(times).Round(time.Millisecond), len(times), minD(times), maxD(times), time.Since(wall).Round(time.Second))
@@ -164,6 +164,12 @@ func TestGiteaResetThroughItsDatabase(t *testing.T) {
 	gs := startGitea(t, "examples/apps/gitea/sqlite.Caddyfile", func(g *gitea) map[string]string {
 		return map[string]string{"GITEA_DB": g.DB}
 	})
+	// A bystander whose name is a prefix of alice's keeps his session.
+	gs.createUserByAPI(t, "alic", "alic@example.test", "bystander password 9")
+	bystander := newBrowser(t, gs.s.URL)
+	if !giteaLogin(t, bystander, gs.s.URL, "alic", "bystander password 9") {
+		t.Fatal("the bystander cannot sign in")
+	}
 	before := gs.g.userRow(t, "alice")
 	earlier, times := giteaJourney(t, gs, 10, true)
 	after := gs.g.userRow(t, "alice")
@@ -173,6 +179,9 @@ func TestGiteaResetThroughItsDatabase(t *testing.T) {
 	}
 	if giteaSignedIn(t, earlier, gs.s.URL) {
 		t.Fatal("alice's earlier Gitea session survived the reset")
+	}
+	if !giteaSignedIn(t, bystander, gs.s.URL) {
+		t.Fatal("alice's reset ended the session of another user (alic)")
 	}
 	t.Logf("Gitea %s (users sql sqlite, hash gitea): submit new password → Gitea login OK: median %s of %d (min %s, max %s); test wall time %s",
 		giteaVersion, median(times).Round(time.Millisecond), len(times), minD(times), maxD(times), time.Since(wall).Round(time.Second))
