@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -26,9 +27,17 @@ type TLSFiles struct {
 // NewTLSFiles writes a fresh CA and server certificate into dir.
 func NewTLSFiles(t testing.TB, dir string, names ...string) TLSFiles {
 	t.Helper()
+	f, err := newTLSFilesErr(dir, names...)
+	if err != nil {
+		t.Fatalf("testsrv: %v", err)
+	}
+	return f
+}
+
+func newTLSFilesErr(dir string, names ...string) (TLSFiles, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatalf("testsrv: CA key: %v", err)
+		return TLSFiles{}, fmt.Errorf("CA key: %w", err)
 	}
 	now := time.Now()
 	caTmpl := &x509.Certificate{
@@ -42,12 +51,12 @@ func NewTLSFiles(t testing.TB, dir string, names ...string) TLSFiles {
 	}
 	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
 	if err != nil {
-		t.Fatalf("testsrv: CA certificate: %v", err)
+		return TLSFiles{}, fmt.Errorf("CA certificate: %w", err)
 	}
 	caCert, _ := x509.ParseCertificate(caDER)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		t.Fatalf("testsrv: server key: %v", err)
+		return TLSFiles{}, fmt.Errorf("server key: %w", err)
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: big.NewInt(2),
@@ -61,22 +70,21 @@ func NewTLSFiles(t testing.TB, dir string, names ...string) TLSFiles {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {
-		t.Fatalf("testsrv: server certificate: %v", err)
+		return TLSFiles{}, fmt.Errorf("server certificate: %w", err)
 	}
 	pk, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		t.Fatalf("testsrv: marshal key: %v", err)
+		return TLSFiles{}, fmt.Errorf("marshal key: %w", err)
 	}
 	f := TLSFiles{CA: filepath.Join(dir, "ca.pem"), Cert: filepath.Join(dir, "server.pem"), Key: filepath.Join(dir, "server.key")}
-	writePEM(t, f.CA, "CERTIFICATE", caDER, 0o644)
-	writePEM(t, f.Cert, "CERTIFICATE", der, 0o644)
-	writePEM(t, f.Key, "PRIVATE KEY", pk, 0o600)
-	return f
-}
-
-func writePEM(t testing.TB, path, typ string, der []byte, mode os.FileMode) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), mode); err != nil {
-		t.Fatalf("testsrv: write %s: %v", path, err)
+	for _, w := range []struct {
+		path, typ string
+		der       []byte
+		mode      os.FileMode
+	}{{f.CA, "CERTIFICATE", caDER, 0o644}, {f.Cert, "CERTIFICATE", der, 0o644}, {f.Key, "PRIVATE KEY", pk, 0o600}} {
+		if err := os.WriteFile(w.path, pem.EncodeToMemory(&pem.Block{Type: w.typ, Bytes: w.der}), w.mode); err != nil {
+			return TLSFiles{}, fmt.Errorf("write %s: %w", w.path, err)
+		}
 	}
+	return f, nil
 }

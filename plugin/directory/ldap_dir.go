@@ -79,7 +79,7 @@ func OpenLDAP(ctx context.Context, c LDAPConfig, logger *zap.Logger) (Directory,
 
 // Find implements Directory.
 func (d *ldapDirectory) Find(ctx context.Context, identifier string) (User, bool, error) {
-	if identifier == "" || len(identifier) > maxIdentifierBytes || !utf8.ValidString(identifier) {
+	if !plausibleIdentifier(identifier) {
 		return User{}, false, nil
 	}
 	req := ldap.NewSearchRequest(d.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
@@ -154,7 +154,7 @@ func (d *ldapDirectory) idFilter(userID string) (string, error) {
 
 // userDN resolves a user id to exactly one DN under base_dn.
 func (d *ldapDirectory) userDN(ctx context.Context, userID string) (string, error) {
-	if userID == "" || len(userID) > maxIdentifierBytes || !utf8.ValidString(userID) {
+	if !plausibleIdentifier(userID) {
 		return "", errors.New("users ldap: invalid user id")
 	}
 	filter, err := d.idFilter(userID)
@@ -298,6 +298,22 @@ func ppolicyResponse(packet *ber.Packet) *ldap.ControlBeheraPasswordPolicy {
 		}
 	}
 	return nil
+}
+
+// plausibleIdentifier is false for what no account is called: empty,
+// over maxIdentifierBytes, invalid UTF-8, or holding control characters.
+// Such values are not sent to the directory at all: Samba, for one, ends a
+// filter value at an escaped NUL, so "alice\x00junk" would find alice.
+func plausibleIdentifier(s string) bool {
+	if s == "" || len(s) > maxIdentifierBytes || !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // escapeBytes writes binary as a filter value: every byte \xx.
