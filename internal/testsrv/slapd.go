@@ -75,7 +75,7 @@ func StartSlapd(t testing.TB) *Slapd {
 	if err := os.WriteFile(ldif, []byte(s.configLDIF()), 0o600); err != nil {
 		t.Fatalf("testsrv: %v", err)
 	}
-	run(t, "slapadd", "-n0", "-F", filepath.Join(s.dir, "slapd.d"), "-l", ldif)
+	runCmd(t, "slapadd", "-n0", "-F", filepath.Join(s.dir, "slapd.d"), "-l", ldif)
 	s.Start()
 	t.Cleanup(s.Stop)
 	s.seed()

@@ -1,8 +1,9 @@
-// Package testsrv starts real directory servers for tests: OpenLDAP's
+// Directory servers for tests: OpenLDAP's
 // slapd (slapd.go) and a Samba Active Directory domain controller
 // (samba.go), on loopback, in throwaway directories, with TLS from a test
 // CA made here (tlsca.go). Servers are the Debian packages slapd and samba;
 // a test that cannot start one fails with the reason.
+
 package testsrv
 
 import (
@@ -57,8 +58,8 @@ func need(t testing.TB, cmd, pkg string) string {
 	return p
 }
 
-// run runs a command and fails the test with its output if it fails.
-func run(t testing.TB, name string, args ...string) string {
+// runCmd runs a command and fails the test with its output if it fails.
+func runCmd(t testing.TB, name string, args ...string) string {
 	t.Helper()
 	var out bytes.Buffer
 	cmd := exec.Command(name, args...)
