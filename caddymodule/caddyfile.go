@@ -63,6 +63,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			hash    bcrypt|argon2id|scrypt|pbkdf2_sha256|none [<cost>]
 //			timeout <duration>
 //		}
+//		users      sql postgres|mysql|sqlite <dsn> {
+//			lookup     "<SELECT id, email, … WHERE … = {identifier}>"
+//			verify     "<SELECT hash FROM … WHERE id = {user_id}>"
+//			update     "<UPDATE … SET pass = {hash} WHERE id = {user_id}>"
+//			update any "<DELETE FROM sessions WHERE user_id = {user_id}>"
+//			hash       <format> [<cost>]
+//			timeout    <duration>
+//			max_open_conns <n>
+//		}
+//		users      ldap <url> { … }
 //		session    <url> {
 //			id_field <dotted.path>
 //			secret   <whsec_…>
@@ -169,6 +179,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "verify":
 			h.Verify = &Hook{}
 			err = parseHook(d, opt, h.Verify, nil)
+		case "users":
+			h.Users, err = parseUsers(d)
 		case "deliver":
 			h.Deliver = &Hook{}
 			err = parseHook(d, opt, h.Deliver, nil)

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/go-ldap/ldap/v3"
 )
 
@@ -80,8 +79,9 @@ type LDAPConfig struct {
 	CAFile string `json:"ca_file,omitempty"`
 
 	// How long one directory operation (connect, bind, search, modify)
-	// may take. Default: 5s.
-	Timeout caddy.Duration `json:"timeout,omitempty"`
+	// may take; a whole find or reset takes at most twice this. Default:
+	// 5s.
+	Timeout Duration `json:"timeout,omitempty"`
 }
 
 // ldapFields are the user fields an attribute can fill.

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/resetgate/resetgate/internal/testsrv"
@@ -29,7 +28,7 @@ func sambaConfig(s *testsrv.Samba) directory.LDAPConfig {
 		Attributes:   map[string]string{"name": "displayName"},
 		Mode:         directory.ModeActiveDirectory,
 		CAFile:       s.TLS.CA,
-		Timeout:      caddy.Duration(5 * time.Second),
+		Timeout:      directory.Duration(5 * time.Second),
 	}
 }
 

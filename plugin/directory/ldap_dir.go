@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	ber "github.com/go-asn1-ber/asn1-ber"
@@ -77,11 +78,18 @@ func OpenLDAP(ctx context.Context, c LDAPConfig, logger *zap.Logger) (Directory,
 	return d, nil
 }
 
+// Timeout implements TimeoutReporter: the longest a whole Find,
+// CheckPassword or SetPassword may take (a retry on a fresh connection
+// included).
+func (d *ldapDirectory) Timeout() time.Duration { return 2 * d.dialer.timeout }
+
 // Find implements Directory.
 func (d *ldapDirectory) Find(ctx context.Context, identifier string) (User, bool, error) {
 	if !plausibleIdentifier(identifier) {
 		return User{}, false, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, d.Timeout())
+	defer cancel()
 	req := ldap.NewSearchRequest(d.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
 		2, int(d.dialer.timeout.Seconds()+1), false, d.cfg.filterFor(identifier), d.search, nil)
 	var res *ldap.SearchResult
@@ -185,12 +193,12 @@ func (d *ldapDirectory) CheckPassword(ctx context.Context, userID, password stri
 	if password == "" {
 		return false, nil
 	}
+	ctx, cancel := context.WithTimeout(ctx, d.Timeout())
+	defer cancel()
 	dn, err := d.userDN(ctx, userID)
 	if err != nil {
 		return false, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, d.dialer.timeout)
-	defer cancel()
 	c, err := d.dialer.dial(ctx)
 	if err != nil {
 		return false, fmt.Errorf("users ldap: check password: %w", err)
@@ -211,6 +219,8 @@ func (d *ldapDirectory) SetPassword(ctx context.Context, ch Change) error {
 	if ch.Password == "" {
 		return &PolicyError{Reason: "empty password"}
 	}
+	ctx, cancel := context.WithTimeout(ctx, d.Timeout())
+	defer cancel()
 	dn, err := d.userDN(ctx, ch.UserID)
 	if err != nil {
 		return err
@@ -336,5 +346,8 @@ func adDisabled(e *ldap.Entry) bool {
 	return err == nil && n&2 != 0
 }
 
-// Interface guard.
-var _ Directory = (*ldapDirectory)(nil)
+// Interface guards.
+var (
+	_ Directory       = (*ldapDirectory)(nil)
+	_ TimeoutReporter = (*ldapDirectory)(nil)
+)

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -25,7 +24,7 @@ func slapdConfig(s *testsrv.Slapd) directory.LDAPConfig {
 		BaseDN:       s.PeopleDN,
 		Filter:       "(|(mail={identifier})(uid={identifier}))",
 		CAFile:       s.TLS.CA,
-		Timeout:      caddy.Duration(3 * time.Second),
+		Timeout:      directory.Duration(3 * time.Second),
 	}
 }
 

@@ -1,0 +1,167 @@
+package directory
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	// SQLite without cgo; registers the "sqlite" driver.
+	_ "modernc.org/sqlite"
+)
+
+// errBadDSN never carries the DSN or the parser's message (which may
+// quote part of it).
+func errBadDSN(driver, hint string) error {
+	return fmt.Errorf("users sql %s: the DSN is malformed (%s; the DSN is not shown)", driver, hint)
+}
+
+// checkDSN parses the DSN the way the driver will, without connecting.
+func checkDSN(driver, dsn string) error {
+	if strings.TrimSpace(dsn) == "" {
+		return fmt.Errorf("users sql %s: a DSN is required", driver)
+	}
+	switch driver {
+	case DriverPostgres:
+		if _, err := pgx.ParseConfig(dsn); err != nil {
+			return errBadDSN(driver, "want postgres://user:password@host:5432/db or host=… user=… dbname=…")
+		}
+	case DriverMySQL:
+		if _, err := mysql.ParseDSN(dsn); err != nil {
+			return errBadDSN(driver, "want user:password@tcp(host:3306)/db")
+		}
+	case DriverSQLite:
+		if strings.IndexByte(dsn, 0) >= 0 {
+			return errBadDSN(driver, "want a file path")
+		}
+		path := sqlitePath(dsn)
+		if path == "" || path == ":memory:" {
+			return errBadDSN(driver, "want the path of the app's database file")
+		}
+		if st, err := os.Stat(path); err != nil || st.IsDir() {
+			return fmt.Errorf("users sql sqlite: the database file does not exist or is not a file (it is never created)")
+		}
+	}
+	return nil
+}
+
+// sqlitePath is the file a SQLite DSN names (a path, or file:path?...).
+func sqlitePath(dsn string) string {
+	p := strings.TrimPrefix(dsn, "file:")
+	if i := strings.IndexByte(p, '?'); i >= 0 {
+		p = p[:i]
+	}
+	return p
+}
+
+// openDB opens a pool; nothing is dialled yet.
+func openDB(driver, dsn string, timeout time.Duration) (*sql.DB, error) {
+	switch driver {
+	case DriverPostgres:
+		cfg, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return nil, errBadDSN(driver, "unparsable")
+		}
+		if cfg.ConnectTimeout == 0 {
+			cfg.ConnectTimeout = timeout
+		}
+		return stdlib.OpenDB(*cfg), nil
+	case DriverMySQL:
+		cfg, err := mysql.ParseDSN(dsn)
+		if err != nil {
+			return nil, errBadDSN(driver, "unparsable")
+		}
+		// A plain update must change exactly one row: count the rows it
+		// matched, not only those whose value differed.
+		cfg.ClientFoundRows = true
+		cfg.InterpolateParams = false // always server-side parameters
+		cfg.MultiStatements = false
+		if cfg.Timeout == 0 {
+			cfg.Timeout = timeout
+		}
+		conn, err := mysql.NewConnector(cfg)
+		if err != nil {
+			return nil, errBadDSN(driver, "unusable")
+		}
+		return sql.OpenDB(conn), nil
+	case DriverSQLite:
+		// The app writes the same file: wait for its locks, and take the
+		// write lock when a transaction begins.
+		sep := "?"
+		if strings.Contains(dsn, "?") {
+			sep = "&"
+		}
+		if !strings.Contains(dsn, "busy_timeout") {
+			dsn += sep + fmt.Sprintf("_pragma=busy_timeout(%d)", timeout.Milliseconds())
+			sep = "&"
+		}
+		if !strings.Contains(dsn, "_txlock") {
+			dsn += sep + "_txlock=immediate"
+		}
+		return sql.Open("sqlite", dsn)
+	}
+	return nil, fmt.Errorf("users sql: unknown driver %q", driver)
+}
+
+// dsnSecrets are the strings that must never leave in an error: the DSN
+// itself and its password.
+func dsnSecrets(driver, dsn string) []string {
+	out := []string{dsn}
+	switch driver {
+	case DriverPostgres:
+		if c, err := pgconn.ParseConfig(dsn); err == nil && c.Password != "" {
+			out = append(out, c.Password)
+		}
+	case DriverMySQL:
+		if c, err := mysql.ParseDSN(dsn); err == nil && c.Passwd != "" {
+			out = append(out, c.Passwd)
+		}
+	}
+	return out
+}
+
+// unreachable reports whether err means the server could not be reached
+// (a warning at start) rather than that it refused what we sent (a config
+// error: a typo in a table, a wrong password).
+func unreachable(driver string, err error) bool {
+	switch driver {
+	case DriverPostgres:
+		var pe *pgconn.PgError
+		return !errors.As(err, &pe)
+	case DriverMySQL:
+		var me *mysql.MySQLError
+		return !errors.As(err, &me)
+	}
+	return false
+}
+
+// scrubbedError is a driver error with the DSN and its password cut out
+// of its message; Unwrap keeps the cause for errors.As.
+type scrubbedError struct {
+	msg   string
+	cause error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.cause }
+
+// scrub removes the DSN and its password from err's message.
+func (d *sqlDirectory) scrub(err error) error {
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	for _, s := range d.secrets {
+		if len(s) >= 3 {
+			msg = strings.ReplaceAll(msg, s, "[redacted]")
+		}
+	}
+	return &scrubbedError{msg: msg, cause: err}
+}
