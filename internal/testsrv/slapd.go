@@ -250,7 +250,7 @@ func (s *Slapd) AddUser(uid, mail, password string) string {
 	dn := s.UserDN(uid)
 	s.add(c, dn, map[string][]string{
 		"objectClass": {"inetOrgPerson"}, "uid": {uid}, "cn": {"User " + uid}, "sn": {uid},
-		"mail": {mail}, "preferredLanguage": {"fr"}, "employeeType": {"staff"},
+		"mail": {mail}, "preferredLanguage": {"en"}, "employeeType": {"staff"},
 		"userPassword": {password},
 	})
 	return dn

@@ -61,7 +61,9 @@ type LDAPConfig struct {
 	// locale, role. Default: id=entryUUID (objectGUID in
 	// active_directory mode) email=mail name=cn locale=preferredLanguage
 	// role=employeeType. The id attribute must be unique and stable: it
-	// is how the user is found again when the password is set.
+	// is how the user is found again when the password is set, and a user
+	// is also found by it (the signed-in change looks up the id the app's
+	// session hook returns).
 	Attributes map[string]string `json:"attributes,omitempty"`
 
 	// How a new password is written: password_modify (RFC 3062, the

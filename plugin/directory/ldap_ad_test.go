@@ -50,6 +50,9 @@ func TestActiveDirectory(t *testing.T) {
 		if u2 := mustFind(t, d, "alice"); u2.ID != u.ID {
 			t.Errorf("by sAMAccountName id %q, by mail %q", u2.ID, u.ID)
 		}
+		if u3 := mustFind(t, d, u.ID); u3.Email != u.Email {
+			t.Errorf("by objectGUID: %+v", u3)
+		}
 		if ok, err := d.CheckPassword(ctx, u.ID, "Old-Passw0rd-1"); !ok || err != nil {
 			t.Fatalf("CheckPassword(current) = %v, %v", ok, err)
 		}

@@ -90,8 +90,14 @@ func (d *ldapDirectory) Find(ctx context.Context, identifier string) (User, bool
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.Timeout())
 	defer cancel()
+	// The id attribute matches too: the engine finds a signed-in user by
+	// the id the app's session hook returns.
+	filter := d.cfg.filterFor(identifier)
+	if byID, err := d.idFilter(identifier); err == nil {
+		filter = "(|" + filter + byID + ")"
+	}
 	req := ldap.NewSearchRequest(d.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-		2, int(d.dialer.timeout.Seconds()+1), false, d.cfg.filterFor(identifier), d.search, nil)
+		2, int(d.dialer.timeout.Seconds()+1), false, filter, d.search, nil)
 	var res *ldap.SearchResult
 	err := d.pool.do(ctx, func(c *ldap.Conn) (err error) {
 		res, err = c.Search(req)

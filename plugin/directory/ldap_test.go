@@ -86,7 +86,7 @@ func TestLDAPPasswordModifyReset(t *testing.T) {
 	ctx := context.Background()
 
 	u := mustFind(t, d, "alice@example.com")
-	if u.Email != "alice@example.com" || u.Name != "User alice" || u.Locale != "fr" || u.Role != "staff" {
+	if u.Email != "alice@example.com" || u.Name != "User alice" || u.Locale != "en" || u.Role != "staff" {
 		t.Errorf("Find = %+v; want mail, cn, preferredLanguage and employeeType mapped", u)
 	}
 	if want := s.Attr(dn, "entryUUID"); len(want) != 1 || u.ID != want[0] {
@@ -94,6 +94,9 @@ func TestLDAPPasswordModifyReset(t *testing.T) {
 	}
 	if u2 := mustFind(t, d, "alice"); u2.ID != u.ID {
 		t.Errorf("Find by uid gave id %q, by mail %q", u2.ID, u.ID)
+	}
+	if u3 := mustFind(t, d, u.ID); u3.Email != u.Email {
+		t.Errorf("Find by entryUUID gave %+v", u3)
 	}
 
 	if ok, err := d.CheckPassword(ctx, u.ID, "old-password-1"); !ok || err != nil {
