@@ -448,9 +448,9 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 		if cfg.Hasher, err = passhash.New(h.Update.Hash, h.Update.HashCost); err != nil {
 			return cfg, fmt.Errorf("update hash: %w", err)
 		}
-	}
-	if p := passhash.Parts(h.Update.Hash); len(p) > 0 {
-		return cfg, fmt.Errorf("update hash: format %s stores %s in columns of its own, which an update endpoint cannot receive; use it with a users directory", h.Update.Hash, strings.Join(p, " and "))
+		if p := passhash.Parts(h.Update.Hash); len(p) > 0 {
+			return cfg, fmt.Errorf("update hash: format %s stores %s in columns of its own, which an update endpoint cannot receive; use it with a users directory", h.Update.Hash, strings.Join(p, " and "))
+		}
 	}
 
 	// Policy and limits.

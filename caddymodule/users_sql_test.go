@@ -97,11 +97,11 @@ func (e *sqlEnv) change(userID, old, newPW string) *testenv.Response {
 func (e *sqlEnv) wantPassword(t *testing.T, email, pw string, wrong ...string) testsrv.Row {
 	t.Helper()
 	row := e.db.Row(t, email)
-	if !strings.HasPrefix(row.Pass, "$2") || !passhash.Check(row.Pass, pw) {
+	if !strings.HasPrefix(row.Pass, "$2y$04$") || !passhash.Verify("bcrypt", row.Pass, nil, pw) {
 		t.Fatalf("%s: the stored hash %.7s… does not accept the new password", email, row.Pass)
 	}
 	for _, w := range wrong {
-		if passhash.Check(row.Pass, w) {
+		if passhash.Verify("bcrypt", row.Pass, nil, w) {
 			t.Fatalf("%s: the stored hash still accepts an old password", email)
 		}
 	}
@@ -130,7 +130,7 @@ func TestUsersSQLEndToEnd(t *testing.T) {
 			if row.Sessions != 0 || !hex32.MatchString(row.Token) {
 				t.Fatalf("after the reset: %d sessions left, token %q; want 0 and 32 hex", row.Sessions, row.Token)
 			}
-			if bob := e.db.Row(t, testsrv.BobEmail); !passhash.Check(bob.Pass, sqlBobOld) || bob.Sessions != 1 || bob.Token != "" {
+			if bob := e.db.Row(t, testsrv.BobEmail); !passhash.Verify("bcrypt", bob.Pass, nil, sqlBobOld) || bob.Sessions != 1 || bob.Token != "" {
 				t.Fatalf("bob changed: %+v", bob)
 			}
 			e.WaitMail(testsrv.AliceEmail, "changed")
