@@ -215,12 +215,16 @@ type AdminTokenConfig struct {
 type UpdateHook struct {
 	Hook
 	// Send a hash of the password in this format instead of the password:
-	// "bcrypt" ($2a$), "argon2id" (PHC), "scrypt" (PHC-style),
-	// "pbkdf2_sha256" (Django's format) or "none". Default: none.
+	// a format of passhash.Formats(), named after the app that reads it
+	// ("bcrypt" ($2y$), "argon2id", "wordpress", "django_argon2", …; see
+	// the README's "Hash formats"), or "none". Formats that keep a salt in
+	// a column of their own (gitea, redmine) are refused here. Default:
+	// none.
 	Hash string `json:"hash,omitempty"`
-	// The hash's work factor: bcrypt cost (default 12), argon2id passes
-	// (default 2, with 19 MiB), scrypt log2 N (default 17) or pbkdf2
-	// iterations (default 870000).
+	// The hash's work factor: bcrypt cost (bcrypt default 12), argon2
+	// passes (default 2), scrypt log2 N (default 17) or PBKDF2/crypt
+	// iterations (pbkdf2_sha256 default 870000); each format's default and
+	// range are in plugin/passhash/formats.go.
 	HashCost int `json:"hash_cost,omitempty"`
 }
 
@@ -443,6 +447,9 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 		}
 		if cfg.Hasher, err = passhash.New(h.Update.Hash, h.Update.HashCost); err != nil {
 			return cfg, fmt.Errorf("update hash: %w", err)
+		}
+		if p := passhash.Parts(h.Update.Hash); len(p) > 0 {
+			return cfg, fmt.Errorf("update hash: format %s stores %s in columns of its own, which an update endpoint cannot receive; use it with a users directory", h.Update.Hash, strings.Join(p, " and "))
 		}
 	}
 

@@ -120,12 +120,9 @@ func (h *hookDirectory) Timeout() time.Duration {
 	return h.update.Client.Timeout
 }
 
-// MaxPasswordBytes is 72 when the hook gets a bcrypt hash.
+// MaxPasswordBytes is the hash format's limit (bcrypt: 72 bytes).
 func (h *hookDirectory) MaxPasswordBytes() int {
-	if _, ok := h.hasher.(passhash.Bcrypt); ok {
-		return 72
-	}
-	return 0
+	return passhash.MaxPasswordBytes(h.hasher)
 }
 
 // observedDirectory times a configured directory's calls for metrics, under

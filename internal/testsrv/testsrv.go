@@ -44,6 +44,9 @@ type Server struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	command func() *exec.Cmd
+	// stopSignal asks for a fast shutdown (PostgreSQL: SIGINT; SIGTERM
+	// would wait for every client to leave).
+	stopSignal os.Signal
 }
 
 // Stop stops the server (fast shutdown) and waits for it to exit.
@@ -54,7 +57,11 @@ func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	sig := s.stopSignal
+	if sig == nil {
+		sig = syscall.SIGTERM
+	}
+	s.cmd.Process.Signal(sig)
 	select {
 	case <-s.exited:
 	case <-time.After(30 * time.Second):

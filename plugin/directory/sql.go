@@ -162,7 +162,7 @@ func (c *SQLConfig) compile() (*compiled, error) {
 		case n == "password":
 			return none
 		case strings.HasPrefix(n, "hash."):
-			return !none
+			return contains(passhash.Parts(c.Hash), strings.TrimPrefix(n, "hash."))
 		}
 		return false
 	}
@@ -198,6 +198,15 @@ func (c *SQLConfig) compile() (*compiled, error) {
 	}
 	if !setsPassword {
 		return nil, errors.New("users sql update: no statement writes {hash}")
+	}
+	for _, part := range passhash.Parts(c.Hash) {
+		used := false
+		for _, st := range out.updates {
+			used = used || st.uses("hash."+part)
+		}
+		if !used {
+			return nil, fmt.Errorf("users sql update: hash %s keeps a %s in a column of its own: write {hash.%s} too", c.Hash, part, part)
+		}
 	}
 	return out, nil
 }
@@ -268,7 +277,7 @@ func OpenSQL(ctx context.Context, c SQLConfig, logger *zap.Logger) (Directory, e
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
 	if _, err := d.ensure(ctx); err != nil {
-		if unreachable(c.Driver, err) {
+		if unreachable(err) {
 			logger.Warn("users sql: the database cannot be reached; statements are prepared when it answers", zap.String("driver", c.Driver), zap.Error(err))
 			return d, nil
 		}
@@ -430,13 +439,13 @@ func (d *sqlDirectory) CheckPassword(ctx context.Context, userID, password strin
 			parts[k] = v
 		}
 	}
-	return verifyHash(d.cfg.Hash, stored, parts, password), nil
+	return passhash.Verify(d.cfg.Hash, stored, parts, password), nil
 }
 
 // SetPassword implements Directory: every update in one transaction; a
 // plain update that does not change exactly one row rolls it all back.
 func (d *sqlDirectory) SetPassword(ctx context.Context, c Change) error {
-	h, parts, err := hashParts(d.c.hasher, c.Password)
+	h, parts, err := passhash.HashParts(d.c.hasher, c.Password)
 	if err != nil {
 		return fmt.Errorf("users sql: hashing the new password: %w", err)
 	}
@@ -508,7 +517,7 @@ func (d *sqlDirectory) Timeout() time.Duration { return d.timeout }
 
 // MaxPasswordBytes is the longest password the hash format takes whole
 // (bcrypt reads 72 bytes), or 0 for no limit.
-func (d *sqlDirectory) MaxPasswordBytes() int { return maxPasswordBytes(d.c.hasher) }
+func (d *sqlDirectory) MaxPasswordBytes() int { return passhash.MaxPasswordBytes(d.c.hasher) }
 
 // firstColumn is the key oneRow gives the first column's value too.
 const firstColumn = "\x00first"

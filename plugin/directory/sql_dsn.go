@@ -1,11 +1,15 @@
 package directory
 
 import (
+	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -129,17 +133,18 @@ func dsnSecrets(driver, dsn string) []string {
 
 // unreachable reports whether err means the server could not be reached
 // (a warning at start) rather than that it refused what we sent (a config
-// error: a typo in a table, a wrong password).
-func unreachable(driver string, err error) bool {
-	switch driver {
-	case DriverPostgres:
-		var pe *pgconn.PgError
-		return !errors.As(err, &pe)
-	case DriverMySQL:
-		var me *mysql.MySQLError
-		return !errors.As(err, &me)
+// error: a typo in a table, a wrong password) or that our own checks
+// failed.
+func unreachable(err error) bool {
+	var pe *pgconn.PgError
+	var me *mysql.MySQLError
+	if errors.As(err, &pe) || errors.As(err, &me) {
+		return false
 	}
-	return false
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // scrubbedError is a driver error with the DSN and its password cut out
