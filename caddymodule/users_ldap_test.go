@@ -188,3 +188,35 @@ func TestUsersLDAPServerDown(t *testing.T) {
 	}
 	e.noSecretsLogged(t, s.ServicePassword, "violet second pass phrase 2")
 }
+
+// TestUsersActiveDirectoryEndToEnd resets a user through a real Caddy
+// whose users live in a real Samba AD DC (mode active_directory, LDAPS,
+// a service account with only the Reset Password right), then proves it
+// with an LDAPS bind as the user. A password the domain's complexity rule
+// refuses (0000052D) is 422 UPSTREAM_POLICY with the token kept.
+func TestUsersActiveDirectoryEndToEnd(t *testing.T) {
+	s := testsrv.StartSamba(t)
+	s.AddUser(t, "alice", "alice@example.test", "Violet-First-Passw0rd")
+	block := "users ldap " + s.LDAPSURL + " {\n" +
+		"\tbind_dn \"" + s.ServiceDN + "\"\n" +
+		"\tbind_password {env.RG_TEST_LDAP_BIND}\n" +
+		"\tbase_dn \"" + s.UsersDN + "\"\n" +
+		"\tfilter \"(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2))(|(sAMAccountName={identifier})(mail={identifier})))\"\n" +
+		"\tattributes name=displayName\n" +
+		"\tmode active_directory\n" +
+		"\tca_file " + s.TLS.CA + "\n" +
+		"}"
+	e := newLDAPEnv(t, block, s.ServicePassword)
+	token := e.token(t, "alice", "alice@example.test")
+	// Long enough for resetgate's own policy, but only lower-case letters
+	// and spaces: the domain's complexity rule refuses it.
+	wantAPI(t, "complete with a password AD refuses", postComplete(e.Env, token, "purple elephants dance quietly"), http.StatusUnprocessableEntity, "PASSWORD_POLICY_VIOLATED/UPSTREAM_POLICY")
+	wantAPI(t, "the same token after the refusal", postComplete(e.Env, token, "Violet-Second-Passw0rd"), http.StatusOK, "")
+	if err := s.Bind("alice@samdom.test", "Violet-Second-Passw0rd"); err != nil {
+		t.Fatalf("LDAPS bind with the new password: %v", err)
+	}
+	if err := s.Bind("alice@samdom.test", "Violet-First-Passw0rd"); err == nil {
+		t.Fatal("Samba still accepts the old password")
+	}
+	e.noSecretsLogged(t, s.ServicePassword, "Violet-First-Passw0rd", "Violet-Second-Passw0rd")
+}

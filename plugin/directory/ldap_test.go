@@ -46,7 +46,7 @@ func noSecretInLogs(t *testing.T, logs *observer.ObservedLogs, secrets ...string
 	for _, e := range logs.All() {
 		line := e.Message
 		for k, v := range e.ContextMap() {
-			line += " " + k + "=" + strings.ReplaceAll(strings.ReplaceAll(toString(v), "\n", " "), "\t", " ")
+			line += " " + k + "=" + strings.ReplaceAll(strings.ReplaceAll(logValue(v), "\n", " "), "\t", " ")
 		}
 		for _, s := range secrets {
 			if strings.Contains(line, s) {
@@ -56,7 +56,7 @@ func noSecretInLogs(t *testing.T, logs *observer.ObservedLogs, secrets ...string
 	}
 }
 
-func toString(v any) string {
+func logValue(v any) string {
 	if s, ok := v.(string); ok {
 		return s
 	}
