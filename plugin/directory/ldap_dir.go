@@ -93,16 +93,16 @@ func (d *ldapDirectory) Find(ctx context.Context, identifier string) (User, bool
 	// The id attribute matches too: the engine finds a signed-in user by
 	// the id the app's session hook returns.
 	filter := d.cfg.filterFor(identifier)
+	withID := filter
 	if byID, err := d.idFilter(identifier); err == nil {
-		filter = "(|" + filter + byID + ")"
+		withID = "(|" + filter + byID + ")"
 	}
-	req := ldap.NewSearchRequest(d.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
-		2, int(d.dialer.timeout.Seconds()+1), false, filter, d.search, nil)
-	var res *ldap.SearchResult
-	err := d.pool.do(ctx, func(c *ldap.Conn) (err error) {
-		res, err = c.Search(req)
-		return err
-	})
+	res, err := d.searchUsers(ctx, withID)
+	if withID != filter && ldap.IsErrorAnyOf(err, ldap.LDAPResultInvalidAttributeSyntax, ldap.LDAPResultProtocolError) {
+		// A strict server refused the identifier as an id value (say,
+		// an e-mail as a UUID): search with the configured filter alone.
+		res, err = d.searchUsers(ctx, filter)
+	}
 	if ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) || err == nil && len(res.Entries) > 1 {
 		d.logger.Error("users ldap: the filter matches more than one entry; nobody is found", zap.String("base_dn", d.cfg.BaseDN))
 		return User{}, false, nil
@@ -132,6 +132,18 @@ func (d *ldapDirectory) Find(ctx context.Context, identifier string) (User, bool
 		return User{}, false, nil
 	}
 	return u, true, nil
+}
+
+// searchUsers runs a Find search: whole subtree, at most 2 entries.
+func (d *ldapDirectory) searchUsers(ctx context.Context, filter string) (*ldap.SearchResult, error) {
+	req := ldap.NewSearchRequest(d.cfg.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases,
+		2, int(d.dialer.timeout.Seconds()+1), false, filter, d.search, nil)
+	var res *ldap.SearchResult
+	err := d.pool.do(ctx, func(c *ldap.Conn) (err error) {
+		res, err = c.Search(req)
+		return err
+	})
+	return res, err
 }
 
 func (d *ldapDirectory) value(e *ldap.Entry, field string) string {
