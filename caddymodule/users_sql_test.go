@@ -29,6 +29,8 @@ type sqlEnv struct {
 	*testenv.Env
 	db      *testsrv.AppDB
 	logPath string
+	// caddyfile is the loaded config.
+	caddyfile string
 }
 
 func newSQLEnv(t *testing.T, driver, extra string) *sqlEnv {
@@ -71,7 +73,7 @@ func newSQLEnv(t *testing.T, driver, extra string) *sqlEnv {
 			t.Logf("caddy log:\n%s", tail(string(data), 4000))
 		}
 	})
-	return &sqlEnv{Env: env, db: db, logPath: logPath}
+	return &sqlEnv{Env: env, db: db, logPath: logPath, caddyfile: cf}
 }
 
 // token requests a reset for email and returns the mailed token.
@@ -97,11 +99,11 @@ func (e *sqlEnv) change(userID, old, newPW string) *testenv.Response {
 func (e *sqlEnv) wantPassword(t *testing.T, email, pw string, wrong ...string) testsrv.Row {
 	t.Helper()
 	row := e.db.Row(t, email)
-	if !strings.HasPrefix(row.Pass, "$2") || !passhash.Check(row.Pass, pw) {
+	if !strings.HasPrefix(row.Pass, "$2y$04$") || !passhash.Verify("bcrypt", row.Pass, nil, pw) {
 		t.Fatalf("%s: the stored hash %.7s… does not accept the new password", email, row.Pass)
 	}
 	for _, w := range wrong {
-		if passhash.Check(row.Pass, w) {
+		if passhash.Verify("bcrypt", row.Pass, nil, w) {
 			t.Fatalf("%s: the stored hash still accepts an old password", email)
 		}
 	}
@@ -130,7 +132,7 @@ func TestUsersSQLEndToEnd(t *testing.T) {
 			if row.Sessions != 0 || !hex32.MatchString(row.Token) {
 				t.Fatalf("after the reset: %d sessions left, token %q; want 0 and 32 hex", row.Sessions, row.Token)
 			}
-			if bob := e.db.Row(t, testsrv.BobEmail); !passhash.Check(bob.Pass, sqlBobOld) || bob.Sessions != 1 || bob.Token != "" {
+			if bob := e.db.Row(t, testsrv.BobEmail); !passhash.Verify("bcrypt", bob.Pass, nil, sqlBobOld) || bob.Sessions != 1 || bob.Token != "" {
 				t.Fatalf("bob changed: %+v", bob)
 			}
 			e.WaitMail(testsrv.AliceEmail, "changed")
@@ -241,5 +243,70 @@ func TestUsersSQLServerDown(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// backends lists the PostgreSQL server processes serving resetgate's
+// login.
+func backends(t *testing.T, db *testsrv.AppDB) []string {
+	t.Helper()
+	rows, err := db.Admin.Query("SELECT pid::text FROM pg_stat_activity WHERE usename = 'resetgate' ORDER BY pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var pid string
+		rows.Scan(&pid)
+		out = append(out, pid)
+	}
+	return out
+}
+
+// TestUsersSQLPoolSurvivesReload: `caddy reload` with the same users block
+// keeps the open pool (the same server connections, no new prepare); a
+// changed block opens a new pool and closes the old one's connections.
+// Resets work after each.
+func TestUsersSQLPoolSurvivesReload(t *testing.T) {
+	e := newSQLEnv(t, "postgres", "")
+	pw := "first password after reload 1"
+	wantAPI(t, "complete", postComplete(e.Env, e.token(t, testsrv.AliceEmail), pw), http.StatusOK, "")
+	before := backends(t, e.db)
+	if len(before) == 0 || len(before) > 4 {
+		t.Fatalf("%d connections before the reload, want 1 to 4", len(before))
+	}
+	for i := 0; i < 3; i++ {
+		e.Load(e.caddyfile)
+	}
+	if got := backends(t, e.db); strings.Join(got, ",") != strings.Join(before, ",") {
+		t.Fatalf("reloading the same config changed the connections: %v, then %v", before, got)
+	}
+	pw2 := "second password after reload 2"
+	wantAPI(t, "complete after reloads", postComplete(e.Env, e.token(t, testsrv.AliceEmail), pw2), http.StatusOK, "")
+	e.wantPassword(t, testsrv.AliceEmail, pw2, pw)
+
+	e.Load(strings.Replace(e.caddyfile, "timeout 2s", "timeout 3s", 1))
+	pw3 := "third password after a new pool 3"
+	wantAPI(t, "complete after a changed users block", postComplete(e.Env, e.token(t, testsrv.AliceEmail), pw3), http.StatusOK, "")
+	e.wantPassword(t, testsrv.AliceEmail, pw3, pw2)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after := backends(t, e.db)
+		old := 0
+		for _, p := range after {
+			for _, b := range before {
+				if p == b {
+					old++
+				}
+			}
+		}
+		if old == 0 && len(after) > 0 && len(after) <= 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a changed users block: connections %v (before %v); want the old ones closed and at most 4", after, before)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -109,10 +109,10 @@ func TestSQLDirectory(t *testing.T) {
 				t.Fatalf("SetPassword: %v", err)
 			}
 			row := a.Row(t, testsrv.AliceEmail)
-			if !passhash.Check(row.Pass, newPW) || passhash.Check(row.Pass, aliceOld) || row.Sessions != 0 || len(row.Token) != 32 {
+			if !passhash.Verify("bcrypt", row.Pass, nil, newPW) || passhash.Verify("bcrypt", row.Pass, nil, aliceOld) || row.Sessions != 0 || len(row.Token) != 32 {
 				t.Fatalf("after SetPassword: %+v", row)
 			}
-			if bob := a.Row(t, testsrv.BobEmail); !passhash.Check(bob.Pass, bobOld) || bob.Sessions != 1 {
+			if bob := a.Row(t, testsrv.BobEmail); !passhash.Verify("bcrypt", bob.Pass, nil, bobOld) || bob.Sessions != 1 {
 				t.Fatalf("bob changed: %+v", bob)
 			}
 			if ok, _ := d.CheckPassword(ctx, aliceID, newPW); !ok {
