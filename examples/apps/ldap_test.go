@@ -202,8 +202,27 @@ func TestLDAPAppResetThroughTheDirectory(t *testing.T) {
 			if err := slapd.Whoami(slapd.UserDN("carol"), current); err == nil {
 				t.Fatal("the directory still takes the old password")
 			}
-			t.Logf("OpenLDAP + Apache mod_authnz_ldap (%s): submit new password → Apache login OK: %s; test wall time so far %s",
-				tc.name, took.Round(time.Millisecond), time.Since(wall).Round(time.Second))
+			if tc.cacheTTL != 0 {
+				return
+			}
+			// Nine more users, for the figure: median of 10.
+			times := []time.Duration{took}
+			for i := 1; i < 10; i++ {
+				name := fmt.Sprintf("timing%d", i)
+				slapd.AddUser(name, name+"@example.test", "timing old password "+randomWord())
+				b := newBrowser(t, s.URL)
+				link := requestReset(t, b, s, b.get(s.URL+"/password-reset/"), name, name+"@example.test")
+				newPage := openResetLink(t, b, link)
+				password := "Velvet harbor " + randomWord()
+				start := time.Now()
+				setNewPassword(t, b, newPage, password)
+				if st := basicLogin(t, s.URL, name, password); st != http.StatusOK {
+					t.Fatalf("Apache answers %s's new password with %d", name, st)
+				}
+				times = append(times, time.Since(start))
+			}
+			t.Logf("OpenLDAP 2.5 + Apache 2.4 mod_authnz_ldap (users ldap, password_modify): submit new password → Apache login OK: median %s of %d (min %s, max %s); test wall time so far %s",
+				median(times).Round(time.Millisecond), len(times), minD(times), maxD(times), time.Since(wall).Round(time.Second))
 		})
 	}
 }
