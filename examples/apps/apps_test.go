@@ -103,6 +103,9 @@ type stack struct {
 // can be told its public address before Caddy starts).
 func newStack(t testing.TB) *stack {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("installs and runs a real app, a database and Caddy; skipped with -short")
+	}
 	mb, err := mailbox.Start(mailbox.Options{})
 	if err != nil {
 		t.Fatalf("starting SMTP server: %v", err)
