@@ -192,7 +192,7 @@ func TestUsersLDAPServerDown(t *testing.T) {
 // TestUsersActiveDirectoryEndToEnd resets a user through a real Caddy
 // whose users live in a real Samba AD DC (mode active_directory, LDAPS,
 // a service account with only the Reset Password right), then proves it
-// with an LDAPS bind as the user. A password the domain's complexity rule
+// with an LDAPS bind as the user and an smbclient logon. A password the domain's complexity rule
 // refuses (0000052D) is 422 UPSTREAM_POLICY with the token kept.
 func TestUsersActiveDirectoryEndToEnd(t *testing.T) {
 	s := testsrv.StartSamba(t)
@@ -217,6 +217,9 @@ func TestUsersActiveDirectoryEndToEnd(t *testing.T) {
 	}
 	if err := s.Bind("alice@samdom.test", "Violet-First-Passw0rd"); err == nil {
 		t.Fatal("Samba still accepts the old password")
+	}
+	if err := s.SMBLogin("alice", "Violet-Second-Passw0rd"); err != nil {
+		t.Fatalf("smbclient with the new password: %v", err)
 	}
 	e.noSecretsLogged(t, s.ServicePassword, "Violet-First-Passw0rd", "Violet-Second-Passw0rd")
 }
