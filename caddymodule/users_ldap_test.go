@@ -39,11 +39,7 @@ func newLDAPEnv(t *testing.T, usersBlock, bindPassword string) *ldapEnv {
 	t.Cleanup(session.Close)
 	env := testenv.New(t, testenv.Options{NoStart: true})
 	logPath := filepath.Join(t.TempDir(), "caddy.log")
-	cf := env.Caddyfile("")
-	cf = cfReplace(t, cf, "{\n\tadmin off", "{\n\tlog {\n\t\toutput file "+logPath+"\n\t\tlevel DEBUG\n\t}\n\tadmin off")
-	hooks := "\t\tlookup " + env.AppURL + "/internal/users/lookup\n\t\tupdate " + env.AppURL + "/internal/users/password {\n\t\t\tsecret " + env.Secret + "\n\t\t}\n"
-	cf = cfReplace(t, cf, hooks, "\t\t"+strings.ReplaceAll(usersBlock, "\n", "\n\t\t")+"\n\t\tsession "+session.URL+"\n")
-	env.Load(cf)
+	env.Load(ldapCaddyfile(t, env, usersBlock, logPath, "\t\tsession "+session.URL+"\n"))
 	t.Cleanup(func() {
 		if t.Failed() {
 			data, _ := os.ReadFile(logPath)
@@ -51,6 +47,16 @@ func newLDAPEnv(t *testing.T, usersBlock, bindPassword string) *ldapEnv {
 		}
 	})
 	return &ldapEnv{Env: env, logPath: logPath}
+}
+
+// ldapCaddyfile is the test Caddyfile with usersBlock in place of the
+// hooks, extra lines after it, and Caddy's log in logPath.
+func ldapCaddyfile(t *testing.T, env *testenv.Env, usersBlock, logPath, extra string) string {
+	t.Helper()
+	cf := env.Caddyfile("")
+	cf = cfReplace(t, cf, "{\n\tadmin off", "{\n\tlog {\n\t\toutput file "+logPath+"\n\t\tlevel DEBUG\n\t}\n\tadmin off")
+	hooks := "\t\tlookup " + env.AppURL + "/internal/users/lookup\n\t\tupdate " + env.AppURL + "/internal/users/password {\n\t\t\tsecret " + env.Secret + "\n\t\t}\n"
+	return cfReplace(t, cf, hooks, "\t\t"+strings.ReplaceAll(usersBlock, "\n", "\n\t\t")+"\n"+extra)
 }
 
 // token requests a reset for identifier and returns the token mailed to
@@ -222,4 +228,25 @@ func TestUsersActiveDirectoryEndToEnd(t *testing.T) {
 		t.Fatalf("smbclient with the new password: %v", err)
 	}
 	e.noSecretsLogged(t, s.ServicePassword, "Violet-First-Passw0rd", "Violet-Second-Passw0rd")
+}
+
+// TestUsersLDAPWrongBindPassword: a service bind the directory refuses
+// fails the config load, with an error that names bind_dn and never
+// echoes the password, in the error or in Caddy's log.
+func TestUsersLDAPWrongBindPassword(t *testing.T) {
+	s := testsrv.StartSlapd(t)
+	const wrong = "not-the-bind-password-4471"
+	t.Setenv("RG_TEST_LDAP_BIND", wrong)
+	env := testenv.New(t, testenv.Options{NoStart: true})
+	logPath := filepath.Join(t.TempDir(), "caddy.log")
+	err := env.TryLoad(ldapCaddyfile(t, env, slapdBlock(s), logPath, ""))
+	if err == nil || !strings.Contains(err.Error(), "bind_dn") {
+		t.Fatalf("load with a wrong bind password = %v; want an error naming bind_dn", err)
+	}
+	if strings.Contains(err.Error(), wrong) {
+		t.Errorf("the error echoes the bind password: %v", err)
+	}
+	if data, _ := os.ReadFile(logPath); strings.Contains(string(data), wrong) {
+		t.Error("the bind password is in Caddy's log")
+	}
 }
