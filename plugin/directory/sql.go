@@ -345,6 +345,9 @@ func (d *sqlDirectory) lookupColumns(ctx context.Context, s *sql.Stmt) ([]string
 	}
 	rows, err := s.QueryContext(ctx, args...)
 	if err != nil {
+		if dataError(err) {
+			return nil, fmt.Errorf("fails for an identifier that is not a number (compare the column as text, e.g. id::text = {identifier}): %w", d.scrub(err))
+		}
 		return nil, fmt.Errorf("running: %w", d.scrub(err))
 	}
 	defer rows.Close()
@@ -381,12 +384,12 @@ func (d *sqlDirectory) Find(ctx context.Context, identifier string) (User, bool,
 	}
 	rows, err := p.lookup.QueryContext(ctx, args...)
 	if err != nil {
-		return User{}, false, fmt.Errorf("users sql lookup: %w", d.scrub(err))
+		return User{}, false, fmt.Errorf("users sql lookup: %w", d.scrub(err, identifier))
 	}
 	defer rows.Close()
 	row, n, err := oneRow(rows)
 	if err != nil {
-		return User{}, false, fmt.Errorf("users sql lookup: %w", d.scrub(err))
+		return User{}, false, fmt.Errorf("users sql lookup: %w", d.scrub(err, identifier))
 	}
 	switch {
 	case n == 0:
@@ -457,8 +460,12 @@ func (d *sqlDirectory) SetPassword(ctx context.Context, c Change) error {
 	if d.c.hasher == nil {
 		vals["password"] = c.Password
 	}
+	// Values an error message must not quote (a driver may echo a value
+	// it could not encode, or a duplicate key).
+	bound := []string{c.Password, h, vals["random"].(string)}
 	for k, v := range parts {
 		vals["hash."+k] = v
+		bound = append(bound, v)
 	}
 	ctx, cancel := context.WithTimeout(ctx, d.timeout)
 	defer cancel()
@@ -478,7 +485,7 @@ func (d *sqlDirectory) SetPassword(ctx context.Context, c Change) error {
 		}
 		res, err := tx.StmtContext(ctx, p.updates[i]).ExecContext(ctx, args...)
 		if err != nil {
-			return fmt.Errorf("users sql %s #%d: %w", d.updateName(i), i+1, d.scrub(err))
+			return fmt.Errorf("users sql %s #%d: %w", d.updateName(i), i+1, d.scrub(err, bound...))
 		}
 		if d.cfg.Update[i].Any {
 			continue
@@ -492,7 +499,7 @@ func (d *sqlDirectory) SetPassword(ctx context.Context, c Change) error {
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("users sql update: commit: %w", d.scrub(err))
+		return fmt.Errorf("users sql update: commit: %w", d.scrub(err, bound...))
 	}
 	return nil
 }
