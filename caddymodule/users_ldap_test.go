@@ -6,12 +6,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/resetgate/resetgate/internal/testenv"
 	"github.com/resetgate/resetgate/internal/testsrv"
+	"github.com/resetgate/resetgate/plugin/directory"
 )
 
 // ldapEnv is a real Caddy whose password_reset keeps its users in a
@@ -248,5 +250,46 @@ func TestUsersLDAPWrongBindPassword(t *testing.T) {
 	}
 	if data, _ := os.ReadFile(logPath); strings.Contains(string(data), wrong) {
 		t.Error("the bind password is in Caddy's log")
+	}
+}
+
+// TestREADMELDAPBlocks adapts every ready `users ldap` block of the
+// README's "LDAP and Active Directory" (adapting checks the whole block when
+// its values are written out), so the documented blocks cannot rot.
+func TestREADMELDAPBlocks(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	start := strings.Index(s, "### LDAP and Active Directory")
+	if start < 0 {
+		t.Fatal("README has no section LDAP and Active Directory")
+	}
+	s = s[start:]
+	if end := strings.Index(s, "\n## "); end >= 0 {
+		s = s[:end]
+	}
+	blocks := regexp.MustCompile("(?s)```caddyfile\n(users ldap .*?)```").FindAllStringSubmatch(s, -1)
+	if len(blocks) < 2 {
+		t.Fatalf("found %d ready users ldap blocks, want OpenLDAP and Active Directory", len(blocks))
+	}
+	for i, b := range blocks {
+		cf := ":8080 {\n\tpassword_reset {\n\t\t" + strings.ReplaceAll(strings.TrimSpace(b[1]), "\n", "\n\t\t") + "\n\t}\n}\n"
+		out, _, err := adapt(t, "README.md", []byte(cf))
+		if err != nil {
+			t.Fatalf("README block %d does not adapt: %v\n%s", i, err, cf)
+		}
+		var h struct {
+			Users directory.Config `json:"users"`
+		}
+		if err := json.Unmarshal(handlerJSON(t, out), &h); err != nil || h.Users.LDAP == nil {
+			t.Fatalf("adapted handler: %v\n%s", err, out)
+		}
+		c := *h.Users.LDAP
+		c.URL, c.BindPassword = strings.Replace(c.URL, "{env.AD_URL}", "ldaps://dc1", 1), "x"
+		if err := c.Validate(); err != nil {
+			t.Errorf("README block %d: %v", i, err)
+		}
 	}
 }
