@@ -168,6 +168,9 @@ func (s *Samba) tuneConf() error {
 			out = append(out,
 				"\tserver services = ldap, s3fs, winbindd",
 				"\tsmb ports = "+strconv.Itoa(s.SMBPort),
+				// No RPC helper daemons: smbd would start samba-dcerpcd,
+				// which detaches and outlives the test.
+				"\trpc start on demand helpers = no",
 				"\tlog file = "+filepath.Join(s.dir, "log.%m"),
 				"\tpid directory = "+filepath.Join(s.dir, "run"),
 				"\ttls enabled = yes",
@@ -298,12 +301,12 @@ func (s *Samba) Bind(upn, password string) error {
 	return nil
 }
 
-// SMBLogin runs smbclient as SAMDOM\user to list the DC's shares (an
-// authenticated session, as a Windows logon to a file server opens); nil
-// means Samba accepted the password.
+// SMBLogin runs smbclient as SAMDOM\user: a session and a connection to
+// IPC$, as a Windows logon to a file server opens; nil means Samba
+// accepted the password.
 func (s *Samba) SMBLogin(user, password string) error {
 	cmd := exec.Command("smbclient", "-p", strconv.Itoa(s.SMBPort), "-U", s.Domain+"\\"+user,
-		"-L", "//127.0.0.1")
+		"//127.0.0.1/IPC$", "-c", "exit")
 	cmd.Env = append(os.Environ(), "PASSWD="+password)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
