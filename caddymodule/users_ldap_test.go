@@ -6,12 +6,14 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/resetgate/resetgate/internal/testenv"
 	"github.com/resetgate/resetgate/internal/testsrv"
+	"github.com/resetgate/resetgate/plugin/directory"
 )
 
 // ldapEnv is a real Caddy whose password_reset keeps its users in a
@@ -39,11 +41,7 @@ func newLDAPEnv(t *testing.T, usersBlock, bindPassword string) *ldapEnv {
 	t.Cleanup(session.Close)
 	env := testenv.New(t, testenv.Options{NoStart: true})
 	logPath := filepath.Join(t.TempDir(), "caddy.log")
-	cf := env.Caddyfile("")
-	cf = cfReplace(t, cf, "{\n\tadmin off", "{\n\tlog {\n\t\toutput file "+logPath+"\n\t\tlevel DEBUG\n\t}\n\tadmin off")
-	hooks := "\t\tlookup " + env.AppURL + "/internal/users/lookup\n\t\tupdate " + env.AppURL + "/internal/users/password {\n\t\t\tsecret " + env.Secret + "\n\t\t}\n"
-	cf = cfReplace(t, cf, hooks, "\t\t"+strings.ReplaceAll(usersBlock, "\n", "\n\t\t")+"\n\t\tsession "+session.URL+"\n")
-	env.Load(cf)
+	env.Load(ldapCaddyfile(t, env, usersBlock, logPath, "\t\tsession "+session.URL+"\n"))
 	t.Cleanup(func() {
 		if t.Failed() {
 			data, _ := os.ReadFile(logPath)
@@ -51,6 +49,16 @@ func newLDAPEnv(t *testing.T, usersBlock, bindPassword string) *ldapEnv {
 		}
 	})
 	return &ldapEnv{Env: env, logPath: logPath}
+}
+
+// ldapCaddyfile is the test Caddyfile with usersBlock in place of the
+// hooks, extra lines after it, and Caddy's log in logPath.
+func ldapCaddyfile(t *testing.T, env *testenv.Env, usersBlock, logPath, extra string) string {
+	t.Helper()
+	cf := env.Caddyfile("")
+	cf = cfReplace(t, cf, "{\n\tadmin off", "{\n\tlog {\n\t\toutput file "+logPath+"\n\t\tlevel DEBUG\n\t}\n\tadmin off")
+	hooks := "\t\tlookup " + env.AppURL + "/internal/users/lookup\n\t\tupdate " + env.AppURL + "/internal/users/password {\n\t\t\tsecret " + env.Secret + "\n\t\t}\n"
+	return cfReplace(t, cf, hooks, "\t\t"+strings.ReplaceAll(usersBlock, "\n", "\n\t\t")+"\n"+extra)
 }
 
 // token requests a reset for identifier and returns the token mailed to
@@ -192,7 +200,7 @@ func TestUsersLDAPServerDown(t *testing.T) {
 // TestUsersActiveDirectoryEndToEnd resets a user through a real Caddy
 // whose users live in a real Samba AD DC (mode active_directory, LDAPS,
 // a service account with only the Reset Password right), then proves it
-// with an LDAPS bind as the user. A password the domain's complexity rule
+// with an LDAPS bind as the user and an smbclient logon. A password the domain's complexity rule
 // refuses (0000052D) is 422 UPSTREAM_POLICY with the token kept.
 func TestUsersActiveDirectoryEndToEnd(t *testing.T) {
 	s := testsrv.StartSamba(t)
@@ -218,5 +226,70 @@ func TestUsersActiveDirectoryEndToEnd(t *testing.T) {
 	if err := s.Bind("alice@samdom.test", "Violet-First-Passw0rd"); err == nil {
 		t.Fatal("Samba still accepts the old password")
 	}
+	if err := s.SMBLogin("alice", "Violet-Second-Passw0rd"); err != nil {
+		t.Fatalf("smbclient with the new password: %v", err)
+	}
 	e.noSecretsLogged(t, s.ServicePassword, "Violet-First-Passw0rd", "Violet-Second-Passw0rd")
+}
+
+// TestUsersLDAPWrongBindPassword: a service bind the directory refuses
+// fails the config load, with an error that names bind_dn and never
+// echoes the password, in the error or in Caddy's log.
+func TestUsersLDAPWrongBindPassword(t *testing.T) {
+	s := testsrv.StartSlapd(t)
+	const wrong = "not-the-bind-password-4471"
+	t.Setenv("RG_TEST_LDAP_BIND", wrong)
+	env := testenv.New(t, testenv.Options{NoStart: true})
+	logPath := filepath.Join(t.TempDir(), "caddy.log")
+	err := env.TryLoad(ldapCaddyfile(t, env, slapdBlock(s), logPath, ""))
+	if err == nil || !strings.Contains(err.Error(), "bind_dn") {
+		t.Fatalf("load with a wrong bind password = %v; want an error naming bind_dn", err)
+	}
+	if strings.Contains(err.Error(), wrong) {
+		t.Errorf("the error echoes the bind password: %v", err)
+	}
+	if data, _ := os.ReadFile(logPath); strings.Contains(string(data), wrong) {
+		t.Error("the bind password is in Caddy's log")
+	}
+}
+
+// TestREADMELDAPBlocks adapts every ready `users ldap` block of the
+// README's "LDAP and Active Directory" (adapting checks the whole block when
+// its values are written out), so the documented blocks cannot rot.
+func TestREADMELDAPBlocks(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	start := strings.Index(s, "### LDAP and Active Directory")
+	if start < 0 {
+		t.Fatal("README has no section LDAP and Active Directory")
+	}
+	s = s[start:]
+	if end := strings.Index(s, "\n## "); end >= 0 {
+		s = s[:end]
+	}
+	blocks := regexp.MustCompile("(?s)```caddyfile\n(users ldap .*?)```").FindAllStringSubmatch(s, -1)
+	if len(blocks) < 2 {
+		t.Fatalf("found %d ready users ldap blocks, want OpenLDAP and Active Directory", len(blocks))
+	}
+	for i, b := range blocks {
+		cf := ":8080 {\n\tpassword_reset {\n\t\t" + strings.ReplaceAll(strings.TrimSpace(b[1]), "\n", "\n\t\t") + "\n\t}\n}\n"
+		out, _, err := adapt(t, "README.md", []byte(cf))
+		if err != nil {
+			t.Fatalf("README block %d does not adapt: %v\n%s", i, err, cf)
+		}
+		var h struct {
+			Users directory.Config `json:"users"`
+		}
+		if err := json.Unmarshal(handlerJSON(t, out), &h); err != nil || h.Users.LDAP == nil {
+			t.Fatalf("adapted handler: %v\n%s", err, out)
+		}
+		c := *h.Users.LDAP
+		c.URL, c.BindPassword = strings.Replace(c.URL, "{env.AD_URL}", "ldaps://dc1", 1), "x"
+		if err := c.Validate(); err != nil {
+			t.Errorf("README block %d: %v", i, err)
+		}
+	}
 }

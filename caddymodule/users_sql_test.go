@@ -310,3 +310,31 @@ func TestUsersSQLPoolSurvivesReload(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestUsersSQLUpdateMustChangeOneRow: when the plain update matches no row
+// (the account's id changed under us), the whole transaction is rolled
+// back: the session DELETE of `update any` too. complete answers 502
+// UPSTREAM_FAILED and keeps the token, which works once the row is back.
+func TestUsersSQLUpdateMustChangeOneRow(t *testing.T) {
+	for _, driver := range []string{"sqlite", "postgres", "mysql"} {
+		t.Run(driver, func(t *testing.T) {
+			e := newSQLEnv(t, driver, "")
+			aliceID := e.db.ID(t, testsrv.AliceEmail)
+			token := e.token(t, testsrv.AliceEmail)
+			e.db.MustExec(t, e.db.Q("UPDATE users SET id = 999 WHERE id = ?"), aliceID)
+			e.db.MustExec(t, e.db.Q("INSERT INTO sessions (user_id, sid) VALUES (?, 'still-here')"), aliceID)
+			before := e.db.Snapshot(t)
+			pw := "set once the row is back 12"
+			wantAPI(t, "complete with no row to update", postComplete(e.Env, token, pw), http.StatusBadGateway, "UPSTREAM_FAILED")
+			if after := e.db.Snapshot(t); after != before {
+				t.Fatalf("a refused update changed the tables (no rollback):\n%s\nvs\n%s", before, after)
+			}
+			waitLogLines(t, e.logPath, 1, 5*time.Second, "changed 0 rows, want exactly 1; rolled back")
+			e.db.MustExec(t, e.db.Q("UPDATE users SET id = ? WHERE id = 999"), aliceID)
+			wantAPI(t, "complete once the row is back", postComplete(e.Env, token, pw), http.StatusOK, "")
+			if row := e.wantPassword(t, testsrv.AliceEmail, pw, sqlAliceOld); row.Sessions != 0 {
+				t.Fatalf("%d sessions left after the reset", row.Sessions)
+			}
+		})
+	}
+}

@@ -35,7 +35,11 @@ func validateAppDB(t *testing.T) string {
 			return
 		}
 		defer db.Close()
-		_, appDBErr = db.Exec("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, pass TEXT)")
+		if _, appDBErr = db.Exec("CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT, pass TEXT)"); appDBErr != nil {
+			return
+		}
+		// The DSN kept in a secret file, for {file.*}.
+		appDBErr = os.WriteFile(appDBPath+".dsn", []byte(appDBPath), 0o600)
 	})
 	if appDBErr != nil {
 		t.Fatal(appDBErr)
@@ -73,6 +77,7 @@ func TestValidateUsersConfigs(t *testing.T) {
 		{name: "users_sqlite_good", options: withUsers(usersSQL("sqlite", appDB, goodLookup+goodUpdate))},
 		{name: "users_sqlite_env_dsn", options: withUsers(usersSQL("sqlite", "{env.RG_TEST_APP_DSN}", goodLookup+goodUpdate)),
 			env: map[string]string{"RG_TEST_APP_DSN": appDB}},
+		{name: "users_sqlite_file_dsn", options: withUsers(usersSQL("sqlite", "{file."+appDB+".dsn}", goodLookup+goodUpdate))},
 		// A database that is down at start is a warning, not an error.
 		{name: "users_postgres_down_is_a_warning", options: withUsers(usersSQL("postgres", "{env.RG_TEST_APP_DSN}", goodLookup+goodUpdate)),
 			env: map[string]string{"RG_TEST_APP_DSN": pgDSN(closedPort)}, secrets: []string{dbPassword, pgDSN(closedPort)}},

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,7 +28,8 @@ import (
 // Password" extended right on CN=Users.
 //
 // Provisioning takes most of a minute: one DC serves the subtests of one
-// test.
+// test. One DC runs on the machine at a time (a file lock in the temporary
+// directory), since its ports cannot move.
 type Samba struct {
 	// Realm and Domain name the AD domain; BaseDN is its naming context;
 	// UsersDN is CN=Users.
@@ -38,6 +40,8 @@ type Samba struct {
 	ServiceDN, ServicePassword string
 	// LDAPSURL is ldaps://127.0.0.1:636; LDAPURL is ldap://127.0.0.1:389.
 	LDAPSURL, LDAPURL string
+	// SMBPort is the file server's port on 127.0.0.1 (for smbclient).
+	SMBPort int
 	// TLS holds the test CA (TLS.CA is the ca_file clients trust).
 	TLS TLSFiles
 
@@ -57,6 +61,19 @@ func StartSamba(t testing.TB) *Samba {
 	need(t, "samba", "samba")
 	need(t, "samba-tool", "samba")
 	need(t, "ldapsearch", "ldap-utils")
+	need(t, "smbclient", "smbclient")
+	need(t, "winbindd", "winbind")
+	// Samba's LDAP ports are fixed: test binaries that run at the same
+	// time (go test ./... runs packages in parallel) take turns.
+	lock, err := os.OpenFile(filepath.Join(os.TempDir(), "resetgate-samba-dc.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatalf("testsrv: Samba lock: %v", err)
+	}
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		lock.Close()
+		t.Fatalf("testsrv: Samba lock: %v", err)
+	}
+	t.Cleanup(func() { lock.Close() })
 	s, err := provisionSamba(t.TempDir())
 	if err != nil {
 		t.Fatalf("testsrv: Samba AD DC: %v", err)
@@ -80,8 +97,13 @@ func provisionSamba(dir string) (*Samba, error) {
 		LDAPSURL: "ldaps://127.0.0.1:636", LDAPURL: "ldap://127.0.0.1:389",
 		dir: dir, conf: filepath.Join(dir, "etc", "smb.conf"),
 	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	s.SMBPort = l.Addr().(*net.TCPAddr).Port
+	l.Close()
 	fail := func(err error) (*Samba, error) { return nil, err }
-	var err error
 	if out, err := exec.Command("samba-tool", "domain", "provision", "--use-rfc2307",
 		"--realm="+s.Realm, "--domain="+s.Domain, "--adminpass="+s.AdminPassword,
 		"--server-role=dc", "--dns-backend=NONE", "--host-name=DC1", "--targetdir="+dir,
@@ -123,8 +145,11 @@ func provisionSamba(dir string) (*Samba, error) {
 	return s, nil
 }
 
-// tuneConf keeps the DC small and local: only the LDAP service, logs and
-// pid files in the directory, TLS from the test CA.
+// tuneConf keeps the DC small and local: only LDAP and the file server
+// (with winbindd, which it needs to log users on), logs and pid files in
+// the directory, TLS from the test CA. winbindd's socket stays in its
+// default place (/run/samba/winbindd): smbd does not find it elsewhere,
+// one more reason for one DC at a time.
 func (s *Samba) tuneConf() error {
 	b, err := os.ReadFile(s.conf)
 	if err != nil {
@@ -141,7 +166,11 @@ func (s *Samba) tuneConf() error {
 		out = append(out, l)
 		if strings.TrimSpace(l) == "[global]" {
 			out = append(out,
-				"\tserver services = ldap",
+				"\tserver services = ldap, s3fs, winbindd",
+				"\tsmb ports = "+strconv.Itoa(s.SMBPort),
+				// No RPC helper daemons: smbd would start samba-dcerpcd,
+				// which detaches and outlives the test.
+				"\trpc start on demand helpers = no",
 				"\tlog file = "+filepath.Join(s.dir, "log.%m"),
 				"\tpid directory = "+filepath.Join(s.dir, "run"),
 				"\ttls enabled = yes",
@@ -173,13 +202,22 @@ func (s *Samba) start() error {
 	exited := make(chan struct{})
 	s.exited = exited
 	go func(cmd *exec.Cmd) { cmd.Wait(); close(exited) }(s.cmd)
-	for _, p := range []int{389, 636} {
+	for _, p := range []int{389, 636, s.SMBPort} {
 		if err := waitPort(p, exited, 60*time.Second); err != nil {
 			s.stop()
 			return fmt.Errorf("samba: %v\n%s", err, s.log.String())
 		}
 	}
-	return nil
+	// The file server logs users on through winbindd, which comes up
+	// after the ports open.
+	var err error
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(500 * time.Millisecond) {
+		if err = s.SMBLogin("Administrator", s.AdminPassword); err == nil {
+			return nil
+		}
+	}
+	s.stop()
+	return fmt.Errorf("samba's file server never accepted the Administrator: %v\n%s", err, s.log.String())
 }
 
 func (s *Samba) stop() {
@@ -259,6 +297,20 @@ func (s *Samba) Bind(upn, password string) error {
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("ldapsearch bind: %v: %s", err, bytes.TrimSpace(out))
+	}
+	return nil
+}
+
+// SMBLogin runs smbclient as SAMDOM\user: a session and a connection to
+// IPC$, as a Windows logon to a file server opens; nil means Samba
+// accepted the password.
+func (s *Samba) SMBLogin(user, password string) error {
+	cmd := exec.Command("smbclient", "-p", strconv.Itoa(s.SMBPort), "-U", s.Domain+"\\"+user,
+		"//127.0.0.1/IPC$", "-c", "exit")
+	cmd.Env = append(os.Environ(), "PASSWD="+password)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("smbclient: %v: %s", err, bytes.TrimSpace(out))
 	}
 	return nil
 }

@@ -65,6 +65,12 @@ func TestActiveDirectory(t *testing.T) {
 		if err := s.Bind("alice@samdom.test", "Old-Passw0rd-1"); err == nil {
 			t.Error("Samba still accepts the old password")
 		}
+		if err := s.SMBLogin("alice", "Brand-New-Passw0rd-2"); err != nil {
+			t.Errorf("smbclient refuses the new password: %v", err)
+		}
+		if err := s.SMBLogin("alice", "Old-Passw0rd-1"); err == nil {
+			t.Error("smbclient still accepts the old password")
+		}
 		if ok, err := d.CheckPassword(ctx, u.ID, "Brand-New-Passw0rd-2"); !ok || err != nil {
 			t.Errorf("CheckPassword(new) = %v, %v", ok, err)
 		}

@@ -147,6 +147,13 @@ func unreachable(err error) bool {
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// dataError reports whether the server refused a value (PostgreSQL's class
+// 22, data exception: a text that is not a number).
+func dataError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && strings.HasPrefix(pe.Code, "22")
+}
+
 // scrubbedError is a driver error with the DSN and its password cut out
 // of its message; Unwrap keeps the cause for errors.As.
 type scrubbedError struct {
@@ -157,13 +164,14 @@ type scrubbedError struct {
 func (e *scrubbedError) Error() string { return e.msg }
 func (e *scrubbedError) Unwrap() error { return e.cause }
 
-// scrub removes the DSN and its password from err's message.
-func (d *sqlDirectory) scrub(err error) error {
+// scrub removes the DSN, its password and the given bound values
+// (passwords, hashes, identifiers) from err's message.
+func (d *sqlDirectory) scrub(err error, values ...string) error {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
-	for _, s := range d.secrets {
+	for _, s := range append(values, d.secrets...) {
 		if len(s) >= 3 {
 			msg = strings.ReplaceAll(msg, s, "[redacted]")
 		}
