@@ -38,8 +38,8 @@ func TestREADMEUsersBlocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	dsns := map[string]string{
-		"postgres": "postgres://resetgate:pw@db:5432/app",
-		"mysql":    "resetgate:pw@tcp(db:3306)/wordpress",
+		"postgres": "postgres://resetgate:pw@db:5432/app?sslmode=verify-full",
+		"mysql":    "resetgate:pw@tcp(db:3306)/wordpress?tls=true",
 		"sqlite":   sqliteFile,
 	}
 	for _, b := range blocks {

@@ -88,6 +88,8 @@ func TestValidateUsersConfigs(t *testing.T) {
 			want: "users sql postgres: the DSN is malformed", secrets: []string{dbPassword}},
 		{name: "users_mysql_dsn_malformed_env", options: withUsers(usersSQL("mysql", "{env.RG_TEST_APP_DSN}", goodLookup+goodUpdate)),
 			env: map[string]string{"RG_TEST_APP_DSN": "app:" + dbPassword + "@127.0.0.1:3306/app"}, want: "users sql mysql: the DSN is malformed", secrets: []string{dbPassword}},
+		{name: "users_postgres_remote_without_tls", options: withUsers(usersSQL("postgres", "{env.RG_TEST_APP_DSN}", goodLookup+goodUpdate)),
+			env: map[string]string{"RG_TEST_APP_DSN": "postgres://app:" + dbPassword + "@db.example.com:5432/app"}, want: "users sql postgres: the database host is not on this machine: set sslmode=verify-full"},
 		{name: "users_dsn_placeholder_unset", options: withUsers(usersSQL("mysql", "{env."+unsetVariable+"}", goodLookup+goodUpdate)),
 			want: "users sql dsn:"},
 		{name: "users_sqlite_missing_file", options: withUsers(usersSQL("sqlite", "/nonexistent/app.db", goodLookup+goodUpdate)),

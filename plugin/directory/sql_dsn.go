@@ -34,12 +34,25 @@ func checkDSN(driver, dsn string) error {
 	}
 	switch driver {
 	case DriverPostgres:
-		if _, err := pgx.ParseConfig(dsn); err != nil {
+		c, err := pgx.ParseConfig(dsn)
+		if err != nil {
 			return errBadDSN(driver, "want postgres://user:password@host:5432/db or host=… user=… dbname=…")
 		}
+		plain := c.TLSConfig == nil
+		for _, fb := range c.Fallbacks {
+			plain = plain || fb.TLSConfig == nil
+		}
+		if plain && !localHost(c.Host) {
+			return fmt.Errorf("users sql postgres: the database host is not on this machine: set sslmode=verify-full (or require) so that passwords and hashes never cross the network in clear (the DSN is not shown)")
+		}
 	case DriverMySQL:
-		if _, err := mysql.ParseDSN(dsn); err != nil {
+		c, err := mysql.ParseDSN(dsn)
+		if err != nil {
 			return errBadDSN(driver, "want user:password@tcp(host:3306)/db")
+		}
+		host, _, _ := net.SplitHostPort(c.Addr)
+		if c.Net != "unix" && (c.TLS == nil || c.AllowFallbackToPlaintext) && !localHost(host) {
+			return fmt.Errorf("users sql mysql: the database host is not on this machine: set tls=true so that passwords and hashes never cross the network in clear (the DSN is not shown)")
 		}
 	case DriverSQLite:
 		if strings.IndexByte(dsn, 0) >= 0 {
@@ -54,6 +67,16 @@ func checkDSN(driver, dsn string) error {
 		}
 	}
 	return nil
+}
+
+// localHost reports whether host is a unix socket path or a loopback
+// name or address.
+func localHost(host string) bool {
+	if strings.HasPrefix(host, "/") || host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(host, "[]"))
+	return ip != nil && ip.IsLoopback()
 }
 
 // sqlitePath is the file a SQLite DSN names (a path, or file:path?...).

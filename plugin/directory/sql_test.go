@@ -243,12 +243,30 @@ func TestSQLPlaceholderRules(t *testing.T) {
 		"update_without_hash": {func(c *directory.SQLConfig) {
 			c.Update[0].SQL = "UPDATE users SET token = {random} WHERE id = {user_id}"
 		}, "no statement writes {hash}"},
-		"unknown_format":      {func(c *directory.SQLConfig) { c.Hash = "md5" }, "users sql hash: unknown hash format"},
-		"no_format":           {func(c *directory.SQLConfig) { c.Hash = "" }, "users sql hash: a format is required"},
-		"unknown_driver":      {func(c *directory.SQLConfig) { c.Driver = "oracle" }, `unknown driver "oracle"`},
-		"bad_dsn_postgres":    {func(c *directory.SQLConfig) { c.DSN = "postgres://app:S3CRET-pw-rg@127.0.0.1:notaport/app" }, "users sql postgres: the DSN is malformed"},
-		"bad_dsn_mysql":       {func(c *directory.SQLConfig) { c.Driver, c.DSN = "mysql", "app:S3CRET-pw-rg@127.0.0.1:3306/app" }, "users sql mysql: the DSN is malformed"},
-		"missing_sqlite_file": {func(c *directory.SQLConfig) { c.Driver, c.DSN = "sqlite", "/nonexistent/S3CRET-pw-rg.db" }, "users sql sqlite: the database file does not exist"},
+		"unknown_format":        {func(c *directory.SQLConfig) { c.Hash = "md5" }, "users sql hash: unknown hash format"},
+		"no_format":             {func(c *directory.SQLConfig) { c.Hash = "" }, "users sql hash: a format is required"},
+		"unknown_driver":        {func(c *directory.SQLConfig) { c.Driver = "oracle" }, `unknown driver "oracle"`},
+		"bad_dsn_postgres":      {func(c *directory.SQLConfig) { c.DSN = "postgres://app:S3CRET-pw-rg@127.0.0.1:notaport/app" }, "users sql postgres: the DSN is malformed"},
+		"bad_dsn_mysql":         {func(c *directory.SQLConfig) { c.Driver, c.DSN = "mysql", "app:S3CRET-pw-rg@127.0.0.1:3306/app" }, "users sql mysql: the DSN is malformed"},
+		"missing_sqlite_file":   {func(c *directory.SQLConfig) { c.Driver, c.DSN = "sqlite", "/nonexistent/S3CRET-pw-rg.db" }, "users sql sqlite: the database file does not exist"},
+		"postgres_remote_plain": {func(c *directory.SQLConfig) { c.DSN = "postgres://app:S3CRET-pw-rg@db.example.com:5432/app" }, "set sslmode=verify-full"},
+		"postgres_remote_prefer": {func(c *directory.SQLConfig) {
+			c.DSN = "postgres://app:S3CRET-pw-rg@db.example.com:5432/app?sslmode=prefer"
+		}, "set sslmode=verify-full"},
+		"postgres_remote_tls": {func(c *directory.SQLConfig) {
+			c.DSN = "postgres://app:S3CRET-pw-rg@db.example.com:5432/app?sslmode=verify-full"
+		}, ""},
+		"postgres_socket": {func(c *directory.SQLConfig) { c.DSN = "host=/run/postgresql user=app password=S3CRET-pw-rg dbname=app" }, ""},
+		"mysql_remote_plain": {func(c *directory.SQLConfig) {
+			c.Driver, c.DSN = "mysql", "app:S3CRET-pw-rg@tcp(db.example.com:3306)/app"
+		}, "set tls=true"},
+		"mysql_remote_preferred": {func(c *directory.SQLConfig) {
+			c.Driver, c.DSN = "mysql", "app:S3CRET-pw-rg@tcp(db.example.com:3306)/app?tls=preferred"
+		}, "set tls=true"},
+		"mysql_remote_tls": {func(c *directory.SQLConfig) {
+			c.Driver, c.DSN = "mysql", "app:S3CRET-pw-rg@tcp(db.example.com:3306)/app?tls=true"
+		}, ""},
+		"mysql_localhost": {func(c *directory.SQLConfig) { c.Driver, c.DSN = "mysql", "app:S3CRET-pw-rg@tcp(localhost:3306)/app" }, ""},
 		"mysql_question_mark": {func(c *directory.SQLConfig) {
 			c.Driver, c.DSN, c.Lookup = "mysql", "app:S3CRET-pw-rg@tcp(127.0.0.1:1)/app", "SELECT id FROM users WHERE email = ?"
 		}, "not ?"},
