@@ -214,3 +214,23 @@ func TestVerifyRefusesCostlyPlantedHashes(t *testing.T) {
 		}
 	}
 }
+
+// Malformed stored values are a mismatch for every format, never a panic:
+// Verify reads whatever a database row holds.
+func FuzzVerify(f *testing.F) {
+	for _, s := range []string{"", "$", "$2y$", "$wp", "$wp$2y$04$x", "$P$", "$P$B12345678", "$6$", "$6$rounds=$", "$6$rounds=1000",
+		":pbkdf2:sha512:1:0::", ":pbkdf2:md5:1:16:AA==:AA==", ":B:", "argon2$", "argon2$argon2id$v=19$m=0,t=0,p=0$$",
+		"bcrypt_sha256$", "scrypt$2$s$1$1$", "scrypt$x$s$8$1$AA==", "{bcrypt}", "{argon2}$argon2id$", "AQ==", "AQAAAAIAAAAB/////w==",
+		"AQAAAAIAAAABAAAAEA==", "pbkdf2_sha256$1$s$", "ab", strings.Repeat("a", 40)} {
+		f.Add(s, "salt", "pbkdf2$1$1")
+	}
+	f.Fuzz(func(t *testing.T, encoded, salt, algo string) {
+		for _, name := range Formats() {
+			if Verify(name, encoded, map[string]string{"salt": salt, "algo": algo}, "password") && name != "none" && name != "wordpress" && name != "wordpress68" {
+				// Only none (plain text) and WordPress's MD5 rows can match
+				// without a real hash; a random input matching is a bug.
+				t.Errorf("%s: %q matched", name, encoded)
+			}
+		}
+	})
+}
