@@ -6,6 +6,7 @@ package passhash
 
 import (
 	"bytes"
+	"fmt"
 	"os/exec"
 	"strings"
 	"testing"
@@ -25,14 +26,19 @@ func runPython(t *testing.T, code string, in, out any) {
 const django = `
 import json, sys
 from django.conf import settings
-settings.configure(PASSWORD_HASHERS=[
-    'django.contrib.auth.hashers.PBKDF2PasswordHasher',
-    'django.contrib.auth.hashers.Argon2PasswordHasher',
-    'django.contrib.auth.hashers.BCryptSHA256PasswordHasher',
-])
+settings.configure(PASSWORD_HASHERS=['__main__.PBKDF2', '__main__.Argon2', '__main__.BCryptSHA256'])
 import django
 django.setup()
+from django.contrib.auth import hashers
 from django.contrib.auth.hashers import check_password, make_password, identify_hasher
+# The app's own cost settings, lowered as a settings.py would (the race
+# detector makes Django's defaults slow); Django's defaults are returned.
+class PBKDF2(hashers.PBKDF2PasswordHasher):
+    iterations = 100000
+class Argon2(hashers.Argon2PasswordHasher):
+    time_cost = 1
+class BCryptSHA256(hashers.BCryptSHA256PasswordHasher):
+    rounds = 4
 req = json.load(sys.stdin)
 pw = req['password']
 out = []
@@ -41,7 +47,9 @@ for c in req['cases']:
     out.append({'verify': check_password(pw, c['hash']), 'wrong': check_password(pw + 'x', c['hash']),
                 'algorithm': h.algorithm, 'must_update': h.must_update(c['hash']),
                 'own': make_password(pw, hasher=c['hasher'])})
-print(json.dumps(out))
+a = hashers.Argon2PasswordHasher
+print(json.dumps({'cases': out, 'defaults': {'bcrypt_rounds': hashers.BCryptSHA256PasswordHasher.rounds,
+    'argon2': [a.time_cost, a.memory_cost, a.parallelism]}}))
 `
 
 // Django's check_password reads pbkdf2_sha256, django_argon2 and
@@ -55,15 +63,29 @@ func TestConsumerDjango(t *testing.T) {
 		Hasher            string `json:"hasher"`
 	}
 	cases := []*djCase{
-		{format: "pbkdf2_sha256", algorithm: "pbkdf2_sha256", cost: 260000, Hasher: "pbkdf2_sha256"}, // Django 3.2's iterations
-		{format: "django_argon2", algorithm: "argon2", cost: 2, Hasher: "argon2"},
-		{format: "django_bcrypt_sha256", algorithm: "bcrypt_sha256", cost: 12, Hasher: "bcrypt_sha256"},
+		{format: "pbkdf2_sha256", algorithm: "pbkdf2_sha256", cost: 100000, Hasher: "pbkdf2_sha256"},
+		{format: "django_argon2", algorithm: "argon2", cost: 1, Hasher: "argon2"},
+		{format: "django_bcrypt_sha256", algorithm: "bcrypt_sha256", cost: 4, Hasher: "bcrypt_sha256"},
 	}
 	for _, c := range cases {
 		c.Hash, _ = mustHash(t, c.format, c.cost, consumerPassword)
 	}
-	var raw []map[string]any
-	runPython(t, django, map[string]any{"password": consumerPassword, "cases": cases}, &raw)
+	var resp struct {
+		Cases    []map[string]any
+		Defaults struct {
+			BcryptRounds int   `json:"bcrypt_rounds"`
+			Argon2       []int `json:"argon2"`
+		}
+	}
+	runPython(t, django, map[string]any{"password": consumerPassword, "cases": cases}, &resp)
+	raw := resp.Cases
+	// Our defaults are Django's, so must_update stays quiet at defaults too.
+	if h, _ := New("django_bcrypt_sha256", 0); h.(DjangoBcryptSHA256).Cost != resp.Defaults.BcryptRounds {
+		t.Errorf("django_bcrypt_sha256 default cost %d, Django's rounds %d", h.(DjangoBcryptSHA256).Cost, resp.Defaults.BcryptRounds)
+	}
+	if h, _ := New("django_argon2", 0); fmt.Sprint([]int{int(h.(DjangoArgon2).Time), 102400, 8}) != fmt.Sprint(resp.Defaults.Argon2) {
+		t.Errorf("django_argon2 defaults t=%d m=102400 p=8, Django's %v", h.(DjangoArgon2).Time, resp.Defaults.Argon2)
+	}
 	if len(raw) != len(cases) {
 		t.Fatalf("django answered %d cases", len(raw))
 	}
