@@ -38,6 +38,7 @@ func TestADUserResetThenSMBLogon(t *testing.T) {
 		"LDAP_URL": dc.LDAPSURL, "LDAP_BIND_DN": dc.ServiceDN, "LDAP_BIND_PASSWORD": dc.ServicePassword,
 		"LDAP_BASE_DN": dc.UsersDN, "LDAP_CA_FILE": dc.TLS.CA,
 	})
+	defer func() { s.assertNotLogged(t, dc.ServicePassword, oldPassword, newPassword) }()
 	b := newBrowser(t, s.URL)
 	forgot := b.get(s.URL + "/")
 	link := requestReset(t, b, s, forgot, "dave", "dave@example.test")

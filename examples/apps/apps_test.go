@@ -432,3 +432,15 @@ func maxD(ds []time.Duration) time.Duration {
 	}
 	return m.Round(time.Millisecond)
 }
+
+// assertNotLogged fails when Caddy's log holds any of the secrets (tokens,
+// passwords, DSN passwords): they must never reach a log line.
+func (s *stack) assertNotLogged(t testing.TB, secrets ...string) {
+	t.Helper()
+	log := logFile(filepath.Join(s.Dir, "caddy.log"), 1<<24)
+	for i, sec := range secrets {
+		if sec != "" && strings.Contains(log, sec) {
+			t.Errorf("secret #%d is in Caddy's log", i+1)
+		}
+	}
+}

@@ -144,9 +144,12 @@ func giteaJourney(t *testing.T, gs *giteaSetup, rounds int, byEmail bool) (earli
 func TestGiteaResetThroughAdminAPI(t *testing.T) {
 	t.Parallel()
 	wall := time.Now()
+	var adminToken string
 	gs := startGitea(t, "examples/apps/gitea/Caddyfile", func(g *gitea) map[string]string {
-		return map[string]string{"GITEA_ADMIN_TOKEN": g.token("root", "resetgate", "write:admin,read:user")}
+		adminToken = g.token("root", "resetgate", "write:admin,read:user")
+		return map[string]string{"GITEA_ADMIN_TOKEN": adminToken}
 	})
+	defer func() { gs.s.assertNotLogged(t, adminToken, "Kestrel orbit 42 lantern", "alice old password 1") }()
 	earlier, times := giteaJourney(t, gs, 10, false)
 
 	// The traversal identifiers were refused before any request, and the
@@ -190,6 +193,7 @@ func TestGiteaResetThroughItsDatabase(t *testing.T) {
 	if !giteaLogin(t, bystander, gs.s.URL, "alic", "bystander password 9") {
 		t.Fatal("the bystander cannot sign in")
 	}
+	defer func() { gs.s.assertNotLogged(t, "Kestrel orbit 42 lantern", "alice old password 1") }()
 	before := gs.g.userRow(t, "alice")
 	earlier, times := giteaJourney(t, gs, 10, true)
 	after := gs.g.userRow(t, "alice")

@@ -165,6 +165,7 @@ func TestLDAPAppResetThroughTheDirectory(t *testing.T) {
 				"APP_ADDR": apache, "LDAP_URL": slapd.LDAPSURL, "LDAP_BIND_DN": slapd.ServiceDN,
 				"LDAP_BIND_PASSWORD": slapd.ServicePassword, "LDAP_BASE_DN": slapd.PeopleDN, "LDAP_CA_FILE": slapd.TLS.CA,
 			})
+			defer func() { s.assertNotLogged(t, slapd.ServicePassword, current) }()
 			if st := basicLogin(t, s.URL, "carol", current); st != http.StatusOK {
 				t.Fatalf("Apache answers carol's current password with %d before the reset", st)
 			}

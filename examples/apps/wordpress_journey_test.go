@@ -68,6 +68,7 @@ http://127.0.0.1:%d {
 		"WORDPRESS_DSN":    fmt.Sprintf("resetgate:%s@tcp(%s:%d)/wordpress", resetgatePassword, w.db.Host, w.db.Port),
 	})
 	base := s.URL
+	defer func() { s.assertNotLogged(t, resetgatePassword, newPassword, oldPassword) }()
 
 	// alice signs in (the session the reset must end) and, as the
 	// administrator, adds the users of the timing rounds.
