@@ -96,6 +96,8 @@ func NewAppDB(t testing.TB, driver string, hashes map[string]string) *AppDB {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { a.Admin.Close() })
+	// A fresh connection each time: a test may restart the server.
+	a.Admin.SetMaxIdleConns(0)
 	for _, q := range schema {
 		a.MustExec(t, q)
 	}

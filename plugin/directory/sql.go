@@ -181,12 +181,7 @@ func (d *sqlDirectory) Find(ctx context.Context, identifier string) (User, bool,
 	if err != nil {
 		return User{}, false, err
 	}
-	rows, err := p.lookup.QueryContext(ctx, args...)
-	if err != nil {
-		return User{}, false, fmt.Errorf("users sql lookup: %w", d.scrub(err, identifier))
-	}
-	defer rows.Close()
-	row, n, err := oneRow(rows)
+	row, n, err := retry(ctx, func() (map[string]string, int, error) { return query(ctx, p.lookup, args) })
 	if err != nil {
 		return User{}, false, fmt.Errorf("users sql lookup: %w", d.scrub(err, identifier))
 	}
@@ -216,12 +211,7 @@ func (d *sqlDirectory) CheckPassword(ctx context.Context, userID, password strin
 	if err != nil {
 		return false, err
 	}
-	rows, err := p.verify.QueryContext(ctx, args...)
-	if err != nil {
-		return false, fmt.Errorf("users sql verify: %w", d.scrub(err))
-	}
-	defer rows.Close()
-	row, n, err := oneRow(rows)
+	row, n, err := retry(ctx, func() (map[string]string, int, error) { return query(ctx, p.verify, args) })
 	if err != nil {
 		return false, fmt.Errorf("users sql verify: %w", d.scrub(err))
 	}
@@ -272,35 +262,73 @@ func (d *sqlDirectory) SetPassword(ctx context.Context, c Change) error {
 	if err != nil {
 		return err
 	}
+	for attempt := 1; ; attempt++ {
+		committing, err := d.setOnce(ctx, p, vals, bound)
+		// A connection the server dropped (a restart) fails before
+		// anything was committed: try the next one.
+		if err == nil || committing || attempt == maxAttempts || !staleConn(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+// setOnce runs the update transaction once; committing reports whether
+// the error came from the commit (whose outcome is then unknown).
+func (d *sqlDirectory) setOnce(ctx context.Context, p *preparedStmts, vals map[string]any, bound []string) (committing bool, err error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("users sql update: starting the transaction: %w", d.scrub(err))
+		return false, fmt.Errorf("users sql update: starting the transaction: %w", d.scrub(err))
 	}
 	defer tx.Rollback()
 	for i, st := range d.c.updates {
 		args, err := st.bind(vals)
 		if err != nil {
-			return fmt.Errorf("users sql %s #%d: %w", d.updateName(i), i+1, err)
+			return false, fmt.Errorf("users sql %s #%d: %w", d.updateName(i), i+1, err)
 		}
 		res, err := tx.StmtContext(ctx, p.updates[i]).ExecContext(ctx, args...)
 		if err != nil {
-			return fmt.Errorf("users sql %s #%d: %w", d.updateName(i), i+1, d.scrub(err, bound...))
+			return false, fmt.Errorf("users sql %s #%d: %w", d.updateName(i), i+1, d.scrub(err, bound...))
 		}
 		if d.cfg.Update[i].Any {
 			continue
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return fmt.Errorf("users sql update #%d: counting rows: %w", i+1, d.scrub(err))
+			return false, fmt.Errorf("users sql update #%d: counting rows: %w", i+1, d.scrub(err))
 		}
 		if n != 1 {
-			return fmt.Errorf("users sql update #%d: changed %d rows, want exactly 1; rolled back", i+1, n)
+			return false, fmt.Errorf("users sql update #%d: changed %d rows, want exactly 1; rolled back", i+1, n)
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("users sql update: commit: %w", d.scrub(err, bound...))
+		return true, fmt.Errorf("users sql update: commit: %w", d.scrub(err, bound...))
 	}
-	return nil
+	return false, nil
+}
+
+// maxAttempts bounds the tries of one call: a restarted server leaves up
+// to two idle connections dead in the pool, each found out by one failure.
+const maxAttempts = 3
+
+// retry runs a read up to maxAttempts times while it fails on a connection
+// the server dropped.
+func retry(ctx context.Context, op func() (map[string]string, int, error)) (map[string]string, int, error) {
+	for attempt := 1; ; attempt++ {
+		row, n, err := op()
+		if err == nil || attempt == maxAttempts || !staleConn(err) || ctx.Err() != nil {
+			return row, n, err
+		}
+	}
+}
+
+// query runs a prepared SELECT and reads at most two rows.
+func query(ctx context.Context, s *sql.Stmt, args []any) (map[string]string, int, error) {
+	rows, err := s.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer rows.Close()
+	return oneRow(rows)
 }
 
 // Close implements Directory.

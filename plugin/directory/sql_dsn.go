@@ -170,6 +170,17 @@ func unreachable(err error) bool {
 		errors.Is(err, driver.ErrBadConn) || errors.Is(err, mysql.ErrInvalidConn) || errors.Is(err, context.DeadlineExceeded)
 }
 
+// staleConn reports whether err came from a connection that is gone: the
+// server restarted (PostgreSQL's class 57P, admin shutdown, and class 08,
+// connection exception) or cannot be reached.
+func staleConn(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "57P") || strings.HasPrefix(pe.Code, "08")
+	}
+	return unreachable(err) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
+}
+
 // dataError reports whether the server refused a value (PostgreSQL's class
 // 22, data exception: a text that is not a number).
 func dataError(err error) bool {
