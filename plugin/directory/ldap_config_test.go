@@ -3,6 +3,8 @@ package directory
 import (
 	"strings"
 	"testing"
+
+	ber "github.com/go-asn1-ber/asn1-ber"
 )
 
 func validLDAP() LDAPConfig {
@@ -105,5 +107,24 @@ func TestUnicodePwdAndGUID(t *testing.T) {
 	}
 	if _, err := parseGUID("*)(objectGUID=*"); err == nil {
 		t.Error("parseGUID accepted a filter")
+	}
+}
+
+// TestPolicyHintsControlEncoding: the control AD reads (MS-ADTS
+// LDAP_SERVER_POLICY_HINTS_OID): critical, value SEQUENCE { INTEGER 1 }.
+// Samba does not implement it, so its bytes are pinned here.
+func TestPolicyHintsControlEncoding(t *testing.T) {
+	p := ber.DecodePacket(policyHintsControl{oid: oidPolicyHints}.Encode().Bytes())
+	if len(p.Children) != 3 {
+		t.Fatalf("control has %d parts, want type, criticality, value", len(p.Children))
+	}
+	if got := p.Children[0].Value; got != "1.2.840.113556.1.4.2239" {
+		t.Errorf("control type %v", got)
+	}
+	if got := p.Children[1].Value; got != true {
+		t.Errorf("criticality %v, want true", got)
+	}
+	if got := p.Children[2].Data.Bytes(); string(got) != "\x30\x03\x02\x01\x01" {
+		t.Errorf("control value % x, want 30 03 02 01 01", got)
 	}
 }

@@ -30,7 +30,7 @@ type ldapDirectory struct {
 	pool   *ldapPool
 	logger *zap.Logger
 
-	// hintsOnce caches which AD policy-hints control the server supports
+	// hintsMu guards which AD policy-hints control the server supports
 	// ("" for none) once the root DSE has been read.
 	hintsMu    sync.Mutex
 	hintsKnown bool
