@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/resetgate/resetgate/plugin"
 	"github.com/resetgate/resetgate/plugin/hookreq"
+	"github.com/resetgate/resetgate/plugin/passhash"
 )
 
 func init() {
@@ -64,6 +66,16 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			hash    bcrypt|argon2id|scrypt|pbkdf2_sha256|none [<cost>]
 //			timeout <duration>
 //		}
+//		users      sql postgres|mysql|sqlite <dsn> {
+//			lookup     "<SELECT id, email, … WHERE … = {identifier}>"
+//			verify     "<SELECT hash FROM … WHERE id = {user_id}>"
+//			update     "<UPDATE … SET pass = {hash} WHERE id = {user_id}>"
+//			update any "<DELETE FROM sessions WHERE user_id = {user_id}>"
+//			hash       <format> [<cost>]
+//			timeout    <duration>
+//			max_open_conns <n>
+//		}
+//		users      ldap <url> { … }
 //		session    <url> {
 //			id_field <dotted.path>
 //			secret   <whsec_…>
@@ -171,6 +183,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "verify":
 			h.Verify = &Hook{}
 			err = parseHook(d, opt, h.Verify, nil)
+		case "users":
+			h.Users, err = parseUsers(d)
 		case "deliver":
 			h.Deliver = &Hook{}
 			err = parseHook(d, opt, h.Deliver, nil)
@@ -488,28 +502,28 @@ func parseTemplate(d *caddyfile.Dispenser, sub string, hk *Hook) (bool, error) {
 	return false, nil
 }
 
-// parseHash reads "hash <format> [<cost>]".
+// parseHash reads "hash <format> [<cost>]". The formats and their cost
+// ranges are passhash's table.
 func parseHash(d *caddyfile.Dispenser, upd *UpdateHook) error {
 	args := d.RemainingArgs()
 	if len(args) < 1 || len(args) > 2 {
-		return d.Errf("hash: expected a format (bcrypt, argon2id, scrypt, pbkdf2_sha256, none) and an optional cost")
+		return d.Errf("hash: expected a format (%s) and an optional cost", strings.Join(passhash.Formats(), ", "))
 	}
-	switch args[0] {
-	case "bcrypt", "argon2id", "scrypt", "pbkdf2_sha256", "none":
-	default:
-		return d.Errf("hash: unknown format '%s' (want bcrypt, argon2id, scrypt, pbkdf2_sha256, none)", args[0])
-	}
-	upd.Hash = args[0]
-	if len(args) == 2 && args[0] == "none" {
-		return d.Errf("hash: format none takes no cost")
-	}
+	cost := 0
 	if len(args) == 2 {
 		n, err := strconv.Atoi(args[1])
 		if err != nil || n <= 0 {
 			return d.Errf("hash: cost '%s' is not a positive integer", args[1])
 		}
-		upd.HashCost = n
+		cost = n
 	}
+	if _, err := passhash.New(args[0], cost); err != nil {
+		return d.Errf("hash: %v", err)
+	}
+	if p := passhash.Parts(args[0]); len(p) > 0 {
+		return d.Errf("hash: format %s stores %s in columns of its own, which an update endpoint cannot receive; use it with a users directory", args[0], strings.Join(p, " and "))
+	}
+	upd.Hash, upd.HashCost = args[0], cost
 	return nil
 }
 

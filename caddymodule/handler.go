@@ -19,6 +19,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/resetgate/resetgate/plugin"
+	"github.com/resetgate/resetgate/plugin/directory"
 	"github.com/resetgate/resetgate/plugin/hookreq"
 	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/plugin/passhash"
@@ -75,6 +76,12 @@ type Handler struct {
 	// user's current one; with it, a new password equal to the old one is
 	// refused (SAME_AS_OLD). Default: none.
 	Verify *Hook `json:"verify,omitempty"`
+
+	// Where the app keeps its users, for an app without lookup and update
+	// endpoints: a SQL table (sql) or an LDAP directory (ldap). It
+	// replaces lookup, update and verify; a config with both is refused.
+	// Default: none (the hooks).
+	Users *directory.Config `json:"users,omitempty"`
 
 	// An optional upstream endpoint that says who is signed in, for the
 	// change-password call: it receives a GET with the browser's Cookie and
@@ -142,6 +149,7 @@ type Handler struct {
 	engine     *plugin.Engine
 	st         store.Store
 	poolKey    string
+	usersKey   string
 	localPerIP bool
 	logger     *zap.Logger
 }
@@ -214,12 +222,16 @@ type AdminTokenConfig struct {
 type UpdateHook struct {
 	Hook
 	// Send a hash of the password in this format instead of the password:
-	// "bcrypt" ($2a$), "argon2id" (PHC), "scrypt" (PHC-style),
-	// "pbkdf2_sha256" (Django's format) or "none". Default: none.
+	// a format of passhash.Formats(), named after the app that reads it
+	// ("bcrypt" ($2y$), "argon2id", "wordpress", "django_argon2", …; see
+	// the README's "Hash formats"), or "none". Formats that keep a salt in
+	// a column of their own (gitea, redmine) are refused here. Default:
+	// none.
 	Hash string `json:"hash,omitempty"`
-	// The hash's work factor: bcrypt cost (default 12), argon2id passes
-	// (default 2, with 19 MiB), scrypt log2 N (default 17) or pbkdf2
-	// iterations (default 870000).
+	// The hash's work factor: bcrypt cost (bcrypt default 12), argon2
+	// passes (default 2), scrypt log2 N (default 17) or PBKDF2/crypt
+	// iterations (pbkdf2_sha256 default 870000); each format's default and
+	// range are in plugin/passhash/formats.go.
 	HashCost int `json:"hash_cost,omitempty"`
 }
 
@@ -336,11 +348,17 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	if h.BaseURL == "" {
 		return cfg, errors.New("base_url is required")
 	}
-	if h.Lookup == nil || h.Lookup.URL == "" {
-		return cfg, errors.New("lookup is required")
-	}
-	if h.Update == nil || h.Update.URL == "" {
-		return cfg, errors.New("update is required")
+	if h.Users != nil {
+		if err := h.usersAlone(); err != nil {
+			return cfg, err
+		}
+	} else {
+		if h.Lookup == nil || h.Lookup.URL == "" {
+			return cfg, errors.New("lookup is required")
+		}
+		if h.Update == nil || h.Update.URL == "" {
+			return cfg, errors.New("update is required")
+		}
 	}
 	baseURL, err := resolve(repl, "base_url", h.BaseURL)
 	if err != nil {
@@ -354,7 +372,11 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	if err := plugin.CheckPrefix(h.Prefix); err != nil {
 		return cfg, err
 	}
-	for name, d := range map[string]caddy.Duration{"token_ttl": h.TokenTTL, "code_ttl": h.CodeTTL, "revoke_ttl": h.RevokeTTL, "lookup timeout": h.Lookup.Timeout, "update timeout": h.Update.Timeout} {
+	durations := map[string]caddy.Duration{"token_ttl": h.TokenTTL, "code_ttl": h.CodeTTL, "revoke_ttl": h.RevokeTTL}
+	if h.Users == nil {
+		durations["lookup timeout"], durations["update timeout"] = h.Lookup.Timeout, h.Update.Timeout
+	}
+	for name, d := range durations {
 		if d < 0 {
 			return cfg, fmt.Errorf("%s must be positive", name)
 		}
@@ -401,42 +423,11 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	cfg.PowDifficulty = h.Pow
 
 	// Hooks.
-	updSecret, err := resolve(repl, "update secret", h.Update.Secret)
-	if err != nil {
-		return cfg, err
-	}
-	updSigner, err := signer("update secret", updSecret)
-	if err != nil {
-		return cfg, err
-	}
-	lookSigner := updSigner
-	if h.Lookup.Secret != "" {
-		s, err := resolve(repl, "lookup secret", h.Lookup.Secret)
-		if err != nil {
+	var updSigner *webhook.Signer
+	if h.Users == nil {
+		if updSigner, err = h.lookupAndUpdate(repl, &cfg); err != nil {
 			return cfg, err
 		}
-		if lookSigner, err = signer("lookup secret", s); err != nil {
-			return cfg, err
-		}
-	}
-	if updSigner == nil {
-		h.logger.Warn("update hook has no secret: upstream calls are not signed")
-	}
-	lookupURL, err := hookURL(repl, "lookup", h.Lookup.URL)
-	if err != nil {
-		return cfg, err
-	}
-	updateURL, err := hookURL(repl, "update", h.Update.URL)
-	if err != nil {
-		return cfg, err
-	}
-	cfg.Lookup = plugin.Hook{URL: lookupURL, Client: &webhook.Client{Signer: lookSigner, Timeout: timeoutOr(h.Lookup.Timeout), UserAgent: "resetgate"}}
-	cfg.Update = plugin.Hook{URL: updateURL, Client: &webhook.Client{Signer: updSigner, Timeout: timeoutOr(h.Update.Timeout), UserAgent: "resetgate"}}
-	if cfg.Lookup.Template, err = hookTemplate(repl, "lookup", h.Lookup.Template); err != nil {
-		return cfg, err
-	}
-	if cfg.Update.Template, err = hookTemplate(repl, "update", h.Update.Template); err != nil {
-		return cfg, err
 	}
 	if cfg.Session, err = h.optionalHook(repl, "session", (*Hook)(sessionHook(h.Session)), updSigner); err != nil {
 		return cfg, err
@@ -465,11 +456,16 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 		cfg.AdminTokens = append(cfg.AdminTokens, at)
 	}
 	cfg.AdminAllowRoles = h.AdminAllowRoles
-	if cfg.Verify, err = h.optionalHook(repl, "verify", h.Verify, updSigner); err != nil {
-		return cfg, err
-	}
-	if cfg.Hasher, err = passhash.New(h.Update.Hash, h.Update.HashCost); err != nil {
-		return cfg, fmt.Errorf("update hash: %w", err)
+	if h.Users == nil {
+		if cfg.Verify, err = h.optionalHook(repl, "verify", h.Verify, updSigner); err != nil {
+			return cfg, err
+		}
+		if cfg.Hasher, err = passhash.New(h.Update.Hash, h.Update.HashCost); err != nil {
+			return cfg, fmt.Errorf("update hash: %w", err)
+		}
+		if p := passhash.Parts(h.Update.Hash); len(p) > 0 {
+			return cfg, fmt.Errorf("update hash: format %s stores %s in columns of its own, which an update endpoint cannot receive; use it with a users directory", h.Update.Hash, strings.Join(p, " and "))
+		}
 	}
 
 	// Policy and limits.
@@ -528,7 +524,13 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 		h.logger.Warn("no email configured: reset mails are not sent")
 	}
 
-	// Store and key last: they touch the disk.
+	// The user directory, store and key last: they connect and touch
+	// the disk.
+	if h.Users != nil {
+		if cfg.Users, err = h.openUsers(ctx, repl); err != nil {
+			return cfg, err
+		}
+	}
 	if cfg.Key, err = h.openStore(ctx, repl); err != nil {
 		return cfg, err
 	}
@@ -603,6 +605,7 @@ func (h *Handler) Cleanup() error {
 	if h.engine != nil {
 		h.engine.Stop()
 	}
+	h.releaseUsers()
 	return h.releaseStore()
 }
 
@@ -715,7 +718,7 @@ func signer(option, secret string) (*webhook.Signer, error) {
 }
 
 func hookURL(repl *caddy.Replacer, option, raw string) (string, error) {
-	u, err := resolve(repl, option, raw)
+	u, err := resolveKeepingHookPlaceholders(repl, option, raw)
 	if err != nil {
 		return "", err
 	}

@@ -256,10 +256,10 @@ func TestValidateConfigs(t *testing.T) {
 
 		{name: "hash_bcrypt_cost_40", options: map[string]string{
 			"update": "update http://127.0.0.1:8080/internal/users/password {\n\tsecret {env.RG_TEST_SECRET}\n\thash bcrypt 40\n}"},
-			want: "update hash: bcrypt cost must be between 4 and 31", secrets: []string{goodSecret}},
+			want: "hash: bcrypt cost must be between 4 and 31", secrets: []string{goodSecret}},
 		{name: "hash_argon2id_cost_40", options: map[string]string{
 			"update": "update http://127.0.0.1:8080/internal/users/password {\n\thash argon2id 40\n}"},
-			want: "update hash: argon2id time cost must be between 1 and 20"},
+			want: "hash: argon2id time cost must be between 1 and 20"},
 	}
 
 	for _, c := range cases {
@@ -377,6 +377,7 @@ func TestValidateJSONConfigs(t *testing.T) {
 		{name: "email_transport_sendmail", set: map[string]any{"email": map[string]any{"transport": "sendmail", "address": "127.0.0.1:25", "from": "a@acme.test"}}, want: "email: unknown transport"},
 		{name: "email_tls_ssl", set: map[string]any{"email": map[string]any{"address": "127.0.0.1:25", "from": "a@acme.test", "tls": "ssl"}}, want: "email: mailer: tls"},
 		{name: "hash_md5", set: map[string]any{"update": map[string]any{"url": "http://127.0.0.1:8080/u", "hash": "md5"}}, want: "update hash: unknown hash format"},
+		{name: "hash_gitea_on_endpoint", set: map[string]any{"update": map[string]any{"url": "http://127.0.0.1:8080/u", "hash": "gitea"}}, want: "update hash: format gitea stores salt and algo in columns of its own"},
 		{name: "rate_limit_count_zero", set: map[string]any{"rate_limit": map[string]any{"per_ip": map[string]any{"count": 0, "window": "15m"}}}, want: "rate_limit per_ip needs a count"},
 		{name: "rate_limit_window_negative", set: map[string]any{"rate_limit": map[string]any{"mail_budget": map[string]any{"count": 5, "window": "-1h"}}}, want: "rate_limit mail_budget needs a count"},
 		{name: "code_attempts_11", set: map[string]any{"rate_limit": map[string]any{"code_attempts": 11}}, want: "rate_limit code_attempts must be between 1 and 10"},

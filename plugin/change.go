@@ -26,7 +26,7 @@ func (e *Engine) handleChange(w http.ResponseWriter, r *http.Request) *apiError 
 		e.pages.changeSubmit(w, r)
 		return nil
 	}
-	if e.cfg.Session.URL == "" || e.cfg.Verify.URL == "" {
+	if e.cfg.Session.URL == "" || !e.canVerify {
 		return newError(http.StatusNotFound, CodeNotFound, "password change is not enabled (it needs the session and verify hooks)", "")
 	}
 	var in struct {
@@ -91,7 +91,7 @@ func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm strin
 	if apiErr := e.checkPolicy(ctx, user, user.Email, newPassword, confirm, hasConfirm, "/new"); apiErr != nil {
 		return apiErr
 	}
-	if apiErr := e.callUpdate(ctx, "password.changed", user, "change/"+owner, newPassword); apiErr != nil {
+	if apiErr := e.callUpdate(ctx, "password.changed", user, "change/"+owner, newPassword, "/new"); apiErr != nil {
 		return apiErr
 	}
 	e.afterPasswordChange(context.WithoutCancel(ctx), user, e.cfg.ClientIP(r), "changed")

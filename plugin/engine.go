@@ -16,6 +16,7 @@ import (
 	"github.com/go-webauthn/webauthn/webauthn"
 	"go.uber.org/zap"
 
+	"github.com/resetgate/resetgate/plugin/directory"
 	"github.com/resetgate/resetgate/plugin/hookreq"
 	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/plugin/passhash"
@@ -86,6 +87,11 @@ type Config struct {
 	Verify Hook
 	// Hasher, when not nil, sends a hash instead of the password.
 	Hasher passhash.Hasher
+	// Users, when set, replaces Lookup, Update, Verify and Hasher: users
+	// are found and passwords set in the app's own store (a SQL table, an
+	// LDAP directory). The engine does not close it. Default: nil, the
+	// hooks.
+	Users directory.Directory
 
 	// Mail sends mail; nil disables mail (useful only in tests).
 	Mail mailer.Sender
@@ -182,6 +188,9 @@ type Engine struct {
 	now        func() time.Time
 	base       *url.URL
 	mux        *http.ServeMux
+	users      directory.Directory
+	canVerify  bool
+	usersWait  time.Duration
 	jobs       chan requestJob
 	mail       *outbox
 	perIP      *localCounter
@@ -218,7 +227,10 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
 	}
-	if cfg.Update.URL == "" || cfg.Lookup.URL == "" {
+	switch {
+	case cfg.Users != nil && (cfg.Update.URL != "" || cfg.Lookup.URL != "" || cfg.Verify.URL != ""):
+		return nil, errors.New("users replaces the lookup, update and verify hooks: configure one or the other")
+	case cfg.Users == nil && (cfg.Update.URL == "" || cfg.Lookup.URL == ""):
 		return nil, errors.New("lookup and update hooks are required")
 	}
 	if err := CheckPowDifficulty(cfg.PowDifficulty); err != nil {
@@ -226,6 +238,9 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 	}
 	cfg.logger = log
 	defaults(&cfg)
+	if err := checkHookURLs(cfg); err != nil {
+		return nil, err
+	}
 	if cfg.Templates == nil {
 		if cfg.Templates, err = mailer.LoadTemplates(""); err != nil {
 			return nil, fmt.Errorf("loading built-in mail templates: %w", err)
@@ -240,6 +255,7 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 		base:  base,
 		jobs:  make(chan requestJob, cfg.QueueSize),
 	}
+	e.setUsers()
 	if cfg.LocalPerIP {
 		e.perIP = newLocalCounter()
 	}
@@ -352,8 +368,14 @@ func defaults(c *Config) {
 			log.Warn("breached-password service unavailable; failing open", zap.Error(err))
 		}
 	}
-	if _, ok := c.Hasher.(passhash.Bcrypt); ok {
-		c.Policy.MaxBytes = 72
+	var limiter directory.PasswordByteLimiter = &hookDirectory{hasher: c.Hasher}
+	if l, ok := c.Users.(directory.PasswordByteLimiter); ok {
+		limiter = l
+	} else if c.Users != nil {
+		limiter = nil
+	}
+	if limiter != nil && limiter.MaxPasswordBytes() > 0 {
+		c.Policy.MaxBytes = limiter.MaxPasswordBytes()
 	}
 }
 

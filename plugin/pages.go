@@ -486,7 +486,7 @@ func (p *pages) data(w http.ResponseWriter, r *http.Request, page string) *pageD
 		LinkEnabled: p.e.methodEnabled(MethodLink), CodeEnabled: p.e.methodEnabled(MethodCode),
 		PasskeyEnabled: p.e.webauthn != nil && p.e.methodEnabled(MethodPasskey),
 		TTL:            l.Duration(p.e.cfg.TokenTTL), CodeTTL: l.Duration(p.e.cfg.CodeTTL),
-		Policy: pol, MaxLength: maxLen, RejectsOld: p.e.cfg.Verify.URL != "",
+		Policy: pol, MaxLength: maxLen, RejectsOld: p.e.canVerify,
 		FieldErrors: map[string]string{}, lang: l,
 	}
 	if page == "forgot" && p.e.cfg.PowDifficulty > 0 {

@@ -30,7 +30,7 @@ type passkeyItem struct {
 // changeEnabled reports whether the signed-in change is configured: it
 // needs the session and verify hooks.
 func (e *Engine) changeEnabled() bool {
-	return e.cfg.Session.URL != "" && e.cfg.Verify.URL != ""
+	return e.cfg.Session.URL != "" && e.canVerify
 }
 
 func (p *pages) accountRoutes(m *http.ServeMux) {

@@ -15,20 +15,15 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
-	"github.com/resetgate/resetgate/plugin/hookreq"
+	"github.com/resetgate/resetgate/plugin/directory"
 	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/plugin/policy"
 	"github.com/resetgate/resetgate/store"
 )
 
-// User is what the lookup hook tells about an identifier.
-type User struct {
-	ID     string `json:"id"`
-	Email  string `json:"email"`
-	Name   string `json:"name,omitempty"`
-	Role   string `json:"role,omitempty"`
-	Locale string `json:"locale,omitempty"`
-}
+// User is what the lookup hook (or the user directory) tells about an
+// identifier.
+type User = directory.User
 
 // flowRecord is a reset flow as stored under its flow key.
 type flowRecord struct {
@@ -293,29 +288,6 @@ func (e *Engine) sendMail(ctx context.Context, user User, kind string, data any)
 	}
 }
 
-// lookup asks the upstream who an identifier is.
-func (e *Engine) lookup(ctx context.Context, identifier string) (User, bool, error) {
-	body, _ := json.Marshal(map[string]string{"identifier": identifier})
-	resp, err := e.cfg.Lookup.call(ctx, "", hookreq.Values{"identifier": identifier}, body, "", nil)
-	if err != nil {
-		return User{}, false, fmt.Errorf("lookup: %w", err)
-	}
-	switch {
-	case resp.Status == http.StatusNotFound:
-		return User{}, false, nil
-	case !e.cfg.Lookup.ok(resp):
-		return User{}, false, fmt.Errorf("lookup answered status %d", resp.Status)
-	}
-	f, err := e.cfg.Lookup.fields(resp)
-	if err != nil {
-		return User{}, false, fmt.Errorf("lookup answered success without a user id: %w", err)
-	}
-	if f["id"] == "" {
-		return User{}, false, errors.New("lookup answered success without a user id")
-	}
-	return User{ID: f["id"], Email: f["email"], Name: f["name"], Role: f["role"], Locale: f["locale"]}, true, nil
-}
-
 // handlePreflight tells a front end whether a token is usable, without
 // consuming it: mail scanners prefetch links.
 func (e *Engine) handlePreflight(w http.ResponseWriter, r *http.Request) *apiError {
@@ -522,7 +494,7 @@ func (e *Engine) checkPolicy(ctx context.Context, u User, identifier, password, 
 		Identifiers:     []string{identifier, u.Email, u.Name},
 		PasswordPointer: pointer,
 	}
-	if e.cfg.Verify.URL != "" {
+	if e.canVerify {
 		in.OldPasswordMatches = func(ctx context.Context, pw string) (bool, error) {
 			return e.passwordMatches(ctx, u.ID, pw)
 		}
@@ -535,26 +507,6 @@ func (e *Engine) checkPolicy(ctx context.Context, u User, identifier, password, 
 		return upstreamFailed("the password could not be checked right now; try again", err)
 	}
 	return nil
-}
-
-// passwordMatches asks the verify hook whether pw is the user's current
-// password: 200 yes, 401 no, anything else an error.
-func (e *Engine) passwordMatches(ctx context.Context, userID, pw string) (bool, error) {
-	body, err := json.Marshal(map[string]string{"user_id": userID, "password": pw})
-	if err != nil {
-		return false, err
-	}
-	resp, err := e.cfg.Verify.call(ctx, "", hookreq.Values{"user.id": userID, "password": pw}, body, "", nil)
-	if err != nil {
-		return false, fmt.Errorf("verify: %w", err)
-	}
-	switch {
-	case e.cfg.Verify.ok(resp):
-		return true, nil
-	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
-		return false, nil
-	}
-	return false, fmt.Errorf("verify answered status %d", resp.Status)
 }
 
 // policyError turns violations into a 422 listing every failed rule.
@@ -580,7 +532,7 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	if apiErr := e.checkPolicy(ctx, rec.User, rec.Identifier, password, confirm, hasConfirm, "/password"); apiErr != nil {
 		return apiErr
 	}
-	lease := e.cfg.Update.Client.Timeout + 10*time.Second
+	lease := e.usersWait + 10*time.Second
 	won, err := e.store.PutIfAbsent(ctx, lockKey(key), []byte("1"), lease)
 	if err != nil {
 		return storeUnavailable(err)
@@ -603,48 +555,13 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	if rec.NeedsPasskey {
 		return errPasskeyRequired
 	}
-	if err := e.callUpdate(ctx, "password.reset", rec.User, key, password); err != nil {
+	if err := e.callUpdate(ctx, "password.reset", rec.User, key, password, "/password"); err != nil {
 		return err
 	}
 	if _, err := e.store.Consume(context.WithoutCancel(ctx), key); err != nil && !errors.Is(err, store.ErrNotFound) {
 		e.log.Error("consuming token after a successful update", zap.Error(err))
 	}
 	e.afterPasswordChange(context.WithoutCancel(ctx), rec.User, ip, "reset")
-	return nil
-}
-
-// callUpdate sends the new password (or its hash) to the upstream.
-func (e *Engine) callUpdate(ctx context.Context, typ string, u User, tokenKey, password string) *apiError {
-	body := map[string]any{"type": typ, "user_id": u.ID, "revoke_sessions": true}
-	vals := userValues(u, u.Email)
-	vals["type"], vals["revoke_sessions"], vals["password"] = typ, true, password
-	vals["password_hash"], vals["hash_format"] = "", ""
-	if e.cfg.Hasher != nil {
-		h, err := e.cfg.Hasher.Hash(password)
-		if err != nil {
-			return internalError(fmt.Errorf("hashing the new password: %w", err))
-		}
-		body["password_hash"] = h
-		body["hash_format"] = e.cfg.Hasher.Format()
-		vals["password_hash"], vals["hash_format"] = h, e.cfg.Hasher.Format()
-	} else {
-		body["password"] = password
-	}
-	data, err := json.Marshal(body)
-	if err != nil {
-		return internalError(err)
-	}
-	// The same token and password give the same key, so an upstream that
-	// applied a call whose answer we lost can recognise the retry.
-	idem := mac(e.keys.idem, tokenKey, password)[:32]
-	const notAccepted = "the application did not accept the new password; try again"
-	resp, err := e.cfg.Update.call(ctx, "", vals, data, idem, nil)
-	if err != nil {
-		return upstreamFailed(notAccepted, err)
-	}
-	if !e.cfg.Update.ok(resp) {
-		return upstreamFailed(notAccepted, fmt.Errorf("update answered status %d", resp.Status))
-	}
 	return nil
 }
 
@@ -714,7 +631,7 @@ func (e *Engine) handlePolicy(w http.ResponseWriter, r *http.Request) *apiError 
 func (e *Engine) policyJSON() map[string]any {
 	out := e.cfg.Policy.Describe()
 	out["confirm_must_match"] = true
-	out["rejects_old_password"] = e.cfg.Verify.URL != ""
+	out["rejects_old_password"] = e.canVerify
 	out["methods"] = e.cfg.Methods
 	out["token_ttl_seconds"] = int(e.cfg.TokenTTL / time.Second)
 	out["code_ttl_seconds"] = int(e.cfg.CodeTTL / time.Second)

@@ -23,6 +23,9 @@ type User struct {
 type Change struct {
 	// UserID is the account's id as Find returned it.
 	UserID string
+	// User is the whole account as Find returned it (the HTTP update
+	// hook's request template may use its e-mail or name). Optional.
+	User User
 	// Password is the new password, exactly as typed.
 	Password string
 	// Reason is "password.reset" or "password.changed".

@@ -293,8 +293,9 @@ func (t *Template) BuildWith(rawURL string, vals Values, defaultBody []byte) (we
 	if err := t.Validate(); err != nil {
 		return webhook.Request{}, err
 	}
-	if strings.Contains(rawURL, "{"+Prefix) {
-		return webhook.Request{}, errors.New("hookreq: the hook URL must not hold placeholders (use query)")
+	rawURL, err := renderURL(rawURL, vals)
+	if err != nil {
+		return webhook.Request{}, err
 	}
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

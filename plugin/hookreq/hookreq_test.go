@@ -361,7 +361,7 @@ func TestBuildErrors(t *testing.T) {
 	if _, err := tp.Build(hookURL, v); err == nil || !strings.Contains(err.Error(), "password_hash") {
 		t.Errorf("missing value: %v", err)
 	}
-	for _, u := range []string{"ftp://x/y", "/relative", "http://[::1", "https://x.test/{password_reset.user.id}"} {
+	for _, u := range []string{"ftp://x/y", "/relative", "http://[::1", "https://{password_reset.user.id}.test/x", "https://x.test/{password_reset.password}"} {
 		if _, err := tp.Build(u, vals()); err == nil {
 			t.Errorf("URL %q accepted", u)
 		}

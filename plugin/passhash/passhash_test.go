@@ -10,7 +10,7 @@ func TestHashFormatsVerifyAgainstPassword(t *testing.T) {
 	for _, tc := range []struct {
 		format, prefix string
 	}{
-		{"bcrypt", "$2a$04$"},
+		{"bcrypt", "$2y$04$"},
 		{"argon2id", "$argon2id$v=19$m=19456,t=1,p=1$"},
 		{"scrypt", "$scrypt$ln=10,r=8,p=1$"},
 		{"pbkdf2_sha256", "pbkdf2_sha256$100000$"},
