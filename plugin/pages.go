@@ -311,6 +311,10 @@ func (p *pages) asset(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", a.ctype)
 	h.Set("Cache-Control", "public, max-age=86400")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if r.PathValue("name") == "logo" {
+		// The mails show the logo too, from a mail app's origin.
+		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	}
 	if a.csp != "" {
 		h.Set("Content-Security-Policy", a.csp)
 	}
