@@ -135,7 +135,7 @@ func (u *user) runAxe() string {
 	u.t.Helper()
 	ctx, cancel := context.WithTimeout(u.ctx, 60*time.Second)
 	defer cancel()
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`if (!window.axe) { (0, eval)(` + mustJSON(axeScript) + `); }`)); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[chromedp.Void](`if (!window.axe) { (0, eval)(`+mustJSON(axeScript)+`); }`)); err != nil {
 		u.fail(fmt.Errorf("injecting axe-core: %.300v", err))
 	}
 	raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](axeRunJS, chromedp.EvalAwaitPromise))
