@@ -316,6 +316,11 @@ func TestAccessibility(t *testing.T) {
 			}
 		}
 		a.audit(u, "forgot-error-empty", false)
+		// The field in error keeps its red border when it has the focus.
+		u.eval(`document.getElementById('identifier').focus(), ''`)
+		if got := u.eval(`document.activeElement.id + ' ' + getComputedStyle(document.activeElement).borderTopColor`); got != "identifier rgb(179, 38, 30)" {
+			t.Errorf("focused field in error: %q, want identifier with the red border rgb(179, 38, 30)", got)
+		}
 
 		u.keys("#identifier", resetUser)
 		u.click(`button[type=submit]`)

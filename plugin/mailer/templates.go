@@ -203,8 +203,8 @@ var overrideRE = regexp.MustCompile(`^([a-z]+)(\.([a-z]{2,3}(-[a-z0-9]{2,8})*))?
 // A file with a language tag before the suffix (reset.de.html) replaces the
 // template for that language only. Subjects and .txt files are
 // text/template, .html files html/template (so values are escaped); all may
-// call {{t "key"}}, {{code .Code}}, {{datetime .Time}}, {{lang}} and
-// {{dir}}. A .txt or .html file in overrideDir with any other name is an
+// call {{t "key"}}, {{code .Code}}, {{datetime .Time}}, {{lang}}, {{dir}}
+// and {{theme}} (the pages' palette and logo, see WithTheme). A .txt or .html file in overrideDir with any other name is an
 // error, so a misspelt override does not go unnoticed.
 //
 // The templates are ready for the built-in languages; WithCatalog makes
