@@ -266,9 +266,9 @@ func (u *user) dropCookie(name string) {
 // TestAccessibility runs axe-core 4.10 in Debian's Chromium on every
 // hosted page in every state a user can reach (empty, each form error, the
 // error pages, the signed-in pages), with the page script on and off, in
-// light and dark, on a phone and a desktop, and on both HTML mails; then
-// on the main pages in German, French and Spanish with the built-in
-// theme. It fails, naming the rule and the element, on any serious or
+// light and dark, on a phone and a desktop, and on both HTML mails; the
+// passkey step of require_passkey; then the main pages in German, French
+// and Spanish with the built-in theme. It fails, naming the rule and the element, on any serious or
 // critical violation of WCAG 2.1 A/AA, and on content outside landmarks.
 // Every state is saved as a screenshot (a11y-*.png in the artifacts).
 func TestAccessibility(t *testing.T) {
@@ -276,7 +276,7 @@ func TestAccessibility(t *testing.T) {
 		t.Skip("starts Chromium and Caddy; skipped with -short")
 	}
 	chrome := chromiumPath(t)
-	shots := accountShots(t, "a11y-js", "a11y-nojs", "a11y-de", "a11y-fr", "a11y-es")
+	shots := accountShots(t, "a11y-js", "a11y-nojs", "a11y-js-step", "a11y-nojs-step", "a11y-de", "a11y-fr", "a11y-es")
 	start := time.Now()
 	logo := filepath.Join(t.TempDir(), "acme-logo.svg")
 	if err := os.WriteFile(logo, []byte(logoSVG), 0o600); err != nil {
@@ -413,6 +413,16 @@ func TestAccessibility(t *testing.T) {
 		u.open(env.BaseURL + "/password-reset/passkeys")
 		u.waitPage("passkeys")
 		a.audit(u, "passkeys", false)
+		if js {
+			// A passkey added (a virtual authenticator): the notice and
+			// the list; the second pass sees the list without script.
+			u.addAuthenticator()
+			u.waitJS(`!document.querySelector('#passkey-add fieldset').disabled`, "the add form enabled by passkey.js")
+			u.keys("#passkey-name", "Laptop")
+			u.click(`#passkey-add button[type=submit]`)
+			u.waitText(".banner", "Passkey added.")
+			a.audit(u, "passkeys-added", false)
+		}
 		u.open(env.BaseURL + "/password-reset/change")
 		u.waitPage("change")
 		a.audit(u, "change", false)
@@ -439,7 +449,30 @@ func TestAccessibility(t *testing.T) {
 		u.waitPage("changed")
 		a.audit(u, "changed", false)
 		bobPassword = next
-		u.mail(bob, "")
+		if m := u.mail(bob, ""); js {
+			mails.show(u, m)
+			a.audit(u, "mail-changed-de", true)
+		}
+	}
+
+	// require_passkey: bob has a passkey, so the mailed link first asks
+	// for it, with and without the page script.
+	env.Load(env.Caddyfile(accountBlock(env, true, themed+"\t\trequire_passkey\n")))
+	for _, js := range []bool{true, false} {
+		trail := "a11y-js-step"
+		if !js {
+			trail = "a11y-nojs-step"
+		}
+		u := newUser(t, browser, env, shots, trail, "")
+		u.scripts(js)
+		u.open(env.BaseURL + "/password-reset/")
+		u.keys("#identifier", bob+"\n")
+		u.waitPage("sent")
+		link, _ := testenv.ResetLink(t, u.mail(bob, ""))
+		u.open(link)
+		u.waitPage("new")
+		u.waitText("body", "This account is protected by a passkey.")
+		a.audit(u, "new-passkey-step", false)
 	}
 	// The built-in theme, in the other languages.
 	env.Load(env.Caddyfile(accountBlock(env, true, "")))
