@@ -642,6 +642,7 @@ func (p *pages) codeSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, p.cookie(cookieFlow, "", 0, http.SameSiteStrictMode))
+	http.SetCookie(w, p.cookie(cookieIdent, "", 0, http.SameSiteStrictMode))
 	http.SetCookie(w, p.cookie(cookieToken, token, p.e.cfg.TokenTTL, http.SameSiteLaxMode))
 	p.redirect(w, r, p.e.cfg.Prefix+"/new")
 }
