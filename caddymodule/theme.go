@@ -11,7 +11,8 @@ import (
 	"github.com/resetgate/resetgate/plugin"
 )
 
-// Theme is the look of the hosted pages: logo, colours, and templates.
+// Theme is the look of the hosted pages and of the HTML mails: logo,
+// colours (a light and a dark scheme are made from them), and templates.
 // The product name and the support contact stay in site_name and support
 // (the theme block of the Caddyfile sets them too).
 type Theme struct {

@@ -258,7 +258,7 @@ func TestBrowserJourneys(t *testing.T) {
 		u.shot("sent")
 		// Bob's locale is de: the mail is German.
 		m := u.mail(bob, "Setzen Sie Ihr Passwort für Acme Demo zurück")
-		for _, want := range []string{"Hallo Bob Baumann,", "Gültig für 15 Minuten", "Fragen? Wenden Sie sich an help@acme.test."} {
+		for _, want := range []string{"Hallo Bob Baumann,", "Der Link funktioniert einmal und 15 Minuten lang", "Der Code funktioniert einmal und 10 Minuten lang", "Fragen? Wenden Sie sich an help@acme.test."} {
 			if !strings.Contains(m.Text, want) {
 				t.Errorf("German mail lacks %q:\n%s", want, m.Text)
 			}
@@ -297,7 +297,7 @@ func TestBrowserJourneys(t *testing.T) {
 		revoke, _ := testenv.RevokeLink(t, m)
 		u.open(revoke)
 		u.waitPage("revoke")
-		u.waitText("h1", "Das waren nicht Sie?")
+		u.waitText("h1", "Das waren Sie nicht?")
 		u.shot("revoke-confirm")
 		u.click(`button[type=submit]`)
 		u.waitPage("revoked")

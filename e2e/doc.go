@@ -7,7 +7,9 @@
 // Chromium's virtual authenticator (DevTools WebAuthn domain): registration
 // on the passkeys page, a reset with the passkey alone, and the
 // require_passkey step after the mailed link; the signed-in change page is
-// driven the same way.
+// driven the same way. TestAccessibility runs axe-core (vendored in
+// testdata/axe) on every page state and both mails, with scripts on and
+// off, light and dark, phone and desktop.
 //
 //	go test ./e2e/                       # needs /usr/bin/chromium (apt-get install -y chromium)
 //	RESETGATE_CHROMIUM=/path/to/chrome   # another browser binary

@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"html/template"
-	"math"
 	"mime"
 	"net/http"
 	"net/url"
@@ -25,6 +24,7 @@ import (
 
 	"github.com/resetgate/resetgate/plugin/i18n"
 	"github.com/resetgate/resetgate/plugin/policy"
+	"github.com/resetgate/resetgate/plugin/theme"
 )
 
 //go:embed web/templates/*.html web/style.css web/app.js web/passkey.js web/pow.js web/pow-worker.js
@@ -63,18 +63,9 @@ type PageOptions struct {
 // pageNames are the pages, each web/templates/<name>.html.
 var pageNames = []string{"forgot", "sent", "new", "done", "revoke", "revoked", "error", "change", "changed", "passkeys"}
 
-// colorRE is the only colour syntax accepted: nothing else can reach the
-// generated stylesheet.
-var colorRE = regexp.MustCompile(`^#([0-9a-fA-F]{3}|[0-9a-fA-F]{6})$`)
-
 // CheckColor reports whether c is a colour the theme accepts: "#rgb" or
 // "#rrggbb".
-func CheckColor(c string) error {
-	if !colorRE.MatchString(c) {
-		return fmt.Errorf("%q is not a colour of the form #rgb or #rrggbb", c)
-	}
-	return nil
-}
+func CheckColor(c string) error { return theme.Check(c) }
 
 type asset struct {
 	ctype string
@@ -171,8 +162,9 @@ func newPages(e *Engine) (*pages, error) {
 		p.cat = i18n.Builtin()
 	}
 
-	// Theme.
-	theme, err := themeCSS(o.Color, o.Accent)
+	// Theme: one palette for the pages' theme.css, the favicon and the
+	// mails.
+	palette, themeSheet, err := themeCSS(o.Color, o.Accent)
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +182,8 @@ func newPages(e *Engine) (*pages, error) {
 		}
 	}
 	p.assets["style.css"] = asset{ctype: "text/css; charset=utf-8", body: style}
-	p.assets["theme.css"] = asset{ctype: "text/css; charset=utf-8", body: theme}
+	p.assets["theme.css"] = asset{ctype: "text/css; charset=utf-8", body: themeSheet}
+	p.assets["favicon.svg"] = asset{ctype: "image/svg+xml", body: faviconSVG(palette), csp: svgCSP}
 	p.assets["app.js"] = asset{ctype: "text/javascript; charset=utf-8", body: script}
 	p.assets["passkey.js"] = asset{ctype: "text/javascript; charset=utf-8", body: passkeyScript}
 	for _, name := range []string{"pow.js", "pow-worker.js"} {
@@ -201,13 +194,16 @@ func newPages(e *Engine) (*pages, error) {
 		p.assets[name] = asset{ctype: "text/javascript; charset=utf-8", body: body}
 	}
 	h := sha256.New()
-	for _, name := range []string{"style.css", "theme.css", "app.js", "passkey.js", "pow.js", "pow-worker.js", "logo"} {
+	for _, name := range []string{"style.css", "theme.css", "app.js", "passkey.js", "pow.js", "pow-worker.js", "logo", "favicon.svg"} {
 		h.Write([]byte(name))
 		h.Write(p.assets[name].body)
 	}
 	p.version = hex.EncodeToString(h.Sum(nil))[:12]
 	if _, ok := p.assets["logo"]; ok {
 		p.logo = e.cfg.Prefix + "/assets/logo?v=" + p.version
+	}
+	if e.cfg.Templates, err = e.cfg.Templates.WithTheme(mailTheme(palette, p.logo, e.base.String())); err != nil {
+		return nil, err
 	}
 	p.csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src " + imgSrc +
 		"; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
@@ -252,79 +248,6 @@ func pageFuncs(l *i18n.Lang) template.FuncMap {
 	}
 }
 
-// themeCSS is the stylesheet made from the configured colours: CSS custom
-// properties only, from values that passed CheckColor. Text colours are
-// chosen for contrast (WCAG 2): white or dark text on buttons, the main
-// colour for links only when it reads on white.
-func themeCSS(color, accent string) ([]byte, error) {
-	if color == "" && accent == "" {
-		return []byte("/* no theme configured */\n"), nil
-	}
-	var b bytes.Buffer
-	b.WriteString("/* made from the theme in the Caddyfile */\n:root {\n")
-	const dark, white = "#1d2230", "#ffffff"
-	if color != "" {
-		if err := CheckColor(color); err != nil {
-			return nil, fmt.Errorf("theme color: %w", err)
-		}
-		c := expandColor(color)
-		on := white
-		if contrast(c, white) < contrast(c, dark) {
-			on = dark
-		}
-		link := c
-		if contrast(c, white) < 4.5 {
-			link = dark
-		}
-		fmt.Fprintf(&b, "  --brand: %s;\n  --on-brand: %s;\n  --link: %s;\n  --accent: %s;\n", c, on, link, c)
-		if contrast(c, white) >= 3 {
-			fmt.Fprintf(&b, "  --focus: %s;\n", c)
-		}
-	}
-	if accent != "" {
-		if err := CheckColor(accent); err != nil {
-			return nil, fmt.Errorf("theme accent: %w", err)
-		}
-		a := expandColor(accent)
-		fmt.Fprintf(&b, "  --accent: %s;\n", a)
-		if contrast(a, white) >= 3 {
-			fmt.Fprintf(&b, "  --focus: %s;\n", a)
-		}
-	}
-	b.WriteString("}\n")
-	return b.Bytes(), nil
-}
-
-// expandColor turns "#abc" into "#aabbcc", lowercase.
-func expandColor(c string) string {
-	c = strings.ToLower(c)
-	if len(c) == 4 {
-		return "#" + strings.Repeat(c[1:2], 2) + strings.Repeat(c[2:3], 2) + strings.Repeat(c[3:4], 2)
-	}
-	return c
-}
-
-// contrast is the WCAG 2 contrast ratio of two #rrggbb colours.
-func contrast(a, b string) float64 {
-	la, lb := luminance(a), luminance(b)
-	if la < lb {
-		la, lb = lb, la
-	}
-	return (la + 0.05) / (lb + 0.05)
-}
-
-func luminance(c string) float64 {
-	ch := func(i int) float64 {
-		v, _ := strconv.ParseUint(c[i:i+2], 16, 8)
-		x := float64(v) / 255
-		if x <= 0.03928 {
-			return x / 12.92
-		}
-		return math.Pow((x+0.055)/1.055, 2.4)
-	}
-	return 0.2126*ch(1) + 0.7152*ch(3) + 0.0722*ch(5)
-}
-
 const maxLogo = 512 << 10
 
 var hostRE = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$`)
@@ -363,7 +286,7 @@ func loadLogo(v string) (pageURL, origin string, a asset, err error) {
 		return "", "", a, fmt.Errorf("theme logo: %s is %s, not a PNG, JPEG, GIF, WebP or SVG image", v, ctype)
 	}
 	// An SVG opened on its own runs no script and loads nothing.
-	return "", "", asset{ctype: ctype, body: body, csp: "default-src 'none'; style-src 'unsafe-inline'; sandbox"}, nil
+	return "", "", asset{ctype: ctype, body: body, csp: svgCSP}, nil
 }
 
 func (p *pages) routes(m *http.ServeMux) {
@@ -395,6 +318,10 @@ func (p *pages) asset(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Type", a.ctype)
 	h.Set("Cache-Control", "public, max-age=86400")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	if r.PathValue("name") == "logo" {
+		// The mails show the logo too, from a mail app's origin.
+		h.Set("Cross-Origin-Resource-Policy", "cross-origin")
+	}
 	if a.csp != "" {
 		h.Set("Content-Security-Policy", a.csp)
 	}
@@ -423,7 +350,8 @@ type pageData struct {
 	Logo string
 	// CSRF is the form token every form must post as "csrf".
 	CSRF string
-	// Identifier is what the user typed on the forgot form.
+	// Identifier is what the user typed on the forgot form (on the forgot
+	// page after an error, and on the sent page).
 	Identifier string
 	// Pow is the proof-of-work challenge of the forgot form (pow on).
 	Pow *PowChallenge
@@ -438,6 +366,12 @@ type pageData struct {
 	// password may have (code points, or bytes under bcrypt).
 	Policy    policy.Policy
 	MaxLength int
+	// MaxIsBytes is true when MaxLength counts bytes (bcrypt's 72), not
+	// characters.
+	MaxIsBytes bool
+	// Unmet names the password rules (li data-rule: length, personal,
+	// common, breached, old, match) the last password sent broke.
+	Unmet map[string]bool
 	// RejectsOld is true when a new password may not equal the old one.
 	RejectsOld bool
 	// Error is the error page's kind (link, revoke, locked, unavailable,
@@ -474,9 +408,9 @@ func (p *pages) lang(r *http.Request) *i18n.Lang {
 func (p *pages) data(w http.ResponseWriter, r *http.Request, page string) *pageData {
 	l := p.lang(r)
 	pol := p.e.cfg.Policy
-	maxLen := pol.MaxLength
+	maxLen, maxIsBytes := pol.MaxLength, false
 	if pol.MaxBytes > 0 && pol.MaxBytes < maxLen {
-		maxLen = pol.MaxBytes
+		maxLen, maxIsBytes = pol.MaxBytes, true
 	}
 	d := &pageData{
 		Page: page, Lang: l.Tag(), Dir: l.Dir(), Title: l.T(page + ".title"),
@@ -486,7 +420,7 @@ func (p *pages) data(w http.ResponseWriter, r *http.Request, page string) *pageD
 		LinkEnabled: p.e.methodEnabled(MethodLink), CodeEnabled: p.e.methodEnabled(MethodCode),
 		PasskeyEnabled: p.e.webauthn != nil && p.e.methodEnabled(MethodPasskey),
 		TTL:            l.Duration(p.e.cfg.TokenTTL), CodeTTL: l.Duration(p.e.cfg.CodeTTL),
-		Policy: pol, MaxLength: maxLen, RejectsOld: p.e.canVerify,
+		Policy: pol, MaxLength: maxLen, MaxIsBytes: maxIsBytes, Unmet: map[string]bool{}, RejectsOld: p.e.canVerify,
 		FieldErrors: map[string]string{}, lang: l,
 	}
 	if page == "forgot" && p.e.cfg.PowDifficulty > 0 {
@@ -547,6 +481,9 @@ func (p *pages) policyFieldErrors(d *pageData, apiErr *apiError, passwordField, 
 		field := passwordField
 		if it.Pointer == "/confirm" {
 			field = "confirm"
+		}
+		if rule := unmetRules[it.Detail]; rule != "" {
+			d.Unmet[rule] = true
 		}
 		if m := p.policyMessage(d.lang, it.Detail, password); !slices.Contains(msgs[field], m) {
 			msgs[field] = append(msgs[field], m)
@@ -682,6 +619,7 @@ func (p *pages) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, p.cookie(cookieFlow, flowID, p.e.cfg.TokenTTL, http.SameSiteStrictMode))
+	http.SetCookie(w, p.identCookie(r.PostForm.Get("identifier")))
 	p.redirect(w, r, p.e.cfg.Prefix+"/sent")
 }
 
@@ -697,7 +635,9 @@ func (p *pages) sent(w http.ResponseWriter, r *http.Request) {
 		p.redirect(w, r, p.e.cfg.Prefix+"/sent")
 		return
 	}
-	p.render(w, http.StatusOK, p.data(w, r, "sent"))
+	d := p.data(w, r, "sent")
+	d.Identifier = p.typedIdentifier(r)
+	p.render(w, http.StatusOK, d)
 }
 
 func (p *pages) codeSubmit(w http.ResponseWriter, r *http.Request) {
@@ -712,6 +652,7 @@ func (p *pages) codeSubmit(w http.ResponseWriter, r *http.Request) {
 	token, _, apiErr := p.e.verifyCode(r.Context(), fc.Value, r.PostForm.Get("code"))
 	if apiErr != nil {
 		d := p.data(w, r, "sent")
+		d.Identifier = p.typedIdentifier(r)
 		switch code := apiErr.items[0].Code; {
 		case code == CodeFlowLocked:
 			http.SetCookie(w, p.cookie(cookieFlow, "", 0, http.SameSiteStrictMode))
@@ -732,6 +673,7 @@ func (p *pages) codeSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, p.cookie(cookieFlow, "", 0, http.SameSiteStrictMode))
+	http.SetCookie(w, p.cookie(cookieIdent, "", 0, http.SameSiteStrictMode))
 	http.SetCookie(w, p.cookie(cookieToken, token, p.e.cfg.TokenTTL, http.SameSiteLaxMode))
 	p.redirect(w, r, p.e.cfg.Prefix+"/new")
 }

@@ -267,6 +267,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 	e.sendMail(ctx, user, "reset", mailer.ResetData{
 		SiteName: e.cfg.SiteName, UserName: user.Name, Link: link, Code: code,
 		ExpiresAt: flow.ExpiresAt, TTL: humanDuration(e.cfg.TokenTTL), RequestIP: job.ip, RequestTime: job.at,
+		CodeExpiresAt: flow.CodeExpiry, CodeTTL: humanDuration(e.cfg.CodeTTL),
 		RevokeLink: revokeLink, SupportContact: e.cfg.SupportContact,
 	})
 	return nil

@@ -41,12 +41,18 @@ type ResetData struct {
 	// Code is the 8-digit code, shown as "1234 5678"; empty for a mail
 	// without one.
 	Code string
-	// ExpiresAt is when the link and code stop working.
+	// ExpiresAt is when the link stops working.
 	ExpiresAt time.Time
-	// TTL is how long they work, in words ("15 minutes"). An English
+	// TTL is how long the link works, in words ("15 minutes"). An English
 	// "N minutes"/"N hours"/"N days" or a Go duration is said again in the
 	// mail's language.
 	TTL string
+	// CodeExpiresAt is when the code stops working (code_ttl after the
+	// request); zero when unknown.
+	CodeExpiresAt time.Time
+	// CodeTTL is how long the code works, written like TTL; when empty
+	// the mail does not say how long.
+	CodeTTL string
 	// RequestIP is the address the request came from.
 	RequestIP string
 	// RequestTime is when the request was made.
@@ -89,6 +95,7 @@ func (d ResetData) prepare(l *i18n.Lang) (any, error) {
 	d.SiteName = shortLine(d.SiteName)
 	d.UserName = shortLine(d.UserName)
 	d.TTL = localDuration(l, d.TTL)
+	d.CodeTTL = localDuration(l, d.CodeTTL)
 	return d, nil
 }
 
@@ -158,13 +165,15 @@ func FormatCode(code string) string {
 //	{{datetime .ExpiresAt}} "Tuesday, 3 March 2026 at 14:05 UTC" (localised)
 //	{{lang}}                "de": the language tag, for <html lang>
 //	{{dir}}                 "ltr" or "rtl"
-func funcs(l *i18n.Lang) map[string]any {
+//	{{theme.Light.Brand}}   the theme's colours ("#2456c8"); {{theme.Logo}}
+func funcs(l *i18n.Lang, look Theme) map[string]any {
 	return map[string]any{
 		"t":        l.T,
 		"code":     FormatCode,
 		"datetime": l.DateTime,
 		"lang":     l.Tag,
 		"dir":      l.Dir,
+		"theme":    func() Theme { return look },
 	}
 }
 
@@ -176,6 +185,7 @@ type Templates struct {
 	where   map[string]string // file name → where it came from, for errors
 	cat     *i18n.Catalog
 	sets    map[string]*templateSet // language tag → parsed templates
+	look    Theme
 }
 
 type templateSet struct {
@@ -193,14 +203,14 @@ var overrideRE = regexp.MustCompile(`^([a-z]+)(\.([a-z]{2,3}(-[a-z0-9]{2,8})*))?
 // A file with a language tag before the suffix (reset.de.html) replaces the
 // template for that language only. Subjects and .txt files are
 // text/template, .html files html/template (so values are escaped); all may
-// call {{t "key"}}, {{code .Code}}, {{datetime .Time}}, {{lang}} and
-// {{dir}}. A .txt or .html file in overrideDir with any other name is an
+// call {{t "key"}}, {{code .Code}}, {{datetime .Time}}, {{lang}}, {{dir}}
+// and {{theme}} (the pages' palette and logo, see WithTheme). A .txt or .html file in overrideDir with any other name is an
 // error, so a misspelt override does not go unnoticed.
 //
 // The templates are ready for the built-in languages; WithCatalog makes
 // them ready for a catalog with more (or changed) languages.
 func LoadTemplates(overrideDir string) (*Templates, error) {
-	t := &Templates{dir: overrideDir, sources: map[string]string{}, where: map[string]string{}}
+	t := &Templates{dir: overrideDir, sources: map[string]string{}, where: map[string]string{}, look: defaultTheme()}
 	for _, name := range templateNames {
 		for _, kind := range kinds {
 			file := name + kind
@@ -249,7 +259,7 @@ func (t *Templates) WithCatalog(c *i18n.Catalog) (*Templates, error) {
 }
 
 func (t *Templates) withCatalog(c *i18n.Catalog) (*Templates, error) {
-	out := &Templates{dir: t.dir, sources: t.sources, where: t.where, cat: c, sets: map[string]*templateSet{}}
+	out := &Templates{dir: t.dir, sources: t.sources, where: t.where, cat: c, sets: map[string]*templateSet{}, look: t.look}
 	for _, tag := range c.Tags() {
 		l := c.Lang(tag)
 		set := &templateSet{
@@ -267,11 +277,11 @@ func (t *Templates) withCatalog(c *i18n.Catalog) (*Templates, error) {
 				var err error
 				switch kind {
 				case ".html":
-					set.html[name], err = htmltemplate.New(file).Funcs(funcs(l)).Option("missingkey=error").Parse(src)
+					set.html[name], err = htmltemplate.New(file).Funcs(funcs(l, t.look)).Option("missingkey=error").Parse(src)
 				case ".txt":
-					set.text[name], err = texttemplate.New(file).Funcs(funcs(l)).Option("missingkey=error").Parse(src)
+					set.text[name], err = texttemplate.New(file).Funcs(funcs(l, t.look)).Option("missingkey=error").Parse(src)
 				default:
-					set.subject[name], err = texttemplate.New(file).Funcs(funcs(l)).Option("missingkey=error").Parse(src)
+					set.subject[name], err = texttemplate.New(file).Funcs(funcs(l, t.look)).Option("missingkey=error").Parse(src)
 				}
 				if err != nil {
 					return nil, fmt.Errorf("mailer: parse %s: %w", t.where[file], err)

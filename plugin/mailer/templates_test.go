@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/resetgate/resetgate/plugin/theme"
 )
 
 var testTime = time.Date(2026, 3, 3, 14, 5, 0, 0, time.UTC)
@@ -18,6 +20,8 @@ func sampleReset() ResetData {
 		Code:           "12345678",
 		ExpiresAt:      testTime.Add(15 * time.Minute),
 		TTL:            "15 minutes",
+		CodeExpiresAt:  testTime.Add(10 * time.Minute),
+		CodeTTL:        "10 minutes",
 		RequestIP:      "203.0.113.7",
 		RequestTime:    testTime,
 		RevokeLink:     "https://app.example.com/password-reset/revoke#token=tok123",
@@ -63,8 +67,9 @@ func TestRenderReset(t *testing.T) {
 		for _, want := range []string{
 			"1234 5678", data.Link, data.RevokeLink, "203.0.113.7",
 			"Tuesday, 3 March 2026 at 14:05 UTC", // when it was asked
-			"14:20 UTC",                          // when it expires
-			"15 minutes", "has not been changed", "help@acme.test", "Hello Ada",
+			"The link works once, for 15 minutes, until Tuesday, 3 March 2026 at 14:20 UTC.",
+			"The code works once, for 10 minutes, until Tuesday, 3 March 2026 at 14:15 UTC.",
+			"has not been changed", "help@acme.test", "Hello Ada",
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("%s lacks %q", name, want)
@@ -267,7 +272,7 @@ func TestLocalDuration(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !strings.Contains(text, "Gültig für "+want) {
+		if !strings.Contains(text, "Der Link funktioniert einmal und "+want+" lang") {
 			t.Errorf("TTL %q: want %q in\n%s", in, want, text)
 		}
 	}
@@ -290,5 +295,77 @@ func TestOverridePerLanguage(t *testing.T) {
 	}
 	if _, err := LoadTemplates(dir); err == nil || !strings.Contains(err.Error(), "reset.deutsch.html") {
 		t.Errorf("bad language in a file name: %v", err)
+	}
+}
+
+// TestResetMailTellsEachValidity pins the fix for a mail that said "the
+// link and the code ... valid for 15 minutes" while the code died after
+// code_ttl: each proof states its own lifetime, and a code whose lifetime
+// the caller did not give gets no lifetime at all rather than the link's.
+func TestResetMailTellsEachValidity(t *testing.T) {
+	tpl := loadTemplates(t, "")
+	d := sampleReset()
+	d.CodeTTL, d.CodeExpiresAt = "", time.Time{}
+	_, text, html, err := tpl.Render("reset", d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []string{text, html} {
+		if !strings.Contains(body, "The code can be used once.") || strings.Contains(body, "The code works once, for 15") {
+			t.Errorf("code validity without CodeTTL:\n%s", body)
+		}
+	}
+	for locale, want := range map[string]string{"de": "Der Code funktioniert einmal und 10 Minuten lang", "fr": "Le code ne sert qu’une fois et reste valable 10 minutes", "es": "El código funciona una sola vez, durante 10 minutos"} {
+		_, text, html, err := tpl.RenderLocale("reset", locale, sampleReset())
+		if err != nil || !strings.Contains(text, want) || !strings.Contains(html, want) {
+			t.Errorf("%s: mail lacks %q (%v)", locale, want, err)
+		}
+	}
+}
+
+// TestRenderThemed checks that the mails wear the pages' theme: the
+// built-in blue by default, the theme's colours and logo when set, and a
+// dark scheme for mail apps that follow the reader's.
+func TestRenderThemed(t *testing.T) {
+	tpl := loadTemplates(t, "")
+	_, _, html, err := tpl.Render("reset", sampleReset())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(html, "background:#2456c8") || strings.Contains(html, "#1f6feb") {
+		t.Error("the unthemed mail does not use the pages' blue")
+	}
+	p, err := theme.New("#0b6e4f", "#f5b400")
+	if err != nil {
+		t.Fatal(err)
+	}
+	themed, err := tpl.WithTheme(Theme{Palette: p, Logo: "https://app.example.com/password-reset/assets/logo?v=1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"reset", "changed"} {
+		var data any = sampleReset()
+		if name == "changed" {
+			data = ChangedData{SiteName: "Acme", ResetLink: "https://app.example.com/password-reset/"}
+		}
+		_, _, html, err := themed.Render(name, data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			`<img src="https://app.example.com/password-reset/assets/logo?v=1" alt=""`,
+			"border-top:5px solid #f5b400", "color:#0b6e4f", "@media (prefers-color-scheme: dark)",
+			"background: " + p.Dark.Card + " !important", `content="light dark"`,
+		} {
+			if !strings.Contains(html, want) {
+				t.Errorf("%s: themed html lacks %q", name, want)
+			}
+		}
+		if strings.Contains(html, "ZgotmplZ") {
+			t.Errorf("%s: a theme value was refused by html/template", name)
+		}
+	}
+	if _, err := tpl.WithTheme(Theme{Palette: p, Logo: "/relative/logo.png"}); err == nil {
+		t.Error("a relative logo address was accepted for mails")
 	}
 }

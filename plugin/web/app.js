@@ -1,7 +1,8 @@
 // resetgate hosted pages: optional enhancements. Every page works without
 // this file; it only adds a show-password toggle and live hints for the
 // password rules (read from GET {prefix}/policy) to the new-password and
-// change-password forms, and a guard against sending a form twice.
+// change-password forms, a guard against sending a form twice, and moves
+// the focus to the error summary when a form comes back with errors.
 // Served from {prefix}/assets/ under the pages' CSP (script-src 'self'):
 // no inline script anywhere.
 (function () {
@@ -27,6 +28,25 @@
       delete form.dataset.sending;
     });
   });
+
+  // A form sent back with errors: the summary takes the focus, so every
+  // screen reader reads it (autofocus alone is ignored by some, VoiceOver
+  // on iOS among them). It loses role=alert, which would read it twice.
+  // Its links move the focus to their field, not only the view.
+  var summary = document.getElementById("error-summary");
+  if (summary) {
+    summary.removeAttribute("role");
+    summary.focus();
+    summary.addEventListener("click", function (ev) {
+      var a = ev.target.closest ? ev.target.closest("a[href^='#']") : null;
+      var field = a && document.getElementById(a.getAttribute("href").slice(1));
+      if (field) {
+        ev.preventDefault();
+        field.focus();
+        field.scrollIntoView({ block: "center" });
+      }
+    });
+  }
 
   var form = document.getElementById("new-password-form") || document.getElementById("change-password-form");
   if (!form) {
@@ -59,6 +79,8 @@
   });
 
   // Live hints for the rules a browser can check: length and the repeat.
+  // A rule is marked met (✓) or not met (✗) once there is something to
+  // check; the others keep their neutral marker (○).
   var pw = document.getElementById("password") || document.getElementById("new");
   var confirm = document.getElementById("confirm");
   var rule = function (name) {
@@ -108,7 +130,9 @@
       .then(function (p) {
         if (p && typeof p.min_length === "number") {
           policy = p;
-          update();
+          if (pw.value || confirm.value) {
+            update(); // keep the server's marks on an untouched form
+          }
         }
       })
       .catch(function () {});
