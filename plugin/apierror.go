@@ -24,9 +24,6 @@ const (
 	CodePolicyViolated   = "PASSWORD_POLICY_VIOLATED"
 	CodeUpstreamFailed   = "UPSTREAM_FAILED"
 	CodeStoreUnavailable = "STORE_UNAVAILABLE"
-	// CodeServiceBusy is a 503 for a reset request that cannot be queued
-	// (the queue of requests waiting for lookup is full): try again.
-	CodeServiceBusy = "SERVICE_BUSY"
 	CodeNotFound         = "NOT_FOUND"
 	CodeInternal         = "INTERNAL_ERROR"
 )

@@ -5,6 +5,10 @@ import (
 	"time"
 )
 
+// CodeServiceBusy is a 503 for a reset request that cannot be queued
+// (the queue of requests waiting for lookup is full): try again.
+const CodeServiceBusy = "SERVICE_BUSY"
+
 // busyRetryAfter is the Retry-After of a 503 SERVICE_BUSY.
 const busyRetryAfter = 5 * time.Second
 

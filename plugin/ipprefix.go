@@ -43,4 +43,3 @@ func ipPrefixDefaults(c *Config) {
 		c.IPv6Prefix = DefaultIPv6Prefix
 	}
 }
-
