@@ -336,31 +336,6 @@ func (e *Engine) handleComplete(w http.ResponseWriter, r *http.Request) *apiErro
 	return nil
 }
 
-// checkPolicy runs every password rule, the online ones (breached
-// service, SAME_AS_OLD through the verify hook) included. Violations are a
-// 422; a failed online check with no violation is a 502 that keeps the
-// token alive.
-func (e *Engine) checkPolicy(ctx context.Context, u User, identifier, password, confirm string, hasConfirm bool, pointer string) *apiError {
-	in := policy.Input{
-		Password: password, Confirm: confirm, HasConfirm: hasConfirm,
-		Identifiers:     []string{identifier, u.Email, u.Name},
-		PasswordPointer: pointer,
-	}
-	if e.cfg.Verify.URL != "" {
-		in.OldPasswordMatches = func(ctx context.Context, pw string) (bool, error) {
-			return e.passwordMatches(ctx, u.ID, pw)
-		}
-	}
-	vs, err := e.cfg.Policy.CheckContext(ctx, in)
-	if len(vs) > 0 {
-		return policyError(vs)
-	}
-	if err != nil {
-		return upstreamFailed("the password could not be checked right now; try again", err)
-	}
-	return nil
-}
-
 // passwordMatches asks the verify hook whether pw is the user's current
 // password: 200 yes, 401 no, anything else an error.
 func (e *Engine) passwordMatches(ctx context.Context, userID, pw string) (bool, error) {
@@ -401,7 +376,7 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	if rec.NeedsPasskey {
 		return errPasskeyRequired
 	}
-	if apiErr := e.checkPolicy(ctx, rec.User, rec.Identifier, password, confirm, hasConfirm, "/password"); apiErr != nil {
+	if apiErr := e.checkNewPassword(ctx, rec.User, rec.Identifier, password, confirm, hasConfirm, "/password", e.sameAsOldGuard(key, rec.User)); apiErr != nil {
 		return apiErr
 	}
 	lease := e.cfg.Update.Client.Timeout + 10*time.Second
