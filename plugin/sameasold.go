@@ -2,8 +2,6 @@ package plugin
 
 import (
 	"context"
-	"net/http"
-	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -29,9 +27,9 @@ func (e *Engine) checkPolicy(ctx context.Context, u User, identifier, password, 
 // rule (offline and breached) accepted: an answer with any other violation
 // (MISMATCH, TOO_SHORT, ...) has not asked the verify hook, so it cannot
 // tell whether the password was the current one. guard, when not nil,
-// runs right before the verify hook is asked and may refuse (a spent
-// budget).
-func (e *Engine) checkNewPassword(ctx context.Context, u User, identifier, password, confirm string, hasConfirm bool, pointer string, guard func(context.Context) *apiError) *apiError {
+// runs right before the verify hook would be asked: false skips the
+// check (a spent bound), an error answers.
+func (e *Engine) checkNewPassword(ctx context.Context, u User, identifier, password, confirm string, hasConfirm bool, pointer string, guard func(context.Context) (bool, *apiError)) *apiError {
 	in := policy.Input{
 		Password: password, Confirm: confirm, HasConfirm: hasConfirm,
 		Identifiers:     []string{identifier, u.Email, u.Name},
@@ -48,7 +46,7 @@ func (e *Engine) checkNewPassword(ctx context.Context, u User, identifier, passw
 		return nil
 	}
 	if guard != nil {
-		if apiErr := guard(ctx); apiErr != nil {
+		if check, apiErr := guard(ctx); apiErr != nil || !check {
 			return apiErr
 		}
 	}
@@ -65,39 +63,34 @@ func (e *Engine) checkNewPassword(ctx context.Context, u User, identifier, passw
 	return nil
 }
 
-// errTooManyOldChecks answers a complete whose token, or whose account,
-// has used up its SAME_AS_OLD checks. The token stays alive.
-func errTooManyOldChecks(retry time.Duration) *apiError {
-	e := newError(http.StatusTooManyRequests, CodeRateLimited, "too many attempts; try again later", "")
-	e.retry = retry
-	return e
-}
-
 // sameAsOldGuard bounds the SAME_AS_OLD checks of a reset: at most
 // maxOldChecksPerToken per token, and each check takes one attempt from
 // the account's old-password failure budget (account_failures, shared with
 // the signed-in change) before the verify hook is asked. A holder of a
 // reset token therefore cannot use the check to guess the current
-// password more than a handful of times.
-func (e *Engine) sameAsOldGuard(tokenKey string, u User) func(context.Context) *apiError {
-	return func(ctx context.Context) *apiError {
+// password more than a handful of times. Beyond either bound the check is
+// skipped, not refused: the answer then depends on nothing the attacker
+// does not know, and a user whose budget someone else spent can still
+// reset (SAME_AS_OLD is hygiene, not a defence).
+func (e *Engine) sameAsOldGuard(tokenKey string, u User) func(context.Context) (bool, *apiError) {
+	return func(ctx context.Context) (bool, *apiError) {
 		n, err := e.store.Incr(ctx, "so/"+tokenKey, e.cfg.TokenTTL)
 		if err != nil {
-			return storeUnavailable(err)
+			return false, storeUnavailable(err)
 		}
 		if n > maxOldChecksPerToken {
-			e.audit(zapcore.WarnLevel, "too many SAME_AS_OLD checks on one reset token", "locked", zap.String("user_id", u.ID))
-			return errTooManyOldChecks(e.cfg.TokenTTL)
+			e.audit(zapcore.WarnLevel, "SAME_AS_OLD bound per reset token reached; not checked", "same_as_old_skipped", zap.String("user_id", u.ID))
+			return false, nil
 		}
 		ok, err := e.takeOldPasswordAttempt(ctx, e.keys.ownerKey(u.ID))
 		if err != nil {
-			return storeUnavailable(err)
+			return false, storeUnavailable(err)
 		}
 		if !ok {
-			e.audit(zapcore.WarnLevel, "old-password budget spent; SAME_AS_OLD not checked", "locked", zap.String("user_id", u.ID))
-			return errTooManyOldChecks(e.cfg.AccountFailures.Window)
+			e.audit(zapcore.WarnLevel, "old-password budget spent; SAME_AS_OLD not checked", "same_as_old_skipped", zap.String("user_id", u.ID))
+			return false, nil
 		}
-		return nil
+		return true, nil
 	}
 }
 
