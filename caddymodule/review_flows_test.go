@@ -31,7 +31,9 @@ func reviewLimits(perIdentifier, accountFailures string) string {
 // rate_limited when over the per-identifier limit).
 func waitProcessed(t *testing.T, logPath string, n int) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	// Generous: 800 requests (400 with a mail) take a while on a loaded
+	// machine under the race detector.
+	deadline := time.Now().Add(15*time.Second + time.Duration(n)*100*time.Millisecond)
 	for {
 		got := logLines(logPath, `"event":"requested"`) + logLines(logPath, `"event":"rate_limited"`)
 		if got >= n {
