@@ -138,10 +138,35 @@ func TestAttackEnumerationThroughCodeLockout(t *testing.T) {
 		}
 	}
 
+	// Two aliases of one real account (address and user id) against two
+	// unknown identifiers: a budget shared by the aliases would lock the
+	// real pair's third flow (5 + 5 + 1 = 11 > 10) and not the unknown
+	// pair's, telling that the address exists and has that id. Budgets are
+	// per identifier, so neither locks.
+	pairs := map[string][2]string{
+		"known":   {"carol@example.test", "1003"},
+		"unknown": {"nobody-" + strings.ToLower(testenv.RandomString(8)) + "@example.test", "9" + testenv.RandomString(3)},
+	}
+	aliasFlows := map[string][]string{}
+	for class, p := range pairs {
+		for _, ident := range []string{p[0], p[1], p[0]} {
+			aliasFlows[class] = append(aliasFlows[class], requestReset(t, env, ident))
+		}
+	}
+	waitProcessed(t, logPath, 14)
+	aliasAnswers := map[string][]string{}
+	for class, fs := range aliasFlows {
+		aliasAnswers[class] = append(verifyAnswers(env, fs[0], repeat("00000000", 5)...), verifyAnswers(env, fs[1], repeat("00000000", 5)...)...)
+		aliasAnswers[class] = append(aliasAnswers[class], verifyAnswers(env, fs[2], "00000000")...)
+	}
+	if k, u := strings.Join(aliasAnswers["known"], ","), strings.Join(aliasAnswers["unknown"], ","); k != u {
+		t.Errorf("wrong codes over two aliases tell a real account from two unknown identifiers:\n  known %q\nunknown %q", aliasAnswers["known"], aliasAnswers["unknown"])
+	}
+
 	// The hosted pages: the forgot form, then wrong codes on the "sent"
 	// page, for another real account and another unknown identifier.
 	pageAnswers := map[string][]string{}
-	processed := 8
+	processed := 14
 	for class, ident := range map[string]string{"known": "bob@example.test", "unknown": "nobody-" + strings.ToLower(testenv.RandomString(8)) + "@example.test"} {
 		b := newPageClient(t, env)
 		b.submit("/password-reset/", url.Values{"identifier": {ident}})

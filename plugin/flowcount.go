@@ -12,10 +12,11 @@ import (
 	"github.com/resetgate/resetgate/store"
 )
 
-// budget is the key the flow's wrong codes count against: the account's
-// owner key, or for a decoy flow the key it was stored with.
+// budget is the key the flow's wrong codes count against: the one it was
+// stored with (the identifier's), or the account's owner key for a flow
+// stored before budgets were per identifier.
 func (f flowRecord) budget(k *keys) string {
-	if f.Decoy {
+	if f.Budget != "" {
 		return f.Budget
 	}
 	return k.ownerKey(f.User.ID)
@@ -57,8 +58,8 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 		return "", "", errFlowLocked
 	}
 	budget := flow.budget(e.keys)
-	// The account's failure budget spans all its flows, so opening many
-	// flows does not multiply guesses.
+	// The identifier's failure budget spans all its flows, so opening
+	// many flows does not multiply guesses.
 	if locked, err := e.accountLocked(ctx, "code", budget); err != nil {
 		return "", "", storeUnavailable(err)
 	} else if locked {
@@ -93,7 +94,7 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 		return "", "", storeUnavailable(err)
 	}
 	rec := tokenRecord{User: flow.User, Identifier: flow.Identifier, Via: MethodCode, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
-	if err := e.putJSON(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, budget); err != nil {
+	if err := e.putJSON(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, e.keys.ownerKey(flow.User.ID)); err != nil {
 		return "", "", storeUnavailable(err)
 	}
 	e.audit(zapcore.InfoLevel, "reset code verified", "verified", zap.String("user_id", flow.User.ID))

@@ -41,12 +41,13 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		return nil
 	}
 	owner := e.keys.ownerKey(user.ID)
+	budget := e.identifierBudget(job.identifier)
 	over, err := e.overLimit(ctx, e.keys.accountMailKey(user.ID), e.cfg.PerIdentifier)
 	if err != nil {
 		return fmt.Errorf("counting the account's reset mails: %w", err)
 	}
 	if over {
-		if err := e.storeDecoyFlow(ctx, job, owner); err != nil {
+		if err := e.storeDecoyFlow(ctx, job, budget); err != nil {
 			return err
 		}
 		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited", zap.String("user_id", user.ID))
@@ -57,7 +58,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		return fmt.Errorf("counting mail budget: %w", err)
 	}
 	if over {
-		if err := e.storeDecoyFlow(ctx, job, owner); err != nil {
+		if err := e.storeDecoyFlow(ctx, job, budget); err != nil {
 			return err
 		}
 		e.audit(zapcore.WarnLevel, "global reset mail budget exhausted; no mail", "mail_budget", zap.String("user_id", user.ID))
@@ -76,7 +77,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 	flowKey := e.keys.flowKey(job.flowID)
 	tokenKey := e.keys.tokenKey(token)
 	flow := flowRecord{
-		User: user, Identifier: job.identifier, TokenKey: tokenKey,
+		User: user, Identifier: job.identifier, TokenKey: tokenKey, Budget: budget,
 		CreatedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), IP: job.ip,
 	}
 	var code string
@@ -120,9 +121,9 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 
 // storeDecoyFlow stores a flow that behaves like a real one under verify
 // but that no code opens: its code is drawn at random and forgotten, and
-// Decoy refuses even that one. Failures count against budget: the
-// account's owner key when the account is known, the identifier's
-// otherwise. It keeps neither the identifier nor the address in clear.
+// Decoy refuses even that one. Failures count against budget, the
+// identifier's, as for a real flow. It keeps neither the identifier nor
+// the address in clear, and it is tied to no account.
 func (e *Engine) storeDecoyFlow(ctx context.Context, job requestJob, budget string) error {
 	if !e.methodEnabled(MethodCode) {
 		return nil // no code to type: verify answers 404 for every flow
@@ -137,19 +138,18 @@ func (e *Engine) storeDecoyFlow(ctx context.Context, job requestJob, budget stri
 		CodeMAC: e.keys.codeMAC(job.flowID, code), CodeExpiry: now.Add(e.cfg.CodeTTL),
 		CreatedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL),
 	}
-	owner := ""
-	if strings.HasPrefix(budget, "u/") {
-		owner = budget // ended with the account's other flows
-	}
-	if err := e.putJSON(ctx, e.keys.flowKey(job.flowID), flow, e.cfg.TokenTTL, owner); err != nil {
+	if err := e.putJSON(ctx, e.keys.flowKey(job.flowID), flow, e.cfg.TokenTTL, ""); err != nil {
 		return fmt.Errorf("storing the flow: %w", err)
 	}
 	return nil
 }
 
-// identifierBudget is the failure-budget key of an identifier that names
-// no usable account: the same namespace and shape as an account's owner
-// key, derived from the identifier as typed (case-folded).
+// identifierBudget is the key wrong codes count against: the identifier
+// as typed (case-folded), for a known and an unknown account alike. A
+// budget per resolved account would tell an attacker that two identifiers
+// (an address and a user name) belong to one existing account, since an
+// unknown pair never shares one; an account reachable under k aliases
+// gets k budgets instead, a small and fixed multiple.
 func (e *Engine) identifierBudget(identifier string) string {
 	return "u/" + mac(e.keys.owner, "identifier", strings.ToLower(identifier))
 }

@@ -39,7 +39,7 @@ type flowRecord struct {
 	ExpiresAt  time.Time `json:"expires_at"`
 	IP         string    `json:"ip"`
 	// Decoy marks a flow that sends no mail and that no code opens
-	// (requestflow.go); Budget is then the key its failures count against.
+	// (requestflow.go); Budget is the key its wrong codes count against.
 	Decoy  bool   `json:"decoy,omitempty"`
 	Budget string `json:"budget,omitempty"`
 }
