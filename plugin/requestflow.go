@@ -156,7 +156,7 @@ func (e *Engine) identifierBudget(identifier string) string {
 
 // accountMailKey is the per-identifier mail counter of a resolved
 // account: every alias of one account shares it.
-func (k *keys) accountMailKey(userID string) string { return "ri/" + mac(k.ident, "account", userID) }
+func (k *keys) accountMailKey(userID string) string { return k.identKey("account\x00" + userID) }
 
 // lookup asks the upstream who an identifier is. An account the upstream
 // marks disabled ("disabled": true) is treated exactly like an unknown
