@@ -16,9 +16,10 @@ import (
 	"github.com/resetgate/resetgate/plugin/mailer"
 )
 
-// processRequest does the background half of a reset request. The lookup
-// comes first, so that the per-identifier mail limit counts the resolved
-// account, whatever alias (e-mail address, user id, another case) named it.
+// processRequest does the background half of a reset request. The
+// per-identifier mail limit counts the identifier as typed (case-folded)
+// before the lookup, and the resolved account after it, so that every
+// alias (e-mail address, user id, another case) of one account shares it.
 //
 // Only an account that may get a mail gets a real flow (code, link, mail).
 // Every other outcome (an unknown or disabled identifier, an account over
@@ -29,6 +30,19 @@ import (
 // neither the verify answers nor their timing tell whether the account
 // exists.
 func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
+	// The same limit on the identifier as typed comes first: a flood of
+	// one identifier costs the app no lookup (and the queue no time).
+	over, err := e.overLimit(ctx, e.keys.identKey(strings.ToLower(job.identifier)), e.cfg.PerIdentifier)
+	if err != nil {
+		return fmt.Errorf("counting identifier: %w", err)
+	}
+	if over {
+		if err := e.storeDecoyFlow(ctx, job, e.identifierBudget(job.identifier)); err != nil {
+			return err
+		}
+		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited")
+		return nil
+	}
 	user, found, lookupErr := e.lookup(ctx, job.identifier)
 	if lookupErr != nil || !found {
 		if err := e.storeDecoyFlow(ctx, job, e.identifierBudget(job.identifier)); err != nil {
@@ -42,7 +56,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 	}
 	owner := e.keys.ownerKey(user.ID)
 	budget := e.identifierBudget(job.identifier)
-	over, err := e.overLimit(ctx, e.keys.accountMailKey(user.ID), e.cfg.PerIdentifier)
+	over, err = e.overLimit(ctx, e.keys.accountMailKey(user.ID), e.cfg.PerIdentifier)
 	if err != nil {
 		return fmt.Errorf("counting the account's reset mails: %w", err)
 	}
