@@ -120,6 +120,9 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			mail_budget      <n> <window>
 //			account_failures <n> <window>
 //			code_attempts    <n>
+//			ipv4_prefix      <bits>
+//			ipv6_prefix      <bits>
+//			queue_size       <n>
 //		}
 //	}
 func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -658,6 +661,8 @@ func parseRateLimit(d *caddyfile.Dispenser, rl *RateLimit) error {
 			if err = intArg(d, &rl.CodeAttempts); err == nil && (rl.CodeAttempts < 1 || rl.CodeAttempts > 10) {
 				return d.Errf("code_attempts: must be between 1 and 10")
 			}
+		case "ipv4_prefix", "ipv6_prefix", "queue_size":
+			err = parseAddressLimit(d, rl, sub)
 		default:
 			return d.Errf("unrecognized rate_limit option %s", shown(sub))
 		}

@@ -308,6 +308,17 @@ type RateLimit struct {
 	CodeAttempts int `json:"code_attempts,omitempty"`
 	// Code attempts per account across all its flows. Default: 10 per 1h.
 	AccountFailures *Limit `json:"account_failures,omitempty"`
+	// How many leading bits of an IPv4 client address per_ip counts by
+	// (1 to 32). Default: 32, each address on its own.
+	IPv4Prefix int `json:"ipv4_prefix,omitempty"`
+	// How many leading bits of an IPv6 client address per_ip counts by
+	// (1 to 128): a client that holds a whole /64 cannot dodge the limit
+	// by rotating addresses in it. Default: 64.
+	IPv6Prefix int `json:"ipv6_prefix,omitempty"`
+	// How many accepted reset requests may wait for their lookup; a
+	// request that finds the queue full is answered 503 SERVICE_BUSY
+	// (never 202) and counted in the queue_full event. Default: 4096.
+	QueueSize int `json:"queue_size,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -513,6 +524,10 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 			return cfg, fmt.Errorf("rate_limit code_attempts must be between 1 and 10, got %d", rl.CodeAttempts)
 		}
 		cfg.MaxCodeAttempts = rl.CodeAttempts
+		if err := rl.checkAddressLimits(); err != nil {
+			return cfg, err
+		}
+		cfg.IPv4Prefix, cfg.IPv6Prefix, cfg.QueueSize = rl.IPv4Prefix, rl.IPv6Prefix, rl.QueueSize
 	}
 
 	// Mail.

@@ -128,6 +128,9 @@ func decodeJSONBytes(body []byte, dst any) *apiError {
 	if !utf8.Valid(body) {
 		return invalid("body is not valid UTF-8", "")
 	}
+	if duplicateKey(body) {
+		return invalid("a key appears twice in the JSON object", "")
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {

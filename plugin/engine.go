@@ -115,6 +115,10 @@ type Config struct {
 	// right when this process is the only one counting (Badger), wrong
 	// when instances share a store (Redis).
 	LocalPerIP bool
+	// IPv4Prefix and IPv6Prefix are how many leading bits of a client
+	// address the per-IP limit counts by. Default: 32 (each IPv4 address)
+	// and 64 (an IPv6 /64, which one client usually holds whole).
+	IPv4Prefix, IPv6Prefix int
 	// MailBudget limits reset mails across all users.
 	MailBudget Limit
 	// MaxCodeAttempts is the number of code guesses per flow.
@@ -337,6 +341,7 @@ func defaults(c *Config) {
 	if c.PerIP == (Limit{}) {
 		c.PerIP = Limit{Count: 20, Window: 15 * time.Minute}
 	}
+	ipPrefixDefaults(c)
 	if c.MailBudget == (Limit{}) {
 		c.MailBudget = Limit{Count: 1000, Window: time.Hour}
 	}

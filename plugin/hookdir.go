@@ -47,6 +47,12 @@ func (h *hookDirectory) Find(ctx context.Context, identifier string) (User, bool
 	if f["id"] == "" {
 		return User{}, false, errors.New("lookup answered success without a user id")
 	}
+	// An account the app marks disabled ("disabled": true) is treated
+	// exactly like an unknown one: no mail, a decoy flow, and nothing in
+	// any answer tells them apart.
+	if disabled(f["disabled"]) {
+		return User{}, false, nil
+	}
 	return User{ID: f["id"], Email: f["email"], Name: f["name"], Role: f["role"], Locale: f["locale"]}, true, nil
 }
 

@@ -2,13 +2,11 @@ package plugin
 
 import (
 	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
 	"fmt"
 	"html/template"
-	"mime"
 	"net/http"
 	"net/url"
 	"os"
@@ -545,46 +543,6 @@ func (p *pages) cookie(name, value string, maxAge time.Duration, sameSite http.S
 	return c
 }
 
-// csrfToken returns the form token bound to the browser's CSRF cookie,
-// setting the cookie when missing (signed double-submit).
-func (p *pages) csrfToken(w http.ResponseWriter, r *http.Request) string {
-	if c, err := r.Cookie(cookieCSRF); err == nil && wellFormedToken(c.Value) {
-		return mac(p.e.keys.csrf, c.Value)
-	}
-	v, err := newToken()
-	if err != nil {
-		return ""
-	}
-	http.SetCookie(w, p.cookie(cookieCSRF, v, 24*time.Hour, http.SameSiteStrictMode))
-	// Later reads in this request see the new cookie.
-	r.AddCookie(&http.Cookie{Name: cookieCSRF, Value: v})
-	return mac(p.e.keys.csrf, v)
-}
-
-// checkForm parses a form POST and checks its CSRF token and origin.
-func (p *pages) checkForm(w http.ResponseWriter, r *http.Request) bool {
-	mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if mt != "application/x-www-form-urlencoded" {
-		p.fail(w, r, http.StatusBadRequest, "form", "")
-		return false
-	}
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
-	if err := r.ParseForm(); err != nil {
-		p.fail(w, r, http.StatusBadRequest, "form", "")
-		return false
-	}
-	if o := r.Header.Get("Origin"); o != "" && o != "null" && o != p.e.base.Scheme+"://"+p.e.base.Host {
-		p.fail(w, r, http.StatusForbidden, "cross_site", "")
-		return false
-	}
-	c, err := r.Cookie(cookieCSRF)
-	if err != nil || !wellFormedToken(c.Value) || !hmac.Equal([]byte(r.PostForm.Get("csrf")), []byte(mac(p.e.keys.csrf, c.Value))) {
-		p.fail(w, r, http.StatusForbidden, "session", "")
-		return false
-	}
-	return true
-}
-
 func (p *pages) forgot(w http.ResponseWriter, r *http.Request) {
 	p.render(w, http.StatusOK, p.data(w, r, "forgot"))
 }
@@ -684,8 +642,7 @@ func (p *pages) codeSubmit(w http.ResponseWriter, r *http.Request) {
 // Referer. Nothing on the server changes on a GET.
 func (p *pages) newPassword(w http.ResponseWriter, r *http.Request) {
 	if t := r.URL.Query().Get("token"); t != "" {
-		http.SetCookie(w, p.cookie(cookieToken, t, p.e.cfg.TokenTTL, http.SameSiteLaxMode))
-		p.redirect(w, r, p.e.cfg.Prefix+"/new")
+		p.plantToken(w, r, t)
 		return
 	}
 	c, err := r.Cookie(cookieToken)

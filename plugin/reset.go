@@ -2,13 +2,11 @@ package plugin
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -35,6 +33,10 @@ type flowRecord struct {
 	CreatedAt  time.Time `json:"created_at"`
 	ExpiresAt  time.Time `json:"expires_at"`
 	IP         string    `json:"ip"`
+	// Decoy marks a flow that sends no mail and that no code opens
+	// (requestflow.go); Budget is the key its wrong codes count against.
+	Decoy  bool   `json:"decoy,omitempty"`
+	Budget string `json:"budget,omitempty"`
 }
 
 // tokenRecord is a password-setting token as stored under its token key.
@@ -124,7 +126,9 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 	select {
 	case e.jobs <- job:
 	default:
-		e.audit(zapcore.WarnLevel, "reset request queue full; request dropped", "dropped")
+		// Never answer 202 for a request that will not be processed.
+		e.audit(zapcore.WarnLevel, "reset request queue full; answered 503", "queue_full")
+		return "", errServiceBusy
 	}
 	return flowID, nil
 }
@@ -134,11 +138,12 @@ func (e *Engine) limitIP(ctx context.Context, ip string) *apiError {
 		return nil
 	}
 	var n int64
+	addr := e.limitAddr(ip)
 	if e.perIP != nil {
-		n = e.perIP.incr(ip, e.now(), e.cfg.PerIP.Window)
+		n = e.perIP.incr(addr, e.now(), e.cfg.PerIP.Window)
 	} else {
 		var err error
-		if n, err = e.store.Incr(ctx, e.keys.ipKey(ip), e.cfg.PerIP.Window); err != nil {
+		if n, err = e.store.Incr(ctx, e.keys.ipKey(addr), e.cfg.PerIP.Window); err != nil {
 			return storeUnavailable(err)
 		}
 	}
@@ -189,88 +194,6 @@ func (e *Engine) overLimit(ctx context.Context, key string, l Limit) (bool, erro
 		return false, err
 	}
 	return n > int64(l.Count), nil
-}
-
-func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
-	over, err := e.overLimit(ctx, e.keys.identKey(strings.ToLower(job.identifier)), e.cfg.PerIdentifier)
-	if err != nil {
-		return fmt.Errorf("counting identifier: %w", err)
-	}
-	if over {
-		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited")
-		return nil
-	}
-	user, found, err := e.lookup(ctx, job.identifier)
-	if err != nil {
-		return err
-	}
-	if !found {
-		e.audit(zapcore.InfoLevel, "reset requested for an unknown identifier", "requested", zap.Bool("known", false), zap.String("ip", job.ip))
-		return nil
-	}
-	over, err = e.overLimit(ctx, mailBudgetKey, e.cfg.MailBudget)
-	if err != nil {
-		return fmt.Errorf("counting mail budget: %w", err)
-	}
-	if over {
-		e.audit(zapcore.WarnLevel, "global reset mail budget exhausted; no mail", "mail_budget", zap.String("user_id", user.ID))
-		return nil
-	}
-
-	token, err := newToken()
-	if err != nil {
-		return err
-	}
-	revoke, err := newToken()
-	if err != nil {
-		return err
-	}
-	now := e.now()
-	owner := e.keys.ownerKey(user.ID)
-	flowKey := e.keys.flowKey(job.flowID)
-	tokenKey := e.keys.tokenKey(token)
-	flow := flowRecord{
-		User: user, Identifier: job.identifier, TokenKey: tokenKey,
-		CreatedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), IP: job.ip,
-	}
-	var code string
-	if e.methodEnabled(MethodCode) {
-		if code, err = newCode(); err != nil {
-			return err
-		}
-		flow.CodeMAC = e.keys.codeMAC(job.flowID, code)
-		flow.CodeExpiry = now.Add(e.cfg.CodeTTL)
-	}
-	if err := e.putJSON(ctx, flowKey, flow, e.cfg.TokenTTL, owner); err != nil {
-		return err
-	}
-	needsPasskey, err := e.needsPasskey(ctx, user.ID)
-	if err != nil {
-		return err
-	}
-	var link string
-	if e.methodEnabled(MethodLink) {
-		rec := tokenRecord{User: user, Identifier: job.identifier, FlowKey: flowKey, Via: MethodLink, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
-		if err := e.putJSON(ctx, tokenKey, rec, e.cfg.TokenTTL, owner); err != nil {
-			return err
-		}
-		link = e.resetLink(token)
-	}
-	if err := e.putJSON(ctx, e.keys.revokeKey(revoke), revokeRecord{UserID: user.ID, FlowKey: flowKey}, e.cfg.RevokeTTL, ""); err != nil {
-		return err
-	}
-	e.audit(zapcore.InfoLevel, "reset requested", "requested", zap.Bool("known", true), zap.String("user_id", user.ID), zap.String("ip", job.ip))
-	revokeLink := e.link("/revoke", url.Values{"token": {revoke}})
-	if e.cfg.Deliver.URL != "" {
-		e.deliverReset(ctx, user, link, code, revokeLink, flow.ExpiresAt)
-	}
-	e.sendMail(ctx, user, "reset", mailer.ResetData{
-		SiteName: e.cfg.SiteName, UserName: user.Name, Link: link, Code: code,
-		ExpiresAt: flow.ExpiresAt, TTL: humanDuration(e.cfg.TokenTTL), RequestIP: job.ip, RequestTime: job.at,
-		CodeExpiresAt: flow.CodeExpiry, CodeTTL: humanDuration(e.cfg.CodeTTL),
-		RevokeLink: revokeLink, SupportContact: e.cfg.SupportContact,
-	})
-	return nil
 }
 
 // sendMail renders a mail in the user's language and puts it in the
@@ -385,79 +308,6 @@ func normaliseCode(s string) (string, bool) {
 	return s, true
 }
 
-func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string, string, *apiError) {
-	if !e.methodEnabled(MethodCode) {
-		return "", "", newError(http.StatusNotFound, CodeNotFound, "codes are not enabled", "")
-	}
-	code, ok := normaliseCode(rawCode)
-	if !ok {
-		return "", "", invalid("code must be 8 digits", "/code")
-	}
-	if !wellFormedToken(flowID) {
-		return "", "", errCodeInvalid
-	}
-	flowKey := e.keys.flowKey(flowID)
-	var flow flowRecord
-	found, err := e.getJSON(ctx, flowKey, &flow)
-	if err != nil {
-		return "", "", storeUnavailable(err)
-	}
-	now := e.now()
-	if !found || flow.CodeMAC == "" || !now.Before(flow.CodeExpiry) {
-		return "", "", errCodeInvalid
-	}
-	// Every attempt counts, before the comparison, so racing guesses
-	// cannot slip past the limit.
-	n, err := e.store.Incr(ctx, "ca/"+flowKey, e.cfg.CodeTTL)
-	if err != nil {
-		return "", "", storeUnavailable(err)
-	}
-	if n > int64(e.cfg.MaxCodeAttempts) {
-		return "", "", errFlowLocked
-	}
-	owner := e.keys.ownerKey(flow.User.ID)
-	// The account's failure budget spans all its flows, so opening many
-	// flows does not multiply guesses.
-	if locked, err := e.accountLocked(ctx, "code", owner); err != nil {
-		return "", "", storeUnavailable(err)
-	} else if locked {
-		return "", "", errFlowLocked
-	}
-	if subtle.ConstantTimeCompare([]byte(e.keys.codeMAC(flowID, code)), []byte(flow.CodeMAC)) != 1 {
-		e.audit(zapcore.InfoLevel, "wrong reset code", "failed", zap.String("user_id", flow.User.ID), zap.Int64("attempt", n))
-		over, err := e.recordFailure(ctx, "code", owner)
-		if err != nil {
-			return "", "", storeUnavailable(err)
-		}
-		if over || n >= int64(e.cfg.MaxCodeAttempts) {
-			e.audit(zapcore.WarnLevel, "reset code attempts exhausted", "locked", zap.String("user_id", flow.User.ID), zap.Bool("account", over))
-			return "", "", errFlowLocked
-		}
-		return "", "", errCodeInvalid
-	}
-	// One winner: the flow is consumed, so a code works once.
-	if _, err := e.store.Consume(ctx, flowKey); err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return "", "", errCodeInvalid
-		}
-		return "", "", storeUnavailable(err)
-	}
-	token, err := newToken()
-	if err != nil {
-		return "", "", internalError(err)
-	}
-	needsPasskey, err := e.needsPasskey(ctx, flow.User.ID)
-	if err != nil {
-		return "", "", storeUnavailable(err)
-	}
-	rec := tokenRecord{User: flow.User, Identifier: flow.Identifier, Via: MethodCode, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
-	if err := e.putJSON(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, owner); err != nil {
-		return "", "", storeUnavailable(err)
-	}
-	e.audit(zapcore.InfoLevel, "reset code verified", "verified", zap.String("user_id", flow.User.ID))
-	return token, rec.nextStep(), nil
-}
-
 // handleComplete sets the new password.
 func (e *Engine) handleComplete(w http.ResponseWriter, r *http.Request) *apiError {
 	var in struct {
@@ -485,31 +335,6 @@ func (e *Engine) handleComplete(w http.ResponseWriter, r *http.Request) *apiErro
 	return nil
 }
 
-// checkPolicy runs every password rule, the online ones (breached
-// service, SAME_AS_OLD through the verify hook) included. Violations are a
-// 422; a failed online check with no violation is a 502 that keeps the
-// token alive.
-func (e *Engine) checkPolicy(ctx context.Context, u User, identifier, password, confirm string, hasConfirm bool, pointer string) *apiError {
-	in := policy.Input{
-		Password: password, Confirm: confirm, HasConfirm: hasConfirm,
-		Identifiers:     []string{identifier, u.Email, u.Name},
-		PasswordPointer: pointer,
-	}
-	if e.canVerify {
-		in.OldPasswordMatches = func(ctx context.Context, pw string) (bool, error) {
-			return e.passwordMatches(ctx, u.ID, pw)
-		}
-	}
-	vs, err := e.cfg.Policy.CheckContext(ctx, in)
-	if len(vs) > 0 {
-		return policyError(vs)
-	}
-	if err != nil {
-		return upstreamFailed("the password could not be checked right now; try again", err)
-	}
-	return nil
-}
-
 // policyError turns violations into a 422 listing every failed rule.
 func policyError(vs []policy.Violation) *apiError {
 	e := &apiError{status: http.StatusUnprocessableEntity}
@@ -530,7 +355,7 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	if rec.NeedsPasskey {
 		return errPasskeyRequired
 	}
-	if apiErr := e.checkPolicy(ctx, rec.User, rec.Identifier, password, confirm, hasConfirm, "/password"); apiErr != nil {
+	if apiErr := e.checkNewPassword(ctx, rec.User, rec.Identifier, password, confirm, hasConfirm, "/password", e.sameAsOldGuard(key, rec.User)); apiErr != nil {
 		return apiErr
 	}
 	lease := e.usersWait + 10*time.Second

@@ -1,0 +1,178 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/resetgate/resetgate/plugin/mailer"
+)
+
+// processRequest does the background half of a reset request. The
+// per-identifier mail limit counts the identifier as typed (case-folded)
+// before the lookup, and the resolved account after it, so that every
+// alias (e-mail address, user id, another case) of one account shares it.
+//
+// Only an account that may get a mail gets a real flow (code, link, mail).
+// Every other outcome (an unknown or disabled identifier, an account over
+// its mail limit, the global mail budget spent, a failed lookup) stores a
+// decoy flow under the same flow id: the client types codes into it and
+// sees them counted, the flow lock after MaxCodeAttempts wrong codes and
+// the same per-identifier failure budget, but no code ever opens it. So
+// neither the verify answers nor their timing tell whether the account
+// exists.
+func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
+	// The same limit on the identifier as typed comes first: a flood of
+	// one identifier costs the app no lookup (and the queue no time).
+	over, err := e.overLimit(ctx, e.keys.identKey(strings.ToLower(job.identifier)), e.cfg.PerIdentifier)
+	if err != nil {
+		return fmt.Errorf("counting identifier: %w", err)
+	}
+	if over {
+		if err := e.storeDecoyFlow(ctx, job, e.identifierBudget(job.identifier)); err != nil {
+			return err
+		}
+		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited")
+		return nil
+	}
+	user, found, lookupErr := e.lookup(ctx, job.identifier)
+	if lookupErr != nil || !found {
+		if err := e.storeDecoyFlow(ctx, job, e.identifierBudget(job.identifier)); err != nil {
+			return errors.Join(lookupErr, err)
+		}
+		if lookupErr != nil {
+			return lookupErr
+		}
+		e.audit(zapcore.InfoLevel, "reset requested for an unknown identifier", "requested", zap.Bool("known", false), zap.String("ip", job.ip))
+		return nil
+	}
+	owner := e.keys.ownerKey(user.ID)
+	budget := e.identifierBudget(job.identifier)
+	over, err = e.overLimit(ctx, e.keys.accountMailKey(user.ID), e.cfg.PerIdentifier)
+	if err != nil {
+		return fmt.Errorf("counting the account's reset mails: %w", err)
+	}
+	if over {
+		if err := e.storeDecoyFlow(ctx, job, budget); err != nil {
+			return err
+		}
+		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited", zap.String("user_id", user.ID))
+		return nil
+	}
+	over, err = e.overLimit(ctx, mailBudgetKey, e.cfg.MailBudget)
+	if err != nil {
+		return fmt.Errorf("counting mail budget: %w", err)
+	}
+	if over {
+		if err := e.storeDecoyFlow(ctx, job, budget); err != nil {
+			return err
+		}
+		e.audit(zapcore.WarnLevel, "global reset mail budget exhausted; no mail", "mail_budget", zap.String("user_id", user.ID))
+		return nil
+	}
+
+	token, err := newToken()
+	if err != nil {
+		return err
+	}
+	revoke, err := newToken()
+	if err != nil {
+		return err
+	}
+	now := e.now()
+	flowKey := e.keys.flowKey(job.flowID)
+	tokenKey := e.keys.tokenKey(token)
+	flow := flowRecord{
+		User: user, Identifier: job.identifier, TokenKey: tokenKey, Budget: budget,
+		CreatedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), IP: job.ip,
+	}
+	var code string
+	if e.methodEnabled(MethodCode) {
+		if code, err = newCode(); err != nil {
+			return err
+		}
+		flow.CodeMAC = e.keys.codeMAC(job.flowID, code)
+		flow.CodeExpiry = now.Add(e.cfg.CodeTTL)
+	}
+	if err := e.putJSON(ctx, flowKey, flow, e.cfg.TokenTTL, owner); err != nil {
+		return err
+	}
+	needsPasskey, err := e.needsPasskey(ctx, user.ID)
+	if err != nil {
+		return err
+	}
+	var link string
+	if e.methodEnabled(MethodLink) {
+		rec := tokenRecord{User: user, Identifier: job.identifier, FlowKey: flowKey, Via: MethodLink, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
+		if err := e.putJSON(ctx, tokenKey, rec, e.cfg.TokenTTL, owner); err != nil {
+			return err
+		}
+		link = e.resetLink(token)
+	}
+	if err := e.putJSON(ctx, e.keys.revokeKey(revoke), revokeRecord{UserID: user.ID, FlowKey: flowKey}, e.cfg.RevokeTTL, ""); err != nil {
+		return err
+	}
+	e.audit(zapcore.InfoLevel, "reset requested", "requested", zap.Bool("known", true), zap.String("user_id", user.ID), zap.String("ip", job.ip))
+	revokeLink := e.link("/revoke", url.Values{"token": {revoke}})
+	if e.cfg.Deliver.URL != "" {
+		e.deliverReset(ctx, user, link, code, revokeLink, flow.ExpiresAt)
+	}
+	e.sendMail(ctx, user, "reset", mailer.ResetData{
+		SiteName: e.cfg.SiteName, UserName: user.Name, Link: link, Code: code,
+		ExpiresAt: flow.ExpiresAt, TTL: humanDuration(e.cfg.TokenTTL), RequestIP: job.ip, RequestTime: job.at,
+		CodeExpiresAt: flow.CodeExpiry, CodeTTL: humanDuration(e.cfg.CodeTTL),
+		RevokeLink: revokeLink, SupportContact: e.cfg.SupportContact,
+	})
+	return nil
+}
+
+// storeDecoyFlow stores a flow that behaves like a real one under verify
+// but that no code opens: its code is drawn at random and forgotten, and
+// Decoy refuses even that one. Failures count against budget, the
+// identifier's, as for a real flow. It keeps neither the identifier nor
+// the address in clear, and it is tied to no account.
+func (e *Engine) storeDecoyFlow(ctx context.Context, job requestJob, budget string) error {
+	if !e.methodEnabled(MethodCode) {
+		return nil // no code to type: verify answers 404 for every flow
+	}
+	code, err := newCode()
+	if err != nil {
+		return err
+	}
+	now := e.now()
+	flow := flowRecord{
+		Decoy: true, Budget: budget,
+		CodeMAC: e.keys.codeMAC(job.flowID, code), CodeExpiry: now.Add(e.cfg.CodeTTL),
+		CreatedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL),
+	}
+	if err := e.putJSON(ctx, e.keys.flowKey(job.flowID), flow, e.cfg.TokenTTL, ""); err != nil {
+		return fmt.Errorf("storing the flow: %w", err)
+	}
+	return nil
+}
+
+// identifierBudget is the key wrong codes count against: the identifier
+// as typed (case-folded), for a known and an unknown account alike. A
+// budget per resolved account would tell an attacker that two identifiers
+// (an address and a user name) belong to one existing account, since an
+// unknown pair never shares one; an account reachable under k aliases
+// gets k budgets instead, a small and fixed multiple.
+func (e *Engine) identifierBudget(identifier string) string {
+	return "u/" + mac(e.keys.owner, "identifier", strings.ToLower(identifier))
+}
+
+// accountMailKey is the per-identifier mail counter of a resolved
+// account: every alias of one account shares it.
+func (k *keys) accountMailKey(userID string) string { return k.identKey("account\x00" + userID) }
+
+// disabled reads the lookup answer's "disabled" field: a JSON true (or
+// the string "true" or "1" from a template mapping) marks the account
+// disabled.
+func disabled(v string) bool {
+	return strings.EqualFold(v, "true") || v == "1"
+}
