@@ -34,6 +34,19 @@ type PasskeyConfig struct {
 	RPName string
 	// Origins are the origins allowed to run ceremonies.
 	Origins []string
+	// CeremoniesPerIP limits the ceremonies one client address may start.
+	// Default: 30 per 5 minutes.
+	CeremoniesPerIP Limit
+	// CeremoniesPerFlow limits the ceremonies started for one flow, token
+	// or signed-in account within token_ttl. Default: 5.
+	CeremoniesPerFlow int
+	// MaxCeremonies caps the ceremonies started by all clients per 5
+	// minutes (a ceremony's lifetime). Default: 10000.
+	MaxCeremonies int
+	// RemoveOnReset removes every passkey of a user whose password is
+	// reset (by link, code, passkey or admin token). Default: false:
+	// passkeys older than the reset stay.
+	RemoveOnReset bool
 }
 
 // ceremonyTTL bounds a WebAuthn ceremony: challenges are short-lived.
@@ -51,6 +64,9 @@ type passkeyAccount struct {
 	UserID      string          `json:"user_id"`
 	Handle      []byte          `json:"handle"`
 	Credentials []passkeyRecord `json:"credentials"`
+	// ResetAt is the user's last password reset: "this wasn't me" removes
+	// the passkeys added after it (passkey_notify.go).
+	ResetAt time.Time `json:"reset_at,omitempty"`
 }
 
 // passkeyRecord is one registered credential.
@@ -117,6 +133,7 @@ func (e *Engine) passkeyRoutes(m *http.ServeMux) {
 	p := e.cfg.Prefix
 	m.HandleFunc("POST "+p+"/passkey/options", e.api(e.handlePasskeyOptions))
 	m.HandleFunc("POST "+p+"/passkey/verify", e.api(e.handlePasskeyVerify))
+	m.HandleFunc("POST "+p+"/passkeys/reauth/options", e.api(e.handleReauthOptions))
 	m.HandleFunc("POST "+p+"/passkeys/register/options", e.api(e.handleRegisterOptions))
 	m.HandleFunc("POST "+p+"/passkeys/register/verify", e.api(e.handleRegisterVerify))
 	list := e.api(e.handleListPasskeys)
@@ -252,20 +269,28 @@ func (e *Engine) handlePasskeyOptions(w http.ResponseWriter, r *http.Request) *a
 		return err
 	}
 	rec := ceremonyRecord{Kind: "login"}
+	scope := ""
 	switch {
 	case in.Token != nil:
 		_, key, apiErr := e.loadToken(r.Context(), *in.Token)
 		if apiErr != nil {
 			return apiErr
 		}
-		rec.TokenKey = key
+		rec.TokenKey, scope = key, key
 	case in.FlowID != nil:
+		if !e.methodEnabled(MethodPasskey) {
+			return errPasskeyMethodOff
+		}
 		if !wellFormedToken(*in.FlowID) {
 			return errPasskeyInvalid
 		}
 		rec.FlowKey = e.keys.flowKey(*in.FlowID)
+		scope = rec.FlowKey
 	case !e.methodEnabled(MethodPasskey):
-		return newError(http.StatusNotFound, CodeNotFound, "passkey recovery is not enabled", "")
+		return errPasskeyMethodOff
+	}
+	if apiErr := e.limitCeremony(r.Context(), r, scope); apiErr != nil {
+		return apiErr
 	}
 	assertion, session, err := e.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
@@ -298,6 +323,9 @@ func (e *Engine) handlePasskeyVerify(w http.ResponseWriter, r *http.Request) *ap
 	rec, apiErr := e.takeCeremony(ctx, *in.Ceremony, "login")
 	if apiErr != nil {
 		return apiErr
+	}
+	if rec.passkeyReplacesMail() && !e.methodEnabled(MethodPasskey) {
+		return errPasskeyInvalid // methods.go
 	}
 	// A step-up answers with the token it lifted, so the caller must hold
 	// it: the ceremony alone does not reveal it.
@@ -440,15 +468,22 @@ func (e *Engine) passkeyToken(ctx context.Context, rec *ceremonyRecord, user Use
 	return token, nil
 }
 
-// handleRegisterOptions starts adding a passkey for the signed-in user.
+// handleRegisterOptions starts adding a passkey for the signed-in user,
+// after a fresh proof (passkey_reauth.go).
 func (e *Engine) handleRegisterOptions(w http.ResponseWriter, r *http.Request) *apiError {
-	var in struct{}
+	var in reauthInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
 	ctx := r.Context()
 	user, apiErr := e.signedInUser(ctx, r)
 	if apiErr != nil {
+		return apiErr
+	}
+	if apiErr := e.freshProof(ctx, r, user, in); apiErr != nil {
+		return apiErr
+	}
+	if apiErr := e.limitCeremony(ctx, r, e.keys.ownerKey(user.ID)); apiErr != nil {
 		return apiErr
 	}
 	// Make sure the account (and its handle) exists before the ceremony.
@@ -539,6 +574,8 @@ func (e *Engine) handleRegisterVerify(w http.ResponseWriter, r *http.Request) *a
 		return storeUnavailable(err)
 	}
 	e.audit(zapcore.InfoLevel, "passkey registered", "passkey_added", zap.String("user_id", user.ID))
+	e.spendGrant(ctx, r)
+	e.notifyPasskeyAdded(context.WithoutCancel(ctx), user, cred.ID, name, e.cfg.ClientIP(r))
 	writeJSON(w, http.StatusCreated, passkeyView(passkeyRecord{Credential: *cred, Name: name, CreatedAt: now}))
 	return nil
 }
