@@ -242,7 +242,12 @@ func (h *fzHarness) expand(t *testing.T, b []byte) []byte {
 }
 
 func (h *fzHarness) ceremony(t *testing.T, p string, session bool) string {
-	req := httptest.NewRequest("POST", fzPrefix+p, strings.NewReader("{}"))
+	body := "{}"
+	if session {
+		// Adding a passkey needs a fresh proof: the current password.
+		body = `{"password":"` + fzOldPassword + `"}`
+	}
+	req := httptest.NewRequest("POST", fzPrefix+p, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if session {
 		req.AddCookie(&http.Cookie{Name: "sid", Value: fzSession})
@@ -659,7 +664,7 @@ var fzShapes = []struct {
 			Token      *string         `json:"token"`
 		})
 	}},
-	{"passkeys/register/options", nil, func() any { return new(struct{}) }},
+	{"passkeys/register/options", []string{"password", "ceremony", "credential"}, func() any { return new(reauthInput) }},
 	{"passkeys/register/verify", []string{"ceremony", "credential", "name"}, func() any {
 		return new(struct {
 			Ceremony   *string         `json:"ceremony"`
