@@ -13,6 +13,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -35,12 +36,13 @@ type appSpy struct {
 	app   http.Handler
 	URL   string
 	mu    sync.Mutex
-	calls map[string][]*http.Request
-	slow  map[string]time.Duration
+	calls  map[string][]*http.Request
+	bodies map[string][][]byte
+	slow   map[string]time.Duration
 }
 
 func newAppSpy(t *testing.T, app http.Handler) *appSpy {
-	s := &appSpy{app: app, calls: map[string][]*http.Request{}, slow: map[string]time.Duration{}}
+	s := &appSpy{app: app, calls: map[string][]*http.Request{}, bodies: map[string][][]byte{}, slow: map[string]time.Duration{}}
 	srv := httptest.NewServer(s)
 	t.Cleanup(srv.Close)
 	s.URL = srv.URL
@@ -48,8 +50,13 @@ func newAppSpy(t *testing.T, app http.Handler) *appSpy {
 }
 
 func (s *appSpy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	body, _ := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	seen := r.Clone(r.Context())
+	seen.Body = io.NopCloser(bytes.NewReader(body))
 	s.mu.Lock()
-	s.calls[r.URL.Path] = append(s.calls[r.URL.Path], r.Clone(r.Context()))
+	s.calls[r.URL.Path] = append(s.calls[r.URL.Path], seen)
+	s.bodies[r.URL.Path] = append(s.bodies[r.URL.Path], body)
 	d := s.slow[r.URL.Path]
 	s.mu.Unlock()
 	if d > 0 {
@@ -63,6 +70,13 @@ func (s *appSpy) Calls(path string) []*http.Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]*http.Request(nil), s.calls[path]...)
+}
+
+// Bodies returns the bodies of the calls the app got on path.
+func (s *appSpy) Bodies(path string) [][]byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([][]byte(nil), s.bodies[path]...)
 }
 
 // Slow delays every call on path by d.
