@@ -33,9 +33,9 @@ var alicePassword = legacyapp.DemoAccounts()[0].Password
 // appSpy sits between resetgate's hooks and the legacy app: it forwards
 // every call, counts and records them per path, and can slow one path.
 type appSpy struct {
-	app   http.Handler
-	URL   string
-	mu    sync.Mutex
+	app    http.Handler
+	URL    string
+	mu     sync.Mutex
 	calls  map[string][]*http.Request
 	bodies map[string][][]byte
 	slow   map[string]time.Duration
