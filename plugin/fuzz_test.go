@@ -171,6 +171,7 @@ var fzRoutes = []fzRoute{
 	{"POST", "/change", false, true},
 	{"POST", "/passkey/options", false, true},
 	{"POST", "/passkey/verify", false, true},
+	{"POST", "/passkeys/reauth/options", false, true},
 	{"POST", "/passkeys/register/options", false, true},
 	{"POST", "/passkeys/register/verify", false, true},
 	{"POST", "/admin/users/{id}/reset-token", true, false},
