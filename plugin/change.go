@@ -128,10 +128,9 @@ func (e *Engine) recordFailure(ctx context.Context, kind, owner string) (bool, e
 }
 
 // sessionUser asks the session hook who the browser is. Only the
-// browser's Cookie (without resetgate's own cookies) and Authorization
-// headers are forwarded; identity
-// headers a client could forge (X-User, X-Forwarded-User, ...) are never
-// read.
+// browser's Cookie (without resetgate's own cookies: hookcookies.go) and
+// Authorization headers are forwarded; identity headers a client could
+// forge (X-User, X-Forwarded-User, ...) are never read.
 func (e *Engine) sessionUser(ctx context.Context, r *http.Request) (string, *apiError) {
 	h := http.Header{}
 	for _, v := range hookCookieHeader(r) {
