@@ -96,8 +96,12 @@ func passkeyEnv(t *testing.T, sub string) (*testenv.Env, *appSpy) {
 	return env, spy
 }
 
-func passkeyBlock(hooks, block string) string {
-	return "\t\tverify " + hooks + "/internal/users/verify\n\t\tsession " + hooks + "/internal/session\n\t\tpasskey {\n" + block + "\n\t\t}\n"
+// passkeyBlock is the verify and session hooks at hooks and a passkey
+// block holding sub. The hooks get 30 s instead of 5 s: under the race
+// detector on a loaded machine, the app's bcrypt check (cost 10) of
+// several parallel guesses takes longer than 5 s.
+func passkeyBlock(hooks, sub string) string {
+	return "\t\tverify " + hooks + "/internal/users/verify {\n\t\t\ttimeout 30s\n\t\t}\n\t\tsession " + hooks + "/internal/session {\n\t\t\ttimeout 30s\n\t\t}\n\t\tpasskey {\n" + sub + "\n\t\t}\n"
 }
 
 // postAs posts JSON to Caddy with the given cookies.
