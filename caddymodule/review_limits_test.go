@@ -199,19 +199,19 @@ func TestSessionHookReceivesResetgateCookies(t *testing.T) {
 		t.Fatalf("change: %d %s", r.StatusCode, r.Body)
 	}
 	calls := append(spy.Calls("/internal/session"), spy.Calls("/internal/users/verify")...)
-	if len(spy.Calls("/internal/session")) < 4 {
-		t.Fatalf("the session hook was asked %d times", len(spy.Calls("/internal/session")))
-	}
 	for _, c := range calls {
 		all := strings.Join(c.Header.Values("Cookie"), "; ")
 		for name, v := range secrets {
 			if strings.Contains(all, name+"=") || strings.Contains(all, v) {
-				t.Errorf("%s got resetgate's %s cookie: %s", c.URL.Path, name, all)
+				t.Errorf("%s got resetgate's %s cookie", c.URL.Path, name)
 			}
 		}
 		if c.URL.Path == "/internal/session" && !strings.Contains(all, legacyapp.SessionCookie+"="+session.Value) {
-			t.Errorf("the session hook lost the app's own cookie: %q", all)
+			t.Errorf("the session hook lost the app's own cookie")
 		}
+	}
+	if n := len(spy.Calls("/internal/session")); n < 3 {
+		t.Fatalf("the session hook was asked %d times", n)
 	}
 }
 
