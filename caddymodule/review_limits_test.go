@@ -180,12 +180,12 @@ func TestChangeBackReusesIdempotencyKey(t *testing.T) {
 func TestSessionHookReceivesResetgateCookies(t *testing.T) {
 	env, spy := passkeyEnv(t, "")
 	session := signIn(t, env, alice, alicePassword)
-	requestReset(t, env, alice)
-	m := env.WaitMail(alice, "reset")
-	_, token := testenv.ResetLink(t, m)
-	_, revoke := testenv.RevokeLink(t, m)
-	flowID := testenv.RandomString(43)
-	secrets := map[string]string{"rg_token": token, "rg_revoke": revoke, "rg_flow": flowID, "rg_csrf": testenv.RandomString(43), "rg_reauth": testenv.RandomString(43)}
+	// Values shaped like resetgate's tokens: which values they hold does
+	// not matter to the filter, only the names.
+	secrets := map[string]string{}
+	for _, name := range []string{"rg_token", "rg_revoke", "rg_flow", "rg_csrf", "rg_reauth"} {
+		secrets[name] = testenv.RandomString(43)
+	}
 	jar := []*http.Cookie{session}
 	for name, v := range secrets {
 		jar = append(jar, &http.Cookie{Name: name, Value: v})
