@@ -194,6 +194,42 @@ func TestPasskeyAddedMailRemovesAttackerPasskey(t *testing.T) {
 	}
 }
 
+// Finding 3, for an app that sends its own mail (deliver): the notice of a
+// new passkey must reach it too, or a passkey added behind the user's back
+// goes unnoticed. The deliver hook gets a signed "passkey.added" with the
+// removal link, whose token works at POST /revoke.
+func TestPasskeyAddedReachesDeliverApp(t *testing.T) {
+	env := testenv.New(t, testenv.Options{NoStart: true})
+	spy := newAppSpy(t, env.App)
+	delivered := newAppSpy(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(202) }))
+	env.Load(env.Caddyfile("\t\tmethods link code passkey\n" + passkeyBlock(spy.URL, "") + "\t\tdeliver " + delivered.URL + "/internal/mail\n"))
+	session := signIn(t, env, alice, alicePassword)
+	d := mustAddPasskey(t, env, session)
+	var notice struct {
+		Type        string
+		User        struct{ ID string }
+		PasskeyName string `json:"passkey_name"`
+		RemoveLink  string `json:"remove_link"`
+	}
+	bodies := delivered.Bodies("/internal/mail")
+	if len(bodies) != 1 || json.Unmarshal(bodies[0], &notice) != nil {
+		t.Fatalf("deliver calls: %q", bodies)
+	}
+	if notice.Type != "passkey.added" || notice.User.ID != "1001" || notice.PasskeyName != "Laptop" || !strings.HasPrefix(notice.RemoveLink, env.BaseURL+"/password-reset/passkeys/undo?token=") {
+		t.Fatalf("deliver payload %s", bodies[0])
+	}
+	if delivered.Calls("/internal/mail")[0].Header.Get("webhook-signature") == "" {
+		t.Error("the passkey notice is not signed")
+	}
+	token := strings.TrimPrefix(notice.RemoveLink, env.BaseURL+"/password-reset/passkeys/undo?token=")
+	if r := env.PostJSON("/password-reset/revoke", map[string]string{"token": token}); r.StatusCode != 200 {
+		t.Fatalf("revoke with the notice's token: %d %s", r.StatusCode, r.Body)
+	}
+	if r := d.prove(t, env, map[string]any{}); r.StatusCode != 400 || passkeyCount(t, env, session) != 0 {
+		t.Fatalf("the passkey survived its removal link: %d %s", r.StatusCode, r.Body)
+	}
+}
+
 // Finding 3, "this wasn't me" and reset. Attack: the attacker's passkey
 // survives the victim's reset and the victim's "this wasn't me". Now
 // "this wasn't me" removes the passkeys added since the last reset (the

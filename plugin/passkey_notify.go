@@ -3,7 +3,9 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"net/url"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -37,10 +39,35 @@ func (e *Engine) notifyPasskeyAdded(ctx context.Context, user User, credID []byt
 		e.log.Error("passkey mail: storing its removal link", zap.String("user_id", user.ID), zap.Error(err))
 		return
 	}
-	e.sendMail(ctx, user, "passkey_added", mailer.PasskeyAddedData{
+	data := mailer.PasskeyAddedData{
 		SiteName: e.cfg.SiteName, UserName: user.Name, PasskeyName: name, AddedAt: e.now(), RequestIP: ip,
 		RemoveLink: e.link("/passkeys/undo", url.Values{"token": {token}}), SupportContact: e.cfg.SupportContact,
+	}
+	if e.cfg.Deliver.URL != "" && e.cfg.Deliver.Template == nil {
+		e.deliverPasskeyAdded(ctx, user, data)
+	}
+	e.sendMail(ctx, user, "passkey_added", data)
+}
+
+// deliverPasskeyAdded tells an app that sends its own mail (deliver, JSON
+// contract) about the new passkey: {"type": "passkey.added", "user",
+// "passkey_name", "remove_link", "added_at"}. One attempt: the user is
+// waiting for the registration's answer. A templated deliver hook is
+// shaped for resets and is not called.
+func (e *Engine) deliverPasskeyAdded(ctx context.Context, u User, d mailer.PasskeyAddedData) {
+	body, err := json.Marshal(map[string]any{
+		"type": "passkey.added", "user": u, "passkey_name": d.PasskeyName,
+		"remove_link": d.RemoveLink, "added_at": d.AddedAt.UTC().Format(time.RFC3339),
 	})
+	if err != nil {
+		e.log.Error("encoding deliver payload", zap.Error(err))
+		return
+	}
+	if err := e.deliverOnce(ctx, userValues(u, u.Email), body); err != nil {
+		e.log.Error("deliver hook failed; passkey notice not delivered", zap.String("user_id", u.ID), zap.Error(err))
+		return
+	}
+	e.audit(zapcore.InfoLevel, "passkey notice handed to the app", "mailed", zap.String("via", "deliver"), zap.String("user_id", u.ID))
 }
 
 // revokePasskeys is the passkey half of "this wasn't me": the passkey the
