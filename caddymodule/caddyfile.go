@@ -103,6 +103,10 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			rp_id   <domain>
 //			rp_name <name>
 //			origins <origin> ...
+//			remove_on_reset
+//			ceremonies_per_ip   <n> <window>
+//			ceremonies_per_flow <n>
+//			max_ceremonies      <n>
 //		}
 //		require_passkey
 //		pow        <difficulty>
@@ -214,6 +218,21 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					h.Passkey.Origins = append(h.Passkey.Origins, d.RemainingArgs()...)
 					if len(h.Passkey.Origins) == 0 {
 						return d.Errf("origins: expected at least one origin")
+					}
+				case "remove_on_reset":
+					h.Passkey.RemoveOnReset = true
+					if d.NextArg() {
+						return d.Errf("remove_on_reset: takes no arguments")
+					}
+				case "ceremonies_per_ip":
+					h.Passkey.CeremoniesPerIP, err = parseLimit(d)
+				case "ceremonies_per_flow":
+					if err = intArg(d, &h.Passkey.CeremoniesPerFlow); err == nil && h.Passkey.CeremoniesPerFlow < 1 {
+						return d.Errf("ceremonies_per_flow: must be a positive integer")
+					}
+				case "max_ceremonies":
+					if err = intArg(d, &h.Passkey.MaxCeremonies); err == nil && h.Passkey.MaxCeremonies < 1 {
+						return d.Errf("max_ceremonies: must be a positive integer")
 					}
 				default:
 					return d.Errf("unrecognized passkey option %s", shown(sub))

@@ -201,6 +201,21 @@ type Passkey struct {
 	// The origins allowed to run ceremonies. Default: the origin of
 	// base_url.
 	Origins []string `json:"origins,omitempty"`
+	// Remove every passkey of a user whose password is reset (by link,
+	// code, passkey or admin token), so a passkey an attacker added cannot
+	// outlive the victim's reset. Default: false: a reset keeps the
+	// passkeys, and "this wasn't me" removes those added since the last
+	// reset.
+	RemoveOnReset bool `json:"remove_on_reset,omitempty"`
+	// Passkey ceremonies (stored challenges) one client address may start.
+	// Default: 30 per 5m.
+	CeremoniesPerIP *Limit `json:"ceremonies_per_ip,omitempty"`
+	// Ceremonies started for one flow, token or signed-in account within
+	// token_ttl. Default: 5.
+	CeremoniesPerFlow int `json:"ceremonies_per_flow,omitempty"`
+	// Ceremonies started by all clients per 5 minutes (a ceremony's
+	// lifetime). Default: 10000.
+	MaxCeremonies int `json:"max_ceremonies,omitempty"`
 }
 
 // SessionHook is the endpoint that says who is signed in.
@@ -416,7 +431,14 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	}
 	if p := h.Passkey; p != nil {
 		u, _ := url.Parse(baseURL)
-		cfg.Passkey = &plugin.PasskeyConfig{RPID: p.RPID, RPName: p.RPName, Origins: p.Origins}
+		cfg.Passkey = &plugin.PasskeyConfig{RPID: p.RPID, RPName: p.RPName, Origins: p.Origins, RemoveOnReset: p.RemoveOnReset,
+			CeremoniesPerFlow: p.CeremoniesPerFlow, MaxCeremonies: p.MaxCeremonies}
+		if p.CeremoniesPerFlow < 0 || p.MaxCeremonies < 0 {
+			return cfg, fmt.Errorf("passkey: ceremonies_per_flow and max_ceremonies must not be negative")
+		}
+		if l := p.CeremoniesPerIP; l != nil {
+			cfg.Passkey.CeremoniesPerIP = plugin.Limit{Count: l.Count, Window: time.Duration(l.Window)}
+		}
 		if cfg.Passkey.RPID == "" {
 			cfg.Passkey.RPID = u.Hostname()
 		}

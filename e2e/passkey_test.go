@@ -130,6 +130,13 @@ func TestBrowserPasskeys(t *testing.T) {
 	u.waitPage("passkeys")
 	u.waitText("h1", "Your passkeys")
 	u.waitText("body", "You have no passkeys yet.")
+	// A session alone does not add a passkey: the page asks for the
+	// current password first, in a plain form.
+	u.waitText("#passkey-reauth", "To add a passkey, first confirm your current password.")
+	u.shot("passkeys-password")
+	u.keys("#password", alicePassword)
+	u.click(`#passkey-reauth button[type=submit]`)
+	u.waitPage("passkeys")
 	u.waitJS(`!document.querySelector('#passkey-add fieldset').disabled`, "the add form enabled by passkey.js")
 	if hidden := u.eval(`String(document.querySelector('[data-passkey-unsupported]').hidden)`); hidden != "true" {
 		t.Error("the no-JavaScript note is still shown although WebAuthn works")

@@ -145,6 +145,9 @@ type IssuedToken struct {
 	Token     string `json:"token"`
 	URL       string `json:"url"`
 	ExpiresAt string `json:"expires_at"`
+	// NextStep is NEW_PASSWORD_REQUIRED, or PASSKEY_REQUIRED when the
+	// user has a passkey under require_passkey.
+	NextStep string `json:"next_step"`
 }
 
 // IssueResetToken makes a reset token for a user, for a custom portal. Only
@@ -176,13 +179,19 @@ func (e *Engine) issueResetToken(ctx context.Context, userID, actor string) (*Is
 	if err != nil {
 		return nil, internalError(err)
 	}
+	// An admin-issued token obeys require_passkey like a mailed one: a
+	// portal (or a leaked admin token) does not skip the user's passkey.
+	needsPasskey, err := e.needsPasskey(ctx, user.ID)
+	if err != nil {
+		return nil, storeUnavailable(err)
+	}
 	now := e.now()
-	rec := tokenRecord{User: user, Identifier: user.Email, Via: "admin", IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL)}
+	rec := tokenRecord{User: user, Identifier: user.Email, Via: "admin", IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
 	if err := e.putJSON(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, e.keys.ownerKey(user.ID)); err != nil {
 		return nil, storeUnavailable(err)
 	}
 	e.audit(zapcore.InfoLevel, "admin issued a reset token", "admin_issue", zap.String("actor", actor), zap.String("user_id", user.ID))
-	return &IssuedToken{Token: token, URL: e.resetLink(token), ExpiresAt: rec.ExpiresAt.UTC().Format(time.RFC3339)}, nil
+	return &IssuedToken{Token: token, URL: e.resetLink(token), ExpiresAt: rec.ExpiresAt.UTC().Format(time.RFC3339), NextStep: rec.nextStep()}, nil
 }
 
 // RevokeUserTokens ends every open reset token and flow of a user.

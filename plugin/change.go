@@ -69,29 +69,27 @@ func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm strin
 		return errNotSignedIn
 	}
 	owner := e.keys.ownerKey(user.ID)
-	// Old-password guesses are limited per account like code guesses.
-	if locked, err := e.accountLocked(ctx, "old_password", owner); err != nil {
-		return storeUnavailable(err)
-	} else if locked {
-		apiErr := newError(http.StatusTooManyRequests, CodeRateLimited, "too many wrong passwords; try again later", "")
-		apiErr.retry = e.cfg.AccountFailures.Window
+	// Old-password guesses are limited per account like code guesses; the
+	// guess is taken from the budget before the app sees it (budget.go).
+	ok, apiErr := e.checkCurrentPassword(ctx, user, old)
+	if apiErr != nil {
 		return apiErr
 	}
-	ok, err := e.passwordMatches(ctx, user.ID, old)
-	if err != nil {
-		return upstreamFailed("the application could not check the password; try again", err)
-	}
 	if !ok {
-		if _, err := e.recordFailure(ctx, "old_password", owner); err != nil {
-			return storeUnavailable(err)
-		}
 		e.audit(zapcore.InfoLevel, "password change with a wrong old password", "failed", zap.String("user_id", user.ID))
 		return newError(http.StatusForbidden, "OLD_PASSWORD_WRONG", "the current password is not right", "/old")
 	}
 	if apiErr := e.checkPolicy(ctx, user, user.Email, newPassword, confirm, hasConfirm, "/new"); apiErr != nil {
 		return apiErr
 	}
-	if apiErr := e.callUpdate(ctx, "password.changed", user, "change/"+owner, newPassword, "/new"); apiErr != nil {
+	// A fresh nonce per change: changing back to an earlier password
+	// (A→B→A) must not repeat an earlier call's Idempotency-Key, or the
+	// app would answer the replay and keep B.
+	nonce, err := newToken()
+	if err != nil {
+		return internalError(err)
+	}
+	if apiErr := e.callUpdate(ctx, "password.changed", user, "change/"+owner+"/"+nonce, newPassword, "/new"); apiErr != nil {
 		return apiErr
 	}
 	e.afterPasswordChange(context.WithoutCancel(ctx), user, e.cfg.ClientIP(r), "changed")
@@ -130,15 +128,16 @@ func (e *Engine) recordFailure(ctx context.Context, kind, owner string) (bool, e
 }
 
 // sessionUser asks the session hook who the browser is. Only the
-// browser's Cookie and Authorization headers are forwarded; identity
-// headers a client could forge (X-User, X-Forwarded-User, ...) are never
-// read.
+// browser's Cookie (without resetgate's own cookies: hookcookies.go) and
+// Authorization headers are forwarded; identity headers a client could
+// forge (X-User, X-Forwarded-User, ...) are never read.
 func (e *Engine) sessionUser(ctx context.Context, r *http.Request) (string, *apiError) {
 	h := http.Header{}
-	for _, name := range []string{"Cookie", "Authorization"} {
-		for _, v := range r.Header.Values(name) {
-			h.Add(name, v)
-		}
+	for _, v := range hookCookieHeader(r) {
+		h.Add("Cookie", v)
+	}
+	for _, v := range r.Header.Values("Authorization") {
+		h.Add("Authorization", v)
 	}
 	if len(h) == 0 {
 		return "", errNotSignedIn

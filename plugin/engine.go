@@ -366,6 +366,11 @@ func defaults(c *Config) {
 	if c.QueueSize == 0 {
 		c.QueueSize = 4096
 	}
+	if c.Passkey != nil {
+		pk := *c.Passkey
+		passkeyDefaults(&pk)
+		c.Passkey = &pk
+	}
 	c.Policy.Defaults()
 	if c.Policy.Breached != nil && c.Policy.Breached.OnFailOpen == nil {
 		log := c.logger

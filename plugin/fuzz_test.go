@@ -171,6 +171,7 @@ var fzRoutes = []fzRoute{
 	{"POST", "/change", false, true},
 	{"POST", "/passkey/options", false, true},
 	{"POST", "/passkey/verify", false, true},
+	{"POST", "/passkeys/reauth/options", false, true},
 	{"POST", "/passkeys/register/options", false, true},
 	{"POST", "/passkeys/register/verify", false, true},
 	{"POST", "/admin/users/{id}/reset-token", true, false},
@@ -242,7 +243,12 @@ func (h *fzHarness) expand(t *testing.T, b []byte) []byte {
 }
 
 func (h *fzHarness) ceremony(t *testing.T, p string, session bool) string {
-	req := httptest.NewRequest("POST", fzPrefix+p, strings.NewReader("{}"))
+	body := "{}"
+	if session {
+		// Adding a passkey needs a fresh proof: the current password.
+		body = `{"password":"` + fzOldPassword + `"}`
+	}
+	req := httptest.NewRequest("POST", fzPrefix+p, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if session {
 		req.AddCookie(&http.Cookie{Name: "sid", Value: fzSession})
@@ -659,7 +665,7 @@ var fzShapes = []struct {
 			Token      *string         `json:"token"`
 		})
 	}},
-	{"passkeys/register/options", nil, func() any { return new(struct{}) }},
+	{"passkeys/register/options", []string{"password", "ceremony", "credential"}, func() any { return new(reauthInput) }},
 	{"passkeys/register/verify", []string{"ceremony", "credential", "name"}, func() any {
 		return new(struct {
 			Ceremony   *string         `json:"ceremony"`

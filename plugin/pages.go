@@ -392,6 +392,13 @@ type pageData struct {
 	Token        string
 	// Passkeys lists the signed-in user's passkeys on the passkeys page.
 	Passkeys []passkeyItem
+	// CanAdd is true on the passkeys page when a passkey can be added
+	// there (the verify hook checks the password first); Reauthed once
+	// the password was confirmed, when the add form is shown.
+	CanAdd, Reauthed bool
+	// RevokePasskey is true on the revoke and revoked pages when the link
+	// came from a "passkey added" mail.
+	RevokePasskey bool
 	// Notice is a one-line confirmation shown above a page's content
 	// ("Passkey added."), or "".
 	Notice string

@@ -43,6 +43,7 @@ func (p *pages) accountRoutes(m *http.ServeMux) {
 		// GET {prefix}/passkeys shows the page to a browser: passkey.go
 		// routes it (the same URL is the JSON list).
 		m.HandleFunc("POST "+pre+"/passkeys/remove", p.removePasskey)
+		p.reauthRoutes(m)
 	}
 }
 
@@ -137,8 +138,15 @@ func (p *pages) changeSubmit(w http.ResponseWriter, r *http.Request) {
 }
 
 // passkeys lists the signed-in user's passkeys, with a remove button each
-// and the form (run by passkey.js) to add one.
+// and the form (run by passkey.js) to add one, behind a password form
+// (pages_passkey_reauth.go).
 func (p *pages) passkeys(w http.ResponseWriter, r *http.Request) {
+	p.passkeysPage(w, r, http.StatusOK, nil)
+}
+
+// passkeysPage renders the passkeys page with status; edit, when not nil,
+// adjusts the page (a form error).
+func (p *pages) passkeysPage(w http.ResponseWriter, r *http.Request, status int, edit func(*pageData)) {
 	ctx := r.Context()
 	user, apiErr := p.e.signedInUser(ctx, r)
 	if apiErr != nil {
@@ -171,7 +179,11 @@ func (p *pages) passkeys(w http.ResponseWriter, r *http.Request) {
 	case "removed":
 		d.Notice = d.lang.T("passkeys.removed")
 	}
-	p.render(w, http.StatusOK, d)
+	p.addState(r, user, d)
+	if edit != nil {
+		edit(d)
+	}
+	p.render(w, status, d)
 }
 
 // removePasskey is a remove button's form POST: the passkey with that id

@@ -154,6 +154,20 @@ func TestPagesPasskeys(t *testing.T) {
 	wantAll(t, "passkeys page", list.body,
 		"Your passkeys", "Laptop", "Added: Friday, 2 January 2026 at 03:04 UTC", "Not used yet", "On one device only",
 		`action="/password-reset/passkeys/remove"`, `name="id" value="`+id+`"`, `aria-label="Remove the passkey Laptop"`,
+		`action="/password-reset/passkeys/confirm"`, `autocomplete="current-password"`, `src="/password-reset/assets/passkey.js?v=`)
+	if strings.Contains(list.body, `data-passkey="register"`) {
+		t.Fatalf("the add form is offered before the password was confirmed:\n%s", list.body)
+	}
+	// A wrong password keeps the form, with its error.
+	if p := b.submit(list, "/password-reset/passkeys/confirm", url.Values{"password": {"wrong"}}); p.status != 403 || !strings.Contains(p.body, "That is not your current password.") {
+		t.Fatalf("wrong password: %d\n%s", p.status, p.body)
+	}
+	// The right one, without JavaScript, unlocks the add form.
+	if p := b.submit(list, "/password-reset/passkeys/confirm", url.Values{"password": {oldPassword}}); p.status != 303 {
+		t.Fatalf("password confirmed: %d\n%s", p.status, p.body)
+	}
+	list = b.get("/password-reset/passkeys")
+	wantAll(t, "passkeys page after the password", list.body,
 		`data-passkey="register"`, `data-options="/password-reset/passkeys/register/options"`, `<label for="passkey-name">`,
 		`<fieldset disabled>`, "Passkeys need JavaScript", `src="/password-reset/assets/passkey.js?v=`)
 

@@ -26,23 +26,6 @@ const (
 	StepPasskeyRequired = "PASSKEY_REQUIRED"
 )
 
-// PasskeyConfig is the WebAuthn relying party.
-type PasskeyConfig struct {
-	// RPID is the relying party id, the site's registrable domain.
-	RPID string
-	// RPName is the name shown by the authenticator.
-	RPName string
-	// Origins are the origins allowed to run ceremonies.
-	Origins []string
-}
-
-// ceremonyTTL bounds a WebAuthn ceremony: challenges are short-lived.
-const ceremonyTTL = 5 * time.Minute
-
-// passkeyTTL keeps credentials: the store needs a TTL, and a passkey is
-// meant to last.
-const passkeyTTL = 10 * 365 * 24 * time.Hour
-
 var errPasskeyInvalid = newError(http.StatusBadRequest, "PASSKEY_INVALID", "the passkey could not be verified", "/credential")
 
 // passkeyAccount is a user's passkeys, stored outside the owner index so a
@@ -51,6 +34,9 @@ type passkeyAccount struct {
 	UserID      string          `json:"user_id"`
 	Handle      []byte          `json:"handle"`
 	Credentials []passkeyRecord `json:"credentials"`
+	// ResetAt is the user's last password reset: "this wasn't me" removes
+	// the passkeys added after it (passkey_notify.go).
+	ResetAt time.Time `json:"reset_at,omitempty"`
 }
 
 // passkeyRecord is one registered credential.
@@ -96,20 +82,6 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-func newWebAuthn(c *PasskeyConfig) (*webauthn.WebAuthn, error) {
-	wa, err := webauthn.New(&webauthn.Config{
-		RPID: c.RPID, RPDisplayName: c.RPName, RPOrigins: c.Origins,
-		Timeouts: webauthn.TimeoutsConfig{
-			Login:        webauthn.TimeoutConfig{Enforce: true, Timeout: ceremonyTTL, TimeoutUVD: ceremonyTTL},
-			Registration: webauthn.TimeoutConfig{Enforce: true, Timeout: ceremonyTTL, TimeoutUVD: ceremonyTTL},
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("passkey: %w", err)
-	}
-	return wa, nil
-}
-
 func (e *Engine) passkeyRoutes(m *http.ServeMux) {
 	if e.webauthn == nil {
 		return
@@ -117,6 +89,7 @@ func (e *Engine) passkeyRoutes(m *http.ServeMux) {
 	p := e.cfg.Prefix
 	m.HandleFunc("POST "+p+"/passkey/options", e.api(e.handlePasskeyOptions))
 	m.HandleFunc("POST "+p+"/passkey/verify", e.api(e.handlePasskeyVerify))
+	m.HandleFunc("POST "+p+"/passkeys/reauth/options", e.api(e.handleReauthOptions))
 	m.HandleFunc("POST "+p+"/passkeys/register/options", e.api(e.handleRegisterOptions))
 	m.HandleFunc("POST "+p+"/passkeys/register/verify", e.api(e.handleRegisterVerify))
 	list := e.api(e.handleListPasskeys)
@@ -252,20 +225,28 @@ func (e *Engine) handlePasskeyOptions(w http.ResponseWriter, r *http.Request) *a
 		return err
 	}
 	rec := ceremonyRecord{Kind: "login"}
+	scope := ""
 	switch {
 	case in.Token != nil:
 		_, key, apiErr := e.loadToken(r.Context(), *in.Token)
 		if apiErr != nil {
 			return apiErr
 		}
-		rec.TokenKey = key
+		rec.TokenKey, scope = key, key
 	case in.FlowID != nil:
+		if !e.methodEnabled(MethodPasskey) {
+			return errPasskeyMethodOff
+		}
 		if !wellFormedToken(*in.FlowID) {
 			return errPasskeyInvalid
 		}
 		rec.FlowKey = e.keys.flowKey(*in.FlowID)
+		scope = rec.FlowKey
 	case !e.methodEnabled(MethodPasskey):
-		return newError(http.StatusNotFound, CodeNotFound, "passkey recovery is not enabled", "")
+		return errPasskeyMethodOff
+	}
+	if apiErr := e.limitCeremony(r.Context(), r, scope); apiErr != nil {
+		return apiErr
 	}
 	assertion, session, err := e.webauthn.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
 	if err != nil {
@@ -298,6 +279,9 @@ func (e *Engine) handlePasskeyVerify(w http.ResponseWriter, r *http.Request) *ap
 	rec, apiErr := e.takeCeremony(ctx, *in.Ceremony, "login")
 	if apiErr != nil {
 		return apiErr
+	}
+	if rec.passkeyReplacesMail() && !e.methodEnabled(MethodPasskey) {
+		return errPasskeyInvalid // methods.go
 	}
 	// A step-up answers with the token it lifted, so the caller must hold
 	// it: the ceremony alone does not reveal it.
@@ -440,15 +424,22 @@ func (e *Engine) passkeyToken(ctx context.Context, rec *ceremonyRecord, user Use
 	return token, nil
 }
 
-// handleRegisterOptions starts adding a passkey for the signed-in user.
+// handleRegisterOptions starts adding a passkey for the signed-in user,
+// after a fresh proof (passkey_reauth.go).
 func (e *Engine) handleRegisterOptions(w http.ResponseWriter, r *http.Request) *apiError {
-	var in struct{}
+	var in reauthInput
 	if err := decodeJSON(w, r, &in); err != nil {
 		return err
 	}
 	ctx := r.Context()
 	user, apiErr := e.signedInUser(ctx, r)
 	if apiErr != nil {
+		return apiErr
+	}
+	if apiErr := e.freshProof(ctx, r, user, in); apiErr != nil {
+		return apiErr
+	}
+	if apiErr := e.limitCeremony(ctx, r, e.keys.ownerKey(user.ID)); apiErr != nil {
 		return apiErr
 	}
 	// Make sure the account (and its handle) exists before the ceremony.
@@ -539,6 +530,8 @@ func (e *Engine) handleRegisterVerify(w http.ResponseWriter, r *http.Request) *a
 		return storeUnavailable(err)
 	}
 	e.audit(zapcore.InfoLevel, "passkey registered", "passkey_added", zap.String("user_id", user.ID))
+	e.spendGrant(ctx, r)
+	e.notifyPasskeyAdded(context.WithoutCancel(ctx), user, cred.ID, name, e.cfg.ClientIP(r))
 	writeJSON(w, http.StatusCreated, passkeyView(passkeyRecord{Credential: *cred, Name: name, CreatedAt: now}))
 	return nil
 }

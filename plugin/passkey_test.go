@@ -58,7 +58,7 @@ func toJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
 // register adds a passkey for the signed-in alice and returns the device.
 func register(t *testing.T, h *harness, origin string) *device {
 	t.Helper()
-	st, out := h.doAs(t, "alice-session", "POST", "/password-reset/passkeys/register/options", map[string]any{})
+	st, out := h.doAs(t, "alice-session", "POST", "/password-reset/passkeys/register/options", map[string]any{"password": oldPassword})
 	if st != 200 {
 		t.Fatalf("register options: %d %v", st, out)
 	}

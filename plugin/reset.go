@@ -56,6 +56,9 @@ type tokenRecord struct {
 type revokeRecord struct {
 	UserID  string `json:"user_id"`
 	FlowKey string `json:"flow_key"`
+	// PasskeyID is set on the link of a "passkey added" mail: that
+	// passkey goes too.
+	PasskeyID []byte `json:"passkey_id,omitempty"`
 }
 
 // requestJob is a reset request waiting for lookup and mail.
@@ -236,7 +239,7 @@ func (e *Engine) loadToken(ctx context.Context, token string) (tokenRecord, stri
 	if err != nil {
 		return rec, "", storeUnavailable(err)
 	}
-	if !found || !e.now().Before(rec.ExpiresAt) {
+	if !found || !e.now().Before(rec.ExpiresAt) || !e.viaAllowed(rec.Via) {
 		return rec, "", errTokenInvalid
 	}
 	return rec, key, nil
@@ -399,6 +402,9 @@ func (e *Engine) afterPasswordChange(ctx context.Context, u User, ip, how string
 		e.log.Error("ending the user's other reset tokens", zap.String("user_id", u.ID), zap.Error(err))
 	}
 	e.audit(zapcore.InfoLevel, "password changed", how, zap.String("user_id", u.ID), zap.Int("tokens_ended", n), zap.String("ip", ip))
+	if how == "reset" {
+		e.passkeysAfterReset(ctx, u.ID)
+	}
 	e.sendMail(ctx, u, "changed", mailer.ChangedData{
 		SiteName: e.cfg.SiteName, UserName: u.Name, ChangedAt: e.now(), RequestIP: ip,
 		ResetLink: e.link("/", nil), SupportContact: e.cfg.SupportContact,
@@ -445,6 +451,9 @@ func (e *Engine) revoke(ctx context.Context, token, ip string) *apiError {
 		return storeUnavailable(err)
 	}
 	e.audit(zapcore.WarnLevel, "reset revoked by the user (\"this wasn't me\")", "revoked", zap.String("user_id", rec.UserID), zap.Int("tokens_ended", n), zap.String("ip", ip))
+	if err := e.revokePasskeys(ctx, rec); err != nil {
+		return storeUnavailable(err)
+	}
 	return nil
 }
 

@@ -25,7 +25,7 @@ var defaultTemplates embed.FS
 // templateNames are the mails Render knows. Each has three files:
 // NAME.subject.txt and NAME.txt (text/template) and NAME.html
 // (html/template).
-var templateNames = []string{"reset", "changed"}
+var templateNames = []string{"reset", "changed", "passkey_added"}
 
 // kinds are the three files of a mail, by suffix.
 var kinds = []string{".subject.txt", ".txt", ".html"}
@@ -77,6 +77,38 @@ type ChangedData struct {
 	ResetLink string
 	// SupportContact is where to ask for help (an address or URL); optional.
 	SupportContact string
+}
+
+// PasskeyAddedData fills the "passkey_added" mail, sent when a passkey is
+// added to an account.
+type PasskeyAddedData struct {
+	// SiteName names the service ("Acme"). Required.
+	SiteName string
+	// UserName is the greeting name; optional.
+	UserName string
+	// PasskeyName is the name the user gave the passkey.
+	PasskeyName string
+	// AddedAt is when the passkey was added.
+	AddedAt time.Time
+	// RequestIP is the address it was added from.
+	RequestIP string
+	// RemoveLink removes the passkey ("this wasn't me"). Required.
+	RemoveLink string
+	// SupportContact is where to ask for help (an address or URL); optional.
+	SupportContact string
+}
+
+func (d PasskeyAddedData) prepare(*i18n.Lang) (any, error) {
+	if strings.TrimSpace(d.SiteName) == "" {
+		return nil, errors.New("mailer: passkey_added mail needs SiteName")
+	}
+	if d.RemoveLink == "" {
+		return nil, errors.New("mailer: passkey_added mail needs RemoveLink")
+	}
+	d.SiteName = shortLine(d.SiteName)
+	d.UserName = shortLine(d.UserName)
+	d.PasskeyName = shortLine(d.PasskeyName)
+	return d, nil
 }
 
 // maxNameLen caps names that come from users (a display name chosen at

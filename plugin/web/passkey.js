@@ -190,6 +190,11 @@
             window.location.assign(d.next);
           })
           .catch(function (err) {
+            if (err && err.code === "REAUTH_REQUIRED") {
+              // The password confirmation ran out: the page asks again.
+              window.location.assign(window.location.pathname);
+              return;
+            }
             busy = false;
             if (submit) {
               submit.disabled = false;
