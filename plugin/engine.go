@@ -174,6 +174,7 @@ type Engine struct {
 	mux        *http.ServeMux
 	jobs       chan requestJob
 	mail       *outbox
+	requests   *requestQueue
 	perIP      *localCounter
 	webauthn   *webauthn.WebAuthn
 	pages      *pages
@@ -228,6 +229,9 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 	}
 	if cfg.LocalPerIP {
 		e.perIP = newLocalCounter()
+	}
+	if e.requests, err = newRequestQueue(e); err != nil {
+		return nil, fmt.Errorf("request queue: %w", err)
 	}
 	if cfg.Mail != nil {
 		if e.mail, err = newOutbox(e, cfg.Mail); err != nil {
@@ -411,6 +415,11 @@ func (e *Engine) Start() {
 			e.mail.run(ctx)
 		}()
 	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.requests.run(ctx)
+	}()
 }
 
 // drainDeadline bounds how long Stop waits for queued reset requests.

@@ -67,6 +67,7 @@ type requestJob struct {
 	flowID     string
 	ip         string
 	at         time.Time
+	seq        int64 // the entry in the durable request queue
 }
 
 // maxIdentifier bounds an identifier, in code points (an e-mail address is
@@ -122,10 +123,8 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 		return "", internalError(err)
 	}
 	job := requestJob{identifier: ident, flowID: flowID, ip: ip, at: e.now()}
-	select {
-	case e.jobs <- job:
-	default:
-		e.audit(zapcore.WarnLevel, "reset request queue full; request dropped", "dropped")
+	if err := e.acceptRequest(r.Context(), job); err != nil {
+		return "", storeUnavailable(err)
 	}
 	return flowID, nil
 }
@@ -155,7 +154,7 @@ func (e *Engine) limitIP(ctx context.Context, ip string) *apiError {
 // the queue with work (cancelled by Stop at the drain deadline).
 func (e *Engine) runRequests(stop, work context.Context) {
 	process := func(job requestJob) {
-		if err := e.processRequest(work, job); err != nil {
+		if err := e.processQueued(work, job); err != nil {
 			e.log.Error("processing reset request", zap.Error(err))
 		}
 	}
