@@ -120,6 +120,14 @@ type Options struct {
 	// roots, ServerName from the URL, TLS 1.2 or later.
 	TLSConfig *tls.Config
 
+	// AllowDown makes Open succeed when the server cannot be reached (down,
+	// refusing connections, not answering within the dial timeout): the
+	// Store is returned, its operations fail with store.ErrUnavailable until
+	// the server answers, and it reconnects by itself. A server that
+	// answers with an error (a wrong password, say) still fails Open.
+	// Default: false, Open fails when the first PING fails.
+	AllowDown bool
+
 	// Logger receives a line when the Store connects and when it closes.
 	// Default: no logging. (go-redis itself logs a few connection-pool
 	// events through its own process-wide logger; see redis.SetLogger in
@@ -214,6 +222,12 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		ownerPrefix: prefix + "o:",
 	}
 	if err := s.client.Ping(ctx).Err(); err != nil {
+		var reply goredis.Error
+		if o.AllowDown && !errors.As(err, &reply) {
+			log.Warn("redis store unreachable at start; calls answer 503 STORE_UNAVAILABLE until it answers",
+				zap.String("url", where), zap.Error(s.scrubbed(err)))
+			return s, nil
+		}
 		_ = s.client.Close()
 		return nil, fmt.Errorf("store/redis: open %s: %w: %w", where, store.ErrUnavailable, s.scrubbed(err))
 	}
