@@ -154,6 +154,9 @@ func (h *Handler) openRedis(ctx caddy.Context, repl *caddy.Replacer) ([]byte, er
 		URL: u, KeyPrefix: st.KeyPrefix, DialTimeout: time.Duration(st.DialTimeout),
 		ReadTimeout: time.Duration(st.Timeout), WriteTimeout: time.Duration(st.Timeout),
 		PoolSize: st.PoolSize, Logger: h.logger.Named("redis"),
+		// A Redis that is down at start-up must not stop Caddy: calls answer
+		// 503 STORE_UNAVAILABLE until it is back.
+		AllowDown: true,
 	}
 	if st.DialTimeout < 0 || st.Timeout < 0 || st.PoolSize < 0 {
 		return nil, errors.New("storage redis: timeouts and pool_size must be positive")

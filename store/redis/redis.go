@@ -120,6 +120,30 @@ type Options struct {
 	// roots, ServerName from the URL, TLS 1.2 or later.
 	TLSConfig *tls.Config
 
+	// SentinelMaster and SentinelAddrs find the primary through Redis
+	// Sentinel: the master's name as the sentinels know it, and the
+	// sentinels' host:port. The URL (redis:// or rediss://) then gives
+	// only the credentials, the database, TLS and options; its host is not
+	// used. A redis-sentinel:// URL sets both instead:
+	//
+	//	redis-sentinel://[user:password@]host:port[,host:port...][/db]?master_name=NAME
+	//
+	// Commands always go to the primary; after a failover the client
+	// follows the sentinels to the new one. Default: none.
+	SentinelMaster string
+	SentinelAddrs  []string
+	// SentinelUsername and SentinelPassword authenticate to the sentinels
+	// (their requirepass), when they need it. Default: none.
+	SentinelUsername, SentinelPassword string
+
+	// ClusterAddrs, when set, make the Store talk to a Redis Cluster seeded
+	// by the URL's host and these host:port. A redis-cluster:// URL says
+	// the same: redis-cluster://[user:password@]host:port[,host:port...].
+	// In a cluster every key of the Store carries one hash tag (the key
+	// prefix in braces, e.g. "{resetgate:}"), so that each atomic script
+	// touches one slot. Default: none.
+	ClusterAddrs []string
+
 	// AllowDown makes Open succeed when the server cannot be reached (down,
 	// refusing connections, not answering within the dial timeout): the
 	// Store is returned, its operations fail with store.ErrUnavailable until
@@ -138,7 +162,7 @@ type Options struct {
 // Store is a store.Store kept in Redis. It is safe for concurrent use;
 // create it with Open.
 type Store struct {
-	client   *goredis.Client
+	client   goredis.UniversalClient
 	log      *zap.Logger
 	where    string // the URL without its password, for messages
 	password string // scrubbed from error messages, should one carry it
@@ -158,11 +182,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, errors.New("store/redis: URL is required")
 	}
 	where, password := redactURL(o.URL)
-	ro, err := goredis.ParseURL(o.URL)
+	topo, plainURL, err := parseTopology(o)
+	if err != nil {
+		return nil, fmt.Errorf("store/redis: URL %s: %s", where, scrub(err.Error(), password))
+	}
+	ro, err := goredis.ParseURL(plainURL)
 	if err != nil {
 		return nil, fmt.Errorf("store/redis: invalid URL %s: %s", where, scrub(errMessage(err), password))
 	}
-	if u, _ := url.Parse(o.URL); u.Query().Has("max_retries") {
+	if u, _ := url.Parse(plainURL); u.Query().Has("max_retries") {
 		return nil, fmt.Errorf("store/redis: invalid URL %s: max_retries is not supported (commands are never re-sent)", where)
 	}
 	switch {
@@ -213,8 +241,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	if topo.kind == topoCluster {
+		prefix = hashTagged(prefix)
+	}
+	client, err := newClient(topo, ro)
+	if err != nil {
+		return nil, fmt.Errorf("store/redis: URL %s: %w", where, err)
+	}
 	s := &Store{
-		client:      goredis.NewClient(ro),
+		client:      client,
 		log:         log,
 		where:       where,
 		password:    ro.Password,
@@ -233,6 +268,7 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	}
 	log.Info("redis store connected",
 		zap.String("url", where),
+		zap.String("topology", topo.kind),
 		zap.Int("db", ro.DB),
 		zap.Bool("tls", ro.TLSConfig != nil),
 		zap.String("key_prefix", prefix))
