@@ -26,13 +26,16 @@ const missingGrace = 10 * time.Second
 // queueWalk is one walker's view of a queue. It is used by one goroutine.
 type queueWalk struct {
 	seq, tail, prefix string
+	// block is how many entry numbers one step of seq stands for (the
+	// request queue hands out numbers in blocks); 1 for the outbox.
+	block int64
 	// missing records when an entry number was first seen without its
 	// entry, by number.
 	missing map[int64]time.Time
 }
 
 func newQueueWalk(seq, tail, prefix string) queueWalk {
-	return queueWalk{seq: seq, tail: tail, prefix: prefix, missing: map[int64]time.Time{}}
+	return queueWalk{seq: seq, tail: tail, prefix: prefix, block: 1, missing: map[int64]time.Time{}}
 }
 
 // counter reads a counter kept as decimal text; a missing one is 0.
@@ -55,6 +58,7 @@ func (e *Engine) walkQueue(ctx context.Context, w *queueWalk, handle func(ctx co
 	if err != nil {
 		return err
 	}
+	head *= w.block
 	tail, err := e.counter(ctx, w.tail)
 	if err != nil {
 		return err

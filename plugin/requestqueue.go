@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -37,7 +38,7 @@ import (
 // A request for an unknown account, or one that sends no mail, is deleted
 // once processed.
 const (
-	requestSeq    = "rq/seq"
+	requestSeq    = "rq/blocks"
 	requestTail   = "rq/tail"
 	requestLease  = "rq/lease/"
 	requestPrefix = "rq/"
@@ -53,6 +54,14 @@ const (
 	// keeps failing (1s, 2s, 4s, 8s, 16s apart).
 	requestMaxAttempts = 6
 	requestPoll        = 500 * time.Millisecond
+
+	// Entry numbers are handed out in blocks of requestBlock, one Incr
+	// of requestSeq per block: a counter every request increments would
+	// serialise all requests on one key. A block is used for at most
+	// requestBlockLife, well inside missingGrace, so a number not used by
+	// then never will be and the walkers may pass it.
+	requestBlock     = 64
+	requestBlockLife = time.Second
 )
 
 // queuedRequest is a reset request as kept in the request queue.
@@ -69,6 +78,10 @@ type requestQueue struct {
 	aead cipher.AEAD
 	wake chan struct{}
 	walk queueWalk
+
+	mu        sync.Mutex // guards the block below
+	next, end int64      // the numbers left in this instance's block
+	until     time.Time  // when the block stops being used
 }
 
 func newRequestQueue(e *Engine) (*requestQueue, error) {
@@ -80,7 +93,27 @@ func newRequestQueue(e *Engine) (*requestQueue, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &requestQueue{e: e, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(requestSeq, requestTail, requestPrefix)}, nil
+	q := &requestQueue{e: e, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(requestSeq, requestTail, requestPrefix)}
+	q.walk.block = requestBlock
+	return q, nil
+}
+
+// number hands out the next entry number, reserving a new block when this
+// one is used up or too old.
+func (q *requestQueue) number(ctx context.Context) (int64, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := time.Now()
+	if q.next >= q.end || !now.Before(q.until) {
+		b, err := q.e.store.Incr(ctx, requestSeq, outboxSeqTTL)
+		if err != nil {
+			return 0, err
+		}
+		q.next, q.end, q.until = (b-1)*requestBlock+1, b*requestBlock+1, now.Add(requestBlockLife)
+	}
+	n := q.next
+	q.next++
+	return n, nil
 }
 
 // seal and open use the outbox's key and label: an entry of this queue
@@ -104,7 +137,7 @@ func (e *Engine) acceptRequest(ctx context.Context, job requestJob) error {
 	if err != nil {
 		return fmt.Errorf("sealing request: %w", err)
 	}
-	n, err := e.store.Incr(ctx, requestSeq, outboxSeqTTL)
+	n, err := q.number(ctx)
 	if err != nil {
 		return fmt.Errorf("numbering request: %w", err)
 	}

@@ -144,6 +144,21 @@ type Options struct {
 	// touches one slot. Default: none.
 	ClusterAddrs []string
 
+	// WaitReplicas, when above zero, makes every write wait (Redis WAIT,
+	// on the connection that wrote) until that many replicas acknowledged
+	// it, for at most WaitTimeout; a write that fewer replicas took fails
+	// with store.ErrUnavailable (it is on the primary, but a failover now
+	// could lose it). Replication is asynchronous otherwise: a token issued
+	// (or consumed) just before the primary dies may be missing (or usable
+	// again) on the replica that takes over. WAIT narrows that to writes
+	// whose caller saw an error; it is not a consensus (see the README,
+	// "Storage: Sentinel and Cluster"). Not with Cluster. Default: 0.
+	WaitReplicas int
+
+	// WaitTimeout bounds the wait of WaitReplicas; it must be shorter than
+	// ReadTimeout. Default: 100ms.
+	WaitTimeout time.Duration
+
 	// AllowDown makes Open succeed when the server cannot be reached (down,
 	// refusing connections, not answering within the dial timeout): the
 	// Store is returned, its operations fail with store.ErrUnavailable until
@@ -166,6 +181,9 @@ type Store struct {
 	log      *zap.Logger
 	where    string // the URL without its password, for messages
 	password string // scrubbed from error messages, should one carry it
+
+	waitReplicas int           // see Options.WaitReplicas
+	waitTimeout  time.Duration // see Options.WaitTimeout
 
 	keyPrefix   string // prefix of a caller's key: KeyPrefix + "k:"
 	ownerPrefix string // prefix of an owner's set: KeyPrefix + "o:"
@@ -244,17 +262,30 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if topo.kind == topoCluster {
 		prefix = hashTagged(prefix)
 	}
+	if o.WaitReplicas > 0 {
+		if topo.kind == topoCluster {
+			return nil, fmt.Errorf("store/redis: URL %s: WaitReplicas does not go with Cluster", where)
+		}
+		if o.WaitTimeout <= 0 {
+			o.WaitTimeout = 100 * time.Millisecond
+		}
+		if o.WaitTimeout >= ro.ReadTimeout {
+			return nil, fmt.Errorf("store/redis: WaitTimeout (%v) must be shorter than the read timeout (%v)", o.WaitTimeout, ro.ReadTimeout)
+		}
+	}
 	client, err := newClient(topo, ro)
 	if err != nil {
 		return nil, fmt.Errorf("store/redis: URL %s: %w", where, err)
 	}
 	s := &Store{
-		client:      client,
-		log:         log,
-		where:       where,
-		password:    ro.Password,
-		keyPrefix:   prefix + "k:",
-		ownerPrefix: prefix + "o:",
+		client:       client,
+		log:          log,
+		where:        where,
+		password:     ro.Password,
+		waitReplicas: o.WaitReplicas,
+		waitTimeout:  o.WaitTimeout,
+		keyPrefix:    prefix + "k:",
+		ownerPrefix:  prefix + "o:",
 	}
 	if err := s.client.Ping(ctx).Err(); err != nil {
 		var reply goredis.Error
@@ -303,7 +334,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := s.enter(ctx, op); err != nil {
 		return err
 	}
-	err := putScript.Run(ctx, s.client,
+	err := s.run(ctx, putScript,
 		[]string{s.keyPrefix + key},
 		record.Encode(owner, value), milliseconds(ttl), owner, s.ownerPrefix, key,
 	).Err()
@@ -319,7 +350,7 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, value []byte, ttl t
 	if err := s.enter(ctx, op); err != nil {
 		return false, err
 	}
-	err := s.client.Do(ctx, "SET", s.keyPrefix+key, record.Encode("", value), "PX", milliseconds(ttl), "NX").Err()
+	err := s.do(ctx, "SET", s.keyPrefix+key, record.Encode("", value), "PX", milliseconds(ttl), "NX").Err()
 	if errors.Is(err, goredis.Nil) {
 		return false, nil
 	}
@@ -349,7 +380,7 @@ func (s *Store) Consume(ctx context.Context, key string) ([]byte, error) {
 	if err := s.enter(ctx, op); err != nil {
 		return nil, err
 	}
-	raw, err := consumeScript.Run(ctx, s.client,
+	raw, err := s.run(ctx, consumeScript,
 		[]string{s.keyPrefix + key},
 		s.ownerPrefix, key,
 	).Text()
@@ -366,7 +397,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, prev, next []byt
 	if err := s.enter(ctx, op); err != nil {
 		return false, err
 	}
-	n, err := casScript.Run(ctx, s.client,
+	n, err := s.run(ctx, casScript,
 		[]string{s.keyPrefix + key},
 		prev, next,
 	).Int64()
@@ -382,7 +413,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.enter(ctx, op); err != nil {
 		return err
 	}
-	err := deleteScript.Run(ctx, s.client,
+	err := s.run(ctx, deleteScript,
 		[]string{s.keyPrefix + key},
 		s.ownerPrefix, key,
 	).Err()
@@ -398,7 +429,7 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string) (int, error) {
 	if err := s.enter(ctx, op); err != nil {
 		return 0, err
 	}
-	n, err := deleteOwnerScript.Run(ctx, s.client,
+	n, err := s.run(ctx, deleteOwnerScript,
 		[]string{s.ownerPrefix + owner},
 		s.keyPrefix, owner,
 	).Int()
@@ -423,7 +454,7 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 	if err := s.enter(ctx, op); err != nil {
 		return 0, err
 	}
-	n, err := incrScript.Run(ctx, s.client,
+	n, err := s.run(ctx, incrScript,
 		[]string{s.keyPrefix + key},
 		milliseconds(ttl),
 	).Int64()
@@ -431,6 +462,48 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 		return 0, s.mapError(op, err)
 	}
 	return n, nil
+}
+
+// errNotReplicated is the cause of a write that fewer replicas than
+// Options.WaitReplicas acknowledged in time.
+var errNotReplicated = errors.New("the write reached the primary but not enough replicas in time")
+
+// run runs a script; with WaitReplicas, followed by WAIT on the same
+// connection (a pipeline). The script is then sent whole (EVAL): a new
+// primary after a failover has an empty script cache.
+func (s *Store) run(ctx context.Context, sc *goredis.Script, keys []string, args ...any) *goredis.Cmd {
+	if s.waitReplicas <= 0 {
+		return sc.Run(ctx, s.client, keys, args...)
+	}
+	pipe := s.client.Pipeline()
+	cmd := sc.Eval(ctx, pipe, keys, args...)
+	return s.waited(ctx, pipe, cmd)
+}
+
+// do sends one command; with WaitReplicas, followed by WAIT.
+func (s *Store) do(ctx context.Context, args ...any) *goredis.Cmd {
+	if s.waitReplicas <= 0 {
+		return s.client.Do(ctx, args...)
+	}
+	pipe := s.client.Pipeline()
+	cmd := pipe.Do(ctx, args...)
+	return s.waited(ctx, pipe, cmd)
+}
+
+func (s *Store) waited(ctx context.Context, pipe goredis.Pipeliner, cmd *goredis.Cmd) *goredis.Cmd {
+	wait := pipe.Do(ctx, "WAIT", s.waitReplicas, s.waitTimeout.Milliseconds())
+	_, _ = pipe.Exec(ctx) // each command keeps its own error
+	if cmd.Err() != nil && !errors.Is(cmd.Err(), goredis.Nil) {
+		return cmd
+	}
+	n, err := wait.Int64()
+	switch {
+	case err != nil:
+		cmd.SetErr(err)
+	case n < int64(s.waitReplicas):
+		cmd.SetErr(fmt.Errorf("%w (%d of %d within %v)", errNotReplicated, n, s.waitReplicas, s.waitTimeout))
+	}
+	return cmd
 }
 
 // enter starts an operation: it refuses a done context and a closed Store.
