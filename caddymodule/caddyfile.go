@@ -3,6 +3,7 @@ package caddymodule
 import (
 	"regexp"
 	"strconv"
+	"strings"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -32,11 +33,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		prefix     <path>
 //		base_url   <url>
 //		storage    badger [<dir>]
-//		storage    redis <url> {
+//		storage    redis <url> [<host:port>...] {
 //			key_prefix   <prefix>
 //			dial_timeout <duration>
 //			timeout      <duration>
 //			pool_size    <n>
+//			sentinel     <master name> <host:port>...
+//			sentinel_password <password>
+//			wait_replicas <n> [<timeout>]
 //		}
 //		key        <secret>
 //		site_name  <name>
@@ -386,8 +390,11 @@ func parseRedis(d *caddyfile.Dispenser, st *Storage) error {
 		return d.Errf("storage redis: expected a URL (redis://host:port/db)")
 	}
 	st.URL = d.Val()
-	if d.NextArg() {
-		return d.Errf("storage redis: expected one URL, then an optional block")
+	for d.NextArg() {
+		if strings.Contains(d.Val(), "://") || strings.Contains(d.Val(), "/") {
+			return d.Errf("storage redis: after the URL, expected cluster nodes as host:port, got %s", shown(d.Val()))
+		}
+		st.ClusterAddrs = append(st.ClusterAddrs, d.Val())
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
@@ -400,12 +407,46 @@ func parseRedis(d *caddyfile.Dispenser, st *Storage) error {
 			err = durationArg(d, &st.Timeout)
 		case "pool_size":
 			err = intArg(d, &st.PoolSize)
+		case "sentinel":
+			args := d.RemainingArgs()
+			if len(args) < 2 {
+				return d.Errf("storage redis: sentinel: expected the master name and at least one sentinel host:port")
+			}
+			if st.Sentinel == nil {
+				st.Sentinel = &RedisSentinel{}
+			}
+			st.Sentinel.MasterName, st.Sentinel.Addrs = args[0], args[1:]
+		case "sentinel_password":
+			if st.Sentinel == nil {
+				return d.Errf("storage redis: sentinel_password goes after sentinel")
+			}
+			err = oneArg(d, &st.Sentinel.Password)
+		case "wait_replicas":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.Errf("storage redis: wait_replicas: expected <n> [<timeout>]")
+			}
+			n, convErr := strconv.Atoi(args[0])
+			if convErr != nil || n < 1 {
+				return d.Errf("storage redis: wait_replicas: %s is not a positive number", shown(args[0]))
+			}
+			st.WaitReplicas = n
+			if len(args) == 2 {
+				dur, convErr := caddy.ParseDuration(args[1])
+				if convErr != nil || dur <= 0 {
+					return d.Errf("storage redis: wait_replicas: invalid timeout %s", shown(args[1]))
+				}
+				st.WaitTimeout = caddy.Duration(dur)
+			}
 		default:
 			return d.Errf("unrecognized storage redis option %s", shown(sub))
 		}
 		if err != nil {
 			return err
 		}
+	}
+	if st.Sentinel != nil && len(st.ClusterAddrs) > 0 {
+		return d.Errf("storage redis: sentinel and cluster nodes do not go together")
 	}
 	return nil
 }

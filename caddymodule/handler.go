@@ -158,6 +158,31 @@ type Storage struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 	// Redis connection pool size. Default: 10 per CPU.
 	PoolSize int `json:"pool_size,omitempty"`
+	// Further Redis Cluster nodes (host:port) beside the URL's host: with
+	// any, the store talks to a Redis Cluster (a redis-cluster:// URL says
+	// the same). Default: none.
+	ClusterAddrs []string `json:"cluster_addrs,omitempty"`
+	// Finds the Redis primary through Sentinel (a redis-sentinel:// URL
+	// says the same); the URL then gives only the password, database and
+	// TLS. Default: none.
+	Sentinel *RedisSentinel `json:"sentinel,omitempty"`
+	// Every Redis write waits until this many replicas acknowledged it
+	// (WAIT), or fails with 503: see the README, "Storage: Sentinel and
+	// Cluster". Default: 0 (replication is asynchronous).
+	WaitReplicas int `json:"wait_replicas,omitempty"`
+	// How long a write waits for wait_replicas. Default: 100ms.
+	WaitTimeout caddy.Duration `json:"wait_timeout,omitempty"`
+}
+
+// RedisSentinel names a Sentinel-watched Redis group.
+type RedisSentinel struct {
+	// The master's name as the sentinels know it. Required.
+	MasterName string `json:"master_name,omitempty"`
+	// The sentinels, host:port. Required.
+	Addrs []string `json:"addrs,omitempty"`
+	// The sentinels' own password, if they have one. Use a placeholder.
+	// Default: none.
+	Password string `json:"password,omitempty"`
 }
 
 // Hook is an upstream endpoint called with a signed JSON POST.
