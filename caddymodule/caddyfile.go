@@ -67,6 +67,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			hash    bcrypt|argon2id|scrypt|pbkdf2_sha256|none [<cost>]
 //			timeout <duration>
 //		}
+//		verify     <url> {
+//			secret          <whsec_…>
+//			timeout         <duration>
+//			mismatch_status <4xx>...
+//		}
 //		session    <url> {
 //			id_field <dotted.path>
 //			secret   <whsec_…>
@@ -172,7 +177,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			})
 		case "verify":
 			h.Verify = &Hook{}
-			err = parseHook(d, opt, h.Verify, nil)
+			err = parseHook(d, opt, h.Verify, func(sub string) (bool, error) {
+				if sub != "mismatch_status" {
+					return false, nil
+				}
+				for _, a := range d.RemainingArgs() {
+					code, err := strconv.Atoi(a)
+					if err != nil || code < 400 || code > 499 {
+						return true, d.Errf("verify: mismatch_status: expected 4xx statuses (400-499)")
+					}
+					h.Verify.MismatchStatus = append(h.Verify.MismatchStatus, code)
+				}
+				if len(h.Verify.MismatchStatus) == 0 {
+					return true, d.Errf("verify: mismatch_status: expected one or more 4xx statuses")
+				}
+				return true, nil
+			})
 		case "deliver":
 			h.Deliver = &Hook{}
 			err = parseHook(d, opt, h.Deliver, nil)

@@ -199,6 +199,12 @@ type Hook struct {
 	// {password_reset.*} placeholders, the answer's field mapping and the
 	// statuses meaning success. Default: none (the JSON contract).
 	Template *hookreq.Template `json:"template,omitempty"`
+	// Verify only: statuses that alone mean "not the current password",
+	// for an existing endpoint that cannot answer {"valid": false}. Without
+	// it a 401 or 403 must carry {"valid": false}; a bare one is the hook
+	// refusing the call (a wrong secret) and fails the check (502) instead
+	// of silently passing SAME_AS_OLD. Default: none.
+	MismatchStatus []int `json:"mismatch_status,omitempty"`
 }
 
 // Passkey configures the WebAuthn relying party.
@@ -650,7 +656,10 @@ func (h *Handler) optionalHook(repl *caddy.Replacer, name string, hk *Hook, def 
 	if err != nil {
 		return plugin.Hook{}, err
 	}
-	return plugin.Hook{URL: u, Client: &webhook.Client{Signer: sg, Timeout: timeoutOr(hk.Timeout), UserAgent: "resetgate"}, Template: tmpl}, nil
+	if len(hk.MismatchStatus) > 0 && name != "verify" {
+		return plugin.Hook{}, fmt.Errorf("%s: mismatch_status is for the verify hook only", name)
+	}
+	return plugin.Hook{URL: u, Client: &webhook.Client{Signer: sg, Timeout: timeoutOr(hk.Timeout), UserAgent: "resetgate"}, Template: tmpl, MismatchStatus: hk.MismatchStatus}, nil
 }
 
 var envFilePlaceholder = regexp.MustCompile(`\{(env|file)\.[^{}]+\}`)

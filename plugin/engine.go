@@ -47,6 +47,9 @@ type Hook struct {
 	// Template, when set, shapes the request for an endpoint that already
 	// exists (method, encoding, headers, body, response mapping).
 	Template *hookreq.Template
+	// MismatchStatus (verify only) lists statuses that alone mean "not
+	// the current password". Default: none; see passwordMatches.
+	MismatchStatus []int
 
 	name     string
 	observer Observer

@@ -533,7 +533,7 @@ func (e *Engine) checkPolicy(ctx context.Context, u User, identifier, password, 
 }
 
 // passwordMatches asks the verify hook whether pw is the user's current
-// password: 200 yes, 401 no, anything else an error.
+// password (verifyhook.go reads the answer).
 func (e *Engine) passwordMatches(ctx context.Context, userID, pw string) (bool, error) {
 	body, err := json.Marshal(map[string]string{"user_id": userID, "password": pw})
 	if err != nil {
@@ -543,13 +543,7 @@ func (e *Engine) passwordMatches(ctx context.Context, userID, pw string) (bool, 
 	if err != nil {
 		return false, fmt.Errorf("verify: %w", err)
 	}
-	switch {
-	case e.cfg.Verify.ok(resp):
-		return true, nil
-	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
-		return false, nil
-	}
-	return false, fmt.Errorf("verify answered status %d", resp.Status)
+	return e.verifyAnswer(resp)
 }
 
 // policyError turns violations into a 422 listing every failed rule.
