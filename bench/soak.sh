@@ -121,11 +121,14 @@ rcli() { redis-cli -p "$REDIS_PORT" "$@"; }
 sample() { # sample <minute>
 	local rss gor fds keys queued disk
 	rss=$(awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$CADDY/status")
-	gor=$(curl -fsS "http://$ADMIN/debug/pprof/goroutine?debug=1" | head -n 1 | sed -E 's/.*total ([0-9]+).*/\1/')
+	curl -fsS -o "$TMP/goroutines" "http://$ADMIN/debug/pprof/goroutine?debug=1" || true
+	gor=$(sed -nE '1s/.*total ([0-9]+).*/\1/p' "$TMP/goroutines")
 	fds=$(find "/proc/$CADDY/fd" -mindepth 1 -maxdepth 1 | wc -l)
 	if [[ $BACKEND == redis ]]; then
 		keys=$(rcli dbsize)
-		queued=$(( $(rcli --scan --pattern '*k:rq/[0-9]*' | wc -l) + $(rcli --scan --pattern '*k:mo/[0-9]*' | wc -l) ))
+		rcli --scan --pattern '*k:rq/[0-9]*' >"$TMP/q1"
+		rcli --scan --pattern '*k:mo/[0-9]*' >"$TMP/q2"
+		queued=$(cat "$TMP/q1" "$TMP/q2" | wc -l)
 		disk="$(rcli info memory | awk -F: '/^used_memory:/ { printf "%.1f", $2 / 1048576 }')MiB(mem)"
 	else
 		keys=n/a queued=n/a
