@@ -91,6 +91,8 @@ type Store struct {
 	counters [counterStripes]sync.Mutex
 
 	epoch string // unique to this Open; see Epoch
+
+	disk *diskGuard // nil in memory; see diskspace.go
 }
 
 const (
@@ -225,6 +227,9 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store/badger: drawing an epoch: %w", err)
 	}
 	s.epoch = hex.EncodeToString(nonce[:])
+	if !opts.InMemory {
+		s.disk = &diskGuard{dir: opts.Dir}
+	}
 	interval := opts.GCInterval
 	if interval == 0 {
 		interval = defaultGCInterval
@@ -664,6 +669,9 @@ func (s *Store) enter(ctx context.Context, op string) error {
 // the commit reports a conflict, up to maxConflictRetries times. The
 // result goes through mapError.
 func (s *Store) update(ctx context.Context, op string, fn func(txn *badgerdb.Txn) error) error {
+	if err := s.disk.room(); err != nil {
+		return unavailable(op, err)
+	}
 	for attempt := 1; ; attempt++ {
 		err := s.db.Update(fn)
 		if !errors.Is(err, badgerdb.ErrConflict) {
