@@ -142,11 +142,14 @@ SECS=$((MINUTES * 60))
 "$TMP/loadgen" -addr "127.0.0.1:$PORT" -path /password-reset/request -c 4 -d "${SECS}s" -warmup 0s -rate "$REQ_RATE" -expect 202 \
 	-case 'known={"identifier":"known-{n}@bench.test"}' -case 'unknown={"identifier":"nobody-{n}@bench.test"}' >"$TMP/req.out" 2>&1 &
 PIDS+=($!)
+GENS=($!)
 "$TMP/loadgen" -addr "127.0.0.1:$PORT" -path /password-reset/verify -c 2 -d "${SECS}s" -warmup 0s -rate "$VERIFY_RATE" -expect 400 \
 	-case 'wrong={"flow_id":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA{n}","code":"12345678"}' >"$TMP/verify.out" 2>&1 &
 PIDS+=($!)
+GENS+=($!)
 "$TMP/loadgen" -addr "127.0.0.1:$PORT" -path / -c 4 -d "${SECS}s" -warmup 0s -rate "$PASS_RATE" >"$TMP/pass.out" 2>&1 &
 PIDS+=($!)
+GENS+=($!)
 
 echo "| minute | RSS MiB | goroutines | fds | store keys | queued | store size |" | tee "$TMP/samples"
 echo "|---|---|---|---|---|---|---|" | tee -a "$TMP/samples"
@@ -157,8 +160,7 @@ for m in $(seq "$MINUTES"); do
 	sleep $((60 - SECONDS % 60))
 	sample "$m"
 done
-wait_loadgen() { sleep 2; }
-wait_loadgen
+for p in "${GENS[@]}"; do wait "$p" || true; done
 echo
 for f in req verify pass; do grep -E '^RESULT case=(all|get|wrong) ' "$TMP/$f.out" | sed "s/^/$f: /" || true; done
 grep '^RESULT' "$TMP/complete.out" | sed 's/^/complete (last minute): /' || true
