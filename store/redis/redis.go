@@ -1,5 +1,6 @@
-// Package redis is the shared store.Store backend, on Redis (6.2 or later,
-// a standalone server or a primary; not Redis Cluster).
+// Package redis is the shared store.Store backend, on Redis (6.2 or later:
+// a standalone server, a Sentinel-watched primary, or a Redis Cluster; see
+// Options and topology.go).
 // Several Caddy instances pointed at one Redis share tokens, flows and rate
 // limits. It behaves like store/badger: both pass store/storetest.
 //
@@ -25,7 +26,9 @@
 // millisecond). Every operation that touches more than one key, or reads
 // before it writes, is a single Lua script, so Redis runs it atomically and
 // nothing is ever half-written; the scripts reach owner sets they are not
-// handed as KEYS, which standalone Redis allows and Cluster does not.
+// handed as KEYS, which Cluster allows only within the script's slot: in a
+// cluster every key carries the key prefix as its hash tag, so all of them
+// share one slot.
 //
 // # Errors and retries
 //
