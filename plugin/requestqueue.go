@@ -244,9 +244,16 @@ func (q *requestQueue) settle(ctx context.Context, key string, raw []byte, ent o
 func (q *requestQueue) run(ctx context.Context) {
 	t := time.NewTicker(requestPoll)
 	defer t.Stop()
+	failing := false // log an outage once, and its end
 	for {
-		if err := q.pass(ctx); err != nil && ctx.Err() == nil {
-			q.e.log.Warn("request queue pass failed", zap.Error(err))
+		err := q.pass(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			q.e.log.Warn("request queue pass failed; retrying quietly until it works", zap.Error(err))
+			failing = true
+		case err == nil && failing:
+			q.e.log.Info("request queue pass works again")
+			failing = false
 		}
 		select {
 		case <-ctx.Done():
