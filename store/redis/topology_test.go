@@ -83,8 +83,17 @@ func TestParseTopology(t *testing.T) {
 // syncing as the new replica, which WaitReplicas 1 waits for), and then
 // succeed again on the new primary.
 func TestSentinelFailover(t *testing.T) {
+	t.Run("WaitReplicas1", func(t *testing.T) { sentinelFailover(t, 1) })
+	t.Run("Async", func(t *testing.T) { sentinelFailover(t, 0) })
+}
+
+// sentinelFailover kills the primary under load; with waitReplicas 0 the
+// old primary stays dead, and calls must succeed again right after the
+// promotion (acknowledged writes in the last moment may be lost: counted
+// and logged, as the README says).
+func sentinelFailover(t *testing.T, waitReplicas int) {
 	g := redistest.StartSentinelGroup(t)
-	s := openTest(t, Options{URL: g.URL(), ReadTimeout: time.Second, DialTimeout: 300 * time.Millisecond, WaitReplicas: 1, WaitTimeout: 300 * time.Millisecond})
+	s := openTest(t, Options{URL: g.URL(), ReadTimeout: time.Second, DialTimeout: 300 * time.Millisecond, WaitReplicas: waitReplicas, WaitTimeout: 300 * time.Millisecond})
 	ctx := t.Context()
 	oldPrimary := g.PrimaryAddr()
 
@@ -92,6 +101,9 @@ func TestSentinelFailover(t *testing.T) {
 		mu        sync.Mutex
 		issued    []string // acknowledged by Put (and its WAIT)
 		consumed  = map[string]int{}
+		// maybe: a consume that failed (ErrUnavailable) may still have
+		// happened on the primary and reached the replica.
+		maybe = map[string]bool{}
 		firstFail time.Time
 		lastFail  time.Time
 		failures  atomic.Int64
@@ -140,6 +152,9 @@ func TestSentinelFailover(t *testing.T) {
 						mu.Unlock()
 					case err != nil && !errors.Is(err, store.ErrNotFound):
 						fail(err)
+						mu.Lock()
+						maybe[key] = true
+						mu.Unlock()
 					}
 				}
 			}
@@ -161,7 +176,9 @@ func TestSentinelFailover(t *testing.T) {
 	// With WaitReplicas 1 a write needs a replica: the dead primary comes
 	// back (as a supervisor would restart it, empty) and the sentinels
 	// make it the new primary's replica.
-	g.Primary.Restart()
+	if waitReplicas > 0 {
+		g.Primary.Restart()
+	}
 	var recovered time.Duration
 	for {
 		if err := s.Put(ctx, "probe", []byte("p"), time.Minute, ""); err == nil {
@@ -185,11 +202,14 @@ func TestSentinelFailover(t *testing.T) {
 	if lastFail.Sub(killed) > recovered+time.Second {
 		t.Errorf("calls failed %s after the kill, past the recovery at %s", lastFail.Sub(killed), recovered)
 	}
+	if waitReplicas == 0 && recovered > promoted+2*time.Second {
+		t.Errorf("calls succeed %s after the kill, the promotion was at %s: the client did not follow the sentinels", recovered, promoted)
+	}
 	// Every acknowledged token is either consumed once, or still there
 	// and consumable exactly once now.
 	check, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	lost := 0
+	lost, twice := 0, 0
 	for _, key := range issued {
 		if consumed[key] > 1 {
 			t.Errorf("%s consumed %d times", key, consumed[key])
@@ -197,16 +217,21 @@ func TestSentinelFailover(t *testing.T) {
 		v, err := s.Consume(check, key)
 		switch {
 		case err == nil && consumed[key] == 0 && string(v) == "v":
-		case errors.Is(err, store.ErrNotFound) && consumed[key] == 1:
-		case err == nil:
+		case errors.Is(err, store.ErrNotFound) && (consumed[key] == 1 || maybe[key]):
+		case err == nil && waitReplicas > 0:
 			t.Errorf("%s was consumed before the failover and again after it", key)
+		case err == nil:
+			twice++
 		case errors.Is(err, store.ErrNotFound):
 			lost++
 		default:
 			t.Fatalf("consume %s after the failover: %v", key, err)
 		}
 	}
-	if lost > 0 {
+	switch {
+	case lost > 0 && waitReplicas > 0:
 		t.Errorf("%d of %d acknowledged tokens were lost in the failover", lost, len(issued))
+	case waitReplicas == 0:
+		t.Logf("without WAIT: of %d acknowledged tokens, %d lost and %d consumable again after the failover (asynchronous replication)", len(issued), lost, twice)
 	}
 }
