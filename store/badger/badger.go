@@ -228,7 +228,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	s.epoch = hex.EncodeToString(nonce[:])
 	if !opts.InMemory {
-		s.disk = &diskGuard{dir: opts.Dir}
+		s.disk = newDiskGuard(opts.Dir)
 	}
 	interval := opts.GCInterval
 	if interval == 0 {

@@ -48,17 +48,33 @@ func (g *diskGuard) room() error {
 		return nil
 	}
 	now := time.Now().UnixNano()
-	if now-g.checked.Load() > int64(diskCheckEvery) {
-		g.checked.Store(now)
-		if free, err := freeBytes(g.dir); err == nil {
-			g.free.Store(free)
-		}
+	if last := g.checked.Load(); now-last > int64(diskCheckEvery) && g.checked.CompareAndSwap(last, now) {
+		g.measure()
 		g.allocateMemFiles()
 	}
 	if free := g.free.Load(); free < diskReserve {
 		return fmt.Errorf("%w: %d KiB free, writes need %d KiB", errDiskFull, free>>10, int64(diskReserve)>>10)
 	}
 	return nil
+}
+
+// newDiskGuard measures dir's free space once, so that the first writes
+// see a real figure.
+func newDiskGuard(dir string) *diskGuard {
+	g := &diskGuard{dir: dir}
+	g.measure()
+	g.checked.Store(time.Now().UnixNano())
+	return g
+}
+
+// measure records the free space; when it cannot be measured, writes go
+// ahead.
+func (g *diskGuard) measure() {
+	free, err := freeBytes(g.dir)
+	if err != nil {
+		free = diskReserve // unknown: do not refuse
+	}
+	g.free.Store(free)
 }
 
 // allocateMemFiles allocates every .mem file's blocks (a no-op for blocks
