@@ -21,7 +21,7 @@ import (
 // before the walker counts it as finished. A writer numbers an entry (Incr)
 // and writes it (Put) right after; a walker that looks in between must not
 // move the tail past it, or the entry would never be walked.
-const missingGrace = 10 * time.Second
+const missingGrace = 5 * time.Second
 
 // queueWalk is one walker's view of a queue. It is used by one goroutine.
 type queueWalk struct {

@@ -59,8 +59,10 @@ const (
 	// of requestSeq per block: a counter every request increments would
 	// serialise all requests on one key. A block is used for at most
 	// requestBlockLife, well inside missingGrace, so a number not used by
-	// then never will be and the walkers may pass it.
-	requestBlock     = 64
+	// then never will be and the walkers may pass it. The block is small
+	// because at low traffic most of it goes unused, and walkers look up
+	// each unused number until missingGrace has passed.
+	requestBlock     = 16
 	requestBlockLife = time.Second
 )
 
