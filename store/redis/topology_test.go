@@ -98,12 +98,12 @@ func sentinelFailover(t *testing.T, waitReplicas int) {
 	oldPrimary := g.PrimaryAddr()
 
 	var (
-		mu        sync.Mutex
-		issued    []string // acknowledged by Put (and its WAIT)
-		consumed  = map[string]int{}
+		mu       sync.Mutex
+		issued   []string // acknowledged by Put (and its WAIT)
+		consumed = map[string]int{}
 		// maybe: a consume that failed (ErrUnavailable) may still have
 		// happened on the primary and reached the replica.
-		maybe = map[string]bool{}
+		maybe     = map[string]bool{}
 		firstFail time.Time
 		lastFail  time.Time
 		failures  atomic.Int64
