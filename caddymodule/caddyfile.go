@@ -35,11 +35,14 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //		prefix     <path>
 //		base_url   <url>
 //		storage    badger [<dir>]
-//		storage    redis <url> {
+//		storage    redis <url> [<host:port>...] {
 //			key_prefix   <prefix>
 //			dial_timeout <duration>
 //			timeout      <duration>
 //			pool_size    <n>
+//			sentinel     <master name> <host:port>...
+//			sentinel_password <password>
+//			wait_replicas <n> [<timeout>]
 //		}
 //		key        <secret>
 //		site_name  <name>
@@ -65,6 +68,11 @@ func parseCaddyfile(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error)
 //			secret  <whsec_…>
 //			hash    bcrypt|argon2id|scrypt|pbkdf2_sha256|none [<cost>]
 //			timeout <duration>
+//		}
+//		verify     <url> {
+//			secret          <whsec_…>
+//			timeout         <duration>
+//			mismatch_status <4xx>...
 //		}
 //		users      sql postgres|mysql|sqlite <dsn> {
 //			lookup     "<SELECT id, email, … WHERE … = {identifier}>"
@@ -189,7 +197,22 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			})
 		case "verify":
 			h.Verify = &Hook{}
-			err = parseHook(d, opt, h.Verify, nil)
+			err = parseHook(d, opt, h.Verify, func(sub string) (bool, error) {
+				if sub != "mismatch_status" {
+					return false, nil
+				}
+				for _, a := range d.RemainingArgs() {
+					code, err := strconv.Atoi(a)
+					if err != nil || code < 400 || code > 499 {
+						return true, d.Errf("verify: mismatch_status: expected 4xx statuses (400-499)")
+					}
+					h.Verify.MismatchStatus = append(h.Verify.MismatchStatus, code)
+				}
+				if len(h.Verify.MismatchStatus) == 0 {
+					return true, d.Errf("verify: mismatch_status: expected one or more 4xx statuses")
+				}
+				return true, nil
+			})
 		case "users":
 			h.Users, err = parseUsers(d)
 		case "deliver":
@@ -434,8 +457,11 @@ func parseRedis(d *caddyfile.Dispenser, st *Storage) error {
 		return d.Errf("storage redis: expected a URL (redis://host:port/db)")
 	}
 	st.URL = d.Val()
-	if d.NextArg() {
-		return d.Errf("storage redis: expected one URL, then an optional block")
+	for d.NextArg() {
+		if strings.Contains(d.Val(), "://") || strings.Contains(d.Val(), "/") {
+			return d.Errf("storage redis: after the URL, expected cluster nodes as host:port, got %s", shown(d.Val()))
+		}
+		st.ClusterAddrs = append(st.ClusterAddrs, d.Val())
 	}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
@@ -448,12 +474,46 @@ func parseRedis(d *caddyfile.Dispenser, st *Storage) error {
 			err = durationArg(d, &st.Timeout)
 		case "pool_size":
 			err = intArg(d, &st.PoolSize)
+		case "sentinel":
+			args := d.RemainingArgs()
+			if len(args) < 2 {
+				return d.Errf("storage redis: sentinel: expected the master name and at least one sentinel host:port")
+			}
+			if st.Sentinel == nil {
+				st.Sentinel = &RedisSentinel{}
+			}
+			st.Sentinel.MasterName, st.Sentinel.Addrs = args[0], args[1:]
+		case "sentinel_password":
+			if st.Sentinel == nil {
+				return d.Errf("storage redis: sentinel_password goes after sentinel")
+			}
+			err = oneArg(d, &st.Sentinel.Password)
+		case "wait_replicas":
+			args := d.RemainingArgs()
+			if len(args) < 1 || len(args) > 2 {
+				return d.Errf("storage redis: wait_replicas: expected <n> [<timeout>]")
+			}
+			n, convErr := strconv.Atoi(args[0])
+			if convErr != nil || n < 1 {
+				return d.Errf("storage redis: wait_replicas: %s is not a positive number", shown(args[0]))
+			}
+			st.WaitReplicas = n
+			if len(args) == 2 {
+				dur, convErr := caddy.ParseDuration(args[1])
+				if convErr != nil || dur <= 0 {
+					return d.Errf("storage redis: wait_replicas: invalid timeout %s", shown(args[1]))
+				}
+				st.WaitTimeout = caddy.Duration(dur)
+			}
 		default:
 			return d.Errf("unrecognized storage redis option %s", shown(sub))
 		}
 		if err != nil {
 			return err
 		}
+	}
+	if st.Sentinel != nil && len(st.ClusterAddrs) > 0 {
+		return d.Errf("storage redis: sentinel and cluster nodes do not go together")
 	}
 	return nil
 }

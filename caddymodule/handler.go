@@ -173,6 +173,31 @@ type Storage struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 	// Redis connection pool size. Default: 10 per CPU.
 	PoolSize int `json:"pool_size,omitempty"`
+	// Further Redis Cluster nodes (host:port) beside the URL's host: with
+	// any, the store talks to a Redis Cluster (a redis-cluster:// URL says
+	// the same). Default: none.
+	ClusterAddrs []string `json:"cluster_addrs,omitempty"`
+	// Finds the Redis primary through Sentinel (a redis-sentinel:// URL
+	// says the same); the URL then gives only the password, database and
+	// TLS. Default: none.
+	Sentinel *RedisSentinel `json:"sentinel,omitempty"`
+	// Every Redis write waits until this many replicas acknowledged it
+	// (WAIT), or fails with 503: see the README, "Storage: Sentinel and
+	// Cluster". Default: 0 (replication is asynchronous).
+	WaitReplicas int `json:"wait_replicas,omitempty"`
+	// How long a write waits for wait_replicas. Default: 100ms.
+	WaitTimeout caddy.Duration `json:"wait_timeout,omitempty"`
+}
+
+// RedisSentinel names a Sentinel-watched Redis group.
+type RedisSentinel struct {
+	// The master's name as the sentinels know it. Required.
+	MasterName string `json:"master_name,omitempty"`
+	// The sentinels, host:port. Required.
+	Addrs []string `json:"addrs,omitempty"`
+	// The sentinels' own password, if they have one. Use a placeholder.
+	// Default: none.
+	Password string `json:"password,omitempty"`
 }
 
 // Hook is an upstream endpoint called with a signed JSON POST.
@@ -189,6 +214,12 @@ type Hook struct {
 	// {password_reset.*} placeholders, the answer's field mapping and the
 	// statuses meaning success. Default: none (the JSON contract).
 	Template *hookreq.Template `json:"template,omitempty"`
+	// Verify only: statuses that alone mean "not the current password",
+	// for an existing endpoint that cannot answer {"valid": false}. Without
+	// it a 401 or 403 must carry {"valid": false}; a bare one is the hook
+	// refusing the call (a wrong secret) and fails the check (502) instead
+	// of silently passing SAME_AS_OLD. Default: none.
+	MismatchStatus []int `json:"mismatch_status,omitempty"`
 }
 
 // Passkey configures the WebAuthn relying party.
@@ -680,7 +711,10 @@ func (h *Handler) optionalHook(repl *caddy.Replacer, name string, hk *Hook, def 
 	if err != nil {
 		return plugin.Hook{}, err
 	}
-	return plugin.Hook{URL: u, Client: &webhook.Client{Signer: sg, Timeout: timeoutOr(hk.Timeout), UserAgent: "resetgate"}, Template: tmpl}, nil
+	if len(hk.MismatchStatus) > 0 && name != "verify" {
+		return plugin.Hook{}, fmt.Errorf("%s: mismatch_status is for the verify hook only", name)
+	}
+	return plugin.Hook{URL: u, Client: &webhook.Client{Signer: sg, Timeout: timeoutOr(hk.Timeout), UserAgent: "resetgate"}, Template: tmpl, MismatchStatus: hk.MismatchStatus}, nil
 }
 
 var envFilePlaceholder = regexp.MustCompile(`\{(env|file)\.[^{}]+\}`)

@@ -62,6 +62,16 @@ func post(t *testing.T, url, body string) (int, string) {
 func TestTwoInstancesShareRedis(t *testing.T) {
 	bin := caddyBinary(t)
 	rs := redistest.Start(t)
+	twoInstancesShare(t, bin, rs.URL()+"/1")
+}
+
+// The same with a Redis Cluster of three masters as the shared store.
+func TestTwoInstancesShareRedisCluster(t *testing.T) {
+	bin := caddyBinary(t)
+	twoInstancesShare(t, bin, redistest.StartCluster(t, 3).URL())
+}
+
+func twoInstancesShare(t *testing.T, bin, redisURL string) {
 	mail, err := mailbox.Start(mailbox.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -72,8 +82,8 @@ func TestTwoInstancesShareRedis(t *testing.T) {
 	srv := httptest.NewServer(app)
 	defer srv.Close()
 	block := "\t\trate_limit {\n\t\t\tper_ip 6 1m\n\t\t\tper_identifier 100 1m\n\t\t}"
-	a := startInstance(t, bin, rs.URL()+"/1", key, srv.URL, secret, mail.Addr(), block)
-	b := startInstance(t, bin, rs.URL()+"/1", key, srv.URL, secret, mail.Addr(), block)
+	a := startInstance(t, bin, redisURL, key, srv.URL, secret, mail.Addr(), block)
+	b := startInstance(t, bin, redisURL, key, srv.URL, secret, mail.Addr(), block)
 
 	mailedToken := func(via *caddyProc) string {
 		t.Helper()

@@ -154,11 +154,29 @@ func (h *Handler) openRedis(ctx caddy.Context, repl *caddy.Replacer) ([]byte, er
 		URL: u, KeyPrefix: st.KeyPrefix, DialTimeout: time.Duration(st.DialTimeout),
 		ReadTimeout: time.Duration(st.Timeout), WriteTimeout: time.Duration(st.Timeout),
 		PoolSize: st.PoolSize, Logger: h.logger.Named("redis"),
+		// A Redis that is down at start-up must not stop Caddy: calls answer
+		// 503 STORE_UNAVAILABLE until it is back.
+		AllowDown: true,
+	}
+	opts.ClusterAddrs, opts.WaitReplicas, opts.WaitTimeout = st.ClusterAddrs, st.WaitReplicas, time.Duration(st.WaitTimeout)
+	if sn := st.Sentinel; sn != nil {
+		if sn.MasterName == "" || len(sn.Addrs) == 0 {
+			return nil, errors.New("storage redis: sentinel needs master_name and addrs")
+		}
+		opts.SentinelMaster, opts.SentinelAddrs = sn.MasterName, sn.Addrs
+		if sn.Password != "" {
+			if opts.SentinelPassword, err = resolve(repl, "storage redis sentinel password", sn.Password); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if st.DialTimeout < 0 || st.Timeout < 0 || st.PoolSize < 0 {
 		return nil, errors.New("storage redis: timeouts and pool_size must be positive")
 	}
-	poolKey := "redis\x00" + u + "\x00" + st.KeyPrefix
+	poolKey := "redis\x00" + u + "\x00" + st.KeyPrefix + "\x00" + strings.Join(st.ClusterAddrs, ",")
+	if st.Sentinel != nil {
+		poolKey += "\x00" + st.Sentinel.MasterName + "\x00" + strings.Join(st.Sentinel.Addrs, ",")
+	}
 	val, _, err := stores.LoadOrNew(poolKey, func() (caddy.Destructor, error) {
 		return redisstore.Open(ctx, opts)
 	})

@@ -48,6 +48,9 @@ type Hook struct {
 	// Template, when set, shapes the request for an endpoint that already
 	// exists (method, encoding, headers, body, response mapping).
 	Template *hookreq.Template
+	// MismatchStatus (verify only) lists statuses that alone mean "not
+	// the current password". Default: none; see passwordMatches.
+	MismatchStatus []int
 
 	name     string
 	observer Observer
@@ -197,6 +200,7 @@ type Engine struct {
 	usersWait  time.Duration
 	jobs       chan requestJob
 	mail       *outbox
+	requests   *requestQueue
 	perIP      *localCounter
 	webauthn   *webauthn.WebAuthn
 	pages      *pages
@@ -262,6 +266,9 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 	e.setUsers()
 	if cfg.LocalPerIP {
 		e.perIP = newLocalCounter()
+	}
+	if e.requests, err = newRequestQueue(e); err != nil {
+		return nil, fmt.Errorf("request queue: %w", err)
 	}
 	if cfg.Mail != nil {
 		if e.mail, err = newOutbox(e, cfg.Mail); err != nil {
@@ -464,6 +471,11 @@ func (e *Engine) Start() {
 			e.SelfTest(ctx)
 		}()
 	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.requests.run(ctx)
+	}()
 }
 
 // drainDeadline bounds how long Stop waits for queued reset requests.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -68,6 +69,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.WriteHeader(401)
+		io.WriteString(w, `{"valid": false}`)
 	case "/update":
 		u.mu.Lock()
 		u.updates = append(u.updates, body)

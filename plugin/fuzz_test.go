@@ -19,6 +19,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -92,6 +93,7 @@ func fzUpstream(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		w.WriteHeader(http.StatusUnauthorized)
+		io.WriteString(w, `{"valid": false}`)
 	case "/update":
 		w.WriteHeader(http.StatusNoContent)
 	default:

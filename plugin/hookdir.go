@@ -57,7 +57,7 @@ func (h *hookDirectory) Find(ctx context.Context, identifier string) (User, bool
 }
 
 // CheckPassword asks the verify hook whether pw is the user's current
-// password: 200 yes, 401 or 403 no, anything else an error.
+// password; verifyhook.go reads the answer (a bare 401 or 403 is an error).
 func (h *hookDirectory) CheckPassword(ctx context.Context, userID, pw string) (bool, error) {
 	if h.verify.URL == "" {
 		return false, directory.ErrNoVerify
@@ -70,13 +70,7 @@ func (h *hookDirectory) CheckPassword(ctx context.Context, userID, pw string) (b
 	if err != nil {
 		return false, fmt.Errorf("verify: %w", err)
 	}
-	switch {
-	case h.verify.ok(resp):
-		return true, nil
-	case resp.Status == http.StatusUnauthorized || resp.Status == http.StatusForbidden:
-		return false, nil
-	}
-	return false, fmt.Errorf("verify answered status %d", resp.Status)
+	return verifyAnswer(h.verify, resp)
 }
 
 // SetPassword sends the new password (or its hash) to the update hook.

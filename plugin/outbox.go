@@ -16,7 +16,6 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/resetgate/resetgate/plugin/mailer"
-	"github.com/resetgate/resetgate/store"
 )
 
 // The outbox keeps mail in the store until the SMTP server took it, so a
@@ -41,6 +40,9 @@ type outboxEntry struct {
 	Message  mailer.Message `json:"message"`
 	Attempts int            `json:"attempts"`
 	NextAt   time.Time      `json:"next_at"`
+	// Request, in the request queue only, is a reset request that still
+	// waits for its lookup; once processed, the entry becomes its mail.
+	Request *queuedRequest `json:"request,omitempty"`
 }
 
 // Outbox timing.
@@ -60,6 +62,7 @@ type outbox struct {
 	sender mailer.Sender
 	aead   cipher.AEAD
 	wake   chan struct{}
+	walk   queueWalk
 }
 
 func newOutbox(e *Engine, s mailer.Sender) (*outbox, error) {
@@ -71,7 +74,7 @@ func newOutbox(e *Engine, s mailer.Sender) (*outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &outbox{e: e, sender: s, aead: aead, wake: make(chan struct{}, 1)}, nil
+	return &outbox{e: e, sender: s, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(outboxSeq, outboxTail, "mo/")}, nil
 }
 
 func (o *outbox) seal(v any) ([]byte, error) {
@@ -98,8 +101,22 @@ func (o *outbox) open(data []byte, v any) error {
 	return json.Unmarshal(plain, v)
 }
 
-// enqueue stores m durably and wakes the worker.
+// enqueue stores m durably and wakes the worker. Inside the processing of
+// a queued reset request the mail is handed to that request's queue entry
+// instead (see requestqueue.go), so that the request and its mail are
+// settled in one atomic step.
 func (o *outbox) enqueue(ctx context.Context, m mailer.Message) error {
+	if m.ID == "" {
+		id, err := newMessageID()
+		if err != nil {
+			return err
+		}
+		m.ID = id
+	}
+	if c := capturedMail(ctx); c != nil {
+		c.msgs = append(c.msgs, m)
+		return nil
+	}
 	data, err := o.seal(outboxEntry{Message: m, NextAt: o.e.now()})
 	if err != nil {
 		return fmt.Errorf("sealing mail: %w", err)
@@ -145,77 +162,35 @@ func (o *outbox) run(ctx context.Context) {
 	}
 }
 
-func (o *outbox) counter(ctx context.Context, key string) (int64, error) {
-	raw, err := o.e.store.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return strconv.ParseInt(string(raw), 10, 64)
-}
-
 // pass walks the entries after the tail, sends those that are due, and
 // moves the tail past the finished ones.
 func (o *outbox) pass(ctx context.Context) error {
-	head, err := o.counter(ctx, outboxSeq)
-	if err != nil {
-		return err
-	}
-	tail, err := o.counter(ctx, outboxTail)
-	if err != nil {
-		return err
-	}
-	if head < tail { // the sequence restarted (store flushed)
-		tail = 0
-	}
-	newTail, settled := tail, true
-	for n := tail + 1; n <= head && ctx.Err() == nil; n++ {
-		done, err := o.one(ctx, n)
-		if err != nil {
-			return err
+	return o.e.walkQueue(ctx, &o.walk, func(ctx context.Context, n int64, key string, raw []byte) (bool, error) {
+		var ent outboxEntry
+		if err := o.open(raw, &ent); err != nil {
+			o.e.log.Error("dropping an unreadable outbox entry", zap.Int64("entry", n), zap.Error(err))
+			return true, o.e.store.Delete(ctx, key)
 		}
-		if !done {
-			settled = false
+		if o.e.now().Before(ent.NextAt) {
+			return false, nil
 		}
-		if settled {
-			newTail = n
+		won, release, err := o.e.takeLease(ctx, outboxLease+strconv.FormatInt(n, 10), outboxLeaseTTL)
+		if err != nil || !won {
+			return false, err
 		}
-	}
-	if newTail > tail {
-		return o.e.store.Put(ctx, outboxTail, []byte(strconv.FormatInt(newTail, 10)), outboxSeqTTL, "")
-	}
-	return nil
+		defer release()
+		return o.attempt(ctx, key, ent)
+	})
 }
 
-// one handles entry n and reports whether it is finished (sent, dropped,
-// expired or gone).
-func (o *outbox) one(ctx context.Context, n int64) (bool, error) {
-	key := outboxKey(n)
-	raw, err := o.e.store.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return true, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	var ent outboxEntry
-	if err := o.open(raw, &ent); err != nil {
-		o.e.log.Error("dropping an unreadable outbox entry", zap.Int64("entry", n), zap.Error(err))
-		return true, o.e.store.Delete(ctx, key)
-	}
-	if o.e.now().Before(ent.NextAt) {
-		return false, nil
-	}
-	won, err := o.e.store.PutIfAbsent(ctx, outboxLease+strconv.FormatInt(n, 10), []byte("1"), outboxLeaseTTL)
-	if err != nil || !won {
-		return false, err
-	}
-	defer o.e.store.Delete(context.WithoutCancel(ctx), outboxLease+strconv.FormatInt(n, 10))
+// attempt sends the mail of the entry under key (whose lease the caller
+// holds) and reports whether the entry is finished: sent, or dropped after
+// a permanent failure or too many attempts. A failed attempt is written
+// back with its next retry time.
+func (o *outbox) attempt(ctx context.Context, key string, ent outboxEntry) (bool, error) {
 	sendCtx, cancel := context.WithTimeout(ctx, outboxSendTimeout)
 	start := time.Now()
-	err = o.sender.Send(sendCtx, ent.Message)
+	err := o.sender.Send(sendCtx, ent.Message)
 	cancel()
 	o.e.cfg.Observer.Mail(ent.Message.Kind, outcome(err, true), time.Since(start))
 	ent.Attempts++

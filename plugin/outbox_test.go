@@ -24,7 +24,8 @@ func waitMail(t *testing.T, mb *mailbox.Server, d time.Duration) mailbox.Mail {
 }
 
 // SMTP down: the reset mail waits in the outbox (sealed, so the store never
-// holds the link in clear) and goes out once the server accepts again.
+// holds the link in clear) and goes out once the server accepts again. A
+// reset mail waits in its request's queue entry (requestqueue.go).
 func TestOutboxWaitsForSMTP(t *testing.T) {
 	h := newHarness(t, nil)
 	h.mail.SetReject(true)
@@ -35,13 +36,13 @@ func TestOutboxWaitsForSMTP(t *testing.T) {
 	// its retry time.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		raw, err := h.e.store.Get(context.Background(), outboxKey(1))
+		raw, err := h.e.store.Get(context.Background(), requestKey(1))
 		if err == nil {
 			var ent outboxEntry
 			if err := h.e.mail.open(raw, &ent); err != nil {
 				t.Fatal(err)
 			}
-			if bytes.Contains(raw, []byte("/new?token=")) || bytes.Contains(raw, []byte(ent.Message.To)) {
+			if bytes.Contains(raw, []byte("/new?token=")) || bytes.Contains(raw, []byte("alice@example.test")) {
 				t.Fatal("the outbox stores the mail in clear")
 			}
 			if ent.Attempts >= 1 {
@@ -60,7 +61,7 @@ func TestOutboxWaitsForSMTP(t *testing.T) {
 	h.clk.Advance(2 * time.Second) // past the first retry's backoff
 	waitMail(t, h.mail, 10*time.Second)
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		if _, err := h.e.store.Get(context.Background(), outboxKey(1)); err != nil {
+		if _, err := h.e.store.Get(context.Background(), requestKey(1)); err != nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -78,7 +79,7 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	h.do(t, "POST", "/password-reset/request", map[string]string{"identifier": "alice@example.test"})
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		if _, err := h.e.store.Get(context.Background(), outboxKey(1)); err == nil {
+		if _, err := h.e.store.Get(context.Background(), requestKey(1)); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {

@@ -67,6 +67,7 @@ type requestJob struct {
 	flowID     string
 	ip         string
 	at         time.Time
+	seq        int64 // the entry in the durable request queue
 }
 
 // maxIdentifier bounds an identifier, in code points (an e-mail address is
@@ -126,12 +127,8 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 		return "", internalError(err)
 	}
 	job := requestJob{identifier: ident, flowID: flowID, ip: ip, at: e.now()}
-	select {
-	case e.jobs <- job:
-	default:
-		// Never answer 202 for a request that will not be processed.
-		e.audit(zapcore.WarnLevel, "reset request queue full; answered 503", "queue_full")
-		return "", errServiceBusy
+	if err := e.acceptRequest(r.Context(), job); err != nil {
+		return "", storeUnavailable(err)
 	}
 	return flowID, nil
 }
@@ -162,7 +159,7 @@ func (e *Engine) limitIP(ctx context.Context, ip string) *apiError {
 // the queue with work (cancelled by Stop at the drain deadline).
 func (e *Engine) runRequests(stop, work context.Context) {
 	process := func(job requestJob) {
-		if err := e.processRequest(work, job); err != nil {
+		if err := e.processQueued(work, job); err != nil {
 			e.log.Error("processing reset request", zap.Error(err))
 		}
 	}

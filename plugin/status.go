@@ -61,11 +61,11 @@ func (e *Engine) OutboxPending(ctx context.Context) (int64, error) {
 	if e.mail == nil {
 		return 0, nil
 	}
-	head, err := e.mail.counter(ctx, outboxSeq)
+	head, err := e.counter(ctx, outboxSeq)
 	if err != nil {
 		return 0, err
 	}
-	tail, err := e.mail.counter(ctx, outboxTail)
+	tail, err := e.counter(ctx, outboxTail)
 	if err != nil {
 		return 0, err
 	}

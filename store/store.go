@@ -70,3 +70,12 @@ type Counter interface {
 	// CountPrefix returns how many live keys start with prefix.
 	CountPrefix(ctx context.Context, prefix string) (int, error)
 }
+
+// Exclusive is implemented by a Store that one process owns alone while it
+// is open (Badger's directory lock). Epoch returns a value that is unique to
+// this opening of the store: a lease that holds another epoch was taken by
+// a process that has since died (kill -9), so it may be taken over at once
+// instead of waiting for its TTL. Shared stores (Redis) do not implement it.
+type Exclusive interface {
+	Epoch() string
+}

@@ -6,7 +6,7 @@
 //
 //	POST /internal/users/lookup    {"identifier": "..."} → 200 user / 404
 //	POST /internal/users/password  sets a password (plain or hashed) → 204
-//	POST /internal/users/verify    {"user_id", "password"} → 200 / 401
+//	POST /internal/users/verify    {"user_id", "password"} → 200 / 401 {"valid": false}
 //	GET  /internal/session         the browser's session cookie → 200 {"id"} / 401
 //
 // Every internal call must carry a valid Standard Webhooks signature
@@ -580,7 +580,10 @@ func (a *App) handleVerify(w http.ResponseWriter, r *http.Request, body []byte) 
 		writeJSON(w, http.StatusOK, map[string]bool{"ok": true})
 		return
 	}
-	writeJSON(w, http.StatusUnauthorized, errBody("wrong password"))
+	// {"valid": false} tells resetgate this is the answer about the
+	// password, not a refusal of the call (a wrong signature is a bare
+	// 401 above).
+	writeJSON(w, http.StatusUnauthorized, map[string]any{"error": "wrong password", "valid": false})
 }
 
 func (a *App) handleSession(w http.ResponseWriter, r *http.Request, _ []byte) {

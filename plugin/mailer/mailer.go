@@ -25,6 +25,11 @@ type Message struct {
 	// Kind names the mail for logs and metrics ("reset", "changed"); it
 	// never changes what is sent.
 	Kind string
+	// ID, when set, is the left part of the Message-ID (before the "@"):
+	// the outbox keeps one per mail, so a mail sent again after a crash
+	// carries the Message-ID of the first send and mail clients show it
+	// once. Default: a fresh random one per send.
+	ID string `json:",omitempty"`
 }
 
 // Sender delivers one message. Implementations must be safe for concurrent

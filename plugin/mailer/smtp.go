@@ -213,7 +213,11 @@ func (s *SMTP) build(m Message) (*gomail.Msg, error) {
 	msg.FromMailAddress(s.from)
 	msg.ToMailAddress(to)
 	msg.Subject(oneLine(m.Subject))
-	msg.SetMessageIDWithValue(newMessageID(s.domain))
+	if m.ID != "" {
+		msg.SetMessageIDWithValue(oneLine(m.ID) + "@" + s.domain)
+	} else {
+		msg.SetMessageIDWithValue(newMessageID(s.domain))
+	}
 	msg.SetDateWithValue(now())
 	msg.SetGenHeader("Auto-Submitted", "auto-generated")
 	// Ask Exchange and friends not to answer with out-of-office replies.

@@ -29,7 +29,9 @@ package badger
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -87,6 +89,10 @@ type Store struct {
 	// retries.
 	seed     maphash.Seed
 	counters [counterStripes]sync.Mutex
+
+	epoch string // unique to this Open; see Epoch
+
+	disk *diskGuard // nil in memory; see diskspace.go
 }
 
 const (
@@ -215,6 +221,15 @@ func Open(opts Options) (*Store, error) {
 		stop: make(chan struct{}),
 		seed: maphash.MakeSeed(),
 	}
+	var nonce [16]byte
+	if _, err := rand.Read(nonce[:]); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store/badger: drawing an epoch: %w", err)
+	}
+	s.epoch = hex.EncodeToString(nonce[:])
+	if !opts.InMemory {
+		s.disk = newDiskGuard(opts.Dir)
+	}
 	interval := opts.GCInterval
 	if interval == 0 {
 		interval = defaultGCInterval
@@ -256,6 +271,11 @@ func (s *Store) collectGarbage(interval time.Duration) {
 		}
 	}
 }
+
+// Epoch implements store.Exclusive: Badger's directory lock lets one
+// process at a time open the database, so a lease that names another epoch
+// was left by a process that is gone.
+func (s *Store) Epoch() string { return s.epoch }
 
 // Close stops the GC loop, waits for operations in flight and closes the
 // database. It is idempotent; operations after Close fail with
@@ -649,6 +669,9 @@ func (s *Store) enter(ctx context.Context, op string) error {
 // the commit reports a conflict, up to maxConflictRetries times. The
 // result goes through mapError.
 func (s *Store) update(ctx context.Context, op string, fn func(txn *badgerdb.Txn) error) error {
+	if err := s.disk.room(); err != nil {
+		return unavailable(op, err)
+	}
 	for attempt := 1; ; attempt++ {
 		err := s.db.Update(fn)
 		if !errors.Is(err, badgerdb.ErrConflict) {
@@ -731,4 +754,7 @@ func ownerKey(owner, key string) []byte {
 }
 
 // Interface guard.
-var _ store.Store = (*Store)(nil)
+var (
+	_ store.Store     = (*Store)(nil)
+	_ store.Exclusive = (*Store)(nil)
+)

@@ -1,5 +1,6 @@
-// Package redis is the shared store.Store backend, on Redis (6.2 or later,
-// a standalone server or a primary; not Redis Cluster).
+// Package redis is the shared store.Store backend, on Redis (6.2 or later:
+// a standalone server, a Sentinel-watched primary, or a Redis Cluster; see
+// Options and topology.go).
 // Several Caddy instances pointed at one Redis share tokens, flows and rate
 // limits. It behaves like store/badger: both pass store/storetest.
 //
@@ -25,7 +26,9 @@
 // millisecond). Every operation that touches more than one key, or reads
 // before it writes, is a single Lua script, so Redis runs it atomically and
 // nothing is ever half-written; the scripts reach owner sets they are not
-// handed as KEYS, which standalone Redis allows and Cluster does not.
+// handed as KEYS, which Cluster allows only within the script's slot: in a
+// cluster every key carries the key prefix as its hash tag, so all of them
+// share one slot.
 //
 // # Errors and retries
 //
@@ -120,6 +123,53 @@ type Options struct {
 	// roots, ServerName from the URL, TLS 1.2 or later.
 	TLSConfig *tls.Config
 
+	// SentinelMaster and SentinelAddrs find the primary through Redis
+	// Sentinel: the master's name as the sentinels know it, and the
+	// sentinels' host:port. The URL (redis:// or rediss://) then gives
+	// only the credentials, the database, TLS and options; its host is not
+	// used. A redis-sentinel:// URL sets both instead:
+	//
+	//	redis-sentinel://[user:password@]host:port[,host:port...][/db]?master_name=NAME
+	//
+	// Commands always go to the primary; after a failover the client
+	// follows the sentinels to the new one. Default: none.
+	SentinelMaster string
+	SentinelAddrs  []string
+	// SentinelUsername and SentinelPassword authenticate to the sentinels
+	// (their requirepass), when they need it. Default: none.
+	SentinelUsername, SentinelPassword string
+
+	// ClusterAddrs, when set, make the Store talk to a Redis Cluster seeded
+	// by the URL's host and these host:port. A redis-cluster:// URL says
+	// the same: redis-cluster://[user:password@]host:port[,host:port...].
+	// In a cluster every key of the Store carries one hash tag (the key
+	// prefix in braces, e.g. "{resetgate:}"), so that each atomic script
+	// touches one slot. Default: none.
+	ClusterAddrs []string
+
+	// WaitReplicas, when above zero, makes every write wait (Redis WAIT,
+	// on the connection that wrote) until that many replicas acknowledged
+	// it, for at most WaitTimeout; a write that fewer replicas took fails
+	// with store.ErrUnavailable (it is on the primary, but a failover now
+	// could lose it). Replication is asynchronous otherwise: a token issued
+	// (or consumed) just before the primary dies may be missing (or usable
+	// again) on the replica that takes over. WAIT narrows that to writes
+	// whose caller saw an error; it is not a consensus (see the README,
+	// "Storage: Sentinel and Cluster"). Not with Cluster. Default: 0.
+	WaitReplicas int
+
+	// WaitTimeout bounds the wait of WaitReplicas; it must be shorter than
+	// ReadTimeout. Default: 100ms.
+	WaitTimeout time.Duration
+
+	// AllowDown makes Open succeed when the server cannot be reached (down,
+	// refusing connections, not answering within the dial timeout): the
+	// Store is returned, its operations fail with store.ErrUnavailable until
+	// the server answers, and it reconnects by itself. A server that
+	// answers with an error (a wrong password, say) still fails Open.
+	// Default: false, Open fails when the first PING fails.
+	AllowDown bool
+
 	// Logger receives a line when the Store connects and when it closes.
 	// Default: no logging. (go-redis itself logs a few connection-pool
 	// events through its own process-wide logger; see redis.SetLogger in
@@ -130,10 +180,13 @@ type Options struct {
 // Store is a store.Store kept in Redis. It is safe for concurrent use;
 // create it with Open.
 type Store struct {
-	client   *goredis.Client
+	client   goredis.UniversalClient
 	log      *zap.Logger
 	where    string // the URL without its password, for messages
 	password string // scrubbed from error messages, should one carry it
+
+	waitReplicas int           // see Options.WaitReplicas
+	waitTimeout  time.Duration // see Options.WaitTimeout
 
 	keyPrefix   string // prefix of a caller's key: KeyPrefix + "k:"
 	ownerPrefix string // prefix of an owner's set: KeyPrefix + "o:"
@@ -150,11 +203,15 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		return nil, errors.New("store/redis: URL is required")
 	}
 	where, password := redactURL(o.URL)
-	ro, err := goredis.ParseURL(o.URL)
+	topo, plainURL, err := parseTopology(o)
+	if err != nil {
+		return nil, fmt.Errorf("store/redis: URL %s: %s", where, scrub(err.Error(), password))
+	}
+	ro, err := goredis.ParseURL(plainURL)
 	if err != nil {
 		return nil, fmt.Errorf("store/redis: invalid URL %s: %s", where, scrub(errMessage(err), password))
 	}
-	if u, _ := url.Parse(o.URL); u.Query().Has("max_retries") {
+	if u, _ := url.Parse(plainURL); u.Query().Has("max_retries") {
 		return nil, fmt.Errorf("store/redis: invalid URL %s: max_retries is not supported (commands are never re-sent)", where)
 	}
 	switch {
@@ -205,20 +262,47 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
+	if topo.kind == topoCluster {
+		prefix = hashTagged(prefix)
+	}
+	if o.WaitReplicas > 0 {
+		if topo.kind == topoCluster {
+			return nil, fmt.Errorf("store/redis: URL %s: WaitReplicas does not go with Cluster", where)
+		}
+		if o.WaitTimeout <= 0 {
+			o.WaitTimeout = 100 * time.Millisecond
+		}
+		if o.WaitTimeout >= ro.ReadTimeout {
+			return nil, fmt.Errorf("store/redis: WaitTimeout (%v) must be shorter than the read timeout (%v)", o.WaitTimeout, ro.ReadTimeout)
+		}
+	}
+	client, err := newClient(topo, ro)
+	if err != nil {
+		return nil, fmt.Errorf("store/redis: URL %s: %w", where, err)
+	}
 	s := &Store{
-		client:      goredis.NewClient(ro),
-		log:         log,
-		where:       where,
-		password:    ro.Password,
-		keyPrefix:   prefix + "k:",
-		ownerPrefix: prefix + "o:",
+		client:       client,
+		log:          log,
+		where:        where,
+		password:     ro.Password,
+		waitReplicas: o.WaitReplicas,
+		waitTimeout:  o.WaitTimeout,
+		keyPrefix:    prefix + "k:",
+		ownerPrefix:  prefix + "o:",
 	}
 	if err := s.client.Ping(ctx).Err(); err != nil {
+		var reply goredis.Error
+		if o.AllowDown && !errors.As(err, &reply) {
+			log.Warn("redis store unreachable at start; calls answer 503 STORE_UNAVAILABLE until it answers",
+				zap.String("url", where), zap.Error(s.scrubbed(err)))
+			return s, nil
+		}
 		_ = s.client.Close()
 		return nil, fmt.Errorf("store/redis: open %s: %w: %w", where, store.ErrUnavailable, s.scrubbed(err))
 	}
 	log.Info("redis store connected",
 		zap.String("url", where),
+		zap.String("topology", topo.kind),
 		zap.Int("db", ro.DB),
 		zap.Bool("tls", ro.TLSConfig != nil),
 		zap.String("key_prefix", prefix))
@@ -253,7 +337,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := s.enter(ctx, op); err != nil {
 		return err
 	}
-	err := putScript.Run(ctx, s.client,
+	err := s.run(ctx, putScript,
 		[]string{s.keyPrefix + key},
 		record.Encode(owner, value), milliseconds(ttl), owner, s.ownerPrefix, key,
 	).Err()
@@ -269,7 +353,7 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, value []byte, ttl t
 	if err := s.enter(ctx, op); err != nil {
 		return false, err
 	}
-	err := s.client.Do(ctx, "SET", s.keyPrefix+key, record.Encode("", value), "PX", milliseconds(ttl), "NX").Err()
+	err := s.do(ctx, "SET", s.keyPrefix+key, record.Encode("", value), "PX", milliseconds(ttl), "NX").Err()
 	if errors.Is(err, goredis.Nil) {
 		return false, nil
 	}
@@ -299,7 +383,7 @@ func (s *Store) Consume(ctx context.Context, key string) ([]byte, error) {
 	if err := s.enter(ctx, op); err != nil {
 		return nil, err
 	}
-	raw, err := consumeScript.Run(ctx, s.client,
+	raw, err := s.run(ctx, consumeScript,
 		[]string{s.keyPrefix + key},
 		s.ownerPrefix, key,
 	).Text()
@@ -316,7 +400,7 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, prev, next []byt
 	if err := s.enter(ctx, op); err != nil {
 		return false, err
 	}
-	n, err := casScript.Run(ctx, s.client,
+	n, err := s.run(ctx, casScript,
 		[]string{s.keyPrefix + key},
 		prev, next,
 	).Int64()
@@ -332,7 +416,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := s.enter(ctx, op); err != nil {
 		return err
 	}
-	err := deleteScript.Run(ctx, s.client,
+	err := s.run(ctx, deleteScript,
 		[]string{s.keyPrefix + key},
 		s.ownerPrefix, key,
 	).Err()
@@ -348,7 +432,7 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string) (int, error) {
 	if err := s.enter(ctx, op); err != nil {
 		return 0, err
 	}
-	n, err := deleteOwnerScript.Run(ctx, s.client,
+	n, err := s.run(ctx, deleteOwnerScript,
 		[]string{s.ownerPrefix + owner},
 		s.keyPrefix, owner,
 	).Int()
@@ -373,7 +457,7 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 	if err := s.enter(ctx, op); err != nil {
 		return 0, err
 	}
-	n, err := incrScript.Run(ctx, s.client,
+	n, err := s.run(ctx, incrScript,
 		[]string{s.keyPrefix + key},
 		milliseconds(ttl),
 	).Int64()

@@ -68,6 +68,21 @@ type Option func(*config)
 type config struct {
 	password string
 	tls      bool
+	args     []string
+	sentinel []string
+}
+
+// WithSentinel runs the server as a Redis Sentinel whose configuration
+// file starts with lines (e.g. "sentinel monitor mymaster 127.0.0.1 6379
+// 2"). Sentinel rewrites the file as it learns; a Restart keeps it.
+func WithSentinel(lines ...string) Option {
+	return func(c *config) { c.sentinel = append(c.sentinel, lines...) }
+}
+
+// WithArgs adds command-line arguments to redis-server (for instance
+// "--replicaof", "127.0.0.1", "6379", or "--cluster-enabled", "yes").
+func WithArgs(args ...string) Option {
+	return func(c *config) { c.args = append(c.args, args...) }
 }
 
 // WithPassword starts the server with requirepass set to password; URL
@@ -224,6 +239,22 @@ func (s *Server) Restart() {
 	}
 }
 
+// Kill ends the server with SIGKILL, as a crash would, and waits until it
+// is gone. Killing a stopped server does nothing.
+func (s *Server) Kill() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.done
+	s.cmd, s.done = nil, nil
+}
+
+// Port is the plain port.
+func (s *Server) Port() int { return s.port }
+
 func (s *Server) stopLocked() {
 	if s.cmd == nil {
 		return
@@ -255,6 +286,17 @@ func (s *Server) start() error {
 	}
 	if s.cfg.password != "" {
 		args = append(args, "--requirepass", s.cfg.password)
+	}
+	args = append(args, s.cfg.args...)
+	if len(s.cfg.sentinel) > 0 {
+		conf := filepath.Join(s.dir, "sentinel.conf")
+		if _, err := os.Stat(conf); err != nil {
+			if err := os.WriteFile(conf, []byte(strings.Join(s.cfg.sentinel, "\n")+"\n"), 0o600); err != nil {
+				return err
+			}
+		}
+		args = append([]string{conf}, args...)
+		args = append(args, "--sentinel")
 	}
 	if s.cfg.tls {
 		args = append(args,

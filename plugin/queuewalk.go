@@ -1,0 +1,153 @@
+package plugin
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/resetgate/resetgate/store"
+)
+
+// A numbered queue in the store (the mail outbox, the request queue):
+// "<prefix>seq" counts entries, "<prefix><n>" is entry n, and the tail key
+// holds the highest n below which every entry is finished. Entries are
+// written by any instance and walked by every instance; a per-entry lease
+// makes one instance at a time work on an entry.
+
+// missingGrace is how long an entry number may be seen without its entry
+// before the walker counts it as finished. A writer numbers an entry (Incr)
+// and writes it (Put) right after; a walker that looks in between must not
+// move the tail past it, or the entry would never be walked.
+const missingGrace = 5 * time.Second
+
+// queueWalk is one walker's view of a queue. It is used by one goroutine.
+type queueWalk struct {
+	seq, tail, prefix string
+	// block is how many entry numbers one step of seq stands for (the
+	// request queue hands out numbers in blocks); 1 for the outbox.
+	block int64
+	// missing records when an entry number was first seen without its
+	// entry, by number.
+	missing map[int64]time.Time
+}
+
+func newQueueWalk(seq, tail, prefix string) queueWalk {
+	return queueWalk{seq: seq, tail: tail, prefix: prefix, block: 1, missing: map[int64]time.Time{}}
+}
+
+// counter reads a counter kept as decimal text; a missing one is 0.
+func (e *Engine) counter(ctx context.Context, key string) (int64, error) {
+	raw, err := e.store.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseInt(string(raw), 10, 64)
+}
+
+// walkQueue hands every present entry after the tail to handle, which
+// reports whether the entry is finished, and moves the tail past the
+// leading finished ones.
+func (e *Engine) walkQueue(ctx context.Context, w *queueWalk, handle func(ctx context.Context, n int64, key string, raw []byte) (bool, error)) error {
+	head, err := e.counter(ctx, w.seq)
+	if err != nil {
+		return err
+	}
+	head *= w.block
+	tail, err := e.counter(ctx, w.tail)
+	if err != nil {
+		return err
+	}
+	if head < tail { // the sequence restarted (store flushed)
+		tail = 0
+		clear(w.missing)
+	}
+	now := time.Now() // real time: the grace is about writers, not the engine's clock
+	newTail, settled := tail, true
+	for n := tail + 1; n <= head && ctx.Err() == nil; n++ {
+		key := w.prefix + strconv.FormatInt(n, 10)
+		raw, err := e.store.Get(ctx, key)
+		var done bool
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			first, seen := w.missing[n]
+			if !seen {
+				w.missing[n] = now
+			}
+			done = seen && now.Sub(first) >= missingGrace
+		case err != nil:
+			return err
+		default:
+			delete(w.missing, n)
+			if done, err = handle(ctx, n, key, raw); err != nil {
+				return err
+			}
+		}
+		if !done {
+			settled = false
+		}
+		if settled {
+			newTail = n
+		}
+	}
+	for n := range w.missing {
+		if n <= newTail {
+			delete(w.missing, n)
+		}
+	}
+	if newTail > tail {
+		return e.store.Put(ctx, w.tail, []byte(strconv.FormatInt(newTail, 10)), outboxSeqTTL, "")
+	}
+	return nil
+}
+
+// takeLease takes the lease under key for ttl and returns the function
+// that gives it back. A lease left by a dead process on a store that one
+// process owns alone (store.Exclusive: Badger after a kill -9) is taken
+// over at once; on a shared store it runs out with its TTL.
+func (e *Engine) takeLease(ctx context.Context, key string, ttl time.Duration) (bool, func(), error) {
+	holder := []byte("1")
+	ex, exclusive := e.store.(store.Exclusive)
+	if exclusive {
+		holder = []byte(ex.Epoch())
+	}
+	won, err := e.store.PutIfAbsent(ctx, key, holder, ttl)
+	if err != nil {
+		return false, nil, err
+	}
+	if !won && exclusive {
+		cur, err := e.store.Get(ctx, key)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if won, err = e.store.PutIfAbsent(ctx, key, holder, ttl); err != nil {
+				return false, nil, err
+			}
+		case err != nil:
+			return false, nil, err
+		case string(cur) != string(holder):
+			// Left by a process that no longer has the store.
+			if won, err = e.store.CompareAndSwap(ctx, key, cur, holder); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return false, nil, err
+			}
+			if won {
+				// A fresh TTL: the swap kept the dead holder's.
+				if err := e.store.Put(ctx, key, holder, ttl, ""); err != nil {
+					return false, nil, err
+				}
+			}
+		}
+	}
+	if !won {
+		return false, nil, nil
+	}
+	return true, func() {
+		if err := e.store.Delete(context.WithoutCancel(ctx), key); err != nil {
+			e.log.Warn("releasing a queue lease", zap.Error(err))
+		}
+	}, nil
+}

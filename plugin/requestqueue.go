@@ -1,0 +1,332 @@
+package plugin
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/resetgate/resetgate/plugin/mailer"
+	"github.com/resetgate/resetgate/store"
+)
+
+// The request queue makes a 202 a promise kept across crashes: a reset
+// request is written to the store before the answer leaves, so a kill -9
+// between the answer and the lookup loses nothing.
+//
+// Each accepted request is entry "rq/<n>" (sealed like the outbox: it
+// carries the identifier and the flow id). It is handed to a worker in
+// memory at once; a walker in every instance takes entries that no worker
+// took (after a crash, or from an instance that died) once they are older
+// than requestGrace. Whoever works on entry n holds the lease
+// "rq/lease/<n>", so several instances share the queue.
+//
+// Processing turns the entry, in one compare-and-swap, into the reset
+// mail (an outbox entry with its Message-ID), which the walker then sends
+// and deletes: so a request gives exactly one mail, never none and never
+// two, whenever the process dies. (The one exception is the SMTP
+// transaction itself: a kill after the mail server took the mail but
+// before the entry is deleted sends it again, with the same Message-ID.)
+// A request for an unknown account, or one that sends no mail, is deleted
+// once processed.
+const (
+	requestSeq    = "rq/blocks"
+	requestTail   = "rq/tail"
+	requestLease  = "rq/lease/"
+	requestPrefix = "rq/"
+
+	// requestTTL bounds how long an accepted request may wait.
+	requestTTL = 24 * time.Hour
+	// requestGrace is how long an entry is left to the in-memory worker
+	// before the walker takes it.
+	requestGrace = 2 * time.Second
+	// requestLeaseTTL bounds one processing (lookup, stores, deliver hook).
+	requestLeaseTTL = time.Minute
+	// requestMaxAttempts bounds the processing of a request whose lookup
+	// keeps failing (1s, 2s, 4s, 8s, 16s apart).
+	requestMaxAttempts = 6
+	requestPoll        = 500 * time.Millisecond
+
+	// Entry numbers are handed out in blocks of requestBlock, one Incr
+	// of requestSeq per block: a counter every request increments would
+	// serialise all requests on one key. A block is used for at most
+	// requestBlockLife, well inside missingGrace, so a number not used by
+	// then never will be and the walkers may pass it. The block is small
+	// because at low traffic most of it goes unused, and walkers look up
+	// each unused number until missingGrace has passed.
+	requestBlock     = 16
+	requestBlockLife = time.Second
+)
+
+// queuedRequest is a reset request as kept in the request queue.
+type queuedRequest struct {
+	Identifier string    `json:"identifier"`
+	FlowID     string    `json:"flow_id"`
+	IP         string    `json:"ip"`
+	At         time.Time `json:"at"`
+}
+
+// requestQueue is the durable queue of accepted reset requests.
+type requestQueue struct {
+	e    *Engine
+	aead cipher.AEAD
+	wake chan struct{}
+	walk queueWalk
+
+	mu        sync.Mutex // guards the block below
+	next, end int64      // the numbers left in this instance's block
+	until     time.Time  // when the block stops being used
+}
+
+func newRequestQueue(e *Engine) (*requestQueue, error) {
+	block, err := aes.NewCipher(e.keys.outbox)
+	if err != nil {
+		return nil, err
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	q := &requestQueue{e: e, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(requestSeq, requestTail, requestPrefix)}
+	q.walk.block = requestBlock
+	return q, nil
+}
+
+// number hands out the next entry number, reserving a new block when this
+// one is used up or too old.
+func (q *requestQueue) number(ctx context.Context) (int64, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	now := time.Now()
+	if q.next >= q.end || !now.Before(q.until) {
+		b, err := q.e.store.Incr(ctx, requestSeq, outboxSeqTTL)
+		if err != nil {
+			return 0, err
+		}
+		q.next, q.end, q.until = (b-1)*requestBlock+1, b*requestBlock+1, now.Add(requestBlockLife)
+	}
+	n := q.next
+	q.next++
+	return n, nil
+}
+
+// seal and open use the outbox's key and label: an entry of this queue
+// becomes an outbox entry in place.
+func (q *requestQueue) seal(v any) ([]byte, error) {
+	return (&outbox{aead: q.aead}).seal(v)
+}
+
+func (q *requestQueue) open(data []byte, v any) error {
+	return (&outbox{aead: q.aead}).open(data, v)
+}
+
+func requestKey(n int64) string { return requestPrefix + strconv.FormatInt(n, 10) }
+
+// acceptRequest writes job to the store and hands it to a worker. Only
+// when it returns nil may the request be answered 202. A full in-memory
+// queue is no loss: the walker takes the entry.
+func (e *Engine) acceptRequest(ctx context.Context, job requestJob) error {
+	q := e.requests
+	data, err := q.seal(outboxEntry{Request: &queuedRequest{Identifier: job.identifier, FlowID: job.flowID, IP: job.ip, At: job.at}})
+	if err != nil {
+		return fmt.Errorf("sealing request: %w", err)
+	}
+	n, err := q.number(ctx)
+	if err != nil {
+		return fmt.Errorf("numbering request: %w", err)
+	}
+	if err := e.store.Put(ctx, requestKey(n), data, requestTTL, ""); err != nil {
+		return fmt.Errorf("storing request: %w", err)
+	}
+	job.seq = n
+	select {
+	case e.jobs <- job:
+	default:
+		e.log.Debug("reset request queue full; the walker takes the request", zap.Int64("entry", n))
+	}
+	return nil
+}
+
+// processQueued processes the request queued as job.seq, unless another
+// worker or instance has it or had it.
+func (e *Engine) processQueued(ctx context.Context, job requestJob) error {
+	q := e.requests
+	won, release, err := e.takeLease(ctx, requestLease+strconv.FormatInt(job.seq, 10), requestLeaseTTL)
+	if err != nil {
+		return fmt.Errorf("leasing request: %w", err)
+	}
+	if !won {
+		return nil
+	}
+	defer release()
+	key := requestKey(job.seq)
+	raw, err := e.store.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading request: %w", err)
+	}
+	var ent outboxEntry
+	if err := q.open(raw, &ent); err != nil || ent.Request == nil {
+		return err // a mail already: the walker sends it
+	}
+	_, _, err = q.settle(ctx, key, raw, ent)
+	return err
+}
+
+// settle processes the request in entry key (whose lease the caller holds):
+// lookup, flow, token, and the mail, which replaces the entry. It returns
+// the entry's new raw value and content when it became a mail, or nil when
+// the entry is gone or waits for a retry. Only store errors are returned;
+// a failed lookup is logged and retried with backoff.
+func (q *requestQueue) settle(ctx context.Context, key string, raw []byte, ent outboxEntry) ([]byte, *outboxEntry, error) {
+	e := q.e
+	r := ent.Request
+	c := &mailCapture{}
+	err := e.processRequest(withMailCapture(ctx, c), requestJob{identifier: r.Identifier, flowID: r.FlowID, ip: r.IP, at: r.At})
+	if err != nil && ctx.Err() != nil {
+		return nil, nil, nil // stopping: the entry stays for the next start
+	}
+	if err != nil {
+		ent.Attempts++
+		if ent.Attempts >= requestMaxAttempts {
+			e.log.Error("reset request dropped", zap.Int("attempts", ent.Attempts), zap.Error(err))
+			return nil, nil, e.store.Delete(ctx, key)
+		}
+		delay := time.Second << (ent.Attempts - 1)
+		ent.NextAt = e.now().Add(delay)
+		e.log.Warn("processing reset request failed; will retry", zap.Int("attempt", ent.Attempts), zap.Duration("retry_in", delay), zap.Error(err))
+		data, serr := q.seal(ent)
+		if serr != nil {
+			return nil, nil, serr
+		}
+		if _, err := e.store.CompareAndSwap(ctx, key, raw, data); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return nil, nil, err
+		}
+		return nil, nil, nil
+	}
+	if len(c.msgs) == 0 {
+		return nil, nil, e.store.Delete(ctx, key)
+	}
+	for _, m := range c.msgs[1:] { // none today: one request, one mail
+		if err := e.mail.enqueue(ctx, m); err != nil {
+			return nil, nil, err
+		}
+	}
+	mail := outboxEntry{Message: c.msgs[0], NextAt: e.now()}
+	data, err := q.seal(mail)
+	if err != nil {
+		return nil, nil, err
+	}
+	swapped, err := e.store.CompareAndSwap(ctx, key, raw, data)
+	if err != nil {
+		return nil, nil, fmt.Errorf("turning request into mail: %w", err)
+	}
+	if !swapped {
+		return nil, nil, nil
+	}
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+	return data, &mail, nil
+}
+
+// run walks the queue until ctx ends: it processes requests no worker
+// took and sends their mail.
+func (q *requestQueue) run(ctx context.Context) {
+	t := time.NewTicker(requestPoll)
+	defer t.Stop()
+	failing := false // log an outage once, and its end
+	for {
+		err := q.pass(ctx)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			q.e.log.Warn("request queue pass failed; retrying quietly until it works", zap.Error(err))
+			failing = true
+		case err == nil && failing:
+			q.e.log.Info("request queue pass works again")
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-q.wake:
+		}
+	}
+}
+
+func (q *requestQueue) pass(ctx context.Context) error {
+	e := q.e
+	return e.walkQueue(ctx, &q.walk, func(ctx context.Context, n int64, key string, raw []byte) (bool, error) {
+		var ent outboxEntry
+		if err := q.open(raw, &ent); err != nil {
+			e.log.Error("dropping an unreadable request queue entry", zap.Int64("entry", n), zap.Error(err))
+			return true, e.store.Delete(ctx, key)
+		}
+		if e.now().Before(ent.NextAt) {
+			return false, nil
+		}
+		if ent.Request != nil && ent.Attempts == 0 && e.now().Sub(ent.Request.At) < requestGrace {
+			return false, nil // the in-memory worker has it
+		}
+		won, release, err := e.takeLease(ctx, requestLease+strconv.FormatInt(n, 10), requestLeaseTTL)
+		if err != nil || !won {
+			return false, err
+		}
+		defer release()
+		if raw, err = e.store.Get(ctx, key); errors.Is(err, store.ErrNotFound) {
+			return true, nil
+		} else if err != nil {
+			return false, err
+		}
+		if err := q.open(raw, &ent); err != nil {
+			return false, err
+		}
+		if ent.Request != nil {
+			_, mail, err := q.settle(ctx, key, raw, ent)
+			if err != nil || mail == nil {
+				return false, err
+			}
+			ent = *mail
+		}
+		if e.mail == nil {
+			e.log.Error("dropping a queued mail: no mail sender is configured", zap.Int64("entry", n))
+			return true, e.store.Delete(ctx, key)
+		}
+		return e.mail.attempt(ctx, key, ent)
+	})
+}
+
+// mailCapture collects the mail queued while a request is processed.
+type mailCapture struct{ msgs []mailer.Message }
+
+type mailCaptureKey struct{}
+
+func withMailCapture(ctx context.Context, c *mailCapture) context.Context {
+	return context.WithValue(ctx, mailCaptureKey{}, c)
+}
+
+func capturedMail(ctx context.Context) *mailCapture {
+	c, _ := ctx.Value(mailCaptureKey{}).(*mailCapture)
+	return c
+}
+
+// newMessageID draws the left part of a mail's Message-ID.
+func newMessageID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b[:]), nil
+}
