@@ -164,16 +164,9 @@ func (e *Engine) IssueResetToken(ctx context.Context, userID, actor string) (*Is
 }
 
 func (e *Engine) issueResetToken(ctx context.Context, userID, actor string) (*IssuedToken, *apiError) {
-	user, found, err := e.lookup(ctx, userID)
-	if err != nil {
-		return nil, upstreamFailed("the application could not be asked about this user", err)
-	}
-	if !found || user.ID != userID {
-		return nil, newError(http.StatusNotFound, "USER_NOT_FOUND", "no such user", "")
-	}
-	if !e.roleAllowed(user.Role) {
-		e.audit(zapcore.WarnLevel, "admin reset token refused for role", "admin_issue_denied", zap.String("actor", actor), zap.String("user_id", user.ID), zap.String("role", user.Role))
-		return nil, newError(http.StatusForbidden, "ROLE_NOT_ALLOWED", "reset tokens cannot be issued for users with this role", "")
+	user, apiErr := e.adminTarget(ctx, userID, actor, "reset tokens")
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	token, err := newToken()
 	if err != nil {
@@ -237,3 +230,22 @@ func (e *apiError) Public() *PublicError {
 
 // BaseURL is the configured public origin.
 func (e *Engine) BaseURL() string { return e.cfg.BaseURL }
+
+// adminTarget finds the user an operator issues something (what: "reset
+// tokens", "reset codes") for: the user must exist under exactly this id
+// and have a role in admin_allow_roles, so a leaked admin token cannot
+// take over administrators.
+func (e *Engine) adminTarget(ctx context.Context, userID, actor, what string) (User, *apiError) {
+	user, found, err := e.lookup(ctx, userID)
+	if err != nil {
+		return User{}, upstreamFailed("the application could not be asked about this user", err)
+	}
+	if !found || user.ID != userID {
+		return User{}, newError(http.StatusNotFound, "USER_NOT_FOUND", "no such user", "")
+	}
+	if !e.roleAllowed(user.Role) {
+		e.audit(zapcore.WarnLevel, "admin issue refused for role", "admin_issue_denied", zap.String("actor", actor), zap.String("user_id", user.ID), zap.String("role", user.Role))
+		return User{}, newError(http.StatusForbidden, "ROLE_NOT_ALLOWED", what+" cannot be issued for users with this role", "")
+	}
+	return user, nil
+}

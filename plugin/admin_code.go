@@ -42,16 +42,9 @@ func (e *Engine) issueResetCode(ctx context.Context, userID, actor string) (*Iss
 	if !e.methodEnabled(MethodCode) {
 		return nil, newError(http.StatusConflict, "CODES_DISABLED", "codes are not among the configured methods", "")
 	}
-	user, found, err := e.lookup(ctx, userID)
-	if err != nil {
-		return nil, upstreamFailed("the application could not be asked about this user", err)
-	}
-	if !found || user.ID != userID {
-		return nil, newError(http.StatusNotFound, "USER_NOT_FOUND", "no such user", "")
-	}
-	if !e.roleAllowed(user.Role) {
-		e.audit(zapcore.WarnLevel, "admin reset code refused for role", "admin_issue_denied", zap.String("actor", actor), zap.String("user_id", user.ID), zap.String("role", user.Role))
-		return nil, newError(http.StatusForbidden, "ROLE_NOT_ALLOWED", "reset codes cannot be issued for users with this role", "")
+	user, apiErr := e.adminTarget(ctx, userID, actor, "reset codes")
+	if apiErr != nil {
+		return nil, apiErr
 	}
 	flowID, err := newToken()
 	if err != nil {
