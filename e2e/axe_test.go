@@ -417,6 +417,11 @@ func TestAccessibility(t *testing.T) {
 			// A passkey added (a virtual authenticator): the notice and
 			// the list; the second pass sees the list without script.
 			u.addAuthenticator()
+			// Adding needs a fresh proof: the current password first.
+			u.keys("#password", bobPassword)
+			u.click(`#passkey-reauth button[type=submit]`)
+			u.waitPage("passkeys")
+			a.audit(u, "passkeys-confirmed", false)
 			u.waitJS(`!document.querySelector('#passkey-add fieldset').disabled`, "the add form enabled by passkey.js")
 			u.keys("#passkey-name", "Laptop")
 			u.click(`#passkey-add button[type=submit]`)
