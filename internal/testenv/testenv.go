@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -33,6 +32,7 @@ import (
 
 	"github.com/resetgate/resetgate/examples/legacyapp"
 	"github.com/resetgate/resetgate/internal/mailbox"
+	"github.com/resetgate/resetgate/internal/testsrv"
 
 	// The module under test.
 	_ "github.com/resetgate/resetgate/caddymodule"
@@ -305,15 +305,10 @@ func Code(t testing.TB, m mailbox.Mail) string {
 	return strings.ReplaceAll(sm[1], " ", "")
 }
 
-// FreePort returns a free TCP port on 127.0.0.1.
+// FreePort returns a free TCP port on 127.0.0.1 (testsrv.FreePort).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return testsrv.FreePort(t)
 }
 
 // NewSecret returns a fresh Standard Webhooks secret.

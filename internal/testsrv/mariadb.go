@@ -25,7 +25,7 @@ func MariaDB(t testing.TB) *Server {
 	client := lookPath(t, "mariadb", "mariadb-client")
 	cred := serverUser(t, "mysql")
 	dir := ownedDir(t, cred)
-	s := &Server{t: t, driver: "mysql", Host: "127.0.0.1", Port: freePort(t), User: "admin", Password: Secret(), Dir: dir}
+	s := &Server{t: t, driver: "mysql", Host: "127.0.0.1", Port: FreePort(t), User: "admin", Password: Secret(), Dir: dir}
 	s.DSN = fmt.Sprintf("%s:%s@tcp(%s:%d)/app", s.User, s.Password, s.Host, s.Port)
 	data := filepath.Join(dir, "data")
 	sock := filepath.Join(dir, "mysqld.sock")

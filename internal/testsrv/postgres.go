@@ -26,7 +26,7 @@ func Postgres(t testing.TB) *Server {
 	}
 	cred := serverUser(t, "postgres")
 	dir := ownedDir(t, cred)
-	s := &Server{t: t, driver: "pgx", Host: "127.0.0.1", Port: freePort(t), User: "postgres", Password: Secret(), Dir: dir, stopSignal: syscall.SIGINT}
+	s := &Server{t: t, driver: "pgx", Host: "127.0.0.1", Port: FreePort(t), User: "postgres", Password: Secret(), Dir: dir, stopSignal: syscall.SIGINT}
 	s.DSN = fmt.Sprintf("postgres://%s:%s@%s:%d/postgres?sslmode=disable", s.User, s.Password, s.Host, s.Port)
 	pwfile := filepath.Join(dir, "pwfile")
 	if err := os.WriteFile(pwfile, []byte(s.Password+"\n"), 0o600); err != nil {
