@@ -757,6 +757,13 @@ func (p *pages) revokeConfirm(w http.ResponseWriter, r *http.Request) {
 
 // revokeSubmit is the form POST of the confirm page.
 func (p *pages) revokeSubmit(w http.ResponseWriter, r *http.Request) {
+	p.revokeFromCookie(w, r, false)
+}
+
+// revokeFromCookie ends the user's open resets (and the passkeys added
+// since the last reset) with the revoke token in its cookie: "this wasn't
+// me". passkey marks the passkey-undo wording of the revoked page.
+func (p *pages) revokeFromCookie(w http.ResponseWriter, r *http.Request, passkey bool) {
 	if !p.checkForm(w, r) {
 		return
 	}
@@ -775,5 +782,7 @@ func (p *pages) revokeSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.SetCookie(w, p.cookie(cookieRevoke, "", 0, http.SameSiteLaxMode))
-	p.render(w, http.StatusOK, p.data(w, r, "revoked"))
+	d := p.data(w, r, "revoked")
+	d.RevokePasskey = passkey
+	p.render(w, http.StatusOK, d)
 }

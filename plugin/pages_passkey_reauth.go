@@ -101,25 +101,5 @@ func (p *pages) undoConfirm(w http.ResponseWriter, r *http.Request) {
 // undoSubmit removes the passkey (and the others added since the last
 // reset) and ends the user's open resets: "this wasn't me".
 func (p *pages) undoSubmit(w http.ResponseWriter, r *http.Request) {
-	if !p.checkForm(w, r) {
-		return
-	}
-	c, err := r.Cookie(cookieRevoke)
-	if err != nil {
-		p.fail(w, r, http.StatusNotFound, "revoke", "")
-		return
-	}
-	if apiErr := p.e.revoke(r.Context(), c.Value, p.e.cfg.ClientIP(r)); apiErr != nil {
-		p.e.logError(r, apiErr)
-		if apiErr.status == http.StatusNotFound {
-			p.fail(w, r, http.StatusNotFound, "revoke", "")
-		} else {
-			p.fail(w, r, apiErr.status, "unavailable", "")
-		}
-		return
-	}
-	http.SetCookie(w, p.cookie(cookieRevoke, "", 0, http.SameSiteLaxMode))
-	d := p.data(w, r, "revoked")
-	d.RevokePasskey = true
-	p.render(w, http.StatusOK, d)
+	p.revokeFromCookie(w, r, true)
 }
