@@ -361,9 +361,10 @@ type RateLimit struct {
 	// (1 to 128): a client that holds a whole /64 cannot dodge the limit
 	// by rotating addresses in it. Default: 64.
 	IPv6Prefix int `json:"ipv6_prefix,omitempty"`
-	// How many accepted reset requests may wait for their lookup; a
-	// request that finds the queue full is answered 503 SERVICE_BUSY
-	// (never 202) and counted in the queue_full event. Default: 4096.
+	// How many accepted reset requests wait in memory for a worker. Every
+	// request is in the store before its 202 (the durable request queue);
+	// one that finds this queue full is picked up from the store by the
+	// queue walker, so nothing accepted is lost. Default: 4096.
 	QueueSize int `json:"queue_size,omitempty"`
 }
 
