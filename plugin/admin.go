@@ -102,11 +102,11 @@ func (e *Engine) admin(scope string, h func(http.ResponseWriter, *http.Request, 
 		tok, ok := e.authenticateAdmin(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="resetgate-admin"`)
-			e.audit(zapcore.WarnLevel, "admin call refused: bad or missing token", "admin_denied", zap.String("route", e.route(r)), zap.String("ip", e.cfg.ClientIP(r)))
+			e.audit(zapcore.WarnLevel, "admin call refused: bad or missing token", "admin_denied", "", zap.String("route", e.route(r)), zap.String("ip", e.cfg.ClientIP(r)))
 			return newError(http.StatusUnauthorized, "UNAUTHORIZED", "a valid admin bearer token is required", "")
 		}
 		if !tok.has(scope) {
-			e.audit(zapcore.WarnLevel, "admin call refused: missing scope", "admin_denied", zap.String("admin", tok.Fingerprint()), zap.String("scope", scope))
+			e.audit(zapcore.WarnLevel, "admin call refused: missing scope", "admin_denied", "", zap.String("admin", tok.Fingerprint()), zap.String("scope", scope))
 			return newError(http.StatusForbidden, "INSUFFICIENT_SCOPE", "this admin token lacks the "+scope+" scope", "")
 		}
 		return h(w, r, tok)
@@ -183,7 +183,7 @@ func (e *Engine) issueResetToken(ctx context.Context, userID, actor string) (*Is
 	if err := e.putJSON(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, e.keys.ownerKey(user.ID)); err != nil {
 		return nil, storeUnavailable(err)
 	}
-	e.audit(zapcore.InfoLevel, "admin issued a reset token", "admin_issue", zap.String("actor", actor), zap.String("user_id", user.ID))
+	e.audit(zapcore.InfoLevel, "admin issued a reset token", "admin_issue", "", zap.String("actor", actor), zap.String("user_id", user.ID))
 	return &IssuedToken{Token: token, URL: e.resetLink(token), ExpiresAt: rec.ExpiresAt.UTC().Format(time.RFC3339), NextStep: rec.nextStep()}, nil
 }
 
@@ -201,7 +201,7 @@ func (e *Engine) revokeUserTokens(ctx context.Context, userID, actor string) *ap
 	if err != nil {
 		return storeUnavailable(err)
 	}
-	e.audit(zapcore.InfoLevel, "admin revoked reset tokens", "admin_revoke", zap.String("actor", actor), zap.String("user_id", userID), zap.Int("tokens_ended", n))
+	e.audit(zapcore.InfoLevel, "admin revoked reset tokens", "admin_revoke", "", zap.String("actor", actor), zap.String("user_id", userID), zap.Int("tokens_ended", n))
 	return nil
 }
 
@@ -244,7 +244,7 @@ func (e *Engine) adminTarget(ctx context.Context, userID, actor, what string) (U
 		return User{}, newError(http.StatusNotFound, "USER_NOT_FOUND", "no such user", "")
 	}
 	if !e.roleAllowed(user.Role) {
-		e.audit(zapcore.WarnLevel, "admin issue refused for role", "admin_issue_denied", zap.String("actor", actor), zap.String("user_id", user.ID), zap.String("role", user.Role))
+		e.audit(zapcore.WarnLevel, "admin issue refused for role", "admin_issue_denied", "", zap.String("actor", actor), zap.String("user_id", user.ID), zap.String("role", user.Role))
 		return User{}, newError(http.StatusForbidden, "ROLE_NOT_ALLOWED", what+" cannot be issued for users with this role", "")
 	}
 	return user, nil

@@ -62,7 +62,7 @@ func (e *Engine) issueResetCode(ctx context.Context, userID, actor string) (*Iss
 	if err := e.putJSON(ctx, e.keys.flowKey(flowID), flow, e.cfg.CodeTTL, e.keys.ownerKey(user.ID)); err != nil {
 		return nil, storeUnavailable(err)
 	}
-	e.audit(zapcore.InfoLevel, "admin issued a reset code", "admin_issue", zap.String("actor", actor), zap.String("user_id", user.ID), zap.String("via", MethodCode))
+	e.audit(zapcore.InfoLevel, "admin issued a reset code", "admin_issue", MethodCode, zap.String("actor", actor), zap.String("user_id", user.ID))
 	return &IssuedCode{
 		Code:      code[:4] + " " + code[4:],
 		FlowID:    flowID,

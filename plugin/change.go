@@ -76,7 +76,7 @@ func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm strin
 		return apiErr
 	}
 	if !ok {
-		e.audit(zapcore.InfoLevel, "password change with a wrong old password", "failed", zap.String("user_id", user.ID))
+		e.audit(zapcore.InfoLevel, "password change with a wrong old password", "failed", "", zap.String("user_id", user.ID))
 		return newError(http.StatusForbidden, "OLD_PASSWORD_WRONG", "the current password is not right", "/old")
 	}
 	if apiErr := e.checkPolicy(ctx, user, user.Email, newPassword, confirm, hasConfirm, "/new"); apiErr != nil {
@@ -92,7 +92,7 @@ func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm strin
 	if apiErr := e.callUpdate(ctx, "password.changed", user, "change/"+owner+"/"+nonce, newPassword, "/new"); apiErr != nil {
 		return apiErr
 	}
-	e.afterPasswordChange(context.WithoutCancel(ctx), user, e.cfg.ClientIP(r), "changed")
+	e.afterPasswordChange(context.WithoutCancel(ctx), user, e.cfg.ClientIP(r), "changed", "")
 	return nil
 }
 

@@ -37,7 +37,7 @@ func (e *Engine) deliverReset(ctx context.Context, u User, link, code, revokeLin
 	for attempt := 1; ; attempt++ {
 		err := e.deliverOnce(ctx, vals, body)
 		if err == nil {
-			e.audit(zapcore.InfoLevel, "reset handed to the app", "mailed", zap.String("via", "deliver"), zap.String("user_id", u.ID))
+			e.audit(zapcore.InfoLevel, "reset handed to the app", "mailed", "deliver", zap.String("user_id", u.ID))
 			return
 		}
 		if attempt == deliverAttempts {

@@ -67,13 +67,13 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 	}
 	match := subtle.ConstantTimeCompare([]byte(e.keys.codeMAC(flowID, code)), []byte(flow.CodeMAC)) == 1
 	if !match || flow.Decoy {
-		e.audit(zapcore.InfoLevel, "wrong reset code", "failed", zap.String("user_id", flow.User.ID), zap.Int64("attempt", n))
+		e.audit(zapcore.InfoLevel, "wrong reset code", "failed", MethodCode, zap.String("user_id", flow.User.ID), zap.Int64("attempt", n))
 		over, err := e.recordFailure(ctx, "code", budget)
 		if err != nil {
 			return "", "", storeUnavailable(err)
 		}
 		if over || n >= int64(e.cfg.MaxCodeAttempts) {
-			e.audit(zapcore.WarnLevel, "reset code attempts exhausted", "locked", zap.String("user_id", flow.User.ID), zap.Bool("account", over))
+			e.audit(zapcore.WarnLevel, "reset code attempts exhausted", "locked", MethodCode, zap.String("user_id", flow.User.ID), zap.Bool("account", over))
 			return "", "", errFlowLocked
 		}
 		return "", "", errCodeInvalid
@@ -97,6 +97,6 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 	if err := e.putJSON(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, e.keys.ownerKey(flow.User.ID)); err != nil {
 		return "", "", storeUnavailable(err)
 	}
-	e.audit(zapcore.InfoLevel, "reset code verified", "verified", zap.String("user_id", flow.User.ID))
+	e.audit(zapcore.InfoLevel, "reset code verified", "verified", MethodCode, zap.String("user_id", flow.User.ID))
 	return token, rec.nextStep(), nil
 }

@@ -28,18 +28,20 @@ func (nopObserver) Event(string, string)                   {}
 func (nopObserver) Upstream(string, string, time.Duration) {}
 func (nopObserver) Mail(string, string, time.Duration)     {}
 
-// audit writes one structured audit entry (the "event" field names it) and
-// counts it. The method label is taken from a "via" field when present.
-func (e *Engine) audit(level zapcore.Level, msg, event string, fields ...zap.Field) {
-	method := ""
-	for _, f := range fields {
-		if f.Key == "via" && f.Type == zapcore.StringType {
-			method = f.String
-		}
-	}
+// audit writes one structured audit entry and counts it. event names it
+// (the "event" field and the metric's event label); method is the proof
+// method it concerns (link, code, passkey, deliver, or "" for none), the
+// metric's method label and, when set, the log line's "via" field. The
+// label is passed, not read back from the log fields, so that what is
+// counted cannot drift from what happened.
+func (e *Engine) audit(level zapcore.Level, msg, event, method string, fields ...zap.Field) {
 	e.cfg.Observer.Event(event, method)
 	if ce := e.log.Check(level, msg); ce != nil {
-		ce.Write(append([]zap.Field{zap.String("event", event)}, fields...)...)
+		head := []zap.Field{zap.String("event", event)}
+		if method != "" {
+			head = append(head, zap.String("via", method))
+		}
+		ce.Write(append(head, fields...)...)
 	}
 }
 

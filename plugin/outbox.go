@@ -196,7 +196,7 @@ func (o *outbox) attempt(ctx context.Context, key string, ent outboxEntry) (bool
 	ent.Attempts++
 	switch {
 	case err == nil:
-		o.e.audit(zapcore.InfoLevel, "mail sent", "mailed", zap.String("kind", ent.Message.Kind), zap.Int("attempt", ent.Attempts))
+		o.e.audit(zapcore.InfoLevel, "mail sent", "mailed", "", zap.String("kind", ent.Message.Kind), zap.Int("attempt", ent.Attempts))
 		return true, o.e.store.Delete(ctx, key)
 	case mailer.IsPermanent(err) || ent.Attempts >= outboxMaxAttempts:
 		o.e.log.Error("mail dropped", zap.String("kind", ent.Message.Kind), zap.Int("attempts", ent.Attempts),

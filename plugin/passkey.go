@@ -363,14 +363,14 @@ func (e *Engine) verifyAssertion(ctx context.Context, r *http.Request, rec *cere
 		}
 		return User{}, storeUnavailable(err)
 	}
-	e.audit(zapcore.InfoLevel, "passkey verified", "verified", zap.String("via", "passkey"), zap.String("user_id", user.ID))
+	e.audit(zapcore.InfoLevel, "passkey verified", "verified", "passkey", zap.String("user_id", user.ID))
 	return user, nil
 }
 
 var errClone = errors.New("sign count did not increase: possible cloned authenticator")
 
 func (e *Engine) passkeyRefused(r *http.Request, userID, why string, err error) {
-	e.audit(zapcore.WarnLevel, "passkey refused", "failed", zap.String("via", "passkey"), zap.String("user_id", userID),
+	e.audit(zapcore.WarnLevel, "passkey refused", "failed", "passkey", zap.String("user_id", userID),
 		zap.String("reason", why), zap.NamedError("cause", err), zap.String("ip", e.cfg.ClientIP(r)))
 }
 
@@ -529,7 +529,7 @@ func (e *Engine) handleRegisterVerify(w http.ResponseWriter, r *http.Request) *a
 	}); err != nil {
 		return storeUnavailable(err)
 	}
-	e.audit(zapcore.InfoLevel, "passkey registered", "passkey_added", zap.String("user_id", user.ID))
+	e.audit(zapcore.InfoLevel, "passkey registered", "passkey_added", "", zap.String("user_id", user.ID))
 	e.spendGrant(ctx, r)
 	e.notifyPasskeyAdded(context.WithoutCancel(ctx), user, cred.ID, name, e.cfg.ClientIP(r))
 	writeJSON(w, http.StatusCreated, passkeyView(passkeyRecord{Credential: *cred, Name: name, CreatedAt: now}))
@@ -611,7 +611,7 @@ func (e *Engine) removePasskey(ctx context.Context, userID string, id []byte) (b
 		return nil
 	})
 	if err == nil && removed {
-		e.audit(zapcore.InfoLevel, "passkey removed", "passkey_removed", zap.String("user_id", userID))
+		e.audit(zapcore.InfoLevel, "passkey removed", "passkey_removed", "", zap.String("user_id", userID))
 	}
 	return removed, err
 }

@@ -67,7 +67,7 @@ func (e *Engine) deliverPasskeyAdded(ctx context.Context, u User, d mailer.Passk
 		e.log.Error("deliver hook failed; passkey notice not delivered", zap.String("user_id", u.ID), zap.Error(err))
 		return
 	}
-	e.audit(zapcore.InfoLevel, "passkey notice handed to the app", "mailed", zap.String("via", "deliver"), zap.String("user_id", u.ID))
+	e.audit(zapcore.InfoLevel, "passkey notice handed to the app", "mailed", "deliver", zap.String("user_id", u.ID))
 }
 
 // revokePasskeys is the passkey half of "this wasn't me": the passkey the
@@ -95,7 +95,7 @@ func (e *Engine) revokePasskeys(ctx context.Context, rec revokeRecord) error {
 		return nil
 	})
 	if err == nil && removed > 0 {
-		e.audit(zapcore.WarnLevel, "passkeys removed by \"this wasn't me\"", "passkey_removed", zap.String("user_id", rec.UserID), zap.Int("passkeys_removed", removed))
+		e.audit(zapcore.WarnLevel, "passkeys removed by \"this wasn't me\"", "passkey_removed", "", zap.String("user_id", rec.UserID), zap.Int("passkeys_removed", removed))
 	}
 	return err
 }
@@ -129,6 +129,6 @@ func (e *Engine) passkeysAfterReset(ctx context.Context, userID string) {
 		return
 	}
 	if removed > 0 {
-		e.audit(zapcore.InfoLevel, "passkeys removed by a reset (remove_on_reset)", "passkey_removed", zap.String("user_id", userID), zap.Int("passkeys_removed", removed))
+		e.audit(zapcore.InfoLevel, "passkeys removed by a reset (remove_on_reset)", "passkey_removed", "", zap.String("user_id", userID), zap.Int("passkeys_removed", removed))
 	}
 }

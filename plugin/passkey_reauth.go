@@ -65,7 +65,7 @@ func (e *Engine) freshProof(ctx context.Context, r *http.Request, user User, in 
 			return apiErr
 		}
 		if !ok {
-			e.audit(zapcore.WarnLevel, "passkey registration with a wrong password", "failed", zap.String("user_id", user.ID), zap.String("ip", e.cfg.ClientIP(r)))
+			e.audit(zapcore.WarnLevel, "passkey registration with a wrong password", "failed", "", zap.String("user_id", user.ID), zap.String("ip", e.cfg.ClientIP(r)))
 			return errPasswordWrong
 		}
 		return nil

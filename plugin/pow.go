@@ -135,7 +135,7 @@ func (e *Engine) checkPow(ctx context.Context, sol *PowSolution) *apiError {
 		return storeUnavailable(err)
 	}
 	if !won {
-		e.audit(zapcore.InfoLevel, "proof of work replayed", "pow_replayed")
+		e.audit(zapcore.InfoLevel, "proof of work replayed", "pow_replayed", "")
 		return powError("REPLAYED")
 	}
 	return nil

@@ -37,7 +37,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		if err := e.storeDecoyFlow(ctx, job, e.identifierBudget(job.identifier)); err != nil {
 			return err
 		}
-		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited")
+		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited", "")
 		return nil
 	}
 	user, found, lookupErr := e.lookup(ctx, job.identifier)
@@ -48,7 +48,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		if lookupErr != nil {
 			return lookupErr
 		}
-		e.audit(zapcore.InfoLevel, "reset requested for an unknown identifier", "requested", zap.Bool("known", false), zap.String("ip", job.ip))
+		e.audit(zapcore.InfoLevel, "reset requested for an unknown identifier", "requested", "", zap.Bool("known", false), zap.String("ip", job.ip))
 		return nil
 	}
 	owner := e.keys.ownerKey(user.ID)
@@ -61,7 +61,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		if err := e.storeDecoyFlow(ctx, job, budget); err != nil {
 			return err
 		}
-		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited", zap.String("user_id", user.ID))
+		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited", "", zap.String("user_id", user.ID))
 		return nil
 	}
 	over, err = e.overLimit(ctx, mailBudgetKey, e.cfg.MailBudget)
@@ -72,7 +72,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		if err := e.storeDecoyFlow(ctx, job, budget); err != nil {
 			return err
 		}
-		e.audit(zapcore.WarnLevel, "global reset mail budget exhausted; no mail", "mail_budget", zap.String("user_id", user.ID))
+		e.audit(zapcore.WarnLevel, "global reset mail budget exhausted; no mail", "mail_budget", "", zap.String("user_id", user.ID))
 		return nil
 	}
 
@@ -117,7 +117,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 	if err := e.putJSON(ctx, e.keys.revokeKey(revoke), revokeRecord{UserID: user.ID, FlowKey: flowKey}, e.cfg.RevokeTTL, ""); err != nil {
 		return err
 	}
-	e.audit(zapcore.InfoLevel, "reset requested", "requested", zap.Bool("known", true), zap.String("user_id", user.ID), zap.String("ip", job.ip))
+	e.audit(zapcore.InfoLevel, "reset requested", "requested", "", zap.Bool("known", true), zap.String("user_id", user.ID), zap.String("ip", job.ip))
 	revokeLink := e.link("/revoke", url.Values{"token": {revoke}})
 	if e.cfg.Deliver.URL != "" {
 		e.deliverReset(ctx, user, link, code, revokeLink, flow.ExpiresAt)

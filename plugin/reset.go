@@ -387,18 +387,18 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	if _, err := e.store.Consume(context.WithoutCancel(ctx), key); err != nil && !errors.Is(err, store.ErrNotFound) {
 		e.log.Error("consuming token after a successful update", zap.Error(err))
 	}
-	e.afterPasswordChange(context.WithoutCancel(ctx), rec.User, ip, "reset")
+	e.afterPasswordChange(context.WithoutCancel(ctx), rec.User, ip, "reset", rec.Via)
 	return nil
 }
 
 // afterPasswordChange kills every open token and flow of the user and sends
 // the "your password was changed" mail (invariant 8).
-func (e *Engine) afterPasswordChange(ctx context.Context, u User, ip, how string) {
+func (e *Engine) afterPasswordChange(ctx context.Context, u User, ip, how, method string) {
 	n, err := e.store.DeleteOwner(ctx, e.keys.ownerKey(u.ID))
 	if err != nil {
 		e.log.Error("ending the user's other reset tokens", zap.String("user_id", u.ID), zap.Error(err))
 	}
-	e.audit(zapcore.InfoLevel, "password changed", how, zap.String("user_id", u.ID), zap.Int("tokens_ended", n), zap.String("ip", ip))
+	e.audit(zapcore.InfoLevel, "password changed", how, method, zap.String("user_id", u.ID), zap.Int("tokens_ended", n), zap.String("ip", ip))
 	if how == "reset" {
 		e.passkeysAfterReset(ctx, u.ID)
 	}
@@ -447,7 +447,7 @@ func (e *Engine) revoke(ctx context.Context, token, ip string) *apiError {
 	if err != nil {
 		return storeUnavailable(err)
 	}
-	e.audit(zapcore.WarnLevel, "reset revoked by the user (\"this wasn't me\")", "revoked", zap.String("user_id", rec.UserID), zap.Int("tokens_ended", n), zap.String("ip", ip))
+	e.audit(zapcore.WarnLevel, "reset revoked by the user (\"this wasn't me\")", "revoked", "", zap.String("user_id", rec.UserID), zap.Int("tokens_ended", n), zap.String("ip", ip))
 	if err := e.revokePasskeys(ctx, rec); err != nil {
 		return storeUnavailable(err)
 	}

@@ -79,7 +79,7 @@ func (e *Engine) sameAsOldGuard(tokenKey string, u User) func(context.Context) (
 			return false, storeUnavailable(err)
 		}
 		if n > maxOldChecksPerToken {
-			e.audit(zapcore.WarnLevel, "SAME_AS_OLD bound per reset token reached; not checked", "same_as_old_skipped", zap.String("user_id", u.ID))
+			e.audit(zapcore.WarnLevel, "SAME_AS_OLD bound per reset token reached; not checked", "same_as_old_skipped", "", zap.String("user_id", u.ID))
 			return false, nil
 		}
 		ok, err := e.takeOldPasswordAttempt(ctx, e.keys.ownerKey(u.ID))
@@ -87,7 +87,7 @@ func (e *Engine) sameAsOldGuard(tokenKey string, u User) func(context.Context) (
 			return false, storeUnavailable(err)
 		}
 		if !ok {
-			e.audit(zapcore.WarnLevel, "old-password budget spent; SAME_AS_OLD not checked", "same_as_old_skipped", zap.String("user_id", u.ID))
+			e.audit(zapcore.WarnLevel, "old-password budget spent; SAME_AS_OLD not checked", "same_as_old_skipped", "", zap.String("user_id", u.ID))
 			return false, nil
 		}
 		return true, nil
