@@ -109,7 +109,7 @@ func (a *AdminAPI) serve(w http.ResponseWriter, r *http.Request) error {
 }
 
 func adminError(e *plugin.PublicError) error {
-	return caddy.APIError{HTTPStatus: e.Status, Err: errors.New(e.Code), Message: e.Code + ": " + e.Detail}
+	return caddy.APIError{HTTPStatus: e.Status, Err: errors.New(string(e.Code)), Message: string(e.Code) + ": " + e.Detail}
 }
 
 // pickEngine finds the engine for site (its base_url), or the only one.

@@ -103,11 +103,11 @@ func (e *Engine) admin(scope string, h func(http.ResponseWriter, *http.Request, 
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="resetgate-admin"`)
 			e.audit(zapcore.WarnLevel, "admin call refused: bad or missing token", "admin_denied", "", zap.String("route", e.route(r)), zap.String("ip", e.cfg.ClientIP(r)))
-			return newError(http.StatusUnauthorized, "UNAUTHORIZED", "a valid admin bearer token is required", "")
+			return newError(http.StatusUnauthorized, CodeUnauthorized, "a valid admin bearer token is required", "")
 		}
 		if !tok.has(scope) {
 			e.audit(zapcore.WarnLevel, "admin call refused: missing scope", "admin_denied", "", zap.String("admin", tok.Fingerprint()), zap.String("scope", scope))
-			return newError(http.StatusForbidden, "INSUFFICIENT_SCOPE", "this admin token lacks the "+scope+" scope", "")
+			return newError(http.StatusForbidden, CodeInsufficientScope, "this admin token lacks the "+scope+" scope", "")
 		}
 		return h(w, r, tok)
 	}
@@ -219,8 +219,10 @@ func (e *Engine) roleAllowed(role string) bool {
 type PublicError struct {
 	// Status is the HTTP status.
 	Status int
-	// Code and Detail are the error code and its explanation.
-	Code, Detail string
+	// Code is the error code.
+	Code ErrorCode
+	// Detail explains it.
+	Detail string
 }
 
 // Public returns the public face of an API error.
@@ -241,11 +243,11 @@ func (e *Engine) adminTarget(ctx context.Context, userID, actor, what string) (U
 		return User{}, upstreamFailed("the application could not be asked about this user", err)
 	}
 	if !found || user.ID != userID {
-		return User{}, newError(http.StatusNotFound, "USER_NOT_FOUND", "no such user", "")
+		return User{}, newError(http.StatusNotFound, CodeUserNotFound, "no such user", "")
 	}
 	if !e.roleAllowed(user.Role) {
 		e.audit(zapcore.WarnLevel, "admin issue refused for role", "admin_issue_denied", "", zap.String("actor", actor), zap.String("user_id", user.ID), zap.String("role", user.Role))
-		return User{}, newError(http.StatusForbidden, "ROLE_NOT_ALLOWED", what+" cannot be issued for users with this role", "")
+		return User{}, newError(http.StatusForbidden, CodeRoleNotAllowed, what+" cannot be issued for users with this role", "")
 	}
 	return user, nil
 }

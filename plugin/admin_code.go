@@ -40,7 +40,7 @@ func (e *Engine) IssueResetCode(ctx context.Context, userID, actor string) (*Iss
 
 func (e *Engine) issueResetCode(ctx context.Context, userID, actor string) (*IssuedCode, *apiError) {
 	if !e.methodEnabled(MethodCode) {
-		return nil, newError(http.StatusConflict, "CODES_DISABLED", "codes are not among the configured methods", "")
+		return nil, newError(http.StatusConflict, CodeCodesDisabled, "codes are not among the configured methods", "")
 	}
 	user, apiErr := e.adminTarget(ctx, userID, actor, "reset codes")
 	if apiErr != nil {

@@ -13,27 +13,12 @@ import (
 	"unicode/utf8"
 )
 
-// Error codes of the public API (DESIGN.md).
-const (
-	CodeInvalidRequest   = "INVALID_REQUEST"
-	CodeRateLimited      = "RATE_LIMITED"
-	CodeTokenInvalid     = "TOKEN_INVALID"
-	CodeTokenBusy        = "TOKEN_BUSY"
-	CodeCodeInvalid      = "CODE_INVALID"
-	CodeFlowLocked       = "FLOW_LOCKED"
-	CodePolicyViolated   = "PASSWORD_POLICY_VIOLATED"
-	CodeUpstreamFailed   = "UPSTREAM_FAILED"
-	CodeStoreUnavailable = "STORE_UNAVAILABLE"
-	CodeNotFound         = "NOT_FOUND"
-	CodeInternal         = "INTERNAL_ERROR"
-)
-
 // ErrorItem is one entry of the error shape
 // {"errors":[{"code":...,"detail":...,"pointer":...}]}.
 type ErrorItem struct {
-	Code    string `json:"code"`
-	Detail  string `json:"detail,omitempty"`
-	Pointer string `json:"pointer,omitempty"`
+	Code    ErrorCode `json:"code"`
+	Detail  string    `json:"detail,omitempty"`
+	Pointer string    `json:"pointer,omitempty"`
 }
 
 // apiError is a public error: the status, the items shown to the client,
@@ -54,7 +39,7 @@ func (e *apiError) Error() string {
 
 func (e *apiError) Unwrap() error { return e.cause }
 
-func newError(status int, code, detail, pointer string) *apiError {
+func newError(status int, code ErrorCode, detail, pointer string) *apiError {
 	return &apiError{status: status, items: []ErrorItem{{Code: code, Detail: detail, Pointer: pointer}}}
 }
 

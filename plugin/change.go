@@ -17,7 +17,7 @@ import (
 )
 
 // errNotSignedIn answers a change without a session the app recognises.
-var errNotSignedIn = newError(http.StatusUnauthorized, "NOT_SIGNED_IN", "sign in to change your password", "")
+var errNotSignedIn = newError(http.StatusUnauthorized, CodeNotSignedIn, "sign in to change your password", "")
 
 // handleChange changes the password of the signed-in user: identity from
 // the session hook, the old password checked by the verify hook.
@@ -77,7 +77,7 @@ func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm strin
 	}
 	if !ok {
 		e.audit(zapcore.InfoLevel, "password change with a wrong old password", "failed", "", zap.String("user_id", user.ID))
-		return newError(http.StatusForbidden, "OLD_PASSWORD_WRONG", "the current password is not right", "/old")
+		return newError(http.StatusForbidden, CodeOldPasswordWrong, "the current password is not right", "/old")
 	}
 	if apiErr := e.checkPolicy(ctx, user, user.Email, newPassword, confirm, hasConfirm, "/new"); apiErr != nil {
 		return apiErr

@@ -549,7 +549,7 @@ func (e *Engine) logError(r *http.Request, err *apiError) {
 		e.log.Error("reset request failed",
 			zap.String("route", route),
 			zap.Int("status", err.status),
-			zap.String("code", err.items[0].Code),
+			zap.String("code", string(err.items[0].Code)),
 			zap.NamedError("cause", err.cause))
 	}
 }

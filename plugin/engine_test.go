@@ -245,9 +245,9 @@ func TestCodeVerifyAndLock(t *testing.T) {
 	code = codeOf(t, m)
 	for n := 1; n <= 5; n++ {
 		st, out := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": wrong})
-		want := "CODE_INVALID"
+		want := CodeCodeInvalid
 		if n == 5 {
-			want = "FLOW_LOCKED"
+			want = CodeFlowLocked
 		}
 		if st != 400 || errCode(out) != want {
 			t.Fatalf("wrong code %d: %d %v", n, st, out)
@@ -279,12 +279,12 @@ func codeOf(t *testing.T, m mailbox.Mail) string {
 	return sm[1] + sm[2]
 }
 
-func errCode(out map[string]any) string {
+func errCode(out map[string]any) ErrorCode {
 	errs, _ := out["errors"].([]any)
 	if len(errs) == 0 {
 		return ""
 	}
-	return errs[0].(map[string]any)["code"].(string)
+	return ErrorCode(errs[0].(map[string]any)["code"].(string))
 }
 
 // Invariant 1: tokens are 256-bit, codes 8 digits and uniform.

@@ -108,7 +108,7 @@ func (p *pages) changeSubmit(w http.ResponseWriter, r *http.Request) {
 	case code == errNotSignedIn.items[0].Code:
 		p.fail(w, r, http.StatusUnauthorized, "signin", "")
 		return
-	case code == "OLD_PASSWORD_WRONG":
+	case code == CodeOldPasswordWrong:
 		d.FieldErrors["old"] = d.lang.T("change.error.old")
 	case code == CodeRateLimited:
 		if apiErr.retry > 0 {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/resetgate/resetgate/plugin/policy"
+
 	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/plugin/theme"
 )
@@ -96,6 +98,6 @@ func (p *pages) typedIdentifier(r *http.Request) string {
 // unmetRules maps a policy detail to the rule it breaks in the page's
 // list of password rules (li data-rule).
 var unmetRules = map[string]string{
-	"TOO_SHORT": "length", "TOO_LONG": "length", "CONTAINS_IDENTIFIER": "personal",
-	"COMMON": "common", "BREACHED": "breached", "SAME_AS_OLD": "old", "MISMATCH": "match",
+	policy.TooShort: "length", policy.TooLong: "length", policy.ContainsIdentifier: "personal",
+	policy.Common: "common", policy.Breached: "breached", policy.SameAsOld: "old", policy.Mismatch: "match",
 }

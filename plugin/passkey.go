@@ -26,7 +26,7 @@ const (
 	StepPasskeyRequired = "PASSKEY_REQUIRED"
 )
 
-var errPasskeyInvalid = newError(http.StatusBadRequest, "PASSKEY_INVALID", "the passkey could not be verified", "/credential")
+var errPasskeyInvalid = newError(http.StatusBadRequest, CodePasskeyInvalid, "the passkey could not be verified", "/credential")
 
 // passkeyAccount is a user's passkeys, stored outside the owner index so a
 // reset (which kills the user's tokens) keeps them.

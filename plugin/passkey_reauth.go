@@ -34,10 +34,10 @@ const cookieReauth = "rg_reauth"
 const reauthTTL = 5 * time.Minute
 
 // errReauthRequired answers a registration without a fresh proof.
-var errReauthRequired = newError(http.StatusForbidden, "REAUTH_REQUIRED", "confirm it is you: send your current password, or prove one of your passkeys", "")
+var errReauthRequired = newError(http.StatusForbidden, CodeReauthRequired, "confirm it is you: send your current password, or prove one of your passkeys", "")
 
 // errPasswordWrong answers a fresh proof with a wrong password.
-var errPasswordWrong = newError(http.StatusForbidden, "OLD_PASSWORD_WRONG", "the current password is not right", "/password")
+var errPasswordWrong = newError(http.StatusForbidden, CodeOldPasswordWrong, "the current password is not right", "/password")
 
 // reauthGrant is the stored side of the grant cookie.
 type reauthGrant struct {

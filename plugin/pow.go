@@ -30,9 +30,6 @@ import (
 // solved challenge single use. It runs before anything depends on the
 // identifier, so it costs known and unknown accounts alike.
 
-// CodePowRequired answers a request without a valid proof of work.
-const CodePowRequired = "POW_REQUIRED"
-
 // Proof-of-work bounds.
 const (
 	// MinPowDifficulty and MaxPowDifficulty bound pow <difficulty>, in

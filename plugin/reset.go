@@ -245,7 +245,7 @@ func (e *Engine) loadToken(ctx context.Context, token string) (tokenRecord, stri
 // errPasskeyRequired answers a complete whose user must still prove a
 // passkey (require_passkey): a mailbox alone does not bypass a registered
 // second factor (ASVS 5.0 6.4.3).
-var errPasskeyRequired = newError(http.StatusForbidden, StepPasskeyRequired, "this account has a passkey: prove it before setting a new password", "")
+var errPasskeyRequired = newError(http.StatusForbidden, CodePasskeyRequired, "this account has a passkey: prove it before setting a new password", "")
 
 // nextStep is what the token's holder does next.
 func (t tokenRecord) nextStep() string {
