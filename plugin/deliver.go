@@ -47,7 +47,7 @@ func (e *Engine) deliverReset(ctx context.Context, u User, link, code, revokeLin
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(backoff):
+		case <-e.cfg.Clock.After(backoff):
 		}
 		backoff *= 2
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/jonboulle/clockwork"
 	"go.uber.org/zap"
 
 	"github.com/resetgate/resetgate/plugin/directory"
@@ -176,8 +177,11 @@ type Config struct {
 	// turns it on.
 	SelfTest bool
 
-	// Now is the clock. Default: time.Now.
-	Now func() time.Time
+	// Clock is the engine's one clock: every timestamp, expiry and
+	// deadline, and the timers of its background loops (outbox, deliver
+	// retries, request queue, per-IP sweep), so that a test moves time
+	// forward instead of sleeping. Default: the real clock.
+	Clock clockwork.Clock
 	// ClientIP returns the client's address for rate limits and audit
 	// logs. Default: the host of the request's RemoteAddr. The Caddy
 	// module passes Caddy's client_ip, which honours trusted_proxies.
@@ -259,7 +263,7 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 		keys:  k,
 		store: st,
 		log:   log,
-		now:   cfg.Now,
+		now:   cfg.Clock.Now,
 		base:  base,
 		jobs:  make(chan requestJob, cfg.QueueSize),
 	}
@@ -315,8 +319,8 @@ func CheckPrefix(p string) error {
 }
 
 func defaults(c *Config) {
-	if c.Now == nil {
-		c.Now = time.Now
+	if c.Clock == nil {
+		c.Clock = clockwork.NewRealClock()
 	}
 	if c.Observer == nil {
 		c.Observer = nopObserver{}
@@ -445,13 +449,13 @@ func (e *Engine) Start() {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
-			t := time.NewTicker(time.Minute)
+			t := e.cfg.Clock.NewTicker(time.Minute)
 			defer t.Stop()
 			for {
 				select {
 				case <-ctx.Done():
 					return
-				case <-t.C:
+				case <-t.Chan():
 					e.perIP.sweep(e.now())
 				}
 			}
@@ -495,7 +499,7 @@ func (e *Engine) Stop() {
 	}()
 	select {
 	case <-drained:
-	case <-time.After(drainDeadline):
+	case <-time.After(drainDeadline): // wall time: it bounds a shutdown, whatever the engine's clock says
 		e.log.Warn("reset requests still queued at shutdown were not processed", zap.Int("queued", len(e.jobs)))
 	}
 	if e.workCancel != nil {

@@ -17,20 +17,13 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/resetgate/resetgate/internal/mailbox"
 	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/plugin/webhook"
 	badgerstore "github.com/resetgate/resetgate/store/badger"
 )
-
-// clock is a test clock moved by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 // upstream is a minimal app: alice is known; it records updates and can
 // hold lookups until released.
@@ -83,14 +76,14 @@ const oldPassword = "my current long password"
 
 type harness struct {
 	e    *Engine
-	clk  *clock
+	clk  *clockwork.FakeClock
 	up   *upstream
 	mail *mailbox.Server
 }
 
 func newHarness(t *testing.T, mod func(*Config)) *harness {
 	t.Helper()
-	h := &harness{clk: &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}, up: &upstream{}}
+	h := &harness{clk: clockwork.NewFakeClockAt(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), up: &upstream{}}
 	srv := httptest.NewServer(h.up)
 	t.Cleanup(srv.Close)
 	var err error
@@ -113,7 +106,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 		Update:  Hook{URL: srv.URL + "/update", Client: &webhook.Client{}},
 		Verify:  Hook{URL: srv.URL + "/verify", Client: &webhook.Client{}},
 		Session: Hook{URL: srv.URL + "/session", Client: &webhook.Client{}},
-		Mail:    smtp, Now: h.clk.Now,
+		Mail:    smtp, Clock: h.clk,
 	}
 	if mod != nil {
 		mod(&cfg)

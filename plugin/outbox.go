@@ -147,7 +147,7 @@ func outboxKey(n int64) string { return "mo/" + strconv.FormatInt(n, 10) }
 
 // run sends pending mail until ctx ends.
 func (o *outbox) run(ctx context.Context) {
-	t := time.NewTicker(outboxPoll)
+	t := o.e.cfg.Clock.NewTicker(outboxPoll)
 	defer t.Stop()
 	for {
 		if err := o.pass(ctx); err != nil && ctx.Err() == nil {
@@ -156,7 +156,7 @@ func (o *outbox) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.Chan():
 		case <-o.wake:
 		}
 	}

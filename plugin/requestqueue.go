@@ -156,31 +156,51 @@ func (e *Engine) acceptRequest(ctx context.Context, job requestJob) error {
 }
 
 // processQueued processes the request queued as job.seq, unless another
-// worker or instance has it or had it.
+// worker or instance has it or had it. When the request became a mail, the
+// walker is woken after the entry's lease is released: woken before, it
+// would find the lease still held and leave the mail to its next poll.
 func (e *Engine) processQueued(ctx context.Context, job requestJob) error {
+	mailed, err := e.settleQueued(ctx, job)
+	if mailed {
+		e.requests.poke()
+	}
+	return err
+}
+
+// settleQueued holds entry job.seq's lease while it settles the request,
+// and reports whether the entry became a mail.
+func (e *Engine) settleQueued(ctx context.Context, job requestJob) (bool, error) {
 	q := e.requests
 	won, release, err := e.takeLease(ctx, requestLease+strconv.FormatInt(job.seq, 10), requestLeaseTTL)
 	if err != nil {
-		return fmt.Errorf("leasing request: %w", err)
+		return false, fmt.Errorf("leasing request: %w", err)
 	}
 	if !won {
-		return nil
+		return false, nil
 	}
 	defer release()
 	key := requestKey(job.seq)
 	raw, err := e.store.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return fmt.Errorf("reading request: %w", err)
+		return false, fmt.Errorf("reading request: %w", err)
 	}
 	var ent outboxEntry
 	if err := q.open(raw, &ent); err != nil || ent.Request == nil {
-		return err // a mail already: the walker sends it
+		return false, err // a mail already: the walker sends it
 	}
-	_, _, err = q.settle(ctx, key, raw, ent)
-	return err
+	_, mail, err := q.settle(ctx, key, raw, ent)
+	return mail != nil, err
+}
+
+// poke wakes the walker without waiting for its poll.
+func (q *requestQueue) poke() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
 }
 
 // settle processes the request in entry key (whose lease the caller holds):
@@ -234,17 +254,13 @@ func (q *requestQueue) settle(ctx context.Context, key string, raw []byte, ent o
 	if !swapped {
 		return nil, nil, nil
 	}
-	select {
-	case q.wake <- struct{}{}:
-	default:
-	}
 	return data, &mail, nil
 }
 
 // run walks the queue until ctx ends: it processes requests no worker
 // took and sends their mail.
 func (q *requestQueue) run(ctx context.Context) {
-	t := time.NewTicker(requestPoll)
+	t := q.e.cfg.Clock.NewTicker(requestPoll)
 	defer t.Stop()
 	failing := false // log an outage once, and its end
 	for {
@@ -260,7 +276,7 @@ func (q *requestQueue) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-t.Chan():
 		case <-q.wake:
 		}
 	}
