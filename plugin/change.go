@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -22,10 +21,6 @@ var errNotSignedIn = newError(http.StatusUnauthorized, CodeNotSignedIn, "sign in
 // handleChange changes the password of the signed-in user: identity from
 // the session hook, the old password checked by the verify hook.
 func (e *Engine) handleChange(w http.ResponseWriter, r *http.Request) *apiError {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" && e.changeEnabled() {
-		e.pages.changeSubmit(w, r)
-		return nil
-	}
 	if e.cfg.Session.URL == "" || !e.canVerify {
 		return newError(http.StatusNotFound, CodeNotFound, "password change is not enabled (it needs the session and verify hooks)", "")
 	}

@@ -26,7 +26,7 @@ func csrfBinding(r *http.Request) []string {
 
 // csrfFor is the form token for CSRF cookie value v in r's session.
 func (p *pages) csrfFor(v string, r *http.Request) string {
-	return mac(p.e.keys.csrf, append([]string{"csrf", v}, csrfBinding(r)...)...)
+	return mac(p.cfg.csrfKey, append([]string{"csrf", v}, csrfBinding(r)...)...)
 }
 
 // csrfToken returns the form token bound to the browser's CSRF cookie and
@@ -62,7 +62,7 @@ func (p *pages) crossSite(r *http.Request) bool {
 	case "null":
 		return r.Header.Get("Sec-Fetch-Site") != "same-origin"
 	default:
-		return o != p.e.base.Scheme+"://"+p.e.base.Host
+		return o != p.cfg.base.Scheme+"://"+p.cfg.base.Host
 	}
 }
 
@@ -100,6 +100,6 @@ func (p *pages) plantToken(w http.ResponseWriter, r *http.Request, token string)
 		p.tokenFail(w, r, apiErr)
 		return
 	}
-	http.SetCookie(w, p.cookie(cookieToken, token, p.e.cfg.TokenTTL, http.SameSiteLaxMode))
-	p.redirect(w, r, p.e.cfg.Prefix+"/new")
+	http.SetCookie(w, p.cookie(cookieToken, token, p.cfg.tokenTTL, http.SameSiteLaxMode))
+	p.redirect(w, r, p.cfg.prefix+"/new")
 }

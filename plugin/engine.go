@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"strings"
@@ -286,7 +287,10 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 	} else if e.methodEnabled(MethodPasskey) || cfg.RequirePasskey {
 		return nil, errors.New("methods passkey and require_passkey need a passkey block")
 	}
-	if e.pages, err = newPages(e); err != nil {
+	if e.pages, err = newPages(e, e.pageSettings(), cfg.Pages); err != nil {
+		return nil, err
+	}
+	if err := e.themeMail(); err != nil {
 		return nil, err
 	}
 	e.routes()
@@ -522,9 +526,15 @@ func (e *Engine) routes() {
 	m.HandleFunc("GET "+p+"/tokens/{token}", e.api(e.handlePreflight))
 	m.HandleFunc("POST "+p+"/verify", e.api(e.handleVerify))
 	m.HandleFunc("POST "+p+"/complete", e.api(e.handleComplete))
-	m.HandleFunc("POST "+p+"/revoke", e.api(e.handleRevoke))
+	// Two URLs have two faces: a form post goes to the page, JSON to the
+	// API. The routing table chooses, so neither handler calls the other.
+	m.HandleFunc("POST "+p+"/revoke", formOr(e.pages.revokeSubmit, e.api(e.handleRevoke)))
 	m.HandleFunc("GET "+p+"/policy", e.api(e.handlePolicy))
-	m.HandleFunc("POST "+p+"/change", e.api(e.handleChange))
+	change := e.api(e.handleChange)
+	if e.changeEnabled() {
+		change = formOr(e.pages.changeSubmit, change)
+	}
+	m.HandleFunc("POST "+p+"/change", change)
 	e.adminRoutes(m)
 	e.passkeyRoutes(m)
 	e.pages.routes(m)
@@ -532,6 +542,17 @@ func (e *Engine) routes() {
 		return newError(http.StatusNotFound, CodeNotFound, "no such reset route", "")
 	}))
 	e.mux = m
+}
+
+// formOr sends a form post to form and any other body to api.
+func formOr(form, api http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
+			form(w, r)
+			return
+		}
+		api(w, r)
+	}
 }
 
 // api adapts a handler that returns a public error.

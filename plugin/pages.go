@@ -2,17 +2,8 @@ package plugin
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"embed"
-	"encoding/hex"
-	"fmt"
-	"html/template"
 	"net/http"
-	"net/url"
-	"os"
-	"path"
-	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,230 +56,8 @@ var pageNames = []string{"forgot", "sent", "new", "done", "revoke", "revoked", "
 // "#rrggbb".
 func CheckColor(c string) error { return theme.Check(c) }
 
-type asset struct {
-	ctype string
-	body  []byte
-	csp   string
-}
-
-type pages struct {
-	e       *Engine
-	cat     *i18n.Catalog
-	tmpl    map[string]map[string]*template.Template // language → page → template
-	assets  map[string]asset
-	version string
-	logo    string // the logo's URL on the page, or ""
-	csp     string
-}
-
-func newPages(e *Engine) (*pages, error) {
-	o := e.cfg.Pages
-	p := &pages{e: e, tmpl: map[string]map[string]*template.Template{}, assets: map[string]asset{}}
-
-	// Sources: built in, replaced file by file from TemplatesDir.
-	src := map[string]string{}
-	where := map[string]string{}
-	for _, name := range append([]string{"layout"}, pageNames...) {
-		b, err := webFS.ReadFile("web/templates/" + name + ".html")
-		if err != nil {
-			return nil, err
-		}
-		src[name+".html"] = string(b)
-		where[name+".html"] = "built-in " + name + ".html"
-	}
-	style, err := webFS.ReadFile("web/style.css")
-	if err != nil {
-		return nil, err
-	}
-	script, err := webFS.ReadFile("web/app.js")
-	if err != nil {
-		return nil, err
-	}
-	passkeyScript, err := webFS.ReadFile("web/passkey.js")
-	if err != nil {
-		return nil, err
-	}
-	localesDir := ""
-	if dir := o.TemplatesDir; dir != "" {
-		entries, err := os.ReadDir(dir)
-		if err != nil {
-			return nil, fmt.Errorf("page templates %q: %w", dir, err)
-		}
-		for _, en := range entries {
-			name := en.Name()
-			full := filepath.Join(dir, name)
-			switch {
-			case en.IsDir() && name == "locales":
-				localesDir = full
-			case en.IsDir() || strings.HasPrefix(name, "."):
-			case name == "style.css":
-				if style, err = os.ReadFile(full); err != nil {
-					return nil, fmt.Errorf("page templates: %w", err)
-				}
-			case strings.HasSuffix(name, ".html"):
-				if _, ok := src[name]; !ok {
-					return nil, fmt.Errorf("page templates %q: unknown template file %q (known: layout.html, %s.html, style.css, locales/)",
-						dir, name, strings.Join(pageNames, ".html, "))
-				}
-				b, err := os.ReadFile(full)
-				if err != nil {
-					return nil, fmt.Errorf("page templates: %w", err)
-				}
-				src[name] = string(b)
-				where[name] = full
-			case strings.HasSuffix(name, ".css") || strings.HasSuffix(name, ".js") || strings.HasSuffix(name, ".json"):
-				return nil, fmt.Errorf("page templates %q: unknown file %q (a stylesheet must be style.css, translations go in locales/<tag>.json)", dir, name)
-			}
-		}
-	}
-
-	// Languages: built in, plus the operator's. The mails use the same.
-	if localesDir != "" {
-		if p.cat, err = i18n.Load(localesDir); err != nil {
-			return nil, err
-		}
-		for _, tag := range p.cat.Tags() {
-			if m := p.cat.Missing(tag); len(m) > 0 {
-				e.log.Warn("translation incomplete; English is used for the missing messages",
-					zap.String("language", tag), zap.Int("missing", len(m)), zap.Strings("keys", firstN(m, 10)))
-			}
-		}
-		if e.cfg.Templates, err = e.cfg.Templates.WithCatalog(p.cat); err != nil {
-			return nil, err
-		}
-	} else {
-		p.cat = i18n.Builtin()
-	}
-
-	// Theme: one palette for the pages' theme.css, the favicon and the
-	// mails.
-	palette, themeSheet, err := themeCSS(o.Color, o.Accent)
-	if err != nil {
-		return nil, err
-	}
-	imgSrc := "'self' data:"
-	if o.Logo != "" {
-		logoURL, origin, logoAsset, err := loadLogo(o.Logo)
-		if err != nil {
-			return nil, err
-		}
-		if origin != "" {
-			imgSrc += " " + origin
-			p.logo = logoURL
-		} else {
-			p.assets["logo"] = logoAsset
-		}
-	}
-	p.assets["style.css"] = asset{ctype: "text/css; charset=utf-8", body: style}
-	p.assets["theme.css"] = asset{ctype: "text/css; charset=utf-8", body: themeSheet}
-	p.assets["favicon.svg"] = asset{ctype: "image/svg+xml", body: faviconSVG(palette), csp: svgCSP}
-	p.assets["app.js"] = asset{ctype: "text/javascript; charset=utf-8", body: script}
-	p.assets["passkey.js"] = asset{ctype: "text/javascript; charset=utf-8", body: passkeyScript}
-	for _, name := range []string{"pow.js", "pow-worker.js"} {
-		body, err := webFS.ReadFile("web/" + name)
-		if err != nil {
-			return nil, err
-		}
-		p.assets[name] = asset{ctype: "text/javascript; charset=utf-8", body: body}
-	}
-	h := sha256.New()
-	for _, name := range []string{"style.css", "theme.css", "app.js", "passkey.js", "pow.js", "pow-worker.js", "logo", "favicon.svg"} {
-		h.Write([]byte(name))
-		h.Write(p.assets[name].body)
-	}
-	p.version = hex.EncodeToString(h.Sum(nil))[:12]
-	if _, ok := p.assets["logo"]; ok {
-		p.logo = e.cfg.Prefix + "/assets/logo?v=" + p.version
-	}
-	if e.cfg.Templates, err = e.cfg.Templates.WithTheme(mailTheme(palette, p.logo, e.base.String())); err != nil {
-		return nil, err
-	}
-	p.csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src " + imgSrc +
-		"; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-
-	// Templates, parsed once per language so that {{t}} is bound to it.
-	for _, tag := range p.cat.Tags() {
-		l := p.cat.Lang(tag)
-		base, err := template.New("layout.html").Funcs(pageFuncs(l)).Parse(src["layout.html"])
-		if err != nil {
-			return nil, fmt.Errorf("page template %s: %w", where["layout.html"], err)
-		}
-		p.tmpl[tag] = map[string]*template.Template{}
-		for _, name := range pageNames {
-			t, err := base.Clone()
-			if err != nil {
-				return nil, err
-			}
-			if _, err := t.New("content").Parse(src[name+".html"]); err != nil {
-				return nil, fmt.Errorf("page template %s: %w", where[name+".html"], err)
-			}
-			p.tmpl[tag][name] = t
-		}
-	}
-	return p, nil
-}
-
-func firstN(s []string, n int) []string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-// pageFuncs are what page templates may call besides the builtins:
-//
-//	{{t "key" "name" value ...}}      a message of the page's language
-//	{{thtml "key" "name" value ...}}  the same, keeping template.HTML values (links)
-func pageFuncs(l *i18n.Lang) template.FuncMap {
-	return template.FuncMap{
-		"t":     l.T,
-		"thtml": l.HTML,
-	}
-}
-
-const maxLogo = 512 << 10
-
-var hostRE = regexp.MustCompile(`^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$`)
-
-// loadLogo reads the logo option: an http(s) URL gives the URL and its
-// origin for the CSP; a file path gives an asset to serve.
-func loadLogo(v string) (pageURL, origin string, a asset, err error) {
-	if strings.HasPrefix(v, "https://") || strings.HasPrefix(v, "http://") {
-		u, err := url.Parse(v)
-		if err != nil || u.Host == "" || u.User != nil || !hostRE.MatchString(u.Host) {
-			return "", "", a, fmt.Errorf("theme logo: %q is not a usable http(s) URL", v)
-		}
-		return u.String(), u.Scheme + "://" + u.Host, a, nil
-	}
-	if strings.Contains(v, "://") {
-		return "", "", a, fmt.Errorf("theme logo: %q: only http:// and https:// URLs or a file path", v)
-	}
-	fi, err := os.Stat(v)
-	if err != nil {
-		return "", "", a, fmt.Errorf("theme logo: %w", err)
-	}
-	if !fi.Mode().IsRegular() || fi.Size() > maxLogo {
-		return "", "", a, fmt.Errorf("theme logo: %s must be a file of at most %d KiB", v, maxLogo>>10)
-	}
-	body, err := os.ReadFile(v)
-	if err != nil {
-		return "", "", a, fmt.Errorf("theme logo: %w", err)
-	}
-	ctype := http.DetectContentType(body)
-	if strings.EqualFold(path.Ext(v), ".svg") {
-		ctype = "image/svg+xml"
-	}
-	switch strings.SplitN(ctype, ";", 2)[0] {
-	case "image/png", "image/jpeg", "image/gif", "image/webp", "image/svg+xml":
-	default:
-		return "", "", a, fmt.Errorf("theme logo: %s is %s, not a PNG, JPEG, GIF, WebP or SVG image", v, ctype)
-	}
-	// An SVG opened on its own runs no script and loads nothing.
-	return "", "", asset{ctype: ctype, body: body, csp: svgCSP}, nil
-}
-
 func (p *pages) routes(m *http.ServeMux) {
-	pre := p.e.cfg.Prefix
+	pre := p.cfg.prefix
 	m.HandleFunc("GET "+pre+"/{$}", p.forgot)
 	m.HandleFunc("GET "+pre, func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, pre+"/", http.StatusSeeOther)
@@ -326,144 +95,15 @@ func (p *pages) asset(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(a.body)
 }
 
-// pageData is what every page template sees; docs/templates.md lists it.
-type pageData struct {
-	// Page is the page's name: forgot, sent, new, done, revoke, revoked,
-	// error, change, changed or passkeys.
-	Page string
-	// Lang and Dir are the language tag and text direction.
-	Lang, Dir string
-	// Title is the page's heading, translated.
-	Title string
-	// Site, Support: the site name and the support contact; SupportHTML
-	// is the contact as a mailto: or https link when it is one.
-	Site, Support string
-	SupportHTML   template.HTML
-	// Home is the app's address (base_url + "/").
-	Home string
-	// Prefix is where the pages live; Assets where the stylesheets, script
-	// and logo are; Version changes when they do.
-	Prefix, Assets, Version string
-	// Logo is the logo's URL, or "".
-	Logo string
-	// CSRF is the form token every form must post as "csrf".
-	CSRF string
-	// Identifier is what the user typed on the forgot form (on the forgot
-	// page after an error, and on the sent page).
-	Identifier string
-	// Pow is the proof-of-work challenge of the forgot form (pow on).
-	Pow *PowChallenge
-	// Username is the account's e-mail address on the new-password page,
-	// for password managers.
-	Username string
-	// LinkEnabled and CodeEnabled tell which proofs the mail carries.
-	LinkEnabled, CodeEnabled bool
-	// TTL and CodeTTL say in words how long a link and a code work.
-	TTL, CodeTTL string
-	// Policy is the password policy; MaxLength the largest length a
-	// password may have (code points, or bytes under bcrypt).
-	Policy    policy.Policy
-	MaxLength int
-	// MaxIsBytes is true when MaxLength counts bytes (bcrypt's 72), not
-	// characters.
-	MaxIsBytes bool
-	// Unmet names the password rules (li data-rule: length, personal,
-	// common, breached, old, match) the last password sent broke.
-	Unmet map[string]bool
-	// RejectsOld is true when a new password may not equal the old one.
-	RejectsOld bool
-	// Error is the error page's kind (link, revoke, locked, unavailable,
-	// upstream, busy, session, cross_site, form, flow, signin); messages
-	// error.<kind>.title and error.<kind>.body.
-	Error string
-	// Retry is a URL that may work on a second try, or "".
-	Retry string
-	// FieldErrors maps a field name to its error message.
-	FieldErrors map[string]string
-	// Focus is the field that gets the focus.
-	Focus string
-	// PasskeyEnabled is true when a passkey alone can start a reset
-	// (methods ... passkey): the forgot page offers it.
-	PasskeyEnabled bool
-	// NeedsPasskey is true on the new-password page while the reset
-	// still needs the user's passkey (require_passkey); Token is then the
-	// reset's token, for the page script's step-up.
-	NeedsPasskey bool
-	Token        string
-	// Passkeys lists the signed-in user's passkeys on the passkeys page.
-	Passkeys []passkeyItem
-	// CanAdd is true on the passkeys page when a passkey can be added
-	// there (the verify hook checks the password first); Reauthed once
-	// the password was confirmed, when the add form is shown.
-	CanAdd, Reauthed bool
-	// RevokePasskey is true on the revoke and revoked pages when the link
-	// came from a "passkey added" mail.
-	RevokePasskey bool
-	// Notice is a one-line confirmation shown above a page's content
-	// ("Passkey added."), or "".
-	Notice string
-
-	lang *i18n.Lang
-}
-
-func (p *pages) lang(r *http.Request) *i18n.Lang {
-	return p.cat.Match(r.Header.Get("Accept-Language"))
-}
-
-func (p *pages) data(w http.ResponseWriter, r *http.Request, page string) *pageData {
-	l := p.lang(r)
-	pol := p.e.cfg.Policy
-	maxLen, maxIsBytes := pol.MaxLength, false
-	if pol.MaxBytes > 0 && pol.MaxBytes < maxLen {
-		maxLen, maxIsBytes = pol.MaxBytes, true
-	}
-	d := &pageData{
-		Page: page, Lang: l.Tag(), Dir: l.Dir(), Title: l.T(page + ".title"),
-		Site: p.e.cfg.SiteName, Support: p.e.cfg.SupportContact, SupportHTML: supportHTML(p.e.cfg.SupportContact),
-		Home: p.e.base.String() + "/", Prefix: p.e.cfg.Prefix, Assets: p.e.cfg.Prefix + "/assets", Version: p.version,
-		Logo: p.logo, CSRF: p.csrfToken(w, r),
-		LinkEnabled: p.e.methodEnabled(MethodLink), CodeEnabled: p.e.methodEnabled(MethodCode),
-		PasskeyEnabled: p.e.webauthn != nil && p.e.methodEnabled(MethodPasskey),
-		TTL:            l.Duration(p.e.cfg.TokenTTL), CodeTTL: l.Duration(p.e.cfg.CodeTTL),
-		Policy: pol, MaxLength: maxLen, MaxIsBytes: maxIsBytes, Unmet: map[string]bool{}, RejectsOld: p.e.canVerify,
-		FieldErrors: map[string]string{}, lang: l,
-	}
-	if page == "forgot" && p.e.cfg.PowDifficulty > 0 {
-		if c, err := p.e.newPowChallenge(); err == nil {
-			d.Pow = &c
-		}
-	}
-	return d
-}
-
-var mailRE = regexp.MustCompile(`^[^\s@<>"'&]+@[^\s@<>"'&]+\.[^\s@<>"'&]+$`)
-
-// supportHTML is the support contact as a link when it is an address or an
-// http(s) URL, escaped text otherwise.
-func supportHTML(s string) template.HTML {
-	esc := template.HTMLEscapeString(s)
-	switch {
-	case s == "":
-		return ""
-	case mailRE.MatchString(s):
-		return template.HTML(`<a href="mailto:` + esc + `">` + esc + `</a>`)
-	case strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://"):
-		if u, err := url.Parse(s); err == nil && u.Host != "" && !strings.ContainsAny(s, " \"'<>") {
-			return template.HTML(`<a href="` + template.HTMLEscapeString(u.String()) + `">` + esc + `</a>`)
-		}
-	}
-	return template.HTML(esc)
-}
-
 // setPageHeaders sets the headers every page carries.
 func (p *pages) setPageHeaders(h http.Header) {
 	setPageHeaders(h)
 	h.Set("Content-Security-Policy", p.csp)
 }
 
-// contentSecurityPolicy is the pages' CSP without a logo from elsewhere:
-// our own stylesheets and script, forms posting back to us, nothing else.
-const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+// contentSecurityPolicy is the pages' CSP without a logo from elsewhere,
+// for answers sent before the pages' own (a redirect).
+var contentSecurityPolicy = pageCSP(defaultImgSrc)
 
 // setPageHeaders sets the headers every page and page redirect carries.
 func setPageHeaders(h http.Header) {
@@ -503,7 +143,7 @@ func (p *pages) render(w http.ResponseWriter, status int, d *pageData) {
 	set := p.tmpl[d.lang.ID()]
 	var buf bytes.Buffer
 	if err := set[d.Page].Execute(&buf, d); err != nil {
-		p.e.log.Error("rendering page", zap.String("page", d.Page), zap.String("language", d.Lang), zap.Error(err))
+		p.cfg.log.Error("rendering page", zap.String("page", d.Page), zap.String("language", d.Lang), zap.Error(err))
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -539,8 +179,8 @@ func (p *pages) redirect(w http.ResponseWriter, r *http.Request, to string) {
 
 func (p *pages) cookie(name, value string, maxAge time.Duration, sameSite http.SameSite) *http.Cookie {
 	c := &http.Cookie{
-		Name: name, Value: value, Path: p.e.cfg.Prefix, HttpOnly: true,
-		Secure: p.e.base.Scheme == "https", SameSite: sameSite,
+		Name: name, Value: value, Path: p.cfg.prefix, HttpOnly: true,
+		Secure: p.cfg.base.Scheme == "https", SameSite: sameSite,
 	}
 	if maxAge > 0 {
 		c.MaxAge = int(maxAge / time.Second)
@@ -583,9 +223,9 @@ func (p *pages) forgotSubmit(w http.ResponseWriter, r *http.Request) {
 		p.render(w, apiErr.status, d)
 		return
 	}
-	http.SetCookie(w, p.cookie(cookieFlow, flowID, p.e.cfg.TokenTTL, http.SameSiteStrictMode))
+	http.SetCookie(w, p.cookie(cookieFlow, flowID, p.cfg.tokenTTL, http.SameSiteStrictMode))
 	http.SetCookie(w, p.identCookie(r.PostForm.Get("identifier")))
-	p.redirect(w, r, p.e.cfg.Prefix+"/sent")
+	p.redirect(w, r, p.cfg.prefix+"/sent")
 }
 
 func (p *pages) sent(w http.ResponseWriter, r *http.Request) {
@@ -596,8 +236,8 @@ func (p *pages) sent(w http.ResponseWriter, r *http.Request) {
 			p.fail(w, r, http.StatusBadRequest, "flow", "")
 			return
 		}
-		http.SetCookie(w, p.cookie(cookieFlow, flowID, p.e.cfg.CodeTTL, http.SameSiteStrictMode))
-		p.redirect(w, r, p.e.cfg.Prefix+"/sent")
+		http.SetCookie(w, p.cookie(cookieFlow, flowID, p.cfg.codeTTL, http.SameSiteStrictMode))
+		p.redirect(w, r, p.cfg.prefix+"/sent")
 		return
 	}
 	d := p.data(w, r, "sent")
@@ -639,8 +279,8 @@ func (p *pages) codeSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, p.cookie(cookieFlow, "", 0, http.SameSiteStrictMode))
 	http.SetCookie(w, p.cookie(cookieIdent, "", 0, http.SameSiteStrictMode))
-	http.SetCookie(w, p.cookie(cookieToken, token, p.e.cfg.TokenTTL, http.SameSiteLaxMode))
-	p.redirect(w, r, p.e.cfg.Prefix+"/new")
+	http.SetCookie(w, p.cookie(cookieToken, token, p.cfg.tokenTTL, http.SameSiteLaxMode))
+	p.redirect(w, r, p.cfg.prefix+"/new")
 }
 
 // newPassword shows the set-password form. The mailed link carries the
@@ -677,12 +317,12 @@ func (p *pages) tokenFail(w http.ResponseWriter, r *http.Request, apiErr *apiErr
 	case CodeTokenInvalid:
 		p.fail(w, r, http.StatusNotFound, "link", "")
 	case CodeTokenBusy:
-		p.fail(w, r, http.StatusConflict, "busy", p.e.cfg.Prefix+"/new")
+		p.fail(w, r, http.StatusConflict, "busy", p.cfg.prefix+"/new")
 	case StepPasskeyRequired:
 		// The page shows the passkey step first.
-		p.redirect(w, r, p.e.cfg.Prefix+"/new")
+		p.redirect(w, r, p.cfg.prefix+"/new")
 	case CodeUpstreamFailed:
-		p.fail(w, r, http.StatusBadGateway, "upstream", p.e.cfg.Prefix+"/new")
+		p.fail(w, r, http.StatusBadGateway, "upstream", p.cfg.prefix+"/new")
 	default:
 		p.fail(w, r, apiErr.status, "unavailable", r.URL.Path)
 	}
@@ -690,7 +330,7 @@ func (p *pages) tokenFail(w http.ResponseWriter, r *http.Request, apiErr *apiErr
 
 // policyMessage is the page's sentence for a policy violation.
 func (p *pages) policyMessage(l *i18n.Lang, detail, password string) string {
-	pol := p.e.cfg.Policy
+	pol := p.cfg.policy
 	switch detail {
 	case policy.TooShort:
 		return l.T("policy.TOO_SHORT", "min", pol.MinLength)
@@ -717,10 +357,10 @@ func (p *pages) newPasswordSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	password := r.PostForm.Get("password")
 	_, hasConfirm := r.PostForm["confirm"]
-	apiErr := p.e.complete(r.Context(), p.e.cfg.ClientIP(r), c.Value, password, r.PostForm.Get("confirm"), hasConfirm)
+	apiErr := p.e.complete(r.Context(), p.cfg.clientIP(r), c.Value, password, r.PostForm.Get("confirm"), hasConfirm)
 	if apiErr == nil {
 		http.SetCookie(w, p.cookie(cookieToken, "", 0, http.SameSiteLaxMode))
-		p.redirect(w, r, p.e.cfg.Prefix+"/done")
+		p.redirect(w, r, p.cfg.prefix+"/done")
 		return
 	}
 	if apiErr.status != http.StatusUnprocessableEntity {
@@ -745,7 +385,7 @@ func (p *pages) newPasswordSubmit(w http.ResponseWriter, r *http.Request) {
 func (p *pages) revokeConfirm(w http.ResponseWriter, r *http.Request) {
 	if t := r.URL.Query().Get("token"); t != "" {
 		http.SetCookie(w, p.cookie(cookieRevoke, t, time.Hour, http.SameSiteLaxMode))
-		p.redirect(w, r, p.e.cfg.Prefix+"/revoke")
+		p.redirect(w, r, p.cfg.prefix+"/revoke")
 		return
 	}
 	if c, err := r.Cookie(cookieRevoke); err != nil || !wellFormedToken(c.Value) {
@@ -772,7 +412,7 @@ func (p *pages) revokeFromCookie(w http.ResponseWriter, r *http.Request, passkey
 		p.fail(w, r, http.StatusNotFound, "revoke", "")
 		return
 	}
-	if apiErr := p.e.revoke(r.Context(), c.Value, p.e.cfg.ClientIP(r)); apiErr != nil {
+	if apiErr := p.e.revoke(r.Context(), c.Value, p.cfg.clientIP(r)); apiErr != nil {
 		p.e.logError(r, apiErr)
 		if apiErr.status == http.StatusNotFound {
 			p.fail(w, r, http.StatusNotFound, "revoke", "")

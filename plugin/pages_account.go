@@ -34,12 +34,12 @@ func (e *Engine) changeEnabled() bool {
 }
 
 func (p *pages) accountRoutes(m *http.ServeMux) {
-	pre := p.e.cfg.Prefix
-	if p.e.changeEnabled() {
+	pre := p.cfg.prefix
+	if p.cfg.change {
 		m.HandleFunc("GET "+pre+"/change", p.change)
 		m.HandleFunc("GET "+pre+"/changed", p.simple("changed"))
 	}
-	if p.e.webauthn != nil && p.e.cfg.Session.URL != "" {
+	if p.cfg.passkeys && p.cfg.session {
 		// GET {prefix}/passkeys shows the page to a browser: passkey.go
 		// routes it (the same URL is the JSON list).
 		m.HandleFunc("POST "+pre+"/passkeys/remove", p.removePasskey)
@@ -79,7 +79,7 @@ func (p *pages) accountFail(w http.ResponseWriter, r *http.Request, apiErr *apiE
 func (p *pages) change(w http.ResponseWriter, r *http.Request) {
 	user, apiErr := p.e.signedInUser(r.Context(), r)
 	if apiErr != nil {
-		p.accountFail(w, r, apiErr, p.e.cfg.Prefix+"/change")
+		p.accountFail(w, r, apiErr, p.cfg.prefix+"/change")
 		return
 	}
 	d := p.data(w, r, "change")
@@ -97,7 +97,7 @@ func (p *pages) changeSubmit(w http.ResponseWriter, r *http.Request) {
 	_, hasConfirm := r.PostForm["confirm"]
 	apiErr := p.e.ChangePassword(r, old, newPassword, r.PostForm.Get("confirm"), hasConfirm)
 	if apiErr == nil {
-		p.redirect(w, r, p.e.cfg.Prefix+"/changed")
+		p.redirect(w, r, p.cfg.prefix+"/changed")
 		return
 	}
 	d := p.data(w, r, "change")
@@ -122,7 +122,7 @@ func (p *pages) changeSubmit(w http.ResponseWriter, r *http.Request) {
 		d.FieldErrors["form"] = d.lang.T("change.error.upstream")
 	default:
 		p.e.logError(r, apiErr)
-		p.fail(w, r, status, "unavailable", p.e.cfg.Prefix+"/change")
+		p.fail(w, r, status, "unavailable", p.cfg.prefix+"/change")
 		return
 	}
 	for _, f := range []string{"old", "new", "confirm"} {
@@ -150,12 +150,12 @@ func (p *pages) passkeysPage(w http.ResponseWriter, r *http.Request, status int,
 	ctx := r.Context()
 	user, apiErr := p.e.signedInUser(ctx, r)
 	if apiErr != nil {
-		p.accountFail(w, r, apiErr, p.e.cfg.Prefix+"/passkeys")
+		p.accountFail(w, r, apiErr, p.cfg.prefix+"/passkeys")
 		return
 	}
 	acct, _, err := p.e.loadAccount(ctx, user.ID)
 	if err != nil {
-		p.accountFail(w, r, storeUnavailable(err), p.e.cfg.Prefix+"/passkeys")
+		p.accountFail(w, r, storeUnavailable(err), p.cfg.prefix+"/passkeys")
 		return
 	}
 	d := p.data(w, r, "passkeys")
@@ -195,7 +195,7 @@ func (p *pages) removePasskey(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	user, apiErr := p.e.signedInUser(ctx, r)
 	if apiErr != nil {
-		p.accountFail(w, r, apiErr, p.e.cfg.Prefix+"/passkeys")
+		p.accountFail(w, r, apiErr, p.cfg.prefix+"/passkeys")
 		return
 	}
 	id, err := base64.RawURLEncoding.DecodeString(r.PostForm.Get("id"))
@@ -205,10 +205,10 @@ func (p *pages) removePasskey(w http.ResponseWriter, r *http.Request) {
 	}
 	removed, err := p.e.removePasskey(ctx, user.ID, id)
 	if err != nil {
-		p.accountFail(w, r, storeUnavailable(err), p.e.cfg.Prefix+"/passkeys")
+		p.accountFail(w, r, storeUnavailable(err), p.cfg.prefix+"/passkeys")
 		return
 	}
-	to := p.e.cfg.Prefix + "/passkeys"
+	to := p.cfg.prefix + "/passkeys"
 	if removed {
 		to += "?done=removed"
 	}

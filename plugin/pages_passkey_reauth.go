@@ -18,8 +18,8 @@ import (
 //	POST {prefix}/passkeys/undo         the confirm page's form
 
 func (p *pages) reauthRoutes(m *http.ServeMux) {
-	pre := p.e.cfg.Prefix
-	if p.e.cfg.Verify.URL != "" {
+	pre := p.cfg.prefix
+	if p.cfg.verifyHook {
 		m.HandleFunc("POST "+pre+"/passkeys/confirm", p.confirmPassword)
 	}
 	m.HandleFunc("GET "+pre+"/passkeys/undo", p.undoConfirm)
@@ -29,7 +29,7 @@ func (p *pages) reauthRoutes(m *http.ServeMux) {
 // addState tells the passkeys page whether it shows the add form, or the
 // password form that comes first.
 func (p *pages) addState(r *http.Request, user User, d *pageData) {
-	d.CanAdd = p.e.cfg.Verify.URL != ""
+	d.CanAdd = p.cfg.verifyHook
 	d.Reauthed = d.CanAdd && p.e.hasGrant(r.Context(), r, user)
 	if !d.Reauthed && d.Focus == "" && r.URL.Query().Get("add") != "" {
 		d.Focus = "password"
@@ -44,18 +44,18 @@ func (p *pages) confirmPassword(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	user, apiErr := p.e.signedInUser(ctx, r)
 	if apiErr != nil {
-		p.accountFail(w, r, apiErr, p.e.cfg.Prefix+"/passkeys")
+		p.accountFail(w, r, apiErr, p.cfg.prefix+"/passkeys")
 		return
 	}
 	ok, apiErr := p.e.checkCurrentPassword(ctx, user, r.PostForm.Get("password"))
 	if apiErr == nil && ok {
 		grant, err := p.e.issueGrant(ctx, user)
 		if err != nil {
-			p.accountFail(w, r, storeUnavailable(err), p.e.cfg.Prefix+"/passkeys")
+			p.accountFail(w, r, storeUnavailable(err), p.cfg.prefix+"/passkeys")
 			return
 		}
 		http.SetCookie(w, p.cookie(cookieReauth, grant, reauthTTL, http.SameSiteStrictMode))
-		p.redirect(w, r, p.e.cfg.Prefix+"/passkeys#passkey-add")
+		p.redirect(w, r, p.cfg.prefix+"/passkeys#passkey-add")
 		return
 	}
 	status, msg := http.StatusForbidden, "passkeys.reauth.wrong"
@@ -71,7 +71,7 @@ func (p *pages) confirmPassword(w http.ResponseWriter, r *http.Request) {
 			p.e.logError(r, apiErr)
 			msg = "passkeys.add.error"
 		default:
-			p.accountFail(w, r, apiErr, p.e.cfg.Prefix+"/passkeys")
+			p.accountFail(w, r, apiErr, p.cfg.prefix+"/passkeys")
 			return
 		}
 	}
@@ -86,7 +86,7 @@ func (p *pages) confirmPassword(w http.ResponseWriter, r *http.Request) {
 func (p *pages) undoConfirm(w http.ResponseWriter, r *http.Request) {
 	if t := r.URL.Query().Get("token"); t != "" {
 		http.SetCookie(w, p.cookie(cookieRevoke, t, time.Hour, http.SameSiteLaxMode))
-		p.redirect(w, r, p.e.cfg.Prefix+"/passkeys/undo")
+		p.redirect(w, r, p.cfg.prefix+"/passkeys/undo")
 		return
 	}
 	if c, err := r.Cookie(cookieRevoke); err != nil || !wellFormedToken(c.Value) {

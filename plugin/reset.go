@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"mime"
 	"net/http"
 	"strings"
 	"time"
@@ -411,10 +410,6 @@ func (e *Engine) afterPasswordChange(ctx context.Context, u User, ip, how, metho
 // handleRevoke is the "this wasn't me" action: it ends the user's open
 // reset flows and tokens.
 func (e *Engine) handleRevoke(w http.ResponseWriter, r *http.Request) *apiError {
-	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); mt == "application/x-www-form-urlencoded" {
-		e.pages.revokeSubmit(w, r)
-		return nil
-	}
 	var in struct {
 		Token *string `json:"token"`
 	}
