@@ -180,7 +180,7 @@ func (e *Engine) issueResetToken(ctx context.Context, userID, actor string) (*Is
 	}
 	now := e.now()
 	rec := tokenRecord{User: user, Identifier: user.Email, Via: "admin", IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
-	if err := e.putJSON(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, e.keys.ownerKey(user.ID)); err != nil {
+	if err := e.putRecord(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, e.keys.ownerKey(user.ID)); err != nil {
 		return nil, storeUnavailable(err)
 	}
 	e.audit(zapcore.InfoLevel, "admin issued a reset token", "admin_issue", "", zap.String("actor", actor), zap.String("user_id", user.ID))

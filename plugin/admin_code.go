@@ -59,7 +59,7 @@ func (e *Engine) issueResetCode(ctx context.Context, userID, actor string) (*Iss
 		User: user, Identifier: user.Email, CreatedAt: now, ExpiresAt: now.Add(e.cfg.CodeTTL),
 		CodeMAC: e.keys.codeMAC(flowID, code), CodeExpiry: now.Add(e.cfg.CodeTTL),
 	}
-	if err := e.putJSON(ctx, e.keys.flowKey(flowID), flow, e.cfg.CodeTTL, e.keys.ownerKey(user.ID)); err != nil {
+	if err := e.putRecord(ctx, e.keys.flowKey(flowID), flow, e.cfg.CodeTTL, e.keys.ownerKey(user.ID)); err != nil {
 		return nil, storeUnavailable(err)
 	}
 	e.audit(zapcore.InfoLevel, "admin issued a reset code", "admin_issue", MethodCode, zap.String("actor", actor), zap.String("user_id", user.ID))

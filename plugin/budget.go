@@ -3,7 +3,6 @@ package plugin
 import (
 	"context"
 	"net/http"
-	"strconv"
 
 	"go.uber.org/zap"
 )
@@ -39,7 +38,7 @@ func (e *Engine) errBudgetSpent() *apiError {
 }
 
 func (e *Engine) passwordBudget(owner string) attemptBudget {
-	return attemptBudget{e: e, kind: "old_password", owner: owner}
+	return attemptBudget{e: e, kind: budgetOldPassword, owner: owner}
 }
 
 // take reserves one guess. It answers 429 RATE_LIMITED when the account is
@@ -56,7 +55,7 @@ func (b attemptBudget) take(ctx context.Context) (attempt, *apiError) {
 		return attempt{b: b}, nil
 	}
 	for i := 0; i < l.Count; i++ {
-		key := "ls/" + b.kind + "/" + b.owner + "/" + strconv.Itoa(i)
+		key := budgetSlotKey(b.kind, b.owner, i)
 		won, err := e.store.PutIfAbsent(ctx, key, []byte("1"), l.Window)
 		if err != nil {
 			return attempt{}, storeUnavailable(err)

@@ -94,7 +94,7 @@ func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm strin
 // accountLocked reports whether the account's failure budget for kind
 // ("code", "old_password") is spent.
 func (e *Engine) accountLocked(ctx context.Context, kind, owner string) (bool, error) {
-	_, err := e.store.Get(ctx, "lk/"+kind+"/"+owner)
+	_, err := e.store.Get(ctx, lockoutKey(kind, owner))
 	if err == nil {
 		return true, nil
 	}
@@ -112,14 +112,14 @@ func (e *Engine) recordFailure(ctx context.Context, kind, owner string) (bool, e
 	if l.Count <= 0 {
 		return false, nil
 	}
-	n, err := e.store.Incr(ctx, "lf/"+kind+"/"+owner, l.Window)
+	n, err := e.store.Incr(ctx, failureCountKey(kind, owner), l.Window)
 	if err != nil {
 		return false, err
 	}
 	if n < int64(l.Count) {
 		return false, nil
 	}
-	return true, e.store.Put(ctx, "lk/"+kind+"/"+owner, []byte("1"), l.Window, owner)
+	return true, e.store.Put(ctx, lockoutKey(kind, owner), []byte("1"), l.Window, owner)
 }
 
 // sessionUser asks the session hook who the browser is. Only the

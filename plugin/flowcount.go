@@ -40,7 +40,7 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 	}
 	flowKey := e.keys.flowKey(flowID)
 	var flow flowRecord
-	found, err := e.getJSON(ctx, flowKey, &flow)
+	found, err := e.getRecord(ctx, flowKey, &flow)
 	if err != nil {
 		return "", "", storeUnavailable(err)
 	}
@@ -50,7 +50,7 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 	}
 	// Every attempt counts, before the comparison, so racing guesses
 	// cannot slip past the limit.
-	n, err := e.store.Incr(ctx, "ca/"+flowKey, e.cfg.CodeTTL)
+	n, err := e.store.Incr(ctx, codeAttemptsKey(flowKey), e.cfg.CodeTTL)
 	if err != nil {
 		return "", "", storeUnavailable(err)
 	}
@@ -60,7 +60,7 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 	budget := flow.budget(e.keys)
 	// The identifier's failure budget spans all its flows, so opening
 	// many flows does not multiply guesses.
-	if locked, err := e.accountLocked(ctx, "code", budget); err != nil {
+	if locked, err := e.accountLocked(ctx, budgetCode, budget); err != nil {
 		return "", "", storeUnavailable(err)
 	} else if locked {
 		return "", "", errFlowLocked
@@ -68,7 +68,7 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 	match := subtle.ConstantTimeCompare([]byte(e.keys.codeMAC(flowID, code)), []byte(flow.CodeMAC)) == 1
 	if !match || flow.Decoy {
 		e.audit(zapcore.InfoLevel, "wrong reset code", "failed", MethodCode, zap.String("user_id", flow.User.ID), zap.Int64("attempt", n))
-		over, err := e.recordFailure(ctx, "code", budget)
+		over, err := e.recordFailure(ctx, budgetCode, budget)
 		if err != nil {
 			return "", "", storeUnavailable(err)
 		}
@@ -94,7 +94,7 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 		return "", "", storeUnavailable(err)
 	}
 	rec := tokenRecord{User: flow.User, Identifier: flow.Identifier, Via: MethodCode, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
-	if err := e.putJSON(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, e.keys.ownerKey(flow.User.ID)); err != nil {
+	if err := e.putRecord(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, e.keys.ownerKey(flow.User.ID)); err != nil {
 		return "", "", storeUnavailable(err)
 	}
 	e.audit(zapcore.InfoLevel, "reset code verified", "verified", MethodCode, zap.String("user_id", flow.User.ID))

@@ -222,14 +222,14 @@ func (h *fzHarness) expand(t *testing.T, b []byte) []byte {
 			tok, _ := newToken()
 			rec := flowRecord{User: u, Identifier: u.Email, CodeMAC: h.e.keys.codeMAC(flowID, fzGoodCode),
 				CodeExpiry: now.Add(time.Hour), TokenKey: h.e.keys.tokenKey(tok), CreatedAt: now, ExpiresAt: now.Add(time.Hour), IP: "192.0.2.1"}
-			if err := h.e.putJSON(ctx, h.e.keys.flowKey(flowID), rec, time.Hour, h.e.keys.ownerKey(u.ID)); err != nil {
+			if err := h.e.putRecord(ctx, h.e.keys.flowKey(flowID), rec, time.Hour, h.e.keys.ownerKey(u.ID)); err != nil {
 				t.Fatal(err)
 			}
 			return flowID
 		}},
 		{"$REVOKE", func() string {
 			tok, _ := newToken()
-			if err := h.e.putJSON(ctx, h.e.keys.revokeKey(tok), revokeRecord{UserID: "u1"}, time.Hour, ""); err != nil {
+			if err := h.e.putRecord(ctx, h.e.keys.revokeKey(tok), revokeRecord{UserID: "u1"}, time.Hour, ""); err != nil {
 				t.Fatal(err)
 			}
 			return tok

@@ -61,21 +61,6 @@ func mac(key []byte, parts ...string) string {
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// Store key namespaces. Every key below is a keyed hash: the raw token,
-// code, identifier or IP never reaches the store.
-func (k *keys) tokenKey(token string) string       { return "t/" + mac(k.token, token) }
-func (k *keys) revokeKey(token string) string      { return "r/" + mac(k.token, "revoke", token) }
-func (k *keys) flowKey(flowID string) string       { return "f/" + mac(k.flow, flowID) }
-func (k *keys) ownerKey(userID string) string      { return "u/" + mac(k.owner, userID) }
-func (k *keys) identKey(ident string) string       { return "ri/" + mac(k.ident, ident) }
-func (k *keys) ipKey(ip string) string             { return "rp/" + mac(k.ip, ip) }
-func (k *keys) codeMAC(flowID, code string) string { return mac(k.code, flowID, code) }
-
-// mailBudgetKey counts reset mails across all users (the global budget).
-const mailBudgetKey = "rm/global"
-
-func lockKey(storeKey string) string { return "l/" + storeKey }
-
 // tokenBytes is the entropy of tokens and flow ids: 256 bits (invariant 1).
 const tokenBytes = 32
 

@@ -5,10 +5,8 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -26,24 +24,10 @@ import (
 // key: a pending reset mail carries a live link, and a copy of the
 // database must not (invariant 1).
 //
-// Layout: "mo/seq" counts entries; "mo/<n>" is entry n; "mo/tail" is the
-// highest n below which every entry is done; "mo/lease/<n>" is held while
-// one instance sends entry n (several instances share a Redis store).
-const (
-	outboxSeq   = "mo/seq"
-	outboxTail  = "mo/tail"
-	outboxLease = "mo/lease/"
-)
-
-// outboxEntry is one pending mail.
-type outboxEntry struct {
-	Message  mailer.Message `json:"message"`
-	Attempts int            `json:"attempts"`
-	NextAt   time.Time      `json:"next_at"`
-	// Request, in the request queue only, is a reset request that still
-	// waits for its lookup; once processed, the entry becomes its mail.
-	Request *queuedRequest `json:"request,omitempty"`
-}
+// Layout (keyspace.go): "mo/seq" counts entries; "mo/<n>" is entry n;
+// "mo/tail" is the highest n below which every entry is done;
+// "mo/lease/<n>" is held while one instance sends entry n (several
+// instances share a Redis store).
 
 // Outbox timing.
 const (
@@ -74,11 +58,11 @@ func newOutbox(e *Engine, s mailer.Sender) (*outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &outbox{e: e, sender: s, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(outboxSeq, outboxTail, "mo/")}, nil
+	return &outbox{e: e, sender: s, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(outboxSeq, outboxTail, outboxPrefix)}, nil
 }
 
 func (o *outbox) seal(v any) ([]byte, error) {
-	plain, err := json.Marshal(v)
+	plain, err := encodeRecord(v)
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +82,7 @@ func (o *outbox) open(data []byte, v any) error {
 	if err != nil {
 		return errors.New("outbox entry cannot be opened (was the server key changed?)")
 	}
-	return json.Unmarshal(plain, v)
+	return decodeRecord(plain, v)
 }
 
 // enqueue stores m durably and wakes the worker. Inside the processing of
@@ -143,8 +127,6 @@ func scrubRecipient(err error, to string) string {
 	return strings.ReplaceAll(err.Error(), to, "<recipient>")
 }
 
-func outboxKey(n int64) string { return "mo/" + strconv.FormatInt(n, 10) }
-
 // run sends pending mail until ctx ends.
 func (o *outbox) run(ctx context.Context) {
 	t := o.e.cfg.Clock.NewTicker(outboxPoll)
@@ -174,7 +156,7 @@ func (o *outbox) pass(ctx context.Context) error {
 		if o.e.now().Before(ent.NextAt) {
 			return false, nil
 		}
-		won, release, err := o.e.takeLease(ctx, outboxLease+strconv.FormatInt(n, 10), outboxLeaseTTL)
+		won, release, err := o.e.takeLease(ctx, outboxLeaseKey(n), outboxLeaseTTL)
 		if err != nil || !won {
 			return false, err
 		}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,34 +26,6 @@ const (
 )
 
 var errPasskeyInvalid = newError(http.StatusBadRequest, CodePasskeyInvalid, "the passkey could not be verified", "/credential")
-
-// passkeyAccount is a user's passkeys, stored outside the owner index so a
-// reset (which kills the user's tokens) keeps them.
-type passkeyAccount struct {
-	UserID      string          `json:"user_id"`
-	Handle      []byte          `json:"handle"`
-	Credentials []passkeyRecord `json:"credentials"`
-	// ResetAt is the user's last password reset: "this wasn't me" removes
-	// the passkeys added after it (passkey_notify.go).
-	ResetAt time.Time `json:"reset_at,omitempty"`
-}
-
-// passkeyRecord is one registered credential.
-type passkeyRecord struct {
-	Credential webauthn.Credential `json:"credential"`
-	Name       string              `json:"name"`
-	CreatedAt  time.Time           `json:"created_at"`
-	LastUsedAt time.Time           `json:"last_used_at,omitempty"`
-}
-
-// ceremonyRecord is the server half of one WebAuthn ceremony.
-type ceremonyRecord struct {
-	Kind     string               `json:"kind"` // register | login
-	Session  webauthn.SessionData `json:"session"`
-	UserID   string               `json:"user_id,omitempty"`
-	TokenKey string               `json:"token_key,omitempty"`
-	FlowKey  string               `json:"flow_key,omitempty"`
-}
 
 // waUser adapts a user and their passkeys to go-webauthn.
 type waUser struct {
@@ -105,16 +76,10 @@ func (e *Engine) passkeyRoutes(m *http.ServeMux) {
 	m.HandleFunc("DELETE "+p+"/passkeys/{id}", e.api(e.handleDeletePasskey))
 }
 
-func (e *Engine) accountKey(userID string) string {
-	return "pk/" + mac(e.keys.owner, "passkeys", userID)
-}
-func handleKey(handle []byte) string           { return "ph/" + hex.EncodeToString(handle) }
-func (e *Engine) ceremonyKey(id string) string { return "pc/" + mac(e.keys.token, "ceremony", id) }
-
 // loadAccount returns the user's passkeys (found false when none) and the
 // raw stored bytes for a later compare-and-swap.
 func (e *Engine) loadAccount(ctx context.Context, userID string) (*passkeyAccount, []byte, error) {
-	raw, err := e.store.Get(ctx, e.accountKey(userID))
+	raw, err := e.store.Get(ctx, e.keys.accountKey(userID))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, nil, nil
 	}
@@ -122,7 +87,7 @@ func (e *Engine) loadAccount(ctx context.Context, userID string) (*passkeyAccoun
 		return nil, nil, err
 	}
 	var a passkeyAccount
-	if err := json.Unmarshal(raw, &a); err != nil {
+	if err := decodeRecord(raw, &a); err != nil {
 		return nil, nil, fmt.Errorf("decoding passkeys: %w", err)
 	}
 	return &a, raw, nil
@@ -155,12 +120,12 @@ func (e *Engine) updateAccount(ctx context.Context, userID string, change func(*
 		if err := change(a); err != nil {
 			return err
 		}
-		next, err := json.Marshal(a)
+		next, err := encodeRecord(a)
 		if err != nil {
 			return err
 		}
 		if raw == nil {
-			won, err := e.store.PutIfAbsent(ctx, e.accountKey(userID), next, passkeyTTL)
+			won, err := e.store.PutIfAbsent(ctx, e.keys.accountKey(userID), next, passkeyTTL)
 			if err != nil {
 				return err
 			}
@@ -169,7 +134,7 @@ func (e *Engine) updateAccount(ctx context.Context, userID string, change func(*
 			}
 			return e.store.Put(ctx, handleKey(a.Handle), []byte(userID), passkeyTTL, "")
 		}
-		ok, err := e.store.CompareAndSwap(ctx, e.accountKey(userID), raw, next)
+		ok, err := e.store.CompareAndSwap(ctx, e.keys.accountKey(userID), raw, next)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
@@ -190,7 +155,7 @@ func (e *Engine) saveCeremony(ctx context.Context, rec ceremonyRecord) (string, 
 	if err != nil {
 		return "", err
 	}
-	return id, e.putJSON(ctx, e.ceremonyKey(id), rec, ceremonyTTL, "")
+	return id, e.putRecord(ctx, e.keys.ceremonyKey(id), rec, ceremonyTTL, "")
 }
 
 // takeCeremony consumes a ceremony: a challenge answers once (the library
@@ -199,7 +164,7 @@ func (e *Engine) takeCeremony(ctx context.Context, id, kind string) (*ceremonyRe
 	if !wellFormedToken(id) {
 		return nil, errPasskeyInvalid
 	}
-	raw, err := e.store.Consume(ctx, e.ceremonyKey(id))
+	raw, err := e.store.Consume(ctx, e.keys.ceremonyKey(id))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, errPasskeyInvalid
 	}
@@ -207,7 +172,7 @@ func (e *Engine) takeCeremony(ctx context.Context, id, kind string) (*ceremonyRe
 		return nil, storeUnavailable(err)
 	}
 	var rec ceremonyRecord
-	if err := json.Unmarshal(raw, &rec); err != nil || rec.Kind != kind || !e.now().Before(rec.Session.Expires) {
+	if err := decodeRecord(raw, &rec); err != nil || rec.Kind != kind || !e.now().Before(rec.Session.Expires) {
 		return nil, errPasskeyInvalid
 	}
 	return &rec, nil
@@ -390,19 +355,19 @@ func (e *Engine) passkeyToken(ctx context.Context, rec *ceremonyRecord, user Use
 			return "", storeUnavailable(err)
 		}
 		var tr tokenRecord
-		if err := json.Unmarshal(raw, &tr); err != nil || tr.User.ID != user.ID || !now.Before(tr.ExpiresAt) {
+		if err := decodeRecord(raw, &tr); err != nil || tr.User.ID != user.ID || !now.Before(tr.ExpiresAt) {
 			// Someone else's passkey cannot lift this reset's step.
 			return "", errPasskeyInvalid
 		}
 		tr.NeedsPasskey = false
-		next, _ := json.Marshal(tr)
+		next, _ := encodeRecord(tr)
 		if ok, err := e.store.CompareAndSwap(ctx, rec.TokenKey, raw, next); err != nil || !ok {
 			return "", errTokenInvalid
 		}
 		return "", nil // the caller keeps its token
 	case rec.FlowKey != "":
 		var flow flowRecord
-		found, err := e.getJSON(ctx, rec.FlowKey, &flow)
+		found, err := e.getRecord(ctx, rec.FlowKey, &flow)
 		if err != nil {
 			return "", storeUnavailable(err)
 		}
@@ -418,7 +383,7 @@ func (e *Engine) passkeyToken(ctx context.Context, rec *ceremonyRecord, user Use
 		return "", internalError(err)
 	}
 	tr := tokenRecord{User: user, Identifier: user.Email, Via: MethodPasskey, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL)}
-	if err := e.putJSON(ctx, e.keys.tokenKey(token), tr, e.cfg.TokenTTL, owner); err != nil {
+	if err := e.putRecord(ctx, e.keys.tokenKey(token), tr, e.cfg.TokenTTL, owner); err != nil {
 		return "", storeUnavailable(err)
 	}
 	return token, nil

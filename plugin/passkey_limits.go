@@ -51,7 +51,7 @@ func (e *Engine) limitCeremony(ctx context.Context, r *http.Request, scope strin
 			n = e.perIP.incr("ceremony\x00"+ip, e.now(), l.Window)
 		} else {
 			var err error
-			if n, err = e.store.Incr(ctx, "pl/ip/"+mac(e.keys.ip, "ceremony", ip), l.Window); err != nil {
+			if n, err = e.store.Incr(ctx, e.keys.ceremonyIPKey(ip), l.Window); err != nil {
 				return storeUnavailable(err)
 			}
 		}
@@ -61,7 +61,7 @@ func (e *Engine) limitCeremony(ctx context.Context, r *http.Request, scope strin
 	}
 	if scope != "" && pc.CeremoniesPerFlow > 0 {
 		// A flow or token lives at most token_ttl: count over that.
-		over, err := e.overLimit(ctx, "pl/s/"+scope, Limit{Count: pc.CeremoniesPerFlow, Window: e.cfg.TokenTTL})
+		over, err := e.overLimit(ctx, ceremonyScopeKey(scope), Limit{Count: pc.CeremoniesPerFlow, Window: e.cfg.TokenTTL})
 		if err != nil {
 			return storeUnavailable(err)
 		}
@@ -72,7 +72,7 @@ func (e *Engine) limitCeremony(ctx context.Context, r *http.Request, scope strin
 	if pc.MaxCeremonies > 0 {
 		// A fixed window as long as a ceremony lives: at most twice the
 		// cap is stored at any moment.
-		over, err := e.overLimit(ctx, "pl/all", Limit{Count: pc.MaxCeremonies, Window: ceremonyTTL})
+		over, err := e.overLimit(ctx, ceremoniesAllKey, Limit{Count: pc.MaxCeremonies, Window: ceremonyTTL})
 		if err != nil {
 			return storeUnavailable(err)
 		}

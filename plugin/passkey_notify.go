@@ -35,7 +35,7 @@ func (e *Engine) notifyPasskeyAdded(ctx context.Context, user User, credID []byt
 		return
 	}
 	rec := revokeRecord{UserID: user.ID, PasskeyID: credID}
-	if err := e.putJSON(ctx, e.keys.revokeKey(token), rec, e.cfg.RevokeTTL, ""); err != nil {
+	if err := e.putRecord(ctx, e.keys.revokeKey(token), rec, e.cfg.RevokeTTL, ""); err != nil {
 		e.log.Error("passkey mail: storing its removal link", zap.String("user_id", user.ID), zap.Error(err))
 		return
 	}

@@ -39,13 +39,6 @@ var errReauthRequired = newError(http.StatusForbidden, CodeReauthRequired, "conf
 // errPasswordWrong answers a fresh proof with a wrong password.
 var errPasswordWrong = newError(http.StatusForbidden, CodeOldPasswordWrong, "the current password is not right", "/password")
 
-// reauthGrant is the stored side of the grant cookie.
-type reauthGrant struct {
-	UserID string `json:"user_id"`
-}
-
-func (e *Engine) reauthKey(grant string) string { return "ra/" + mac(e.keys.token, "reauth", grant) }
-
 // reauthInput is the proof part of POST passkeys/register/options.
 type reauthInput struct {
 	Password   *string         `json:"password"`
@@ -104,7 +97,7 @@ func (e *Engine) hasGrant(ctx context.Context, r *http.Request, user User) bool 
 		return false
 	}
 	var g reauthGrant
-	found, err := e.getJSON(ctx, e.reauthKey(c.Value), &g)
+	found, err := e.getRecord(ctx, e.keys.reauthKey(c.Value), &g)
 	return err == nil && found && g.UserID == user.ID
 }
 
@@ -114,13 +107,13 @@ func (e *Engine) issueGrant(ctx context.Context, user User) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return g, e.putJSON(ctx, e.reauthKey(g), reauthGrant{UserID: user.ID}, reauthTTL, e.keys.ownerKey(user.ID))
+	return g, e.putRecord(ctx, e.keys.reauthKey(g), reauthGrant{UserID: user.ID}, reauthTTL, e.keys.ownerKey(user.ID))
 }
 
 // spendGrant ends the browser's grant once it allowed a registration.
 func (e *Engine) spendGrant(ctx context.Context, r *http.Request) {
 	if c, err := r.Cookie(cookieReauth); err == nil && wellFormedToken(c.Value) {
-		if err := e.store.Delete(context.WithoutCancel(ctx), e.reauthKey(c.Value)); err != nil {
+		if err := e.store.Delete(context.WithoutCancel(ctx), e.keys.reauthKey(c.Value)); err != nil {
 			e.log.Warn("ending a passkey grant", zap.Error(err))
 		}
 	}

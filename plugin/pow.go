@@ -127,7 +127,7 @@ func (e *Engine) checkPow(ctx context.Context, sol *PowSolution) *apiError {
 	}
 	// Single use: the first request with this challenge wins; the record
 	// lives until the challenge would expire anyway.
-	won, err := e.store.PutIfAbsent(ctx, "pw/"+mac(e.keys.pow, "used", payload), []byte{1}, left)
+	won, err := e.store.PutIfAbsent(ctx, e.keys.powUsedKey(payload), []byte{1}, left)
 	if err != nil {
 		return storeUnavailable(err)
 	}

@@ -70,7 +70,7 @@ func (e *Engine) walkQueue(ctx context.Context, w *queueWalk, handle func(ctx co
 	now := time.Now() // real time: the grace is about writers, not the engine's clock
 	newTail, settled := tail, true
 	for n := tail + 1; n <= head && ctx.Err() == nil; n++ {
-		key := w.prefix + strconv.FormatInt(n, 10)
+		key := queueEntryKey(w.prefix, n)
 		raw, err := e.store.Get(ctx, key)
 		var done bool
 		switch {

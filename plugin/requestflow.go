@@ -99,7 +99,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		flow.CodeMAC = e.keys.codeMAC(job.flowID, code)
 		flow.CodeExpiry = now.Add(e.cfg.CodeTTL)
 	}
-	if err := e.putJSON(ctx, flowKey, flow, e.cfg.TokenTTL, owner); err != nil {
+	if err := e.putRecord(ctx, flowKey, flow, e.cfg.TokenTTL, owner); err != nil {
 		return err
 	}
 	needsPasskey, err := e.needsPasskey(ctx, user.ID)
@@ -109,12 +109,12 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 	var link string
 	if e.methodEnabled(MethodLink) {
 		rec := tokenRecord{User: user, Identifier: job.identifier, FlowKey: flowKey, Via: MethodLink, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
-		if err := e.putJSON(ctx, tokenKey, rec, e.cfg.TokenTTL, owner); err != nil {
+		if err := e.putRecord(ctx, tokenKey, rec, e.cfg.TokenTTL, owner); err != nil {
 			return err
 		}
 		link = e.resetLink(token)
 	}
-	if err := e.putJSON(ctx, e.keys.revokeKey(revoke), revokeRecord{UserID: user.ID, FlowKey: flowKey}, e.cfg.RevokeTTL, ""); err != nil {
+	if err := e.putRecord(ctx, e.keys.revokeKey(revoke), revokeRecord{UserID: user.ID, FlowKey: flowKey}, e.cfg.RevokeTTL, ""); err != nil {
 		return err
 	}
 	e.audit(zapcore.InfoLevel, "reset requested", "requested", "", zap.Bool("known", true), zap.String("user_id", user.ID), zap.String("ip", job.ip))
@@ -150,7 +150,7 @@ func (e *Engine) storeDecoyFlow(ctx context.Context, job requestJob, budget stri
 		CodeMAC: e.keys.codeMAC(job.flowID, code), CodeExpiry: now.Add(e.cfg.CodeTTL),
 		CreatedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL),
 	}
-	if err := e.putJSON(ctx, e.keys.flowKey(job.flowID), flow, e.cfg.TokenTTL, ""); err != nil {
+	if err := e.putRecord(ctx, e.keys.flowKey(job.flowID), flow, e.cfg.TokenTTL, ""); err != nil {
 		return fmt.Errorf("storing the flow: %w", err)
 	}
 	return nil
@@ -163,7 +163,7 @@ func (e *Engine) storeDecoyFlow(ctx context.Context, job requestJob, budget stri
 // unknown pair never shares one; an account reachable under k aliases
 // gets k budgets instead, a small and fixed multiple.
 func (e *Engine) identifierBudget(identifier string) string {
-	return "u/" + mac(e.keys.owner, "identifier", strings.ToLower(identifier))
+	return e.keys.identifierOwnerKey(identifier)
 }
 
 // accountMailKey is the per-identifier mail counter of a resolved

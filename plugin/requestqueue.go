@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"strconv"
 	"sync"
 	"time"
 
@@ -37,12 +36,8 @@ import (
 // before the entry is deleted sends it again, with the same Message-ID.)
 // A request for an unknown account, or one that sends no mail, is deleted
 // once processed.
+// The keys are laid out in keyspace.go.
 const (
-	requestSeq    = "rq/blocks"
-	requestTail   = "rq/tail"
-	requestLease  = "rq/lease/"
-	requestPrefix = "rq/"
-
 	// requestTTL bounds how long an accepted request may wait.
 	requestTTL = 24 * time.Hour
 	// requestGrace is how long an entry is left to the in-memory worker
@@ -65,14 +60,6 @@ const (
 	requestBlock     = 16
 	requestBlockLife = time.Second
 )
-
-// queuedRequest is a reset request as kept in the request queue.
-type queuedRequest struct {
-	Identifier string    `json:"identifier"`
-	FlowID     string    `json:"flow_id"`
-	IP         string    `json:"ip"`
-	At         time.Time `json:"at"`
-}
 
 // requestQueue is the durable queue of accepted reset requests.
 type requestQueue struct {
@@ -128,8 +115,6 @@ func (q *requestQueue) open(data []byte, v any) error {
 	return (&outbox{aead: q.aead}).open(data, v)
 }
 
-func requestKey(n int64) string { return requestPrefix + strconv.FormatInt(n, 10) }
-
 // acceptRequest writes job to the store and hands it to a worker. Only
 // when it returns nil may the request be answered 202. A full in-memory
 // queue is no loss: the walker takes the entry.
@@ -171,7 +156,7 @@ func (e *Engine) processQueued(ctx context.Context, job requestJob) error {
 // and reports whether the entry became a mail.
 func (e *Engine) settleQueued(ctx context.Context, job requestJob) (bool, error) {
 	q := e.requests
-	won, release, err := e.takeLease(ctx, requestLease+strconv.FormatInt(job.seq, 10), requestLeaseTTL)
+	won, release, err := e.takeLease(ctx, requestLeaseKey(job.seq), requestLeaseTTL)
 	if err != nil {
 		return false, fmt.Errorf("leasing request: %w", err)
 	}
@@ -296,7 +281,7 @@ func (q *requestQueue) pass(ctx context.Context) error {
 		if ent.Request != nil && ent.Attempts == 0 && e.now().Sub(ent.Request.At) < requestGrace {
 			return false, nil // the in-memory worker has it
 		}
-		won, release, err := e.takeLease(ctx, requestLease+strconv.FormatInt(n, 10), requestLeaseTTL)
+		won, release, err := e.takeLease(ctx, requestLeaseKey(n), requestLeaseTTL)
 		if err != nil || !won {
 			return false, err
 		}

@@ -2,7 +2,6 @@ package plugin
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -21,44 +20,6 @@ import (
 // User is what the lookup hook (or the user directory) tells about an
 // identifier.
 type User = directory.User
-
-// flowRecord is a reset flow as stored under its flow key.
-type flowRecord struct {
-	User       User      `json:"user"`
-	Identifier string    `json:"identifier"`
-	CodeMAC    string    `json:"code_mac,omitempty"`
-	CodeExpiry time.Time `json:"code_expires_at,omitempty"`
-	TokenKey   string    `json:"token_key"`
-	CreatedAt  time.Time `json:"created_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
-	IP         string    `json:"ip"`
-	// Decoy marks a flow that sends no mail and that no code opens
-	// (requestflow.go); Budget is the key its wrong codes count against.
-	Decoy  bool   `json:"decoy,omitempty"`
-	Budget string `json:"budget,omitempty"`
-}
-
-// tokenRecord is a password-setting token as stored under its token key.
-type tokenRecord struct {
-	User       User   `json:"user"`
-	Identifier string `json:"identifier"`
-	FlowKey    string `json:"flow_key,omitempty"`
-	Via        string `json:"via"`
-	// NeedsPasskey marks a token whose user must still prove a passkey
-	// (require_passkey).
-	NeedsPasskey bool      `json:"needs_passkey,omitempty"`
-	IssuedAt     time.Time `json:"issued_at"`
-	ExpiresAt    time.Time `json:"expires_at"`
-}
-
-// revokeRecord backs a "this wasn't me" link.
-type revokeRecord struct {
-	UserID  string `json:"user_id"`
-	FlowKey string `json:"flow_key"`
-	// PasskeyID is set on the link of a "passkey added" mail: that
-	// passkey goes too.
-	PasskeyID []byte `json:"passkey_id,omitempty"`
-}
 
 // requestJob is a reset request waiting for lookup and mail.
 type requestJob struct {
@@ -231,7 +192,7 @@ func (e *Engine) loadToken(ctx context.Context, token string) (tokenRecord, stri
 		return rec, "", errTokenInvalid
 	}
 	key := e.keys.tokenKey(token)
-	found, err := e.getJSON(ctx, key, &rec)
+	found, err := e.getRecord(ctx, key, &rec)
 	if err != nil {
 		return rec, "", storeUnavailable(err)
 	}
@@ -431,7 +392,7 @@ func (e *Engine) revoke(ctx context.Context, token, ip string) *apiError {
 		return errTokenInvalid
 	}
 	var rec revokeRecord
-	found, err := e.getJSON(ctx, e.keys.revokeKey(token), &rec)
+	found, err := e.getRecord(ctx, e.keys.revokeKey(token), &rec)
 	if err != nil {
 		return storeUnavailable(err)
 	}
@@ -463,31 +424,6 @@ func (e *Engine) policyJSON() map[string]any {
 	out["token_ttl_seconds"] = int(e.cfg.TokenTTL / time.Second)
 	out["code_ttl_seconds"] = int(e.cfg.CodeTTL / time.Second)
 	return out
-}
-
-func (e *Engine) putJSON(ctx context.Context, key string, v any, ttl time.Duration, owner string) error {
-	data, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Errorf("encoding record: %w", err)
-	}
-	if err := e.store.Put(ctx, key, data, ttl, owner); err != nil {
-		return fmt.Errorf("storing record: %w", err)
-	}
-	return nil
-}
-
-func (e *Engine) getJSON(ctx context.Context, key string, v any) (bool, error) {
-	data, err := e.store.Get(ctx, key)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if err := json.Unmarshal(data, v); err != nil {
-		return false, fmt.Errorf("decoding record: %w", err)
-	}
-	return true, nil
 }
 
 func humanDuration(d time.Duration) string {

@@ -74,7 +74,7 @@ func (e *Engine) checkNewPassword(ctx context.Context, u User, identifier, passw
 // reset (SAME_AS_OLD is hygiene, not a defence).
 func (e *Engine) sameAsOldGuard(tokenKey string, u User) func(context.Context) (bool, *apiError) {
 	return func(ctx context.Context) (bool, *apiError) {
-		n, err := e.store.Incr(ctx, "so/"+tokenKey, e.cfg.TokenTTL)
+		n, err := e.store.Incr(ctx, sameAsOldKey(tokenKey), e.cfg.TokenTTL)
 		if err != nil {
 			return false, storeUnavailable(err)
 		}
@@ -103,15 +103,15 @@ func (e *Engine) takeOldPasswordAttempt(ctx context.Context, owner string) (bool
 	if l.Count <= 0 {
 		return true, nil
 	}
-	if locked, err := e.accountLocked(ctx, "old_password", owner); err != nil || locked {
+	if locked, err := e.accountLocked(ctx, budgetOldPassword, owner); err != nil || locked {
 		return false, err
 	}
-	n, err := e.store.Incr(ctx, "lf/old_password/"+owner, l.Window)
+	n, err := e.store.Incr(ctx, failureCountKey(budgetOldPassword, owner), l.Window)
 	if err != nil {
 		return false, err
 	}
 	if n >= int64(l.Count) {
-		if err := e.store.Put(ctx, "lk/old_password/"+owner, []byte("1"), l.Window, owner); err != nil {
+		if err := e.store.Put(ctx, lockoutKey(budgetOldPassword, owner), []byte("1"), l.Window, owner); err != nil {
 			return false, err
 		}
 	}

@@ -91,9 +91,6 @@ func (e *Engine) LastSelfTest() []PartStatus {
 	return append([]PartStatus(nil), e.selftest.parts...)
 }
 
-// selfTestKey is the store key of the probe; "st/" is used by nothing else.
-const selfTestKey = "st/probe"
-
 func (e *Engine) checkStore(ctx context.Context) error {
 	want := []byte(e.now().UTC().Format(time.RFC3339Nano))
 	if err := e.store.Put(ctx, selfTestKey, want, time.Minute, ""); err != nil {

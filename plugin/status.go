@@ -45,10 +45,10 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 	}
 	if c, ok := e.store.(store.Counter); ok {
 		var err error
-		if st.OpenTokens, err = c.CountPrefix(ctx, "t/"); err != nil {
+		if st.OpenTokens, err = c.CountPrefix(ctx, tokenPrefix); err != nil {
 			return st, fmt.Errorf("counting tokens: %w", err)
 		}
-		if st.OpenFlows, err = c.CountPrefix(ctx, "f/"); err != nil {
+		if st.OpenFlows, err = c.CountPrefix(ctx, flowPrefix); err != nil {
 			return st, fmt.Errorf("counting flows: %w", err)
 		}
 	}

@@ -73,7 +73,7 @@ func BenchmarkCompleteUsers(b *testing.B) {
 				}
 				now := e.now()
 				rec := tokenRecord{User: user, Identifier: user.Email, Via: "admin", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-				if err := e.putJSON(ctx, e.keys.tokenKey(token), rec, time.Hour, e.keys.ownerKey(user.ID)); err != nil {
+				if err := e.putRecord(ctx, e.keys.tokenKey(token), rec, time.Hour, e.keys.ownerKey(user.ID)); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()

@@ -1,0 +1,112 @@
+package plugin
+
+import (
+	"encoding/hex"
+	"strconv"
+	"strings"
+)
+
+// The store's key space: every key the engine reads or writes is built in
+// this file and nowhere else (TestKeySpaceHasOneOwner keeps it so), so one
+// page tells what lives under which prefix. Every key that stands for a
+// token, code, flow, identifier, user or address is a keyed hash (keys.go):
+// the raw value never reaches the store, and a copy of the database alone
+// cannot map one back (invariant 1).
+//
+//	t/   reset tokens (tokenRecord)          r/   "this wasn't me" links (revokeRecord)
+//	f/   flows (flowRecord)                  u/   a user's index, for ending all they own
+//	ri/  mails per identifier                rp/  requests per client address
+//	rm/  the global mail budget              ca/  code guesses per flow
+//	lf/  an account's failure count          lk/  an account's lockout
+//	ls/  an account's guess slots            so/  SAME_AS_OLD checks per token
+//	pk/  a user's passkeys                   ph/  a passkey user handle → user
+//	pc/  passkey ceremonies                  ra/  fresh-proof grants
+//	pl/  passkey ceremony limits             pw/  spent proofs of work
+//	mo/  the mail outbox                     rq/  the request queue
+//	l/   per-key locks (TOKEN_BUSY)          st/  the self-test probe
+const (
+	tokenPrefix  = "t/"
+	flowPrefix   = "f/"
+	outboxPrefix = "mo/"
+	// outboxSeq counts outbox entries, outboxTail is the highest entry
+	// below which all are done, outboxLease+n is held while one instance
+	// sends entry n.
+	outboxSeq   = "mo/seq"
+	outboxTail  = "mo/tail"
+	outboxLease = "mo/lease/"
+	// requestPrefix+n is request queue entry n; requestSeq counts blocks
+	// of entry numbers; requestTail and requestLease as for the outbox.
+	requestPrefix = "rq/"
+	requestSeq    = "rq/blocks"
+	requestTail   = "rq/tail"
+	requestLease  = "rq/lease/"
+	// mailBudgetKey counts reset mails across all users (the global
+	// budget).
+	mailBudgetKey = "rm/global"
+	// ceremoniesAllKey counts passkey ceremonies across all users.
+	ceremoniesAllKey = "pl/all"
+	// selfTestKey is the store key of the self-test's probe.
+	selfTestKey = "st/probe"
+)
+
+// The kinds of an account's failure budget.
+const (
+	budgetCode        = "code"
+	budgetOldPassword = "old_password"
+)
+
+func (k *keys) tokenKey(token string) string  { return tokenPrefix + mac(k.token, token) }
+func (k *keys) revokeKey(token string) string { return "r/" + mac(k.token, "revoke", token) }
+func (k *keys) flowKey(flowID string) string  { return flowPrefix + mac(k.flow, flowID) }
+func (k *keys) ownerKey(userID string) string { return "u/" + mac(k.owner, userID) }
+func (k *keys) identKey(ident string) string  { return "ri/" + mac(k.ident, ident) }
+func (k *keys) ipKey(ip string) string        { return "rp/" + mac(k.ip, ip) }
+
+// codeMAC is what a flow keeps of its code.
+func (k *keys) codeMAC(flowID, code string) string { return mac(k.code, flowID, code) }
+
+// identifierOwnerKey is the budget owner of an identifier as typed
+// (case-folded), see Engine.identifierBudget.
+func (k *keys) identifierOwnerKey(identifier string) string {
+	return "u/" + mac(k.owner, "identifier", strings.ToLower(identifier))
+}
+
+func (k *keys) accountKey(userID string) string { return "pk/" + mac(k.owner, "passkeys", userID) }
+func (k *keys) ceremonyKey(id string) string    { return "pc/" + mac(k.token, "ceremony", id) }
+func (k *keys) reauthKey(grant string) string   { return "ra/" + mac(k.token, "reauth", grant) }
+func (k *keys) ceremonyIPKey(ip string) string  { return "pl/ip/" + mac(k.ip, "ceremony", ip) }
+func (k *keys) powUsedKey(payload string) string {
+	return "pw/" + mac(k.pow, "used", payload)
+}
+
+// handleKey maps a passkey's user handle to its user.
+func handleKey(handle []byte) string { return "ph/" + hex.EncodeToString(handle) }
+
+// ceremonyScopeKey counts the ceremonies of one flow or token.
+func ceremonyScopeKey(scope string) string { return "pl/s/" + scope }
+
+// lockKey is the lock that makes one request at a time use storeKey.
+func lockKey(storeKey string) string { return "l/" + storeKey }
+
+// codeAttemptsKey counts the code guesses of the flow under flowKey.
+func codeAttemptsKey(flowKey string) string { return "ca/" + flowKey }
+
+// sameAsOldKey counts the SAME_AS_OLD checks of the token under tokenKey.
+func sameAsOldKey(tokenKey string) string { return "so/" + tokenKey }
+
+// failureCountKey counts an account's failures of one kind; lockoutKey
+// marks the account locked for that kind; budgetSlotKey is slot i of its
+// guess budget (budget.go).
+func failureCountKey(kind, owner string) string { return "lf/" + kind + "/" + owner }
+func lockoutKey(kind, owner string) string      { return "lk/" + kind + "/" + owner }
+func budgetSlotKey(kind, owner string, i int) string {
+	return "ls/" + kind + "/" + owner + "/" + strconv.Itoa(i)
+}
+
+func outboxKey(n int64) string       { return queueEntryKey(outboxPrefix, n) }
+func requestKey(n int64) string      { return queueEntryKey(requestPrefix, n) }
+func outboxLeaseKey(n int64) string  { return queueEntryKey(outboxLease, n) }
+func requestLeaseKey(n int64) string { return queueEntryKey(requestLease, n) }
+
+// queueEntryKey is entry n of the numbered queue under prefix.
+func queueEntryKey(prefix string, n int64) string { return prefix + strconv.FormatInt(n, 10) }

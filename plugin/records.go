@@ -1,0 +1,137 @@
+package plugin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/resetgate/resetgate/plugin/mailer"
+	"github.com/resetgate/resetgate/store"
+)
+
+// The store's record types and their one encoding: every value the engine
+// writes under a key of keyspace.go is one of these, encoded and decoded
+// here and nowhere else (TestKeySpaceHasOneOwner keeps it so).
+
+// flowRecord is a reset flow as stored under its flow key.
+type flowRecord struct {
+	User       User      `json:"user"`
+	Identifier string    `json:"identifier"`
+	CodeMAC    string    `json:"code_mac,omitempty"`
+	CodeExpiry time.Time `json:"code_expires_at,omitempty"`
+	TokenKey   string    `json:"token_key"`
+	CreatedAt  time.Time `json:"created_at"`
+	ExpiresAt  time.Time `json:"expires_at"`
+	IP         string    `json:"ip"`
+	// Decoy marks a flow that sends no mail and that no code opens
+	// (requestflow.go); Budget is the key its wrong codes count against.
+	Decoy  bool   `json:"decoy,omitempty"`
+	Budget string `json:"budget,omitempty"`
+}
+
+// tokenRecord is a password-setting token as stored under its token key.
+type tokenRecord struct {
+	User       User   `json:"user"`
+	Identifier string `json:"identifier"`
+	FlowKey    string `json:"flow_key,omitempty"`
+	Via        string `json:"via"`
+	// NeedsPasskey marks a token whose user must still prove a passkey
+	// (require_passkey).
+	NeedsPasskey bool      `json:"needs_passkey,omitempty"`
+	IssuedAt     time.Time `json:"issued_at"`
+	ExpiresAt    time.Time `json:"expires_at"`
+}
+
+// revokeRecord backs a "this wasn't me" link.
+type revokeRecord struct {
+	UserID  string `json:"user_id"`
+	FlowKey string `json:"flow_key"`
+	// PasskeyID is set on the link of a "passkey added" mail: that
+	// passkey goes too.
+	PasskeyID []byte `json:"passkey_id,omitempty"`
+}
+
+// passkeyAccount is a user's passkeys, stored outside the owner index so a
+// reset (which kills the user's tokens) keeps them.
+type passkeyAccount struct {
+	UserID      string          `json:"user_id"`
+	Handle      []byte          `json:"handle"`
+	Credentials []passkeyRecord `json:"credentials"`
+	// ResetAt is the user's last password reset: "this wasn't me" removes
+	// the passkeys added after it (passkey_notify.go).
+	ResetAt time.Time `json:"reset_at,omitempty"`
+}
+
+// passkeyRecord is one registered credential.
+type passkeyRecord struct {
+	Credential webauthn.Credential `json:"credential"`
+	Name       string              `json:"name"`
+	CreatedAt  time.Time           `json:"created_at"`
+	LastUsedAt time.Time           `json:"last_used_at,omitempty"`
+}
+
+// ceremonyRecord is the server half of one WebAuthn ceremony.
+type ceremonyRecord struct {
+	Kind     string               `json:"kind"` // register | login
+	Session  webauthn.SessionData `json:"session"`
+	UserID   string               `json:"user_id,omitempty"`
+	TokenKey string               `json:"token_key,omitempty"`
+	FlowKey  string               `json:"flow_key,omitempty"`
+}
+
+// reauthGrant is the stored side of the grant cookie.
+type reauthGrant struct {
+	UserID string `json:"user_id"`
+}
+
+// outboxEntry is one pending mail.
+type outboxEntry struct {
+	Message  mailer.Message `json:"message"`
+	Attempts int            `json:"attempts"`
+	NextAt   time.Time      `json:"next_at"`
+	// Request, in the request queue only, is a reset request that still
+	// waits for its lookup; once processed, the entry becomes its mail.
+	Request *queuedRequest `json:"request,omitempty"`
+}
+
+// queuedRequest is a reset request as kept in the request queue.
+type queuedRequest struct {
+	Identifier string    `json:"identifier"`
+	FlowID     string    `json:"flow_id"`
+	IP         string    `json:"ip"`
+	At         time.Time `json:"at"`
+}
+
+func (e *Engine) putRecord(ctx context.Context, key string, v any, ttl time.Duration, owner string) error {
+	data, err := encodeRecord(v)
+	if err != nil {
+		return fmt.Errorf("encoding record: %w", err)
+	}
+	if err := e.store.Put(ctx, key, data, ttl, owner); err != nil {
+		return fmt.Errorf("storing record: %w", err)
+	}
+	return nil
+}
+
+func (e *Engine) getRecord(ctx context.Context, key string, v any) (bool, error) {
+	data, err := e.store.Get(ctx, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if err := decodeRecord(data, v); err != nil {
+		return false, fmt.Errorf("decoding record: %w", err)
+	}
+	return true, nil
+}
+
+// encodeRecord is the one encoding of a stored record.
+func encodeRecord(v any) ([]byte, error) { return json.Marshal(v) }
+
+// decodeRecord reads a record written by encodeRecord.
+func decodeRecord(raw []byte, v any) error { return json.Unmarshal(raw, v) }
