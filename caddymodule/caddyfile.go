@@ -2,6 +2,7 @@ package caddymodule
 
 import (
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -142,8 +143,12 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	if d.NextArg() {
 		return d.ArgErr()
 	}
+	seen := seenOptions{}
 	for d.NextBlock(0) {
 		opt := d.Val()
+		if err := seen.once(d, opt, "admin_token"); err != nil {
+			return err
+		}
 		var err error
 		switch opt {
 		case "prefix":
@@ -231,8 +236,13 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := noArgs(d, "passkey"); err != nil {
 				return err
 			}
+			seenSub := seenOptions{}
 			for nesting := d.Nesting(); d.NextBlock(nesting); {
-				switch sub := d.Val(); sub {
+				sub := d.Val()
+				if err := seenSub.once(d, sub, "origins"); err != nil {
+					return err
+				}
+				switch sub {
 				case "rp_id":
 					err = oneArg(d, &h.Passkey.RPID)
 				case "rp_name":
@@ -419,8 +429,12 @@ func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, extra func(sub str
 	if d.NextArg() {
 		return d.Errf("%s: expected one URL, then an optional block", name)
 	}
+	seen := seenOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		sub := d.Val()
+		if err := seen.once(d, sub, "header", "body", "query", "response", "ok_status", "mismatch_status"); err != nil {
+			return err
+		}
 		if extra != nil {
 			handled, err := extra(sub)
 			if err != nil {
@@ -463,9 +477,14 @@ func parseRedis(d *caddyfile.Dispenser, st *Storage) error {
 		}
 		st.ClusterAddrs = append(st.ClusterAddrs, d.Val())
 	}
+	seen := seenOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		if err := seen.once(d, sub); err != nil {
+			return err
+		}
 		var err error
-		switch sub := d.Val(); sub {
+		switch sub {
 		case "key_prefix":
 			err = oneArg(d, &st.KeyPrefix)
 		case "dial_timeout":
@@ -624,9 +643,14 @@ func parseEmail(d *caddyfile.Dispenser, e *Email) error {
 	if d.NextArg() {
 		return d.Errf("email smtp: expected host:port, then a block")
 	}
+	seen := seenOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		if err := seen.once(d, sub); err != nil {
+			return err
+		}
 		var err error
-		switch sub := d.Val(); sub {
+		switch sub {
 		case "from":
 			err = oneArg(d, &e.From)
 		case "tls":
@@ -657,9 +681,14 @@ func parsePolicy(d *caddyfile.Dispenser, p *Policy) error {
 	if err := noArgs(d, "policy"); err != nil {
 		return err
 	}
+	seen := seenOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		if err := seen.once(d, sub, "context_words"); err != nil {
+			return err
+		}
 		var err error
-		switch sub := d.Val(); sub {
+		switch sub {
 		case "min_length":
 			err = intArg(d, &p.MinLength)
 		case "max_length":
@@ -725,9 +754,14 @@ func parseRateLimit(d *caddyfile.Dispenser, rl *RateLimit) error {
 	if err := noArgs(d, "rate_limit"); err != nil {
 		return err
 	}
+	seen := seenOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		sub := d.Val()
+		if err := seen.once(d, sub); err != nil {
+			return err
+		}
 		var err error
-		switch sub := d.Val(); sub {
+		switch sub {
 		case "per_identifier":
 			rl.PerIdentifier, err = parseLimit(d)
 		case "per_ip":
@@ -754,3 +788,20 @@ func parseRateLimit(d *caddyfile.Dispenser, rl *RateLimit) error {
 
 // Interface guard.
 var _ caddyfile.Unmarshaler = (*Handler)(nil)
+
+// seenOptions refuses an option given twice in one block, as
+// caddy-ratelimit does ("already specified"): in a config file a second
+// value that silently wins hides a mistake. Options that add to a list may
+// repeat.
+type seenOptions map[string]bool
+
+func (s seenOptions) once(d *caddyfile.Dispenser, opt string, repeatable ...string) error {
+	if slices.Contains(repeatable, opt) {
+		return nil
+	}
+	if s[opt] {
+		return d.Errf("%s already specified", shown(opt))
+	}
+	s[opt] = true
+	return nil
+}

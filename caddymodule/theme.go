@@ -111,9 +111,14 @@ func parseTheme(d *caddyfile.Dispenser, h *Handler) error {
 		h.Theme = &Theme{}
 	}
 	t := h.Theme
+	seen := seenOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		var err error
-		switch sub := d.Val(); sub {
+		sub := d.Val()
+		if err := seen.once(d, sub); err != nil {
+			return err
+		}
+		switch sub {
 		case "site_name":
 			err = oneArg(d, &h.SiteName)
 		case "support":

@@ -200,8 +200,13 @@ func parseUsersSQL(d *caddyfile.Dispenser) (*directory.SQLConfig, error) {
 	if d.NextArg() {
 		return nil, d.Errf("users sql %s: expected a driver and a DSN, then a block (the DSN is not shown)", s.Driver)
 	}
+	seen := seenOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch sub := d.Val(); sub {
+		sub := d.Val()
+		if err := seen.once(d, sub, "update"); err != nil {
+			return nil, err
+		}
+		switch sub {
 		case "lookup", "verify":
 			var v string
 			if err := oneArg(d, &v); err != nil {

@@ -35,8 +35,13 @@ func parseUsersLDAP(d *caddyfile.Dispenser) (*directory.LDAPConfig, error) {
 	if d.NextArg() {
 		return nil, d.Errf("users ldap: expected one URL, then a block")
 	}
+	seen := seenOptions{}
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		switch sub := d.Val(); sub {
+		sub := d.Val()
+		if err := seen.once(d, sub); err != nil {
+			return nil, err
+		}
+		switch sub {
 		case "bind_dn":
 			if err := oneArg(d, &c.BindDN); err != nil {
 				return nil, err
