@@ -13,6 +13,7 @@ import (
 
 	"github.com/resetgate/resetgate/plugin"
 	"github.com/resetgate/resetgate/plugin/hookreq"
+	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/plugin/passhash"
 )
 
@@ -297,8 +298,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("admin_token: expected sha256:<hex> and at least one scope (tokens:issue, tokens:revoke)")
 			}
 			for _, sc := range args[1:] {
-				if sc != "tokens:issue" && sc != "tokens:revoke" {
-					return d.Errf("admin_token: unknown scope '%s' (want tokens:issue, tokens:revoke)", sc)
+				if err := plugin.CheckAdminScope(sc); err != nil {
+					return d.Errf("admin_token: %v", err)
 				}
 			}
 			h.AdminTokens = append(h.AdminTokens, AdminTokenConfig{Hash: args[0], Scopes: args[1:]})
@@ -322,10 +323,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("methods: expected at least one of link, code")
 			}
 			seen := map[string]bool{}
+			if err := plugin.CheckMethods(h.Methods); err != nil {
+				return d.Errf("methods: %v", err)
+			}
 			for _, m := range h.Methods {
-				if m != "link" && m != "code" && m != "passkey" {
-					return d.Errf("methods: unknown method '%s' (want link, code, passkey)", m)
-				}
 				if seen[m] {
 					return d.Errf("methods: '%s' given twice", m)
 				}
@@ -655,10 +656,8 @@ func parseEmail(d *caddyfile.Dispenser, e *Email) error {
 			err = oneArg(d, &e.From)
 		case "tls":
 			if err = oneArg(d, &e.TLS); err == nil {
-				switch e.TLS {
-				case "starttls", "implicit", "none":
-				default:
-					return d.Errf("email tls: unknown mode '%s' (want starttls, implicit, none)", e.TLS)
+				if err := mailer.CheckTLSMode(e.TLS); err != nil {
+					return d.Errf("email tls: %v", err)
 				}
 			}
 		case "username":
@@ -771,8 +770,12 @@ func parseRateLimit(d *caddyfile.Dispenser, rl *RateLimit) error {
 		case "account_failures":
 			rl.AccountFailures, err = parseLimit(d)
 		case "code_attempts":
-			if err = intArg(d, &rl.CodeAttempts); err == nil && (rl.CodeAttempts < 1 || rl.CodeAttempts > 10) {
-				return d.Errf("code_attempts: must be between 1 and 10")
+			if err = intArg(d, &rl.CodeAttempts); err == nil && rl.CodeAttempts == 0 {
+				err = d.Errf("code_attempts: must be between 1 and %d, got 0", plugin.MaxCodeAttemptsLimit)
+			} else if err == nil {
+				if cerr := plugin.CheckCodeAttempts(rl.CodeAttempts); cerr != nil {
+					err = d.Errf("code_attempts: %v", cerr)
+				}
 			}
 		case "ipv4_prefix", "ipv6_prefix", "queue_size":
 			err = parseAddressLimit(d, rl, sub)

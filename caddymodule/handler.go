@@ -7,9 +7,7 @@ package caddymodule
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -403,41 +401,14 @@ func (h *Handler) Provision(ctx caddy.Context) error {
 func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	repl := caddy.NewReplacer()
 	var cfg plugin.Config
-	if h.BaseURL == "" {
-		return cfg, errors.New("base_url is required")
-	}
 	if h.Users != nil {
 		if err := h.usersAlone(); err != nil {
 			return cfg, err
-		}
-	} else {
-		if h.Lookup == nil || h.Lookup.URL == "" {
-			return cfg, errors.New("lookup is required")
-		}
-		if h.Update == nil || h.Update.URL == "" {
-			return cfg, errors.New("update is required")
 		}
 	}
 	baseURL, err := resolve(repl, "base_url", h.BaseURL)
 	if err != nil {
 		return cfg, err
-	}
-	// Checked here, before anything touches the disk, so that a refused
-	// config leaves no database or key file behind.
-	if err := plugin.CheckBaseURL(baseURL); err != nil {
-		return cfg, err
-	}
-	if err := plugin.CheckPrefix(h.Prefix); err != nil {
-		return cfg, err
-	}
-	durations := map[string]caddy.Duration{"token_ttl": h.TokenTTL, "code_ttl": h.CodeTTL, "revoke_ttl": h.RevokeTTL}
-	if h.Users == nil {
-		durations["lookup timeout"], durations["update timeout"] = h.Lookup.Timeout, h.Update.Timeout
-	}
-	for name, d := range durations {
-		if d < 0 {
-			return cfg, fmt.Errorf("%s must be positive", name)
-		}
 	}
 	cfg = plugin.Config{
 		Prefix:         h.Prefix,
@@ -449,49 +420,35 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 		RevokeTTL:      time.Duration(h.RevokeTTL),
 		Methods:        h.Methods,
 		ClientIP:       clientIP,
-	}
-	if cfg.SiteName == "" {
-		cfg.SiteName = siteFromURL(baseURL)
+		LinkPath:       h.LinkPath,
+		RequirePasskey: h.RequirePasskey,
+		PowDifficulty:  h.Pow,
 	}
 	if cfg.Pages, err = h.Theme.pageOptions(repl); err != nil {
 		return cfg, err
 	}
-	for _, m := range h.Methods {
-		if m != plugin.MethodLink && m != plugin.MethodCode && m != plugin.MethodPasskey {
-			return cfg, fmt.Errorf("methods: unknown method %q (want link, code, passkey)", m)
-		}
-	}
 	if p := h.Passkey; p != nil {
-		u, _ := url.Parse(baseURL)
 		cfg.Passkey = &plugin.PasskeyConfig{RPID: p.RPID, RPName: p.RPName, Origins: p.Origins, RemoveOnReset: p.RemoveOnReset,
 			CeremoniesPerFlow: p.CeremoniesPerFlow, MaxCeremonies: p.MaxCeremonies}
-		if p.CeremoniesPerFlow < 0 || p.MaxCeremonies < 0 {
-			return cfg, fmt.Errorf("passkey: ceremonies_per_flow and max_ceremonies must not be negative")
-		}
 		if l := p.CeremoniesPerIP; l != nil {
 			cfg.Passkey.CeremoniesPerIP = plugin.Limit{Count: l.Count, Window: time.Duration(l.Window)}
 		}
-		if cfg.Passkey.RPID == "" {
-			cfg.Passkey.RPID = u.Hostname()
-		}
-		if cfg.Passkey.RPName == "" {
-			cfg.Passkey.RPName = cfg.SiteName
-		}
-		if len(cfg.Passkey.Origins) == 0 {
-			cfg.Passkey.Origins = []string{u.Scheme + "://" + u.Host}
-		}
 	}
-	cfg.RequirePasskey = h.RequirePasskey
-	if err := plugin.CheckPowDifficulty(h.Pow); err != nil {
-		return cfg, err
-	}
-	cfg.PowDifficulty = h.Pow
 
 	// Hooks.
 	var updSigner *webhook.Signer
-	if h.Users == nil {
+	switch {
+	case h.Users == nil && h.Lookup != nil && h.Lookup.URL != "" && h.Update != nil && h.Update.URL != "":
 		if updSigner, err = h.lookupAndUpdate(repl, &cfg); err != nil {
 			return cfg, err
+		}
+	case h.Users == nil:
+		// Incomplete: Validate names what is missing.
+		if h.Lookup != nil {
+			cfg.Lookup.URL = h.Lookup.URL
+		}
+		if h.Update != nil {
+			cfg.Update.URL = h.Update.URL
 		}
 	}
 	if cfg.Session, err = h.optionalHook(repl, "session", (*Hook)(sessionHook(h.Session)), updSigner); err != nil {
@@ -502,12 +459,6 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	}
 	if cfg.Deliver, err = h.optionalHook(repl, "deliver", h.Deliver, updSigner); err != nil {
 		return cfg, err
-	}
-	if h.LinkPath != "" {
-		if err := plugin.CheckPrefix(h.LinkPath); err != nil {
-			return cfg, fmt.Errorf("link_path: %w", err)
-		}
-		cfg.LinkPath = h.LinkPath
 	}
 	for i, t := range h.AdminTokens {
 		hash, err := resolve(repl, "admin_token", t.Hash)
@@ -521,7 +472,7 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 		cfg.AdminTokens = append(cfg.AdminTokens, at)
 	}
 	cfg.AdminAllowRoles = h.AdminAllowRoles
-	if h.Users == nil {
+	if h.Users == nil && h.Update != nil {
 		if cfg.Verify, err = h.optionalHook(repl, "verify", h.Verify, updSigner); err != nil {
 			return cfg, err
 		}
@@ -545,16 +496,6 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 			cfg.Policy.Breached = &policy.BreachedCheck{URL: u, FailOpen: b.FailOpen, Timeout: time.Duration(b.Timeout)}
 		}
 	}
-	cfg.Policy.Defaults()
-	if cfg.Policy.MinLength < 8 {
-		return cfg, fmt.Errorf("policy min_length must be at least 8 (NIST 800-63B), got %d", cfg.Policy.MinLength)
-	}
-	if cfg.Policy.MaxLength < 64 || cfg.Policy.MaxLength < cfg.Policy.MinLength {
-		return cfg, fmt.Errorf("policy max_length must be at least 64 and at least min_length, got %d", cfg.Policy.MaxLength)
-	}
-	if err := cfg.Policy.Validate(); err != nil {
-		return cfg, fmt.Errorf("policy: %w", err)
-	}
 	if rl := h.RateLimit; rl != nil {
 		for _, l := range []struct {
 			name string
@@ -570,18 +511,27 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 				continue
 			}
 			if l.in.Count < 1 || l.in.Window <= 0 {
+				// Kept apart from the engine's zero value, which means
+				// "the default".
 				return cfg, fmt.Errorf("rate_limit %s needs a count ≥ 1 and a positive window", l.name)
 			}
 			*l.out = plugin.Limit{Count: l.in.Count, Window: time.Duration(l.in.Window)}
-		}
-		if rl.CodeAttempts < 0 || rl.CodeAttempts > 10 {
-			return cfg, fmt.Errorf("rate_limit code_attempts must be between 1 and 10, got %d", rl.CodeAttempts)
 		}
 		cfg.MaxCodeAttempts = rl.CodeAttempts
 		if err := rl.checkAddressLimits(); err != nil {
 			return cfg, err
 		}
 		cfg.IPv4Prefix, cfg.IPv6Prefix, cfg.QueueSize = rl.IPv4Prefix, rl.IPv6Prefix, rl.QueueSize
+	}
+
+	// Every rule, checked before anything connects or touches the disk,
+	// so that a refused config leaves no database or key file behind.
+	check := cfg
+	if h.Users != nil {
+		check.Users = usersToOpen{} // opened below, once every rule passed
+	}
+	if err := check.Validate(); err != nil {
+		return cfg, err
 	}
 
 	// Mail.
@@ -715,7 +665,7 @@ func (h *Handler) optionalHook(repl *caddy.Replacer, name string, hk *Hook, def 
 	if len(hk.MismatchStatus) > 0 && name != "verify" {
 		return plugin.Hook{}, fmt.Errorf("%s: mismatch_status is for the verify hook only", name)
 	}
-	return plugin.Hook{URL: u, Client: &webhook.Client{Signer: sg, Timeout: timeoutOr(hk.Timeout), UserAgent: "resetgate"}, Template: tmpl, MismatchStatus: hk.MismatchStatus}, nil
+	return plugin.Hook{URL: u, Client: &webhook.Client{Signer: sg, Timeout: time.Duration(hk.Timeout), UserAgent: "resetgate"}, Template: tmpl, MismatchStatus: hk.MismatchStatus}, nil
 }
 
 var envFilePlaceholder = regexp.MustCompile(`\{(env|file)\.[^{}]+\}`)
@@ -759,11 +709,7 @@ func clientIP(r *http.Request) string {
 	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
 		return ip
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
+	return plugin.RemoteIP(r)
 }
 
 func resolve(repl *caddy.Replacer, option, v string) (string, error) {
@@ -800,21 +746,6 @@ func hookURL(repl *caddy.Replacer, option, raw string) (string, error) {
 	return u, nil
 }
 
-func timeoutOr(d caddy.Duration) time.Duration {
-	if d <= 0 {
-		return 5 * time.Second
-	}
-	return time.Duration(d)
-}
-
-func siteFromURL(u string) string {
-	u = strings.TrimPrefix(strings.TrimPrefix(u, "https://"), "http://")
-	if i := strings.IndexAny(u, "/:"); i >= 0 {
-		u = u[:i]
-	}
-	return u
-}
-
 // Interface guards.
 var (
 	_ caddy.Module                = (*Handler)(nil)
@@ -823,3 +754,7 @@ var (
 	_ caddy.CleanerUpper          = (*Handler)(nil)
 	_ caddyhttp.MiddlewareHandler = (*Handler)(nil)
 )
+
+// usersToOpen stands for a configured user directory in Validate, before
+// it is opened.
+type usersToOpen struct{ directory.Directory }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -137,8 +138,8 @@ func (h *Handler) lookupAndUpdate(repl *caddy.Replacer, cfg *plugin.Config) (*we
 	if err != nil {
 		return nil, err
 	}
-	cfg.Lookup = plugin.Hook{URL: lookupURL, Client: &webhook.Client{Signer: lookSigner, Timeout: timeoutOr(h.Lookup.Timeout), UserAgent: "resetgate"}}
-	cfg.Update = plugin.Hook{URL: updateURL, Client: &webhook.Client{Signer: updSigner, Timeout: timeoutOr(h.Update.Timeout), UserAgent: "resetgate"}}
+	cfg.Lookup = plugin.Hook{URL: lookupURL, Client: &webhook.Client{Signer: lookSigner, Timeout: time.Duration(h.Lookup.Timeout), UserAgent: "resetgate"}}
+	cfg.Update = plugin.Hook{URL: updateURL, Client: &webhook.Client{Signer: updSigner, Timeout: time.Duration(h.Update.Timeout), UserAgent: "resetgate"}}
 	if cfg.Lookup.Template, err = hookTemplate(repl, "lookup", h.Lookup.Template); err != nil {
 		return nil, err
 	}

@@ -58,8 +58,8 @@ func ParseAdminToken(hash string, scopes []string) (AdminToken, error) {
 		return t, fmt.Errorf("admin_token needs at least one scope (%s, %s)", ScopeIssue, ScopeRevoke)
 	}
 	for _, s := range scopes {
-		if s != ScopeIssue && s != ScopeRevoke {
-			return t, fmt.Errorf("admin_token: unknown scope %q (want %s, %s)", s, ScopeIssue, ScopeRevoke)
+		if err := CheckAdminScope(s); err != nil {
+			return t, fmt.Errorf("admin_token: %w", err)
 		}
 	}
 	copy(t.Hash[:], b)
@@ -250,4 +250,13 @@ func (e *Engine) adminTarget(ctx context.Context, userID, actor, what string) (U
 		return User{}, newError(http.StatusForbidden, CodeRoleNotAllowed, what+" cannot be issued for users with this role", "")
 	}
 	return user, nil
+}
+
+// CheckAdminScope reports whether s is an admin token scope
+// (tokens:issue, tokens:revoke).
+func CheckAdminScope(s string) error {
+	if s != ScopeIssue && s != ScopeRevoke {
+		return fmt.Errorf("unknown scope '%s' (want %s, %s)", s, ScopeIssue, ScopeRevoke)
+	}
+	return nil
 }

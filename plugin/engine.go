@@ -229,25 +229,13 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckBaseURL(cfg.BaseURL); err != nil {
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	base, _ := url.Parse(cfg.BaseURL)
 	base.Path = strings.TrimSuffix(base.Path, "/")
-	if err := CheckPrefix(cfg.Prefix); err != nil {
-		return nil, err
-	}
 	if cfg.Prefix == "" {
 		cfg.Prefix = DefaultPrefix
-	}
-	switch {
-	case cfg.Users != nil && (cfg.Update.URL != "" || cfg.Lookup.URL != "" || cfg.Verify.URL != ""):
-		return nil, errors.New("users replaces the lookup, update and verify hooks: configure one or the other")
-	case cfg.Users == nil && (cfg.Update.URL == "" || cfg.Lookup.URL == ""):
-		return nil, errors.New("lookup and update hooks are required")
-	}
-	if err := CheckPowDifficulty(cfg.PowDifficulty); err != nil {
-		return nil, err
 	}
 	cfg.logger = log
 	defaults(&cfg)
@@ -333,10 +321,10 @@ func defaults(c *Config) {
 		h.name, h.observer = name, c.Observer
 	}
 	if c.ClientIP == nil {
-		c.ClientIP = remoteIP
+		c.ClientIP = RemoteIP
 	}
 	if c.SiteName == "" {
-		c.SiteName = "your account"
+		c.SiteName = siteFromURL(c.BaseURL)
 	}
 	if c.TokenTTL == 0 {
 		c.TokenTTL = 15 * time.Minute
@@ -383,7 +371,7 @@ func defaults(c *Config) {
 	}
 	if c.Passkey != nil {
 		pk := *c.Passkey
-		passkeyDefaults(&pk)
+		passkeyDefaults(&pk, c.BaseURL, c.SiteName)
 		c.Passkey = &pk
 	}
 	c.Policy.Defaults()

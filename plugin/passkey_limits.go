@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"time"
 )
 
@@ -17,7 +18,18 @@ const (
 )
 
 // passkeyDefaults fills the ceremony bounds of a passkey config.
-func passkeyDefaults(c *PasskeyConfig) {
+func passkeyDefaults(c *PasskeyConfig, baseURL, siteName string) {
+	if u, err := url.Parse(baseURL); err == nil {
+		if c.RPID == "" {
+			c.RPID = u.Hostname()
+		}
+		if len(c.Origins) == 0 {
+			c.Origins = []string{u.Scheme + "://" + u.Host}
+		}
+	}
+	if c.RPName == "" {
+		c.RPName = siteName
+	}
 	if c.CeremoniesPerIP == (Limit{}) {
 		c.CeremoniesPerIP = defaultCeremoniesPerIP
 	}

@@ -8,10 +8,11 @@ import (
 	"unicode/utf8"
 )
 
-// remoteIP is the host part of the request's RemoteAddr. X-Forwarded-For is
+// RemoteIP is the host part of the request's RemoteAddr: the client
+// address when no trusted proxy is in front. X-Forwarded-For is
 // never read here: only the server (Caddy's trusted_proxies) may decide
 // which forwarded addresses to believe.
-func remoteIP(r *http.Request) string {
+func RemoteIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		return r.RemoteAddr

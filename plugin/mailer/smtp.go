@@ -136,7 +136,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 		}
 		s.mode = TLSNone
 	default:
-		return nil, fmt.Errorf("mailer: tls %q is not one of starttls, implicit, none", cfg.TLS)
+		return nil, fmt.Errorf("mailer: tls: %w", CheckTLSMode(cfg.TLS))
 	}
 
 	if cfg.Password != "" && cfg.Username == "" {
@@ -336,4 +336,15 @@ func Permanent(err error) error {
 func IsPermanent(err error) bool {
 	var pe *permanentError
 	return errors.As(err, &pe)
+}
+
+// CheckTLSMode reports whether mode is a tls option value: starttls,
+// implicit, none, or empty (the default, starttls). Whether none is
+// allowed also depends on the address (loopback only), checked by NewSMTP.
+func CheckTLSMode(mode string) error {
+	switch strings.ToLower(strings.TrimSpace(mode)) {
+	case "", TLSStartTLS, TLSImplicit, TLSNone:
+		return nil
+	}
+	return fmt.Errorf("unknown mode '%s' (want starttls, implicit, none)", mode)
 }

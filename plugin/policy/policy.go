@@ -66,13 +66,20 @@ func (p *Policy) Defaults() {
 	}
 }
 
+// The floors of the length rules (NIST SP 800-63B 3.1.1.2: at least 8
+// characters, and at least 64 allowed).
+const (
+	MinMinLength = 8
+	MinMaxLength = 64
+)
+
 // Validate checks the configuration; call it after Defaults.
 func (p *Policy) Validate() error {
 	switch {
-	case p.MinLength < 1:
-		return errors.New("min_length must be at least 1")
-	case p.MaxLength < p.MinLength:
-		return fmt.Errorf("max_length %d is below min_length %d", p.MaxLength, p.MinLength)
+	case p.MinLength < MinMinLength:
+		return fmt.Errorf("min_length must be at least %d (NIST 800-63B), got %d", MinMinLength, p.MinLength)
+	case p.MaxLength < MinMaxLength || p.MaxLength < p.MinLength:
+		return fmt.Errorf("max_length must be at least %d and at least min_length, got %d", MinMaxLength, p.MaxLength)
 	case p.MaxBytes < 0:
 		return errors.New("max_bytes must not be negative")
 	case p.MinScore < 0 || p.MinScore > 4:
