@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/store"
 )
