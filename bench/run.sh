@@ -54,7 +54,9 @@
 #   BENCH_TOKENS (1000000)        open tokens for the memory figure
 #   BENCH_SETTLE (10)             at most this many seconds for a heap to settle
 #   BENCH_PROFILE=1         also take a 5s CPU profile of Caddy under request
-#                           load: bench/results/request.pprof (+ -top.txt)
+#                           load: bench/results/request.pprof (+ -top.txt),
+#                           and a 2s one during the hash-none completes:
+#                           bench/results/complete.pprof (+ -top.txt)
 set -euo pipefail
 export LC_ALL=C
 
@@ -535,9 +537,21 @@ complete_run() { # complete_run <label> <tokens> <conns> <first user>
 	printf 'issue-%-12s %s\n' "$label" "$issued" >>"$RAW"
 	drain
 	u0=$(upstream_stat updates)
+	local prof_pid=""
+	if [[ $PROFILE == 1 && $label == none ]]; then
+		# A CPU profile of Caddy over the first 2 s of the completes
+		# (BENCH_NONE_COMPLETES must keep them busy that long).
+		mkdir -p "$OUT_DIR"
+		curl -fsS -o "$OUT_DIR/complete.pprof" "http://$BENCH_ADMIN/debug/pprof/profile?seconds=2" &
+		prof_pid=$!
+	fi
 	cpu_begin
 	{ time "$RESETLOAD" complete -addr "127.0.0.1:$RG_PORT" -in "$TMP/$label.tokens" -c "$c" >"$TMP/gen.out" 2>"$TMP/resetload.err"; } 2>"$TMP/gen.time" ||
 		die "completing tokens for $label failed: $(cat "$TMP/resetload.err")"
+	if [[ -n $prof_pid ]]; then
+		wait "$prof_pid" || log "complete profile failed"
+		go tool pprof -top -nodecount=40 "$ROOT/bin/caddy" "$OUT_DIR/complete.pprof" >"$OUT_DIR/complete-pprof-top.txt" 2>/dev/null || true
+	fi
 	line=$(grep '^RESULT' "$TMP/gen.out") || die "no result from resetload for $label"
 	line+=" $(cpu_end "$(field "$line" ok)" "$(awk '{ print $1 + $2 }' "$TMP/gen.time")")"
 	line+=" updates=$(($(upstream_stat updates) - u0))"
