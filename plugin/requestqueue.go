@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -130,6 +131,18 @@ func (q *requestQueue) open(data []byte, v any) error {
 
 func requestKey(n int64) string { return requestPrefix + strconv.FormatInt(n, 10) }
 
+// finish deletes entry key and tells the walker, so that it passes the
+// number without looking it up again (see queueWalk.finished).
+func (q *requestQueue) finish(ctx context.Context, key string) error {
+	if err := q.e.store.Delete(ctx, key); err != nil {
+		return err
+	}
+	if n, err := strconv.ParseInt(strings.TrimPrefix(key, requestPrefix), 10, 64); err == nil {
+		q.walk.finished.add(n)
+	}
+	return nil
+}
+
 // acceptRequest writes job to the store and hands it to a worker. Only
 // when it returns nil may the request be answered 202. A full in-memory
 // queue is no loss: the walker takes the entry.
@@ -170,6 +183,8 @@ func (e *Engine) processQueued(ctx context.Context, job requestJob) error {
 	key := requestKey(job.seq)
 	raw, err := e.store.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
+		// Written before its 202 (acceptRequest), gone now: finished.
+		q.walk.finished.add(job.seq)
 		return nil
 	}
 	if err != nil {
@@ -200,7 +215,7 @@ func (q *requestQueue) settle(ctx context.Context, key string, raw []byte, ent o
 		ent.Attempts++
 		if ent.Attempts >= requestMaxAttempts {
 			e.log.Error("reset request dropped", zap.Int("attempts", ent.Attempts), zap.Error(err))
-			return nil, nil, e.store.Delete(ctx, key)
+			return nil, nil, q.finish(ctx, key)
 		}
 		delay := time.Second << (ent.Attempts - 1)
 		ent.NextAt = e.now().Add(delay)
@@ -215,7 +230,7 @@ func (q *requestQueue) settle(ctx context.Context, key string, raw []byte, ent o
 		return nil, nil, nil
 	}
 	if len(c.msgs) == 0 {
-		return nil, nil, e.store.Delete(ctx, key)
+		return nil, nil, q.finish(ctx, key)
 	}
 	for _, m := range c.msgs[1:] { // none today: one request, one mail
 		if err := e.mail.enqueue(ctx, m); err != nil {
