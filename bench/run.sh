@@ -37,7 +37,7 @@
 # 2-core machine the second number says how far to trust the others.
 #
 # Tunables (environment):
-#   BENCH_PASS_SECONDS (2)  per pass-through run; BENCH_PASS_ROUNDS (4)
+#   BENCH_PASS_SECONDS (2)  per pass-through run; BENCH_PASS_ROUNDS (8)
 #                           rounds of A B B A (many short runs average out
 #                           bursts of load from other processes best)
 #   BENCH_REQ_SECONDS (4)   per request / reverse_proxy run at 8 connections
@@ -54,7 +54,9 @@
 #   BENCH_TOKENS (1000000)        open tokens for the memory figure
 #   BENCH_SETTLE (10)             at most this many seconds for a heap to settle
 #   BENCH_PROFILE=1         also take a 5s CPU profile of Caddy under request
-#                           load: bench/results/request.pprof (+ -top.txt)
+#                           load: bench/results/request.pprof (+ -top.txt),
+#                           and a 2s one during the hash-none completes:
+#                           bench/results/complete.pprof (+ -top.txt)
 set -euo pipefail
 export LC_ALL=C
 
@@ -78,7 +80,7 @@ OUT_DIR="$ROOT/bench/results"
 OUT="$OUT_DIR/latest.md"
 
 PASS_S=${BENCH_PASS_SECONDS:-2}
-PASS_ROUNDS=${BENCH_PASS_ROUNDS:-4}
+PASS_ROUNDS=${BENCH_PASS_ROUNDS:-8}
 REQ_S=${BENCH_REQ_SECONDS:-4}
 LAT_S=${BENCH_LAT_SECONDS:-3}
 GEN_S=${BENCH_GEN_SECONDS:-4}
@@ -173,9 +175,12 @@ MAILSINK_PID=$!
 wait_file "$TMP/upstream.addr"
 wait_file "$TMP/smtp.addr"
 
-mapfile -t PORTS < <("$LOADGEN" -free-ports 3)
+mapfile -t PORTS < <("$LOADGEN" -free-ports 4)
 PLAIN_PORT=${PORTS[0]}
 RG_PORT=${PORTS[1]}
+# The control for request: Caddy's own `respond "ok" 202`.
+RESPOND_PORT=${PORTS[3]}
+export BENCH_RESPOND_PORT="$RESPOND_PORT"
 # Caddy's admin endpoint, on loopback: caddy reload, /debug/vars (the Go
 # heap) and /debug/pprof (GC on demand, and the profile of BENCH_PROFILE).
 export BENCH_ADMIN="127.0.0.1:${PORTS[2]}"
@@ -315,6 +320,7 @@ calc() { awk "BEGIN { printf \"%.6g\", $* }"; }
 fmt0() { awk "BEGIN { printf \"%.0f\", $1 }"; }
 fmt1() { awk "BEGIN { printf \"%.1f\", $1 }"; }
 fmt2() { awk "BEGIN { printf \"%.2f\", $1 }"; }
+fmt4() { awk "BEGIN { printf \"%.4f\", $1 }"; }
 fmt3() { awk "BEGIN { printf \"%.3f\", $1 }"; }
 ms() { awk "BEGIN { printf \"%.3f\", $1 / 1000 }"; } # µs → ms
 pass() { if awk "BEGIN { exit !($1) }"; then printf 'PASS'; else printf '**FAIL**'; fi; }
@@ -442,17 +448,21 @@ done
 
 # ---- (b) request: throughput and latency ----------------------------------------
 run b8-rp1 "$PLAIN_PORT" 8 "$REQ_S"
+run b8-respond1 "$RESPOND_PORT" 8 "$REQ_S" "$BODY_UNKNOWN"
 run b8-known1 "$RG_PORT" 8 "$REQ_S" "$BODY_KNOWN"
 run b8-unknown1 "$RG_PORT" 8 "$REQ_S" "$BODY_UNKNOWN"
 run b8-unknown2 "$RG_PORT" 8 "$REQ_S" "$BODY_UNKNOWN"
 run b8-known2 "$RG_PORT" 8 "$REQ_S" "$BODY_KNOWN"
+run b8-respond2 "$RESPOND_PORT" 8 "$REQ_S" "$BODY_UNKNOWN"
 run b8-rp2 "$PLAIN_PORT" 8 "$REQ_S"
 
 run b64-rp1 "$PLAIN_PORT" 64 "$LAT_S"
+run b64-respond1 "$RESPOND_PORT" 64 "$LAT_S" "$BODY_UNKNOWN"
 run b64-known1 "$RG_PORT" 64 "$LAT_S" "$BODY_KNOWN"
 run b64-unknown1 "$RG_PORT" 64 "$LAT_S" "$BODY_UNKNOWN"
 run b64-unknown2 "$RG_PORT" 64 "$LAT_S" "$BODY_UNKNOWN"
 run b64-known2 "$RG_PORT" 64 "$LAT_S" "$BODY_KNOWN"
+run b64-respond2 "$RESPOND_PORT" 64 "$LAT_S" "$BODY_UNKNOWN"
 run b64-rp2 "$PLAIN_PORT" 64 "$LAT_S"
 
 # Interleaved: both accounts on every connection, request after request.
@@ -527,9 +537,21 @@ complete_run() { # complete_run <label> <tokens> <conns> <first user>
 	printf 'issue-%-12s %s\n' "$label" "$issued" >>"$RAW"
 	drain
 	u0=$(upstream_stat updates)
+	local prof_pid=""
+	if [[ $PROFILE == 1 && $label == none ]]; then
+		# A CPU profile of Caddy over the first 2 s of the completes
+		# (BENCH_NONE_COMPLETES must keep them busy that long).
+		mkdir -p "$OUT_DIR"
+		curl -fsS -o "$OUT_DIR/complete.pprof" "http://$BENCH_ADMIN/debug/pprof/profile?seconds=2" &
+		prof_pid=$!
+	fi
 	cpu_begin
 	{ time "$RESETLOAD" complete -addr "127.0.0.1:$RG_PORT" -in "$TMP/$label.tokens" -c "$c" >"$TMP/gen.out" 2>"$TMP/resetload.err"; } 2>"$TMP/gen.time" ||
 		die "completing tokens for $label failed: $(cat "$TMP/resetload.err")"
+	if [[ -n $prof_pid ]]; then
+		wait "$prof_pid" || log "complete profile failed"
+		go tool pprof -top -nodecount=40 "$ROOT/bin/caddy" "$OUT_DIR/complete.pprof" >"$OUT_DIR/complete-pprof-top.txt" 2>/dev/null || true
+	fi
 	line=$(grep '^RESULT' "$TMP/gen.out") || die "no result from resetload for $label"
 	line+=" $(cpu_end "$(field "$line" ok)" "$(awk '{ print $1 + $2 }' "$TMP/gen.time")")"
 	line+=" updates=$(($(upstream_stat updates) - u0))"
@@ -756,6 +778,21 @@ A_PAIR_RATIOS=$(for p in "${A_PAIRS[@]}"; do
 	echo
 done | sort -g)
 A_PAIR_RANGE=$(awk '{ v[NR] = $1 } END { printf "%.3f … %.3f", v[1], v[NR] }' <<<"$A_PAIR_RATIOS")
+# Caddy CPU per request, with ÷ without, for each adjacent pair; its mean
+# and a 95% confidence interval (Student's t over the pairs): the
+# pass-through target is that interval inside 0.99 … 1.01.
+A_CPU_PAIRS=$(for p in "${A_PAIRS[@]}"; do
+	calc "$(field "${R[${p#*:}]}" caddy_us) / $(field "${R[${p%%:*}]}" caddy_us)"
+	echo
+done)
+read -r A_CPU_PAIR_MEAN A_CPU_CI_LO A_CPU_CI_HI < <(awk '{ v[NR] = $1; s += $1 } END {
+	n = NR; m = s / n; for (i = 1; i <= n; i++) q += (v[i] - m) ^ 2
+	sd = (n > 1) ? sqrt(q / (n - 1)) : 0
+	# two-sided 95% t quantiles for n-1 degrees of freedom (1..30; beyond, 2.0)
+	split("12.71 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228 2.201 2.179 2.160 2.145 2.131 2.120 2.110 2.101 2.093 2.086 2.080 2.074 2.069 2.064 2.060 2.056 2.052 2.048 2.045 2.042", t, " ")
+	tq = (n - 1 >= 1 && n - 1 <= 30) ? t[n - 1] : 2.0
+	h = (n > 1) ? tq * sd / sqrt(n) : 0
+	printf "%.6f %.6f %.6f\n", m, m - h, m + h }' <<<"$A_CPU_PAIRS")
 A_PAIR_MEDIAN=$(awk '{ v[NR] = $1 } END { printf "%.3f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }' <<<"$A_PAIR_RATIOS")
 
 b_rows() { # b_rows <prefix>: sets RP, K, U, REQ, RATIO
@@ -765,11 +802,14 @@ b_rows() { # b_rows <prefix>: sets RP, K, U, REQ, RATIO
 	U=$(avg rps "$p-unknown1" "$p-unknown2")
 	REQ=$(calc "($K + $U) / 2")
 	RATIO=$(calc "$REQ / $RP")
+	RS=$(avg rps "$p-respond1" "$p-respond2")
+	RRATIO=$(calc "$REQ / $RS")
 }
 b_rows b8
-RP8=$RP K8=$K U8=$U REQ8=$REQ RATIO8=$RATIO
+RP8=$RP K8=$K U8=$U REQ8=$REQ RATIO8=$RATIO RS8=$RS RRATIO8=$RRATIO
 b_rows b64
-RP64=$RP K64=$K U64=$U REQ64=$REQ RATIO64=$RATIO
+RP64=$RP K64=$K U64=$U REQ64=$REQ RATIO64=$RATIO RS64=$RS RRATIO64=$RRATIO
+CPU_RS8=$(avg caddy_us b8-respond1 b8-respond2)
 CPU_RP8=$(avg caddy_us b8-rp1 b8-rp2)
 CPU_REQ8=$(avg caddy_us b8-known1 b8-known2 b8-unknown1 b8-unknown2)
 
@@ -807,7 +847,8 @@ CONS_BEST=$(awk "BEGIN { a = ${CONS_SERIAL:-0}; b = ${CONS_PAR:-0}; print (a > b
 TOOL="wrk (2 threads)" GEN_NAME=wrk
 [[ $HAVE_WRK == 1 ]] || TOOL="bench/loadgen (**wrk not installed**)" GEN_NAME="loadgen, no wrk"
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo '?')
-DIRTY=$(git status --porcelain -- . ':!bench' 2>/dev/null | wc -l)
+# Outside a git checkout git status fails; under pipefail that would end the run.
+DIRTY=$({ git status --porcelain -- . ':!bench' 2>/dev/null || true; } | wc -l)
 CPU_MODEL=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo '?')
 
 row() { # row <label> <result label>
@@ -941,6 +982,10 @@ $BUSY_NOTE
 | pass-through: with / without resetgate ≥ 0.98 | $(fmt3 "$A_RATIO") ($(fmt0 "$A_WITH") / $(fmt0 "$A_WITHOUT") req/s; pairs $A_PAIR_RANGE) | $(pass "$A_RATIO >= 0.98") |
 | request ≥ 0.5× reverse_proxy throughput, 8 conns | $(fmt2 "$RATIO8") ($(fmt0 "$REQ8") / $(fmt0 "$RP8") req/s) | $(pass "$RATIO8 >= 0.5") |
 | request ≥ 0.5× reverse_proxy throughput, 64 conns | $(fmt2 "$RATIO64") ($(fmt0 "$REQ64") / $(fmt0 "$RP64") req/s) | $(pass "$RATIO64 >= 0.5") |
+| request ≥ 0.5× Caddy \`respond\` throughput, 8 conns | $(fmt2 "$RRATIO8") ($(fmt0 "$REQ8") / $(fmt0 "$RS8") req/s) | $(pass "$RRATIO8 >= 0.5") |
+| request ≥ 0.5× Caddy \`respond\` throughput, 64 conns | $(fmt2 "$RRATIO64") ($(fmt0 "$REQ64") / $(fmt0 "$RS64") req/s) | $(pass "$RRATIO64 >= 0.5") |
+| request < 60 µs Caddy CPU per request, 8 conns (respond: no target) | $(fmt1 "$CPU_REQ8") µs (respond $(fmt1 "$CPU_RS8") µs) | $(pass "$CPU_REQ8 < 60") |
+| pass-through: Caddy CPU per request with / without within 1% (95% CI of the mean of the pair ratios under ±1%) | $(fmt4 "$A_CPU_PAIR_MEAN") (95% CI $(fmt4 "$A_CPU_CI_LO") … $(fmt4 "$A_CPU_CI_HI"), ${#A_PAIRS[@]} pairs) | $(pass "$A_CPU_CI_LO >= 0.99 && $A_CPU_CI_HI <= 1.01") |
 | request p50 < 0.5 ms, 8 conns at saturation ($GEN_NAME; known / unknown) | $(ms "$K8P50") / $(ms "$U8P50") ms | $(pass "$K8P50 < 500 && $U8P50 < 500") |
 | request p99 < 5 ms, 8 conns at saturation ($GEN_NAME; known / unknown) | $(ms "$K8P99") / $(ms "$U8P99") ms | $(pass "$K8P99 < 5000 && $U8P99 < 5000") |
 | request p50 < 0.5 ms / p99 < 5 ms at $RATE req/s (open loop, same identifiers) | $(ms "$OPENP50") / $(ms "$OPENP99") ms | $(pass "$OPENP50 < 500 && $OPENP99 < 5000") |
@@ -972,7 +1017,7 @@ $( ((${#NOTES[@]} > 0)) && printf '### Targets missed, why, and what would close
 |---|---|---|---|---|---|---|---|
 $(for r in "${A_ROWS[@]}"; do row "${r%%:*} password_reset" "${r#*:}"; done)
 
-Without: $(fmt0 "$A_WITHOUT") req/s (runs $(spread rps "${A_RUNS[@]}")% apart), $(fmt1 "$A_CPU_WITHOUT") µs Caddy CPU per request. With: $(fmt0 "$A_WITH") req/s (runs $(spread rps "${B_RUNS[@]}")% apart), $(fmt1 "$A_CPU_WITH") µs. **Ratio with/without: $(fmt3 "$A_RATIO")** (target ≥ 0.98); the with/without ratios of the ${#A_PAIRS[@]} adjacent pairs of runs range $A_PAIR_RANGE (median $A_PAIR_MEDIAN), which shows how much of the ratio is noise; CPU per request with/without: $(fmt3 "$(calc "$A_CPU_WITH / $A_CPU_WITHOUT")").
+Without: $(fmt0 "$A_WITHOUT") req/s (runs $(spread rps "${A_RUNS[@]}")% apart), $(fmt1 "$A_CPU_WITHOUT") µs Caddy CPU per request. With: $(fmt0 "$A_WITH") req/s (runs $(spread rps "${B_RUNS[@]}")% apart), $(fmt1 "$A_CPU_WITH") µs. **Ratio with/without: $(fmt3 "$A_RATIO")** (target ≥ 0.98); the with/without ratios of the ${#A_PAIRS[@]} adjacent pairs of runs range $A_PAIR_RANGE (median $A_PAIR_MEDIAN), which shows how much of the ratio is noise; CPU per request with/without: $(fmt3 "$(calc "$A_CPU_WITH / $A_CPU_WITHOUT")"); **mean of the ${#A_PAIRS[@]} pair ratios of Caddy CPU per request: $(fmt4 "$A_CPU_PAIR_MEAN"), 95% CI $(fmt4 "$A_CPU_CI_LO") … $(fmt4 "$A_CPU_CI_HI")** (target: inside 0.99 … 1.01; more rounds, BENCH_PASS_ROUNDS, narrow it).
 
 ## (b) POST $REQ_PATH
 
@@ -981,24 +1026,28 @@ Without: $(fmt0 "$A_WITHOUT") req/s (runs $(spread rps "${A_RUNS[@]}")% apart), 
 | run | req/s | p50 ms | p90 ms | p99 ms | max ms | Caddy CPU µs/req | other load (cores) |
 |---|---|---|---|---|---|---|---|
 $(row "8 conns: reverse_proxy GET / (1)" b8-rp1)
+$(row "8 conns: respond POST (1)" b8-respond1)
 $(row "8 conns: request, known (1)" b8-known1)
 $(row "8 conns: request, unknown (1)" b8-unknown1)
 $(row "8 conns: request, unknown (2)" b8-unknown2)
 $(row "8 conns: request, known (2)" b8-known2)
+$(row "8 conns: respond POST (2)" b8-respond2)
 $(row "8 conns: reverse_proxy GET / (2)" b8-rp2)
 $(row "64 conns: reverse_proxy GET / (1)" b64-rp1)
+$(row "64 conns: respond POST (1)" b64-respond1)
 $(row "64 conns: request, known (1)" b64-known1)
 $(row "64 conns: request, unknown (1)" b64-unknown1)
 $(row "64 conns: request, unknown (2)" b64-unknown2)
 $(row "64 conns: request, known (2)" b64-known2)
+$(row "64 conns: respond POST (2)" b64-respond2)
 $(row "64 conns: reverse_proxy GET / (2)" b64-rp2)
 
-| connections | reverse_proxy req/s | request known req/s | request unknown req/s | request ÷ reverse_proxy | known − unknown p50 (separate runs) |
-|---|---|---|---|---|---|
-| 8 | $(fmt0 "$RP8") | $(fmt0 "$K8") | $(fmt0 "$U8") | **$(fmt2 "$RATIO8")** | $(ms "$WDIFF8") ms |
-| 64 | $(fmt0 "$RP64") | $(fmt0 "$K64") | $(fmt0 "$U64") | **$(fmt2 "$RATIO64")** | $(ms "$WDIFF64") ms |
+| connections | reverse_proxy req/s | respond req/s | request known req/s | request unknown req/s | request ÷ reverse_proxy | request ÷ respond | known − unknown p50 (separate runs) |
+|---|---|---|---|---|---|---|---|
+| 8 | $(fmt0 "$RP8") | $(fmt0 "$RS8") | $(fmt0 "$K8") | $(fmt0 "$U8") | **$(fmt2 "$RATIO8")** | **$(fmt2 "$RRATIO8")** | $(ms "$WDIFF8") ms |
+| 64 | $(fmt0 "$RP64") | $(fmt0 "$RS64") | $(fmt0 "$K64") | $(fmt0 "$U64") | **$(fmt2 "$RATIO64")** | **$(fmt2 "$RRATIO64")** | $(ms "$WDIFF64") ms |
 
-Caddy CPU per request at 8 connections: reverse_proxy $(fmt1 "$CPU_RP8") µs, request $(fmt1 "$CPU_REQ8") µs (includes the background worker's per-identifier counter and its log line).
+Caddy CPU per request at 8 connections: reverse_proxy $(fmt1 "$CPU_RP8") µs, respond $(fmt1 "$CPU_RS8") µs (the same POST body to \`respond "ok" 202\` on a third site), request $(fmt1 "$CPU_REQ8") µs (includes the background worker's per-identifier counter and its log line).
 
 ### Latency with known and unknown interleaved (bench/loadgen: every connection alternates the two bodies; exact percentiles over every request; ${GEN_S}s after 1s warm-up)
 

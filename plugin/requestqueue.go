@@ -115,6 +115,16 @@ func (q *requestQueue) open(data []byte, v any) error {
 	return (&outbox{aead: q.aead}).open(data, v)
 }
 
+// finish deletes entry n and tells the walker, so that it passes the
+// number without looking it up again (see queueWalk.finished).
+func (q *requestQueue) finish(ctx context.Context, n int64) error {
+	if err := q.e.store.Delete(ctx, requestKey(n)); err != nil {
+		return err
+	}
+	q.walk.finished.add(n)
+	return nil
+}
+
 // acceptRequest writes job to the store and hands it to a worker. Only
 // when it returns nil may the request be answered 202. A full in-memory
 // queue is no loss: the walker takes the entry.
@@ -167,6 +177,8 @@ func (e *Engine) settleQueued(ctx context.Context, job requestJob) (bool, error)
 	key := requestKey(job.seq)
 	raw, err := e.store.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
+		// Written before its 202 (acceptRequest), gone now: finished.
+		q.walk.finished.add(job.seq)
 		return false, nil
 	}
 	if err != nil {
@@ -176,7 +188,7 @@ func (e *Engine) settleQueued(ctx context.Context, job requestJob) (bool, error)
 	if err := q.open(raw, &ent); err != nil || ent.Request == nil {
 		return false, err // a mail already: the walker sends it
 	}
-	_, mail, err := q.settle(ctx, key, raw, ent)
+	_, mail, err := q.settle(ctx, job.seq, raw, ent)
 	return mail != nil, err
 }
 
@@ -188,13 +200,14 @@ func (q *requestQueue) poke() {
 	}
 }
 
-// settle processes the request in entry key (whose lease the caller holds):
+// settle processes the request in entry n (whose lease the caller holds):
 // lookup, flow, token, and the mail, which replaces the entry. It returns
 // the entry's new raw value and content when it became a mail, or nil when
 // the entry is gone or waits for a retry. Only store errors are returned;
 // a failed lookup is logged and retried with backoff.
-func (q *requestQueue) settle(ctx context.Context, key string, raw []byte, ent outboxEntry) ([]byte, *outboxEntry, error) {
+func (q *requestQueue) settle(ctx context.Context, n int64, raw []byte, ent outboxEntry) ([]byte, *outboxEntry, error) {
 	e := q.e
+	key := requestKey(n)
 	r := ent.Request
 	c := &mailCapture{}
 	err := e.processRequest(withMailCapture(ctx, c), requestJob{identifier: r.Identifier, flowID: r.FlowID, ip: r.IP, at: r.At})
@@ -205,7 +218,7 @@ func (q *requestQueue) settle(ctx context.Context, key string, raw []byte, ent o
 		ent.Attempts++
 		if ent.Attempts >= requestMaxAttempts {
 			e.log.Error("reset request dropped", zap.Int("attempts", ent.Attempts), zap.Error(err))
-			return nil, nil, e.store.Delete(ctx, key)
+			return nil, nil, q.finish(ctx, n)
 		}
 		delay := time.Second << (ent.Attempts - 1)
 		ent.NextAt = e.now().Add(delay)
@@ -220,7 +233,7 @@ func (q *requestQueue) settle(ctx context.Context, key string, raw []byte, ent o
 		return nil, nil, nil
 	}
 	if len(c.msgs) == 0 {
-		return nil, nil, e.store.Delete(ctx, key)
+		return nil, nil, q.finish(ctx, n)
 	}
 	for _, m := range c.msgs[1:] { // none today: one request, one mail
 		if err := e.mail.enqueue(ctx, m); err != nil {
@@ -295,7 +308,7 @@ func (q *requestQueue) pass(ctx context.Context) error {
 			return false, err
 		}
 		if ent.Request != nil {
-			_, mail, err := q.settle(ctx, key, raw, ent)
+			_, mail, err := q.settle(ctx, n, raw, ent)
 			if err != nil || mail == nil {
 				return false, err
 			}
