@@ -34,8 +34,10 @@ type queueWalk struct {
 	// entry, by number.
 	missing map[int64]time.Time
 	// finished holds the numbers of entries that this process's workers
-	// deleted: the walker counts them finished without a Get and without
-	// waiting missingGrace (an entry number is never written again).
+	// deleted, or that a pass found finished behind an unfinished one: the
+	// walker counts them finished without a Get and without waiting
+	// missingGrace (an entry number is never written again), until the
+	// tail passes them.
 	// Without it, at thousands of requests a second every pass looked up
 	// the last 5 s of processed entries again, one Get each (the largest
 	// background cost of a request in the bench profile).
@@ -60,12 +62,11 @@ func (f *finishedSet) add(n int64) {
 	f.mu.Unlock()
 }
 
-// take reports whether n was added, and forgets it.
-func (f *finishedSet) take(n int64) bool {
+// has reports whether n was added (and not pruned since).
+func (f *finishedSet) has(n int64) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	_, ok := f.m[n]
-	delete(f.m, n)
 	return ok
 }
 
@@ -113,7 +114,7 @@ func (e *Engine) walkQueue(ctx context.Context, w *queueWalk, handle func(ctx co
 	now := time.Now() // real time: the grace is about writers, not the engine's clock
 	newTail, settled := tail, true
 	for n := tail + 1; n <= head && ctx.Err() == nil; n++ {
-		if w.finished.take(n) {
+		if w.finished.has(n) {
 			delete(w.missing, n)
 			if settled {
 				newTail = n
@@ -140,6 +141,10 @@ func (e *Engine) walkQueue(ctx context.Context, w *queueWalk, handle func(ctx co
 		}
 		if !done {
 			settled = false
+		} else if !settled {
+			// Finished behind an unfinished entry: the tail stays before
+			// it, so later passes would look it up again until then.
+			w.finished.add(n)
 		}
 		if settled {
 			newTail = n

@@ -96,6 +96,17 @@ type outboxEntry struct {
 	// Request, in the request queue only, is a reset request that still
 	// waits for its lookup; once processed, the entry becomes its mail.
 	Request *queuedRequest `json:"request,omitempty"`
+	// Changed, when set, is what a "password changed" mail says; it is
+	// rendered when sent (Message then holds only recipient and kind).
+	Changed *changedMail `json:"changed,omitempty"`
+}
+
+// changedMail is what a queued "password changed" mail is rendered from.
+type changedMail struct {
+	Locale    string    `json:"locale,omitempty"`
+	UserName  string    `json:"user_name,omitempty"`
+	ChangedAt time.Time `json:"changed_at"`
+	IP        string    `json:"ip,omitempty"`
 }
 
 // queuedRequest is a reset request as kept in the request queue.

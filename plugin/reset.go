@@ -370,10 +370,7 @@ func (e *Engine) afterPasswordChange(ctx context.Context, u User, ip, how, metho
 	if how == "reset" {
 		e.passkeysAfterReset(ctx, u.ID)
 	}
-	e.sendMail(ctx, u, "changed", mailer.ChangedData{
-		SiteName: e.cfg.SiteName, UserName: u.Name, ChangedAt: e.now(), RequestIP: ip,
-		ResetLink: e.link("/", nil), SupportContact: e.cfg.SupportContact,
-	})
+	e.queueChangedMail(ctx, u, ip)
 }
 
 // handleRevoke is the "this wasn't me" action: it ends the user's open

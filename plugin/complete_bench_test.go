@@ -1,0 +1,111 @@
+package plugin
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http/httptest"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/resetgate/resetgate/plugin/mailer"
+	"github.com/resetgate/resetgate/plugin/webhook"
+	badgerstore "github.com/resetgate/resetgate/store/badger"
+)
+
+// discardMail is a mail sender that takes every mail at once.
+type discardMail struct{ sent atomic.Int64 }
+
+func (d *discardMail) Send(context.Context, mailer.Message) error {
+	d.sent.Add(1)
+	return nil
+}
+
+// processCPU is the CPU time (user + system) the process has used so far.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkComplete is `complete` with hash none as bench/run.sh's (d)
+// runs it, without HTTP in front: Badger on disk, the update hook on
+// loopback, 8 completes in flight, one user per token (admin-issued), and
+// the "password changed" mail through the outbox (to a sender that takes
+// it at once, so no SMTP). cpu-ns/op is the process's CPU per complete,
+// background work included (outbox, Badger), after the mail of every
+// complete is sent; it does not grow with other load on the machine, as
+// ns/op does.
+//
+//	go test -run '^$' -bench '^BenchmarkComplete$' -benchtime 4000x -cpuprofile /tmp/c.pprof ./plugin/
+func BenchmarkComplete(b *testing.B) {
+	st, err := badgerstore.Open(badgerstore.Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	srv := httptest.NewServer(&upstream{})
+	defer srv.Close()
+	mail := &discardMail{}
+	signer, err := webhook.ParseSecret(webhook.SecretPrefix + base64.StdEncoding.EncodeToString([]byte(strings.Repeat("s", 32))))
+	if err != nil {
+		b.Fatal(err)
+	}
+	cl := &webhook.Client{Signer: signer}
+	cfg := Config{
+		BaseURL: "https://app.example.test", Key: []byte(strings.Repeat("k", 32)),
+		Lookup: Hook{URL: srv.URL + "/lookup", Client: cl},
+		Update: Hook{URL: srv.URL + "/update", Client: cl},
+		Mail:   mail,
+	}
+	e, err := New(cfg, st, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.Start()
+	defer e.Stop()
+	ctx := context.Background()
+	tokens := make([]string, b.N)
+	for i := range tokens {
+		token, err := newToken()
+		if err != nil {
+			b.Fatal(err)
+		}
+		now := e.now()
+		u := User{ID: "b-" + strconv.Itoa(i), Email: "b-" + strconv.Itoa(i) + "@example.test", Name: "Bench"}
+		rec := tokenRecord{User: u, Identifier: u.Email, Via: "admin", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+		if err := e.putRecord(ctx, e.keys.tokenKey(token), rec, time.Hour, e.keys.ownerKey(u.ID)); err != nil {
+			b.Fatal(err)
+		}
+		tokens[i] = token
+	}
+	var next atomic.Int64
+	b.SetParallelism(max(1, 8/runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			i := next.Add(1) - 1
+			if apiErr := e.complete(ctx, "127.0.0.1", tokens[i], "correct horse battery staple "+tokens[i][:10], "", false); apiErr != nil {
+				b.Fatal(apiErr)
+			}
+		}
+	})
+	deadline := time.Now().Add(time.Minute)
+	for mail.sent.Load() < int64(b.N) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	cpu := processCPU() - cpu0
+	b.StopTimer()
+	if got := mail.sent.Load(); got < int64(b.N) {
+		b.Fatalf("%d of %d changed mails sent", got, b.N)
+	}
+	b.ReportMetric(float64(cpu)/float64(b.N), "cpu-ns/op")
+}
