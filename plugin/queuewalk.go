@@ -163,10 +163,16 @@ func (e *Engine) walkQueue(ctx context.Context, w *queueWalk, handle func(ctx co
 }
 
 // takeLease takes the lease under key for ttl and returns the function
-// that gives it back. A lease left by a dead process on a store that one
-// process owns alone (store.Exclusive: Badger after a kill -9) is taken
-// over at once; on a shared store it runs out with its TTL.
+// that gives it back. On a store that one process owns alone and that
+// keeps leases in memory (store.Locker: Badger) nothing is written and a
+// crash leaves no lease; otherwise a lease left by a dead process on an
+// Exclusive store is taken over at once, and on a shared store it runs
+// out with its TTL.
 func (e *Engine) takeLease(ctx context.Context, key string, ttl time.Duration) (bool, func(), error) {
+	if l, ok := e.store.(store.Locker); ok {
+		unlock, won := l.TryLock(key)
+		return won, unlock, nil
+	}
 	holder := []byte("1")
 	ex, exclusive := e.store.(store.Exclusive)
 	if exclusive {
@@ -203,7 +209,7 @@ func (e *Engine) takeLease(ctx context.Context, key string, ttl time.Duration) (
 	}
 	return true, func() {
 		if err := e.store.Delete(context.WithoutCancel(ctx), key); err != nil {
-			e.log.Warn("releasing a queue lease", zap.Error(err))
+			e.log.Warn("releasing a lease", zap.Error(err))
 		}
 	}, nil
 }

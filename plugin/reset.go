@@ -326,21 +326,16 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	if apiErr := e.checkNewPassword(ctx, rec.User, rec.Identifier, password, confirm, hasConfirm, "/password", e.sameAsOldGuard(key, rec.User)); apiErr != nil {
 		return apiErr
 	}
-	lease := e.usersWait + 10*time.Second
-	won, err := e.store.PutIfAbsent(ctx, lockKey(key), []byte("1"), lease)
+	// The lease is released with a fresh context (takeLease): it must go
+	// even if the client went away.
+	won, release, err := e.takeLease(ctx, lockKey(key), e.usersWait+10*time.Second)
 	if err != nil {
 		return storeUnavailable(err)
 	}
 	if !won {
 		return newError(http.StatusConflict, CodeTokenBusy, "another request is using this token", "")
 	}
-	defer func() {
-		// Release with a fresh context: the lease must go even if the
-		// client went away.
-		if err := e.store.Delete(context.WithoutCancel(ctx), lockKey(key)); err != nil {
-			e.log.Warn("releasing token lease", zap.Error(err))
-		}
-	}()
+	defer release()
 	// Re-read under the lease: a racer that held it may have consumed the
 	// token between our first read and winning the lease.
 	if rec, _, apiErr = e.loadToken(ctx, token); apiErr != nil {

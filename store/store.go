@@ -79,3 +79,15 @@ type Counter interface {
 type Exclusive interface {
 	Epoch() string
 }
+
+// Locker is implemented by an Exclusive Store, which one process owns
+// alone: short leases (one complete per token, one worker per queue entry)
+// are kept in that process's memory instead of being written and deleted.
+// A lease then ends with the process, so a crash leaves none behind.
+// Shared stores (Redis) do not implement it: their leases are keys with a
+// TTL (PutIfAbsent).
+type Locker interface {
+	// TryLock takes the lease named key unless it is held, and reports
+	// whether it did; unlock gives it back (once).
+	TryLock(key string) (unlock func(), ok bool)
+}

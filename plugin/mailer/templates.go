@@ -205,7 +205,7 @@ func funcs(l *i18n.Lang, look Theme) map[string]any {
 		"datetime": l.DateTime,
 		"lang":     l.Tag,
 		"dir":      l.Dir,
-		"theme":    func() Theme { return look },
+		"theme":    func() *Theme { return &look }, // a pointer: no copy per call
 	}
 }
 

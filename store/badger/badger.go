@@ -92,6 +92,8 @@ type Store struct {
 
 	epoch string // unique to this Open; see Epoch
 
+	leases *leases // held in this process; see TryLock (locks.go)
+
 	disk *diskGuard // nil in memory; see diskspace.go
 }
 
@@ -216,10 +218,11 @@ func Open(opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store/badger: open %q: %w", opts.Dir, err)
 	}
 	s := &Store{
-		db:   db,
-		log:  log,
-		stop: make(chan struct{}),
-		seed: maphash.MakeSeed(),
+		db:     db,
+		log:    log,
+		stop:   make(chan struct{}),
+		seed:   maphash.MakeSeed(),
+		leases: newLeases(),
 	}
 	var nonce [16]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
@@ -757,4 +760,5 @@ func ownerKey(owner, key string) []byte {
 var (
 	_ store.Store     = (*Store)(nil)
 	_ store.Exclusive = (*Store)(nil)
+	_ store.Locker    = (*Store)(nil)
 )
