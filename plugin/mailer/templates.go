@@ -306,6 +306,9 @@ func (t *Templates) withCatalog(c *i18n.Catalog) (*Templates, error) {
 					file = name + kind
 				}
 				src := t.sources[file]
+				if kind == ".html" && strings.HasPrefix(t.where[file], "built-in ") {
+					src = inlineColours(src, t.look.Palette)
+				}
 				var err error
 				switch kind {
 				case ".html":
