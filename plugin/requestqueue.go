@@ -68,9 +68,17 @@ type requestQueue struct {
 	wake chan struct{}
 	walk queueWalk
 
-	mu        sync.Mutex // guards the block below
+	mu        sync.Mutex // guards the block below and blocks
 	next, end int64      // the numbers left in this instance's block
 	until     time.Time  // when the block stops being used
+	// blocks holds, by first number, when (engine clock) this instance
+	// reserved each of its blocks, until requestGrace has passed: every
+	// entry of such a block is younger than requestGrace, so the walker
+	// passes it without reading it (see young).
+	blocks map[int64]time.Time
+	// mailed holds entries of those blocks that a worker turned into a
+	// mail: the walker sends them at once, young or not.
+	mailed map[int64]struct{}
 }
 
 func newRequestQueue(e *Engine) (*requestQueue, error) {
@@ -82,8 +90,9 @@ func newRequestQueue(e *Engine) (*requestQueue, error) {
 	if err != nil {
 		return nil, err
 	}
-	q := &requestQueue{e: e, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(requestSeq, requestTail, requestPrefix)}
+	q := &requestQueue{e: e, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(requestSeq, requestTail, requestPrefix), blocks: map[int64]time.Time{}, mailed: map[int64]struct{}{}}
 	q.walk.block = requestBlock
+	q.walk.young = q.young
 	return q, nil
 }
 
@@ -99,10 +108,54 @@ func (q *requestQueue) number(ctx context.Context) (int64, error) {
 			return 0, err
 		}
 		q.next, q.end, q.until = (b-1)*requestBlock+1, b*requestBlock+1, now.Add(requestBlockLife)
+		q.blocks[q.next] = q.e.now()
 	}
 	n := q.next
 	q.next++
 	return n, nil
+}
+
+// young reports whether entry n is in a block this instance reserved less
+// than requestGrace ago: it was accepted after the block was reserved, so
+// the in-memory worker still has it and the walker would only read it to
+// leave it (each pass, at thousands of requests a second, the largest part
+// of the walker's cost). A retry due inside that time waits for it to end.
+func (q *requestQueue) young(n int64) bool {
+	first := n - (n-1)%requestBlock
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	at, ok := q.blocks[first]
+	if _, mailed := q.mailed[n]; mailed || !ok {
+		return false
+	}
+	return q.e.now().Sub(at) < requestGrace
+}
+
+// sendNow marks entry n, just turned into a mail, as one for the walker to
+// send at once (see young).
+func (q *requestQueue) sendNow(n int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if _, ok := q.blocks[n-(n-1)%requestBlock]; ok {
+		q.mailed[n] = struct{}{}
+	}
+}
+
+// forgetOldBlocks drops the blocks young no longer needs.
+func (q *requestQueue) forgetOldBlocks() {
+	now := q.e.now()
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for first, at := range q.blocks {
+		if now.Sub(at) >= requestGrace {
+			delete(q.blocks, first)
+		}
+	}
+	for n := range q.mailed {
+		if _, ok := q.blocks[n-(n-1)%requestBlock]; !ok {
+			delete(q.mailed, n)
+		}
+	}
 }
 
 // seal and open use the outbox's key and label: an entry of this queue
@@ -189,6 +242,9 @@ func (e *Engine) settleQueued(ctx context.Context, job requestJob) (bool, error)
 		return false, err // a mail already: the walker sends it
 	}
 	_, mail, err := q.settle(ctx, job.seq, raw, ent)
+	if mail != nil {
+		q.sendNow(job.seq)
+	}
 	return mail != nil, err
 }
 
@@ -282,6 +338,7 @@ func (q *requestQueue) run(ctx context.Context) {
 
 func (q *requestQueue) pass(ctx context.Context) error {
 	e := q.e
+	q.forgetOldBlocks()
 	return e.walkQueue(ctx, &q.walk, func(ctx context.Context, n int64, key string, raw []byte) (bool, error) {
 		var ent outboxEntry
 		if err := q.open(raw, &ent); err != nil {
