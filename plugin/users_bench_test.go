@@ -72,8 +72,8 @@ func BenchmarkCompleteUsers(b *testing.B) {
 					b.Fatal(err)
 				}
 				now := e.now()
-				rec := tokenRecord{User: user, Identifier: user.Email, Via: "admin", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-				if err := e.putRecord(ctx, e.keys.tokenKey(token), rec, time.Hour, e.keys.ownerKey(user.ID)); err != nil {
+				rec := tokenRecord{User: user, Identifier: user.Email, Via: "admin", ExpiresAt: now.Add(time.Hour)}
+				if err := e.putRecord(ctx, e.keys.tokenKey(token), rec, time.Hour, e.keys.tokenOwnerKey(user.ID)); err != nil {
 					b.Fatal(err)
 				}
 				b.StartTimer()
