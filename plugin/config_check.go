@@ -57,12 +57,18 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("rate_limit code_attempts %w", err)
 	}
 	for name, l := range map[string]Limit{"per_identifier": c.PerIdentifier, "per_ip": c.PerIP, "mail_budget": c.MailBudget, "account_failures": c.AccountFailures} {
-		if l != (Limit{}) && (l.Count < 1 || l.Window <= 0) {
-			return fmt.Errorf("rate_limit %s needs a count ≥ 1 and a positive window", name)
+		if l == (Limit{}) {
+			continue // the default
+		}
+		if err := l.Validate(); err != nil {
+			return fmt.Errorf("rate_limit %s %w", name, err)
 		}
 	}
 	if p := c.Passkey; p != nil && (p.CeremoniesPerFlow < 0 || p.MaxCeremonies < 0) {
 		return errors.New("passkey: ceremonies_per_flow and max_ceremonies must not be negative")
+	}
+	if c.Passkey == nil && (slices.Contains(c.Methods, MethodPasskey) || c.RequirePasskey) {
+		return errors.New("methods passkey and require_passkey need a passkey block")
 	}
 	pol := c.Policy
 	pol.Defaults()
