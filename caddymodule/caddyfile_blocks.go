@@ -127,8 +127,8 @@ func parseRedis(d *caddyfile.Dispenser, st *store.Options) error {
 			return err
 		}
 	}
-	if st.Sentinel != nil && len(st.ClusterAddrs) > 0 {
-		return d.Errf("storage redis: sentinel and cluster nodes do not go together")
+	if err := st.Validate(); err != nil {
+		return d.Err(err.Error())
 	}
 	return nil
 }
@@ -214,11 +214,8 @@ func parseHash(d *caddyfile.Dispenser, upd *plugin.UpdateHookOptions) error {
 		}
 		cost = n
 	}
-	if _, err := passhash.New(args[0], cost); err != nil {
+	if _, err := plugin.CheckUpdateHash(args[0], cost); err != nil {
 		return d.Errf("hash: %v", err)
-	}
-	if p := passhash.Parts(args[0]); len(p) > 0 {
-		return d.Errf("hash: format %s stores %s in columns of its own, which an update endpoint cannot receive; use it with a users directory", args[0], strings.Join(p, " and "))
 	}
 	upd.Hash, upd.HashCost = args[0], cost
 	return nil

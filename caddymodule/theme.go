@@ -2,7 +2,6 @@ package caddymodule
 
 import (
 	"regexp"
-	"strings"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
@@ -65,9 +64,10 @@ func parseTheme(d *caddyfile.Dispenser, h *Handler) error {
 		case "support":
 			err = oneArg(d, &h.Support)
 		case "logo":
-			if err = oneArg(d, &t.Logo); err == nil && strings.Contains(t.Logo, "://") &&
-				!strings.HasPrefix(t.Logo, "https://") && !strings.HasPrefix(t.Logo, "http://") {
-				return d.Errf("logo: '%s' is neither an http(s) URL nor a file path", t.Logo)
+			if err = oneArg(d, &t.Logo); err == nil {
+				if err := plugin.CheckLogo(t.Logo); err != nil {
+					return d.Errf("logo: %v", err)
+				}
 			}
 		case "color":
 			err = colorArg(d, &t.Color)

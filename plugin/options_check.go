@@ -157,12 +157,23 @@ func (u *UpdateHookOptions) Validate() error {
 }
 
 func (u *UpdateHookOptions) hasher() (passhash.Hasher, error) {
-	hs, err := passhash.New(u.Hash, u.HashCost)
+	hs, err := CheckUpdateHash(u.Hash, u.HashCost)
 	if err != nil {
 		return nil, fmt.Errorf("update hash: %w", err)
 	}
-	if p := passhash.Parts(u.Hash); len(p) > 0 {
-		return nil, fmt.Errorf("update hash: format %s stores %s in columns of its own, which an update endpoint cannot receive; use it with a users directory", u.Hash, strings.Join(p, " and "))
+	return hs, nil
+}
+
+// CheckUpdateHash returns the hasher of an update hook's hash format and
+// cost; formats that keep a salt in a column of their own are refused, as
+// an endpoint receives one value.
+func CheckUpdateHash(format string, cost int) (passhash.Hasher, error) {
+	hs, err := passhash.New(format, cost)
+	if err != nil {
+		return nil, err
+	}
+	if p := passhash.Parts(format); len(p) > 0 {
+		return nil, fmt.Errorf("format %s stores %s in columns of its own, which an update endpoint cannot receive; use it with a users directory", format, strings.Join(p, " and "))
 	}
 	return hs, nil
 }
@@ -261,8 +272,17 @@ func (o *PageOptions) Validate() error {
 			return fmt.Errorf("theme %s: %w", c.name, err)
 		}
 	}
-	if strings.Contains(o.Logo, "://") && !strings.HasPrefix(o.Logo, "https://") && !strings.HasPrefix(o.Logo, "http://") {
-		return errors.New("theme logo: neither an http(s) URL nor a file path")
+	if err := CheckLogo(o.Logo); err != nil {
+		return fmt.Errorf("theme logo: %w", err)
+	}
+	return nil
+}
+
+// CheckLogo reports whether logo is an http(s) URL or a file path (not
+// another scheme, such as javascript:).
+func CheckLogo(logo string) error {
+	if strings.Contains(logo, "://") && !strings.HasPrefix(logo, "https://") && !strings.HasPrefix(logo, "http://") {
+		return fmt.Errorf("'%s' is neither an http(s) URL nor a file path", logo)
 	}
 	return nil
 }

@@ -15,7 +15,7 @@ type Options struct {
 	TLS string `json:"tls,omitempty"`
 	// SMTP AUTH user name. Default: no authentication.
 	Username string `json:"username,omitempty"`
-	// SMTP AUTH password. Use a placeholder.
+	// SMTP AUTH password. Use a placeholder. Default: none.
 	Password string `json:"password,omitempty"`
 	// A directory whose files override the built-in mail templates.
 	// Default: none.
