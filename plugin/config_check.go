@@ -29,9 +29,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("link_path: %w", err)
 		}
 	}
+	if c.Users != nil {
+		if err := usersReplaceHooks(c.Lookup.URL != "", c.Update.URL != "", c.Verify.URL != ""); err != nil {
+			return err
+		}
+	}
 	switch {
-	case c.Users != nil && (c.Update.URL != "" || c.Lookup.URL != "" || c.Verify.URL != ""):
-		return errors.New("users replaces the lookup, update and verify hooks: configure one or the other")
 	case c.Users == nil && c.Lookup.URL == "":
 		return errors.New("lookup is required")
 	case c.Users == nil && c.Update.URL == "":

@@ -93,15 +93,20 @@ type usersToOpen struct{ directory.Directory }
 // usersAlone refuses a config that has both users and the hooks it
 // replaces, naming them.
 func (o *Options) usersAlone() error {
+	return usersReplaceHooks(o.Lookup != nil, o.Update != nil, o.Verify != nil)
+}
+
+// usersReplaceHooks is the rule that users and the hooks it replaces do
+// not go together; its error names the hooks to remove.
+func usersReplaceHooks(lookup, update, verify bool) error {
 	var both []string
-	if o.Lookup != nil {
-		both = append(both, "lookup")
-	}
-	if o.Update != nil {
-		both = append(both, "update")
-	}
-	if o.Verify != nil {
-		both = append(both, "verify")
+	for _, h := range []struct {
+		name string
+		set  bool
+	}{{"lookup", lookup}, {"update", update}, {"verify", verify}} {
+		if h.set {
+			both = append(both, h.name)
+		}
 	}
 	if len(both) > 0 {
 		return fmt.Errorf("users replaces lookup, update and verify: remove %s, or remove users", strings.Join(both, ", "))
