@@ -10,10 +10,13 @@ import (
 
 // Validate checks the configuration the way an operator wrote it, before
 // defaults are filled and before anything connects or touches the disk.
-// Every rule lives here (or in the Validate of the part it belongs to:
-// policy.Policy, the hook templates); the Caddy module calls this, and New
-// calls it again, so a rule cannot differ between the two. Errors name the
-// option and never echo a secret.
+// Every rule on the built config lives here (or in the Validate of the
+// part it belongs to: policy.Policy, the hook templates); what only the
+// written options show (a limit written as zero, an unknown backend) is in
+// the Validate of each part of Options (options_check.go).
+// Options.Validate calls this for the Caddy module, and New calls it
+// again, so a rule cannot differ between the two. Errors name the option
+// and never echo a secret.
 func (c *Config) Validate() error {
 	if c.BaseURL == "" {
 		return errors.New("base_url is required")
