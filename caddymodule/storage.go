@@ -80,8 +80,8 @@ func (h *Handler) serverKey(configured, dir string) ([]byte, error) {
 	path := strings.TrimSuffix(dir, string(filepath.Separator)) + ".key"
 	if data, err := os.ReadFile(path); err == nil {
 		k := strings.TrimSpace(string(data))
-		if len(k) < plugin.MinKeyLength {
-			return nil, fmt.Errorf("key file %s is shorter than %d characters", path, plugin.MinKeyLength)
+		if err := plugin.CheckKeyLength(len(k)); err != nil {
+			return nil, fmt.Errorf("key file %s: the key %w", path, err)
 		}
 		return []byte(k), nil
 	} else if !errors.Is(err, fs.ErrNotExist) {

@@ -16,6 +16,15 @@ import (
 // MinKeyLength is the shortest server secret accepted, in bytes.
 const MinKeyLength = 32
 
+// CheckKeyLength reports whether a server secret of n bytes is long
+// enough (MinKeyLength).
+func CheckKeyLength(n int) error {
+	if n < MinKeyLength {
+		return fmt.Errorf("must be at least %d characters", MinKeyLength)
+	}
+	return nil
+}
+
 // keys holds the HMAC keys derived from the server secret. None of them is
 // ever written to the store, so a copy of the database alone cannot map a
 // token, a code or an identifier to its stored key (invariant 1).
@@ -24,8 +33,8 @@ type keys struct {
 }
 
 func deriveKeys(secret []byte) (*keys, error) {
-	if len(secret) < MinKeyLength {
-		return nil, fmt.Errorf("server key must be at least %d characters", MinKeyLength)
+	if err := CheckKeyLength(len(secret)); err != nil {
+		return nil, fmt.Errorf("server key %w", err)
 	}
 	derive := func(purpose string) []byte {
 		out := make([]byte, 32)

@@ -32,8 +32,10 @@ func (o *Options) Validate() error {
 	if o.Storage.BackendName() == store.BackendRedis && o.Key == "" {
 		return errors.New("storage redis needs an explicit key (every instance must share it; use {env.RESETGATE_KEY})")
 	}
-	if o.Key != "" && len(o.Key) < MinKeyLength {
-		return fmt.Errorf("key must be at least %d characters", MinKeyLength)
+	if o.Key != "" {
+		if err := CheckKeyLength(len(o.Key)); err != nil {
+			return fmt.Errorf("key %w", err)
+		}
 	}
 	for _, h := range []struct {
 		name string
