@@ -9,6 +9,9 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/resetgate/resetgate/plugin"
+	"github.com/resetgate/resetgate/plugin/mailer"
+	"github.com/resetgate/resetgate/plugin/policy"
+	"github.com/resetgate/resetgate/store"
 )
 
 func init() {
@@ -161,7 +164,7 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "templates":
 			err = parseTemplates(d, h)
 		case "storage":
-			h.Storage = &Storage{}
+			h.Storage = &store.Options{}
 			if !d.NextArg() {
 				return d.Errf("storage: expected a backend (badger)")
 			}
@@ -185,18 +188,18 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("storage: unknown backend '%s' (want badger, redis)", d.Val())
 			}
 		case "lookup":
-			h.Lookup = &Hook{}
+			h.Lookup = &plugin.HookOptions{}
 			err = parseHook(d, opt, h.Lookup, nil)
 		case "update":
-			h.Update = &UpdateHook{}
-			err = parseHook(d, opt, &h.Update.Hook, func(sub string) (bool, error) {
+			h.Update = &plugin.UpdateHookOptions{}
+			err = parseHook(d, opt, &h.Update.HookOptions, func(sub string) (bool, error) {
 				if sub != "hash" {
 					return false, nil
 				}
 				return true, parseHash(d, h.Update)
 			})
 		case "verify":
-			h.Verify = &Hook{}
+			h.Verify = &plugin.HookOptions{}
 			err = parseHook(d, opt, h.Verify, func(sub string) (bool, error) {
 				if sub != "mismatch_status" {
 					return false, nil
@@ -216,18 +219,18 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "users":
 			h.Users, err = parseUsers(d)
 		case "deliver":
-			h.Deliver = &Hook{}
+			h.Deliver = &plugin.HookOptions{}
 			err = parseHook(d, opt, h.Deliver, nil)
 		case "session":
-			h.Session = &SessionHook{}
-			err = parseHook(d, opt, &h.Session.Hook, func(sub string) (bool, error) {
+			h.Session = &plugin.SessionHookOptions{}
+			err = parseHook(d, opt, &h.Session.HookOptions, func(sub string) (bool, error) {
 				if sub != "id_field" {
 					return false, nil
 				}
 				return true, oneArg(d, &h.Session.IDField)
 			})
 		case "passkey":
-			h.Passkey = &Passkey{}
+			h.Passkey = &plugin.PasskeyOptions{}
 			if err := noArgs(d, "passkey"); err != nil {
 				return err
 			}
@@ -296,14 +299,14 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					return d.Errf("admin_token: %v", err)
 				}
 			}
-			h.AdminTokens = append(h.AdminTokens, AdminTokenConfig{Hash: args[0], Scopes: args[1:]})
+			h.AdminTokens = append(h.AdminTokens, plugin.AdminTokenOptions{Hash: args[0], Scopes: args[1:]})
 		case "admin_allow_roles":
 			h.AdminAllowRoles = d.RemainingArgs()
 			if len(h.AdminAllowRoles) == 0 {
 				return d.Errf("admin_allow_roles: expected at least one role")
 			}
 		case "email":
-			h.Email = &Email{}
+			h.Email = &mailer.Options{}
 			err = parseEmail(d, h.Email)
 		case "token_ttl":
 			err = durationArg(d, &h.TokenTTL)
@@ -330,10 +333,10 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 		case "policy":
-			h.Policy = &Policy{}
+			h.Policy = &policy.Policy{}
 			err = parsePolicy(d, h.Policy)
 		case "rate_limit":
-			h.RateLimit = &RateLimit{}
+			h.RateLimit = &plugin.RateLimitOptions{}
 			err = parseRateLimit(d, h.RateLimit)
 		default:
 			return d.Errf("unrecognized password_reset option %s", shown(opt))

@@ -4,8 +4,8 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/resetgate/resetgate/plugin/duration"
 )
 
 // shown quotes an unrecognized token for an error message, unless it does
@@ -60,17 +60,17 @@ func intArg(d *caddyfile.Dispenser, dst *int) error {
 	return nil
 }
 
-func durationArg(d *caddyfile.Dispenser, dst *caddy.Duration) error {
+func durationArg(d *caddyfile.Dispenser, dst *duration.Duration) error {
 	opt := d.Val()
 	var s string
 	if err := oneArg(d, &s); err != nil {
 		return err
 	}
-	v, err := caddy.ParseDuration(s)
+	v, err := duration.Parse(s)
 	if err != nil || v <= 0 {
 		return d.Errf("%s: '%s' is not a positive duration", opt, s)
 	}
-	*dst = caddy.Duration(v)
+	*dst = duration.Duration(v)
 	return nil
 }
 

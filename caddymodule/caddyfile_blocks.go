@@ -4,18 +4,20 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/resetgate/resetgate/plugin"
+	"github.com/resetgate/resetgate/plugin/duration"
 	"github.com/resetgate/resetgate/plugin/hookreq"
 	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/plugin/passhash"
+	"github.com/resetgate/resetgate/plugin/policy"
+	"github.com/resetgate/resetgate/store"
 )
 
 // parseHook reads "<name> <url> [{ secret, timeout, ... }]"; extra, when
 // set, handles the hook's own sub-options and reports whether it knew one.
-func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, extra func(sub string) (bool, error)) error {
+func parseHook(d *caddyfile.Dispenser, name string, hk *plugin.HookOptions, extra func(sub string) (bool, error)) error {
 	if !d.NextArg() {
 		return d.Errf("%s: expected a URL", name)
 	}
@@ -60,7 +62,7 @@ func parseHook(d *caddyfile.Dispenser, name string, hk *Hook, extra func(sub str
 }
 
 // parseRedis reads "redis <url> [{ key_prefix, dial_timeout, timeout, pool_size }]".
-func parseRedis(d *caddyfile.Dispenser, st *Storage) error {
+func parseRedis(d *caddyfile.Dispenser, st *store.Options) error {
 	if !d.NextArg() {
 		return d.Errf("storage redis: expected a URL (redis://host:port/db)")
 	}
@@ -93,7 +95,7 @@ func parseRedis(d *caddyfile.Dispenser, st *Storage) error {
 				return d.Errf("storage redis: sentinel: expected the master name and at least one sentinel host:port")
 			}
 			if st.Sentinel == nil {
-				st.Sentinel = &RedisSentinel{}
+				st.Sentinel = &store.SentinelOptions{}
 			}
 			st.Sentinel.MasterName, st.Sentinel.Addrs = args[0], args[1:]
 		case "sentinel_password":
@@ -112,11 +114,11 @@ func parseRedis(d *caddyfile.Dispenser, st *Storage) error {
 			}
 			st.WaitReplicas = n
 			if len(args) == 2 {
-				dur, convErr := caddy.ParseDuration(args[1])
+				dur, convErr := duration.Parse(args[1])
 				if convErr != nil || dur <= 0 {
 					return d.Errf("storage redis: wait_replicas: invalid timeout %s", shown(args[1]))
 				}
-				st.WaitTimeout = caddy.Duration(dur)
+				st.WaitTimeout = duration.Duration(dur)
 			}
 		default:
 			return d.Errf("unrecognized storage redis option %s", shown(sub))
@@ -125,8 +127,8 @@ func parseRedis(d *caddyfile.Dispenser, st *Storage) error {
 			return err
 		}
 	}
-	if st.Sentinel != nil && len(st.ClusterAddrs) > 0 {
-		return d.Errf("storage redis: sentinel and cluster nodes do not go together")
+	if err := st.Validate(); err != nil {
+		return d.Err(err.Error())
 	}
 	return nil
 }
@@ -140,7 +142,7 @@ func parseRedis(d *caddyfile.Dispenser, st *Storage) error {
 //	query     <field> <value>
 //	response  <our field> <dotted.path>
 //	ok_status <code> ...
-func parseTemplate(d *caddyfile.Dispenser, sub string, hk *Hook) (bool, error) {
+func parseTemplate(d *caddyfile.Dispenser, sub string, hk *plugin.HookOptions) (bool, error) {
 	t := func() *hookreq.Template {
 		if hk.Template == nil {
 			hk.Template = &hookreq.Template{}
@@ -199,7 +201,7 @@ func parseTemplate(d *caddyfile.Dispenser, sub string, hk *Hook) (bool, error) {
 
 // parseHash reads "hash <format> [<cost>]". The formats and their cost
 // ranges are passhash's table.
-func parseHash(d *caddyfile.Dispenser, upd *UpdateHook) error {
+func parseHash(d *caddyfile.Dispenser, upd *plugin.UpdateHookOptions) error {
 	args := d.RemainingArgs()
 	if len(args) < 1 || len(args) > 2 {
 		return d.Errf("hash: expected a format (%s) and an optional cost", strings.Join(passhash.Formats(), ", "))
@@ -212,17 +214,14 @@ func parseHash(d *caddyfile.Dispenser, upd *UpdateHook) error {
 		}
 		cost = n
 	}
-	if _, err := passhash.New(args[0], cost); err != nil {
+	if _, err := plugin.CheckUpdateHash(args[0], cost); err != nil {
 		return d.Errf("hash: %v", err)
-	}
-	if p := passhash.Parts(args[0]); len(p) > 0 {
-		return d.Errf("hash: format %s stores %s in columns of its own, which an update endpoint cannot receive; use it with a users directory", args[0], strings.Join(p, " and "))
 	}
 	upd.Hash, upd.HashCost = args[0], cost
 	return nil
 }
 
-func parseEmail(d *caddyfile.Dispenser, e *Email) error {
+func parseEmail(d *caddyfile.Dispenser, e *mailer.Options) error {
 	if !d.NextArg() {
 		return d.Errf("email: expected a transport (smtp)")
 	}
@@ -269,7 +268,7 @@ func parseEmail(d *caddyfile.Dispenser, e *Email) error {
 	return nil
 }
 
-func parsePolicy(d *caddyfile.Dispenser, p *Policy) error {
+func parsePolicy(d *caddyfile.Dispenser, p *policy.Policy) error {
 	if err := noArgs(d, "policy"); err != nil {
 		return err
 	}
@@ -305,7 +304,7 @@ func parsePolicy(d *caddyfile.Dispenser, p *Policy) error {
 			if len(args) < 1 || len(args) > 2 {
 				return d.Errf("breached: expected a range API URL and optionally fail_open or fail_closed")
 			}
-			p.Breached = &Breached{URL: args[0]}
+			p.Breached = &policy.BreachedCheck{URL: args[0]}
 			if len(args) == 2 {
 				switch args[1] {
 				case "fail_open":
@@ -325,7 +324,7 @@ func parsePolicy(d *caddyfile.Dispenser, p *Policy) error {
 	return nil
 }
 
-func parseLimit(d *caddyfile.Dispenser) (*Limit, error) {
+func parseLimit(d *caddyfile.Dispenser) (*plugin.LimitOptions, error) {
 	opt := d.Val()
 	args := d.RemainingArgs()
 	if len(args) != 2 {
@@ -335,14 +334,14 @@ func parseLimit(d *caddyfile.Dispenser) (*Limit, error) {
 	if err != nil || n < 1 {
 		return nil, d.Errf("%s: count '%s' is not a positive integer", opt, args[0])
 	}
-	w, err := caddy.ParseDuration(args[1])
+	w, err := duration.Parse(args[1])
 	if err != nil || w <= 0 {
 		return nil, d.Errf("%s: window '%s' is not a positive duration", opt, args[1])
 	}
-	return &Limit{Count: n, Window: caddy.Duration(w)}, nil
+	return &plugin.LimitOptions{Count: n, Window: duration.Duration(w)}, nil
 }
 
-func parseRateLimit(d *caddyfile.Dispenser, rl *RateLimit) error {
+func parseRateLimit(d *caddyfile.Dispenser, rl *plugin.RateLimitOptions) error {
 	if err := noArgs(d, "rate_limit"); err != nil {
 		return err
 	}

@@ -17,6 +17,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	"github.com/resetgate/resetgate/caddymodule"
+	"github.com/resetgate/resetgate/plugin"
 )
 
 // go test ./caddymodule/ -run Adapt -update rewrites the expected JSON of
@@ -264,6 +265,26 @@ func TestJSONRoundTrip(t *testing.T) {
 		if _, ok := fields[key]; !ok {
 			t.Errorf("full example does not set %q", key)
 		}
+	}
+}
+
+// TestHandlerJSONIsTheOptions pins that the handler's JSON is the engine's
+// options and nothing else: its only exported field is the embedded
+// plugin.Options, so a new option is a field there (with its default and
+// its Validate), never a second copy here.
+func TestHandlerJSONIsTheOptions(t *testing.T) {
+	typ := reflect.TypeOf(caddymodule.Handler{})
+	var exported []string
+	for i := range typ.NumField() {
+		if f := typ.Field(i); f.IsExported() {
+			exported = append(exported, f.Name)
+			if !f.Anonymous || f.Type != reflect.TypeOf(plugin.Options{}) {
+				t.Errorf("Handler.%s is not the embedded plugin.Options", f.Name)
+			}
+		}
+	}
+	if len(exported) != 1 {
+		t.Errorf("Handler's exported fields are %v, want only the embedded Options", exported)
 	}
 }
 

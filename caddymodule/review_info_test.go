@@ -44,7 +44,7 @@ func TestAttackFormPostWithNullOrigin(t *testing.T) {
 	b := newPageClient(t, env)
 	b.get("/password-reset/")
 	form := url.Values{"identifier": {alice}, "csrf": {between(b.last, `name="csrf" value="`, `"`)}}
-	before := env.App.Lookups()
+	before := env.App.LookupsOf(alice)
 	for name, hdr := range map[string]map[string]string{
 		"null origin":                      {"Origin": "null"},
 		"null origin, cross-site fetch":    {"Origin": "null", "Sec-Fetch-Site": "cross-site"},
@@ -56,7 +56,7 @@ func TestAttackFormPostWithNullOrigin(t *testing.T) {
 		}
 	}
 	time.Sleep(200 * time.Millisecond)
-	if n := env.App.Lookups() - before; n != 0 {
+	if n := env.App.LookupsOf(alice) - before; n != 0 {
 		t.Fatalf("refused posts started %d resets", n)
 	}
 	if r := b.postForm("/password-reset/", form, map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"}); r.StatusCode != http.StatusSeeOther {

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -26,33 +25,23 @@ import (
 var stores = caddy.NewUsagePool()
 
 // openStore opens (or reuses) the configured store and returns the server
-// key.
-func (h *Handler) openStore(ctx caddy.Context, repl *caddy.Replacer) ([]byte, error) {
-	backend, dir := "badger", ""
-	if h.Storage != nil {
-		if h.Storage.Backend != "" {
-			backend = h.Storage.Backend
-		}
-		dir = h.Storage.Dir
+// key. The options are resolved and valid.
+func (h *Handler) openStore(ctx caddy.Context, o plugin.Options) ([]byte, error) {
+	if o.Storage.BackendName() == store.BackendRedis {
+		return h.openRedis(ctx, o)
 	}
-	switch backend {
-	case "redis":
-		return h.openRedis(ctx, repl)
-	case "badger":
-	default:
-		return nil, fmt.Errorf("storage: unknown backend %q (want badger, redis)", backend)
+	dir := ""
+	if o.Storage != nil {
+		dir = o.Storage.Dir
 	}
 	if dir == "" {
 		dir = filepath.Join(caddy.AppDataDir(), "resetgate")
 	}
-	dir, err := resolve(repl, "storage dir", dir)
+	dir, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, err
-	}
-	if dir, err = filepath.Abs(dir); err != nil {
 		return nil, fmt.Errorf("storage dir: %w", err)
 	}
-	key, err := h.serverKey(repl, dir)
+	key, err := h.serverKey(o.Key, dir)
 	if err != nil {
 		return nil, err
 	}
@@ -84,22 +73,15 @@ func (h *Handler) releaseStore() error {
 // serverKey returns the configured key, or one made once and kept in a file
 // beside the database directory (never inside it: a copy of the database
 // alone must not carry the key).
-func (h *Handler) serverKey(repl *caddy.Replacer, dir string) ([]byte, error) {
-	if h.Key != "" {
-		k, err := resolve(repl, "key", h.Key)
-		if err != nil {
-			return nil, err
-		}
-		if len(k) < plugin.MinKeyLength {
-			return nil, fmt.Errorf("key must be at least %d characters", plugin.MinKeyLength)
-		}
-		return []byte(k), nil
+func (h *Handler) serverKey(configured, dir string) ([]byte, error) {
+	if configured != "" {
+		return []byte(configured), nil // its length is checked by Options.Validate
 	}
 	path := strings.TrimSuffix(dir, string(filepath.Separator)) + ".key"
 	if data, err := os.ReadFile(path); err == nil {
 		k := strings.TrimSpace(string(data))
-		if len(k) < plugin.MinKeyLength {
-			return nil, fmt.Errorf("key file %s is shorter than %d characters", path, plugin.MinKeyLength)
+		if err := plugin.CheckKeyLength(len(k)); err != nil {
+			return nil, fmt.Errorf("key file %s: the key %w", path, err)
 		}
 		return []byte(k), nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -115,7 +97,7 @@ func (h *Handler) serverKey(repl *caddy.Replacer, dir string) ([]byte, error) {
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return h.serverKey(repl, dir) // another instance made it first
+		return h.serverKey(configured, dir) // another instance made it first
 	}
 	if err != nil {
 		return nil, fmt.Errorf("creating key file %s: %w", path, err)
@@ -132,47 +114,23 @@ func (h *Handler) serverKey(repl *caddy.Replacer, dir string) ([]byte, error) {
 }
 
 // openRedis connects to the shared Redis store. Every instance must derive
-// the same hashing keys, so a key made locally is refused: the config must
-// give one.
-func (h *Handler) openRedis(ctx caddy.Context, repl *caddy.Replacer) ([]byte, error) {
-	st := h.Storage
-	if h.Key == "" {
-		return nil, errors.New("storage redis needs an explicit key (every instance must share it; use {env.RESETGATE_KEY})")
-	}
-	key, err := h.serverKey(repl, "")
-	if err != nil {
-		return nil, err
-	}
-	if st.URL == "" {
-		return nil, errors.New("storage redis: a URL is required")
-	}
-	u, err := resolve(repl, "storage redis URL", st.URL)
-	if err != nil {
-		return nil, err
-	}
+// the same hashing keys, so Options.Validate refused a config without a
+// key.
+func (h *Handler) openRedis(ctx caddy.Context, o plugin.Options) ([]byte, error) {
+	st := o.Storage
 	opts := redisstore.Options{
-		URL: u, KeyPrefix: st.KeyPrefix, DialTimeout: time.Duration(st.DialTimeout),
-		ReadTimeout: time.Duration(st.Timeout), WriteTimeout: time.Duration(st.Timeout),
+		URL: st.URL, KeyPrefix: st.KeyPrefix, DialTimeout: st.DialTimeout.D(),
+		ReadTimeout: st.Timeout.D(), WriteTimeout: st.Timeout.D(),
 		PoolSize: st.PoolSize, Logger: h.logger.Named("redis"),
 		// A Redis that is down at start-up must not stop Caddy: calls answer
 		// 503 STORE_UNAVAILABLE until it is back.
 		AllowDown: true,
 	}
-	opts.ClusterAddrs, opts.WaitReplicas, opts.WaitTimeout = st.ClusterAddrs, st.WaitReplicas, time.Duration(st.WaitTimeout)
+	opts.ClusterAddrs, opts.WaitReplicas, opts.WaitTimeout = st.ClusterAddrs, st.WaitReplicas, st.WaitTimeout.D()
 	if sn := st.Sentinel; sn != nil {
-		if sn.MasterName == "" || len(sn.Addrs) == 0 {
-			return nil, errors.New("storage redis: sentinel needs master_name and addrs")
-		}
-		opts.SentinelMaster, opts.SentinelAddrs = sn.MasterName, sn.Addrs
-		if sn.Password != "" {
-			if opts.SentinelPassword, err = resolve(repl, "storage redis sentinel password", sn.Password); err != nil {
-				return nil, err
-			}
-		}
+		opts.SentinelMaster, opts.SentinelAddrs, opts.SentinelPassword = sn.MasterName, sn.Addrs, sn.Password
 	}
-	if st.DialTimeout < 0 || st.Timeout < 0 || st.PoolSize < 0 {
-		return nil, errors.New("storage redis: timeouts and pool_size must be positive")
-	}
+	u := st.URL
 	poolKey := "redis\x00" + u + "\x00" + st.KeyPrefix + "\x00" + strings.Join(st.ClusterAddrs, ",")
 	if st.Sentinel != nil {
 		poolKey += "\x00" + st.Sentinel.MasterName + "\x00" + strings.Join(st.Sentinel.Addrs, ",")
@@ -186,5 +144,5 @@ func (h *Handler) openRedis(ctx caddy.Context, repl *caddy.Replacer) ([]byte, er
 	}
 	h.st = val.(store.Store)
 	h.poolKey = poolKey
-	return key, nil
+	return []byte(o.Key), nil
 }

@@ -5,18 +5,14 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"strings"
-	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
-	"github.com/resetgate/resetgate/plugin"
 	"github.com/resetgate/resetgate/plugin/directory"
-	"github.com/resetgate/resetgate/plugin/webhook"
+	"github.com/resetgate/resetgate/plugin/duration"
 )
 
 // directories shares open user directories (and their connection pools)
@@ -31,48 +27,9 @@ type pooledDirectory struct{ directory.Directory }
 // Destruct implements caddy.Destructor.
 func (p pooledDirectory) Destruct() error { return p.Close() }
 
-// usersAlone refuses a config that has both users and the hooks it
-// replaces, naming them.
-func (h *Handler) usersAlone() error {
-	var both []string
-	if h.Lookup != nil {
-		both = append(both, "lookup")
-	}
-	if h.Update != nil {
-		both = append(both, "update")
-	}
-	if h.Verify != nil {
-		both = append(both, "verify")
-	}
-	if len(both) > 0 {
-		return fmt.Errorf("users replaces lookup, update and verify: remove %s, or remove users", strings.Join(both, ", "))
-	}
-	return nil
-}
-
-// openUsers resolves the directory's secrets ({env.*}, {file.*} in the
-// DSN or bind password), then opens it or reuses the open one.
-func (h *Handler) openUsers(ctx caddy.Context, repl *caddy.Replacer) (directory.Directory, error) {
-	c := *h.Users
-	if c.SQL != nil {
-		sc := *c.SQL
-		dsn, err := resolve(repl, "users sql dsn", sc.DSN)
-		if err != nil {
-			return nil, err
-		}
-		sc.DSN = dsn
-		c.SQL = &sc
-	}
-	if c.LDAP != nil {
-		lc := new(directory.LDAPConfig)
-		if err := resolveStrings(repl, "users ldap", c.LDAP, lc); err != nil {
-			return nil, err
-		}
-		c.LDAP = lc
-	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
+// openUsers opens the directory (its placeholders resolved), or reuses the
+// one open with the same config.
+func (h *Handler) openUsers(ctx caddy.Context, c directory.Config) (directory.Directory, error) {
 	raw, err := json.Marshal(c)
 	if err != nil {
 		return nil, fmt.Errorf("users: %w", err)
@@ -104,49 +61,6 @@ func (h *Handler) releaseUsers() {
 		h.logger.Warn("closing the user directory", zap.Error(err))
 	}
 	h.usersKey = ""
-}
-
-// lookupAndUpdate builds the lookup and update hooks and returns the
-// update hook's signer (the default of the other hooks).
-func (h *Handler) lookupAndUpdate(repl *caddy.Replacer, cfg *plugin.Config) (*webhook.Signer, error) {
-	updSecret, err := resolve(repl, "update secret", h.Update.Secret)
-	if err != nil {
-		return nil, err
-	}
-	updSigner, err := signer("update secret", updSecret)
-	if err != nil {
-		return nil, err
-	}
-	lookSigner := updSigner
-	if h.Lookup.Secret != "" {
-		s, err := resolve(repl, "lookup secret", h.Lookup.Secret)
-		if err != nil {
-			return nil, err
-		}
-		if lookSigner, err = signer("lookup secret", s); err != nil {
-			return nil, err
-		}
-	}
-	if updSigner == nil {
-		h.logger.Warn("update hook has no secret: upstream calls are not signed")
-	}
-	lookupURL, err := hookURL(repl, "lookup", h.Lookup.URL)
-	if err != nil {
-		return nil, err
-	}
-	updateURL, err := hookURL(repl, "update", h.Update.URL)
-	if err != nil {
-		return nil, err
-	}
-	cfg.Lookup = plugin.Hook{URL: lookupURL, Client: &webhook.Client{Signer: lookSigner, Timeout: time.Duration(h.Lookup.Timeout), UserAgent: "resetgate"}}
-	cfg.Update = plugin.Hook{URL: updateURL, Client: &webhook.Client{Signer: updSigner, Timeout: time.Duration(h.Update.Timeout), UserAgent: "resetgate"}}
-	if cfg.Lookup.Template, err = hookTemplate(repl, "lookup", h.Lookup.Template); err != nil {
-		return nil, err
-	}
-	if cfg.Update.Template, err = hookTemplate(repl, "update", h.Update.Template); err != nil {
-		return nil, err
-	}
-	return updSigner, nil
 }
 
 // parseUsers reads
@@ -244,11 +158,11 @@ func parseUsersSQL(d *caddyfile.Dispenser) (*directory.SQLConfig, error) {
 				s.HashCost = n
 			}
 		case "timeout":
-			var dur caddy.Duration
+			var dur duration.Duration
 			if err := durationArg(d, &dur); err != nil {
 				return nil, err
 			}
-			s.Timeout = directory.Duration(dur)
+			s.Timeout = dur
 		case "max_open_conns":
 			if err := intArg(d, &s.MaxOpenConns); err != nil {
 				return nil, err
@@ -266,61 +180,4 @@ func shownArg(s string) string {
 		return "(not shown)"
 	}
 	return s
-}
-
-// resolveStrings copies in to out (through JSON) with every {env.*} and
-// {file.*} placeholder in its strings resolved, whatever the fields are
-// called (bind_password, url). Other placeholders ({identifier}) stay.
-// Errors name the placeholder, never a value.
-func resolveStrings(repl *caddy.Replacer, option string, in, out any) error {
-	raw, err := json.Marshal(in)
-	if err != nil {
-		return fmt.Errorf("%s: %w", option, err)
-	}
-	var tree any
-	if err := json.Unmarshal(raw, &tree); err != nil {
-		return fmt.Errorf("%s: %w", option, err)
-	}
-	var walk func(v any) (any, error)
-	walk = func(v any) (any, error) {
-		switch x := v.(type) {
-		case string:
-			var rerr error
-			r := envFilePlaceholder.ReplaceAllStringFunc(x, func(ph string) string {
-				val, e := repl.ReplaceOrErr(ph, true, true)
-				if e != nil && rerr == nil {
-					rerr = fmt.Errorf("%s: %w", option, e)
-				}
-				return val
-			})
-			return r, rerr
-		case map[string]any:
-			for k, e := range x {
-				n, err := walk(e)
-				if err != nil {
-					return nil, err
-				}
-				x[k] = n
-			}
-		case []any:
-			for i, e := range x {
-				n, err := walk(e)
-				if err != nil {
-					return nil, err
-				}
-				x[i] = n
-			}
-		}
-		return v, nil
-	}
-	if tree, err = walk(tree); err != nil {
-		return err
-	}
-	if raw, err = json.Marshal(tree); err != nil {
-		return fmt.Errorf("%s: %w", option, err)
-	}
-	if err := json.Unmarshal(raw, out); err != nil {
-		return errors.New(option + ": the resolved config does not fit (not shown)")
-	}
-	return nil
 }

@@ -3,10 +3,10 @@ package caddymodule
 import (
 	"strings"
 
-	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/resetgate/resetgate/plugin/directory"
+	"github.com/resetgate/resetgate/plugin/duration"
 )
 
 // parseUsersLDAP reads, after `users ldap`,
@@ -95,11 +95,11 @@ func parseUsersLDAP(d *caddyfile.Dispenser) (*directory.LDAPConfig, error) {
 				return nil, err
 			}
 		case "timeout":
-			var dur caddy.Duration
+			var dur duration.Duration
 			if err := durationArg(d, &dur); err != nil {
 				return nil, err
 			}
-			c.Timeout = directory.Duration(dur)
+			c.Timeout = dur
 		default:
 			return nil, d.Errf("unrecognized users ldap option %s", shown(sub))
 		}

@@ -178,9 +178,8 @@ func (e *Engine) issueResetToken(ctx context.Context, userID, actor string) (*Is
 	if err != nil {
 		return nil, storeUnavailable(err)
 	}
-	now := e.now()
-	rec := tokenRecord{User: user, Identifier: user.Email, Via: "admin", IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
-	if err := e.putRecord(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, e.keys.ownerKey(user.ID)); err != nil {
+	rec := tokenRecord{User: user, Identifier: user.Email, Via: "admin", ExpiresAt: e.now().Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
+	if err := e.putToken(ctx, e.keys.tokenKey(token), rec); err != nil {
 		return nil, storeUnavailable(err)
 	}
 	e.audit(zapcore.InfoLevel, "admin issued a reset token", "admin_issue", "", zap.String("actor", actor), zap.String("user_id", user.ID))
@@ -197,7 +196,7 @@ func (e *Engine) RevokeUserTokens(ctx context.Context, userID, actor string) *Pu
 }
 
 func (e *Engine) revokeUserTokens(ctx context.Context, userID, actor string) *apiError {
-	n, err := e.store.DeleteOwner(ctx, e.keys.ownerKey(userID))
+	n, err := e.endUser(ctx, userID)
 	if err != nil {
 		return storeUnavailable(err)
 	}

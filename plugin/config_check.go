@@ -10,10 +10,13 @@ import (
 
 // Validate checks the configuration the way an operator wrote it, before
 // defaults are filled and before anything connects or touches the disk.
-// Every rule lives here (or in the Validate of the part it belongs to:
-// policy.Policy, the hook templates); the Caddy module calls this, and New
-// calls it again, so a rule cannot differ between the two. Errors name the
-// option and never echo a secret.
+// Every rule on the built config lives here (or in the Validate of the
+// part it belongs to: policy.Policy, the hook templates); what only the
+// written options show (a limit written as zero, an unknown backend) is in
+// the Validate of each part of Options (options_check.go).
+// Options.Validate calls this for the Caddy module, and New calls it
+// again, so a rule cannot differ between the two. Errors name the option
+// and never echo a secret.
 func (c *Config) Validate() error {
 	if c.BaseURL == "" {
 		return errors.New("base_url is required")
@@ -29,9 +32,12 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("link_path: %w", err)
 		}
 	}
+	if c.Users != nil {
+		if err := usersReplaceHooks(c.Lookup.URL != "", c.Update.URL != "", c.Verify.URL != ""); err != nil {
+			return err
+		}
+	}
 	switch {
-	case c.Users != nil && (c.Update.URL != "" || c.Lookup.URL != "" || c.Verify.URL != ""):
-		return errors.New("users replaces the lookup, update and verify hooks: configure one or the other")
 	case c.Users == nil && c.Lookup.URL == "":
 		return errors.New("lookup is required")
 	case c.Users == nil && c.Update.URL == "":
@@ -57,12 +63,18 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("rate_limit code_attempts %w", err)
 	}
 	for name, l := range map[string]Limit{"per_identifier": c.PerIdentifier, "per_ip": c.PerIP, "mail_budget": c.MailBudget, "account_failures": c.AccountFailures} {
-		if l != (Limit{}) && (l.Count < 1 || l.Window <= 0) {
-			return fmt.Errorf("rate_limit %s needs a count ≥ 1 and a positive window", name)
+		if l == (Limit{}) {
+			continue // the default
+		}
+		if err := l.Validate(); err != nil {
+			return fmt.Errorf("rate_limit %s %w", name, err)
 		}
 	}
 	if p := c.Passkey; p != nil && (p.CeremoniesPerFlow < 0 || p.MaxCeremonies < 0) {
 		return errors.New("passkey: ceremonies_per_flow and max_ceremonies must not be negative")
+	}
+	if c.Passkey == nil && (slices.Contains(c.Methods, MethodPasskey) || c.RequirePasskey) {
+		return errors.New("methods passkey and require_passkey need a passkey block")
 	}
 	pol := c.Policy
 	pol.Defaults()

@@ -66,8 +66,17 @@ type Limit struct {
 	Window time.Duration
 }
 
-// Config is everything the engine needs; the Caddy module builds it.
+// Config is everything the engine needs: Options.Config builds it from the
+// operator's options, and the Caddy module adds the key, the store's user
+// directory and its observer. A Go caller may also fill it directly.
 type Config struct {
+	// Options are the options this Config was built from (Options.Config
+	// keeps them): an option the engine reads as written needs no field of
+	// its own here. The fields below are what the engine works with, the
+	// options resolved, defaulted and built. Default: none (a Config
+	// filled directly).
+	Options Options
+
 	// Prefix is the path the engine answers under, e.g. "/password-reset".
 	Prefix string
 	// BaseURL is the public origin links are built from, e.g.
@@ -272,8 +281,6 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 		if e.webauthn, err = newWebAuthn(cfg.Passkey); err != nil {
 			return nil, err
 		}
-	} else if e.methodEnabled(MethodPasskey) || cfg.RequirePasskey {
-		return nil, errors.New("methods passkey and require_passkey need a passkey block")
 	}
 	if e.pages, err = newPages(e, e.pageSettings(), cfg.Pages); err != nil {
 		return nil, err

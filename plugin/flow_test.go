@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/resetgate/resetgate/plugin/duration"
 	"github.com/resetgate/resetgate/plugin/policy"
 )
 
@@ -96,7 +97,7 @@ func contains(xs []string, x string) bool {
 func TestBreachedServiceDown(t *testing.T) {
 	for _, failOpen := range []bool{false, true} {
 		h := newHarness(t, func(c *Config) {
-			c.Policy = policy.Policy{Breached: &policy.BreachedCheck{URL: "http://127.0.0.1:1/range/", FailOpen: failOpen, Timeout: time.Second}}
+			c.Policy = policy.Policy{Breached: &policy.BreachedCheck{URL: "http://127.0.0.1:1/range/", FailOpen: failOpen, Timeout: duration.Duration(time.Second)}}
 		})
 		_, m := h.resetMail(t)
 		token := tokenOf(t, m)

@@ -93,8 +93,8 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 	if err != nil {
 		return "", "", storeUnavailable(err)
 	}
-	rec := tokenRecord{User: flow.User, Identifier: flow.Identifier, Via: MethodCode, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
-	if err := e.putRecord(ctx, e.keys.tokenKey(token), rec, e.cfg.TokenTTL, e.keys.ownerKey(flow.User.ID)); err != nil {
+	rec := tokenRecord{User: flow.User, Identifier: flow.Identifier, Via: MethodCode, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
+	if err := e.putToken(ctx, e.keys.tokenKey(token), rec); err != nil {
 		return "", "", storeUnavailable(err)
 	}
 	e.audit(zapcore.InfoLevel, "reset code verified", "verified", MethodCode, zap.String("user_id", flow.User.ID))

@@ -92,7 +92,7 @@ func TestUsersBesideHooksRefused(t *testing.T) {
 	defer st.Close()
 	_, err = New(Config{BaseURL: "https://app.example.test", Key: []byte(strings.Repeat("k", 32)),
 		Lookup: Hook{URL: "http://127.0.0.1:1/lookup"}, Users: &historyDirectory{}}, st, nil)
-	if err == nil || !strings.Contains(err.Error(), "users replaces the lookup, update and verify hooks") {
+	if err == nil || !strings.Contains(err.Error(), "users replaces lookup, update and verify: remove lookup, or remove users") {
 		t.Fatalf("New with users beside the lookup hook: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"crypto/subtle"
 	"encoding/hex"
 	"strconv"
 	"strings"
@@ -55,7 +56,26 @@ const (
 	budgetOldPassword = "old_password"
 )
 
-func (k *keys) tokenKey(token string) string  { return tokenPrefix + mac(k.token, token) }
+// tokenKey is where a token's record lives: "t/" + shortMAC (22
+// characters). Tokens an earlier version issued live under
+// legacyTokenKey ("t/" + 64 hex digits) until they expire; Engine.getToken
+// looks there too (records_token.go).
+func (k *keys) tokenKey(token string) string       { return tokenPrefix + shortMAC(k.token, token) }
+func (k *keys) legacyTokenKey(token string) string { return tokenPrefix + mac(k.token, token) }
+
+// isTokenKey reports whether key is where token is stored, in either form.
+func (k *keys) isTokenKey(token, key string) bool {
+	eq := func(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+	return key != "" && (eq(key, k.tokenKey(token)) || eq(key, k.legacyTokenKey(token)))
+}
+
+// tokenOwnerKey is the owner index tokens are stored under: "u/" +
+// shortMAC, short because the index repeats it for every token. Flows,
+// grants and the tokens an earlier version wrote are under ownerKey;
+// Engine.endUser ends both (records_token.go). The lengths differ, so the
+// two forms never meet.
+func (k *keys) tokenOwnerKey(userID string) string { return "u/" + shortMAC(k.owner, userID) }
+
 func (k *keys) revokeKey(token string) string { return "r/" + mac(k.token, "revoke", token) }
 func (k *keys) flowKey(flowID string) string  { return flowPrefix + mac(k.flow, flowID) }
 func (k *keys) ownerKey(userID string) string { return "u/" + mac(k.owner, userID) }

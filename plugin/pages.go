@@ -33,20 +33,22 @@ type PageOptions struct {
 	// Logo is shown above each page: an http(s) URL (its origin is added to
 	// the CSP's img-src) or the path of a local image file (PNG, JPEG, GIF,
 	// WebP or SVG, at most 512 KiB), read once and served at
-	// {prefix}/assets/logo.
-	Logo string
-	// Color is the main colour (buttons, links), "#rgb" or "#rrggbb".
-	Color string
+	// {prefix}/assets/logo. Default: none (the site name alone).
+	Logo string `json:"logo,omitempty"`
+	// Color is the main colour (buttons, links), "#rgb" or "#rrggbb";
+	// nothing else is accepted, so nothing can be injected into the
+	// stylesheet. Text colours are chosen for contrast. Default: #2456c8.
+	Color string `json:"color,omitempty"`
 	// Accent is the second colour (the stripe above the card, the focus
 	// ring when it contrasts enough), "#rgb" or "#rrggbb". Default: Color.
-	Accent string
-	// TemplatesDir overrides page templates file by file (layout.html,
-	// forgot.html, sent.html, new.html, done.html, revoke.html,
-	// revoked.html, error.html, change.html, changed.html,
-	// passkeys.html), the stylesheet (style.css) and
-	// translations (locales/<tag>.json, merged over the built-in ones and
-	// used by the mails too). See docs/templates.md.
-	TemplatesDir string
+	Accent string `json:"accent,omitempty"`
+	// TemplatesDir (option "templates") overrides page templates file by
+	// file (layout.html, forgot.html, sent.html, new.html, done.html,
+	// revoke.html, revoked.html, error.html, change.html, changed.html,
+	// passkeys.html), the stylesheet (style.css) and translations
+	// (locales/<tag>.json, merged over the built-in ones and used by the
+	// mails too). See docs/templates.md. Default: none.
+	TemplatesDir string `json:"templates,omitempty"`
 }
 
 // pageNames are the pages, each web/templates/<name>.html.

@@ -250,7 +250,7 @@ func (e *Engine) handlePasskeyVerify(w http.ResponseWriter, r *http.Request) *ap
 	}
 	// A step-up answers with the token it lifted, so the caller must hold
 	// it: the ceremony alone does not reveal it.
-	if rec.TokenKey != "" && (in.Token == nil || !wellFormedToken(*in.Token) || e.keys.tokenKey(*in.Token) != rec.TokenKey) {
+	if rec.TokenKey != "" && (in.Token == nil || !wellFormedToken(*in.Token) || !e.keys.isTokenKey(*in.Token, rec.TokenKey)) {
 		return errPasskeyInvalid
 	}
 	user, apiErr := e.verifyAssertion(ctx, r, rec, in.Credential)
@@ -344,7 +344,6 @@ func (e *Engine) passkeyRefused(r *http.Request, userID, why string, err error) 
 // alone, a fresh token.
 func (e *Engine) passkeyToken(ctx context.Context, rec *ceremonyRecord, user User) (string, *apiError) {
 	now := e.now()
-	owner := e.keys.ownerKey(user.ID)
 	switch {
 	case rec.TokenKey != "":
 		raw, err := e.store.Get(ctx, rec.TokenKey)
@@ -382,8 +381,8 @@ func (e *Engine) passkeyToken(ctx context.Context, rec *ceremonyRecord, user Use
 	if err != nil {
 		return "", internalError(err)
 	}
-	tr := tokenRecord{User: user, Identifier: user.Email, Via: MethodPasskey, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL)}
-	if err := e.putRecord(ctx, e.keys.tokenKey(token), tr, e.cfg.TokenTTL, owner); err != nil {
+	tr := tokenRecord{User: user, Identifier: user.Email, Via: MethodPasskey, ExpiresAt: now.Add(e.cfg.TokenTTL)}
+	if err := e.putToken(ctx, e.keys.tokenKey(token), tr); err != nil {
 		return "", storeUnavailable(err)
 	}
 	return token, nil

@@ -15,7 +15,8 @@ import (
 
 // The store's record types and their one encoding: every value the engine
 // writes under a key of keyspace.go is one of these, encoded and decoded
-// here and nowhere else (TestKeySpaceHasOneOwner keeps it so).
+// here (and, for tokens, in records_token.go) and nowhere else
+// (TestKeySpaceHasOneOwner keeps it so).
 
 // flowRecord is a reset flow as stored under its flow key.
 type flowRecord struct {
@@ -33,18 +34,7 @@ type flowRecord struct {
 	Budget string `json:"budget,omitempty"`
 }
 
-// tokenRecord is a password-setting token as stored under its token key.
-type tokenRecord struct {
-	User       User   `json:"user"`
-	Identifier string `json:"identifier"`
-	FlowKey    string `json:"flow_key,omitempty"`
-	Via        string `json:"via"`
-	// NeedsPasskey marks a token whose user must still prove a passkey
-	// (require_passkey).
-	NeedsPasskey bool      `json:"needs_passkey,omitempty"`
-	IssuedAt     time.Time `json:"issued_at"`
-	ExpiresAt    time.Time `json:"expires_at"`
-}
+// tokenRecord, the one record not in JSON, is in records_token.go.
 
 // revokeRecord backs a "this wasn't me" link.
 type revokeRecord struct {
@@ -142,8 +132,20 @@ func (e *Engine) getRecord(ctx context.Context, key string, v any) (bool, error)
 	return true, nil
 }
 
-// encodeRecord is the one encoding of a stored record.
-func encodeRecord(v any) ([]byte, error) { return json.Marshal(v) }
+// encodeRecord is the one encoding of a stored record: JSON, but for a
+// token's compact form (records_token.go).
+func encodeRecord(v any) ([]byte, error) {
+	if tr, ok := v.(tokenRecord); ok {
+		return encodeToken(tr), nil
+	}
+	return json.Marshal(v)
+}
 
-// decodeRecord reads a record written by encodeRecord.
-func decodeRecord(raw []byte, v any) error { return json.Unmarshal(raw, v) }
+// decodeRecord reads a record written by encodeRecord (or, for a token,
+// by an earlier version).
+func decodeRecord(raw []byte, v any) error {
+	if tr, ok := v.(*tokenRecord); ok {
+		return decodeToken(raw, tr)
+	}
+	return json.Unmarshal(raw, v)
+}

@@ -108,8 +108,8 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 	}
 	var link string
 	if e.methodEnabled(MethodLink) {
-		rec := tokenRecord{User: user, Identifier: job.identifier, FlowKey: flowKey, Via: MethodLink, IssuedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
-		if err := e.putRecord(ctx, tokenKey, rec, e.cfg.TokenTTL, owner); err != nil {
+		rec := tokenRecord{User: user, Identifier: job.identifier, Via: MethodLink, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
+		if err := e.putToken(ctx, tokenKey, rec); err != nil {
 			return err
 		}
 		link = e.resetLink(token)

@@ -195,12 +195,10 @@ func (e *Engine) handlePreflight(w http.ResponseWriter, r *http.Request) *apiErr
 // expired and malformed tokens are all 404 TOKEN_INVALID. Expiry is
 // checked against the server clock, not only the store's TTL (invariant 3).
 func (e *Engine) loadToken(ctx context.Context, token string) (tokenRecord, string, *apiError) {
-	var rec tokenRecord
 	if !wellFormedToken(token) {
-		return rec, "", errTokenInvalid
+		return tokenRecord{}, "", errTokenInvalid
 	}
-	key := e.keys.tokenKey(token)
-	found, err := e.getRecord(ctx, key, &rec)
+	rec, key, found, err := e.getToken(ctx, token)
 	if err != nil {
 		return rec, "", storeUnavailable(err)
 	}
@@ -357,7 +355,7 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 // afterPasswordChange kills every open token and flow of the user and sends
 // the "your password was changed" mail (invariant 8).
 func (e *Engine) afterPasswordChange(ctx context.Context, u User, ip, how, method string) {
-	n, err := e.store.DeleteOwner(ctx, e.keys.ownerKey(u.ID))
+	n, err := e.endUser(ctx, u.ID)
 	if err != nil {
 		e.log.Error("ending the user's other reset tokens", zap.String("user_id", u.ID), zap.Error(err))
 	}
@@ -399,7 +397,7 @@ func (e *Engine) revoke(ctx context.Context, token, ip string) *apiError {
 	if !found {
 		return errTokenInvalid
 	}
-	n, err := e.store.DeleteOwner(ctx, e.keys.ownerKey(rec.UserID))
+	n, err := e.endUser(ctx, rec.UserID)
 	if err != nil {
 		return storeUnavailable(err)
 	}

@@ -6,12 +6,14 @@
 //	tokenmem -dir /tmp/x/db -n 1000000 -c 16 -key "$BENCH_KEY" -samples /tmp/x/tokens.txt
 //
 // The records are real tokens for the server key -key: their store keys
-// are derived as plugin/keys.go derives them (HKDF-SHA256 of the key, then
-// "t/" + HMAC of the token, owner "u/" + HMAC of the user id), so a Caddy
-// started on the same directory with the same key accepts them; -samples
-// receives a few of the tokens to check that with (GET
-// <prefix>/tokens/{token}). If plugin/keys.go changes its derivation the
-// memory figures stay valid, only that check fails.
+// and values are what plugin/keyspace.go and plugin/records_token.go
+// write (HKDF-SHA256 of the key, then "t/" + base64url of the first 16
+// bytes of the HMAC of the token, owner "u/" + the same of the user id;
+// the binary token record), so a Caddy started on the same directory with
+// the same key accepts them; -samples receives a few of the tokens to
+// check that with (GET <prefix>/tokens/{token}). If the engine changes
+// its layout, the memory figures no longer match the engine's, and that
+// check fails.
 //
 // It prints one line per phase for bench/run.sh:
 //
@@ -40,8 +42,8 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -63,23 +65,18 @@ import (
 	"github.com/resetgate/resetgate/store/badger"
 )
 
-// user and record mirror plugin's User and tokenRecord (reset.go), so the
-// values have the engine's size and shape.
-type user struct {
-	ID     string `json:"id"`
-	Email  string `json:"email"`
-	Name   string `json:"name,omitempty"`
-	Role   string `json:"role,omitempty"`
-	Locale string `json:"locale,omitempty"`
-}
-
-type record struct {
-	User       user      `json:"user"`
-	Identifier string    `json:"identifier"`
-	FlowKey    string    `json:"flow_key,omitempty"`
-	Via        string    `json:"via"`
-	IssuedAt   time.Time `json:"issued_at"`
-	ExpiresAt  time.Time `json:"expires_at"`
+// tokenRecord is plugin/records_token.go's encodeToken for a link token
+// whose identifier is the user's e-mail address: version 1, flags (via
+// link, identifier = e-mail), the expiry in Unix ns, then the user's id,
+// e-mail, name, role and locale, each length-prefixed.
+func tokenRecord(id, email, name, role, locale string, expires time.Time) []byte {
+	b := []byte{1, 1 | 0x10}
+	b = binary.AppendVarint(b, expires.UnixNano())
+	for _, s := range [...]string{id, email, name, role, locale} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b
 }
 
 func main() {
@@ -103,7 +100,7 @@ func main() {
 		_, _ = rand.Read(secret)
 		secret = []byte(hex.EncodeToString(secret))
 	}
-	tokenKey, ownerKey, flowKey := derive(secret, "token"), derive(secret, "owner"), derive(secret, "flow")
+	tokenKey, ownerKey := derive(secret, "token"), derive(secret, "owner")
 
 	if err := os.MkdirAll(*dir, 0o700); err != nil {
 		fail(err)
@@ -141,15 +138,7 @@ func main() {
 				token := base64.RawURLEncoding.EncodeToString(buf)
 				id := "b-" + strconv.FormatInt(i, 10)
 				email := "known-" + strconv.FormatInt(i, 10) + "@bench.test"
-				rec := record{
-					User:       user{ID: id, Email: email, Name: "Bench Known", Role: "user", Locale: "en"},
-					Identifier: email,
-					FlowKey:    "f/" + mac(flowKey, token),
-					Via:        "link",
-					IssuedAt:   now,
-					ExpiresAt:  now.Add(*ttl),
-				}
-				data, _ := json.Marshal(rec)
+				data := tokenRecord(id, email, "Bench Known", "user", "en", now.Add(*ttl))
 				if err := s.Put(context.Background(), "t/"+mac(tokenKey, token), data, *ttl, "u/"+mac(ownerKey, id)); err != nil {
 					firstErr.CompareAndSwap(nil, err)
 					return
@@ -270,11 +259,11 @@ func derive(secret []byte, purpose string) []byte {
 	return out
 }
 
-// mac is plugin/keys.go's mac for one part.
+// mac is plugin/keys.go's shortMAC for one part.
 func mac(key []byte, part string) string {
 	m := hmac.New(sha256.New, key)
 	m.Write([]byte(part))
-	return hex.EncodeToString(m.Sum(nil))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
 }
 
 // peakHeap samples the heap in use and the anonymous RSS every 50 ms.

@@ -131,16 +131,40 @@ http://:%[1]d {
 			from "Acme <no-reply@acme.test>"
 			tls none
 		}
-		rate_limit {
-			per_ip 1000 1m
-			per_identifier 100 1m
-		}
 %[9]s
 	}
 	reverse_proxy %[10]s
 }
 `, e.Port, filepath.Join(e.Dir, "caddy"), e.BaseURL, filepath.Join(e.Dir, "db"), e.Key,
-		e.AppURL, e.Secret, e.Mail.Addr(), block, strings.TrimPrefix(e.AppURL, "http://"))
+		e.AppURL, e.Secret, e.Mail.Addr(), withRateLimitDefaults(block), strings.TrimPrefix(e.AppURL, "http://"))
+}
+
+// testRateLimits are the limits every test site starts with: high enough
+// that a test's own requests are never limited unless it says so.
+var testRateLimits = []string{"per_ip 1000 1m", "per_identifier 100 1m"}
+
+// withRateLimitDefaults gives block the test limits. A block with its own
+// rate_limit keeps it (the Caddyfile refuses a second one) and gains the
+// test limits it does not set itself.
+func withRateLimitDefaults(block string) string {
+	const open = "rate_limit {\n"
+	i := strings.Index(block, open)
+	if i < 0 {
+		return "\t\trate_limit {\n\t\t\t" + strings.Join(testRateLimits, "\n\t\t\t") + "\n\t\t}\n" + block
+	}
+	end := i + len(open)
+	own := block[end:]
+	if j := strings.Index(own, "}"); j >= 0 {
+		own = own[:j]
+	}
+	var add strings.Builder
+	for _, line := range testRateLimits {
+		name := strings.Fields(line)[0]
+		if !strings.Contains(own, name+" ") {
+			add.WriteString("\t\t\t" + line + "\n")
+		}
+	}
+	return block[:end] + add.String() + block[end:]
 }
 
 // Load adapts a Caddyfile and (re)loads Caddy with it, as `caddy reload`

@@ -1,12 +1,11 @@
 package directory
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
+	"github.com/resetgate/resetgate/plugin/duration"
 	"github.com/resetgate/resetgate/plugin/passhash"
 )
 
@@ -60,28 +59,9 @@ type SQLUpdate struct {
 	Any bool `json:"any,omitempty"`
 }
 
-// Duration is a time.Duration that reads from JSON as nanoseconds or as a
-// Go duration string ("5s").
-type Duration time.Duration
-
-// UnmarshalJSON implements json.Unmarshaler.
-func (d *Duration) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err == nil {
-		v, err := time.ParseDuration(s)
-		if err != nil {
-			return fmt.Errorf("timeout: %w", err)
-		}
-		*d = Duration(v)
-		return nil
-	}
-	var n int64
-	if err := json.Unmarshal(b, &n); err != nil {
-		return errors.New("timeout: want a duration such as \"5s\"")
-	}
-	*d = Duration(n)
-	return nil
-}
+// Duration is the config's duration: it reads from JSON as nanoseconds or
+// as a duration string ("5s", "1d").
+type Duration = duration.Duration
 
 // compiled is a checked SQLConfig with its statements rewritten.
 type compiled struct {

@@ -12,6 +12,8 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	"github.com/resetgate/resetgate/plugin/duration"
 )
 
 // BreachedCheck asks a k-anonymity range API (the Pwned Passwords protocol)
@@ -24,14 +26,14 @@ type BreachedCheck struct {
 	// URL is the range endpoint; the 5-character prefix is appended to it,
 	// so it normally ends with a slash:
 	// https://api.pwnedpasswords.com/range/. Required.
-	URL string `json:"url"`
+	URL string `json:"url,omitempty"`
 	// FailOpen accepts the password when the service cannot answer (down,
 	// slow, an error status, a malformed answer). Default: false (fail
 	// closed: Policy.CheckContext returns an error wrapping
 	// ErrBreachedUnavailable and the caller answers 5xx).
 	FailOpen bool `json:"fail_open,omitempty"`
 	// Timeout bounds one request. Default: 2s.
-	Timeout time.Duration `json:"timeout,omitempty"`
+	Timeout duration.Duration `json:"timeout,omitempty"`
 	// MinCount is how many times a password must have been seen in
 	// breaches to be refused. Default: 1.
 	MinCount int `json:"min_count,omitempty"`
@@ -91,7 +93,7 @@ func (b *BreachedCheck) Check(ctx context.Context, password string) (bool, error
 	hash := bytes.ToUpper(h[:])
 	prefix, suffix := hash[:5], hash[5:]
 
-	timeout := b.Timeout
+	timeout := b.Timeout.D()
 	if timeout <= 0 {
 		timeout = defaultBreachedTimeout
 	}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/resetgate/resetgate/plugin/duration"
 )
 
 // rangeServer speaks the Pwned Passwords range protocol for a few known
@@ -201,7 +203,7 @@ func TestBreachedFailures(t *testing.T) {
 	prefix := hashOf(pw)[:5]
 	for name, u := range failingServers(t) {
 		t.Run(name, func(t *testing.T) {
-			b := &BreachedCheck{URL: u, Timeout: 100 * time.Millisecond}
+			b := &BreachedCheck{URL: u, Timeout: duration.Duration(100 * time.Millisecond)}
 			start := time.Now()
 			got, err := b.Check(context.Background(), pw)
 			if got || !errors.Is(err, ErrBreachedUnavailable) {
@@ -266,7 +268,7 @@ func TestBreachedParallelWithOldPassword(t *testing.T) {
 	}))
 	defer srv.Close()
 	p := defaults()
-	p.Breached = &BreachedCheck{URL: srv.URL + "/range/", Timeout: time.Minute}
+	p.Breached = &BreachedCheck{URL: srv.URL + "/range/", Timeout: duration.Duration(time.Minute)}
 	vs, err := p.CheckContext(context.Background(), Input{Password: "Xk7#vQ2!pL9z-ok", OldPasswordMatches: func(context.Context, string) (bool, error) {
 		defer close(release)
 		select {

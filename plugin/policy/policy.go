@@ -30,18 +30,22 @@ const (
 	SameAsOld          = "SAME_AS_OLD"
 )
 
-// Policy is the active set of password rules.
+// Policy is the active set of password rules, and the "policy" option of
+// the JSON config (an absent option is the zero Policy: the defaults).
 type Policy struct {
-	// MinLength is the minimum length in code points. Default: 12.
-	MinLength int `json:"min_length"`
-	// MaxLength is the maximum length in code points. Default: 128.
-	MaxLength int `json:"max_length"`
+	// MinLength is the minimum length in code points (at least 8).
+	// Default: 12.
+	MinLength int `json:"min_length,omitempty"`
+	// MaxLength is the maximum length in code points (at least 64).
+	// Default: 128.
+	MaxLength int `json:"max_length,omitempty"`
 	// MaxBytes, when positive, is a hard byte limit imposed by the hash
 	// format (bcrypt reads 72 bytes); longer passwords are TOO_LONG rather
-	// than silently truncated.
-	MaxBytes int `json:"max_bytes,omitempty"`
+	// than silently truncated. Set by the engine from the hash format, not
+	// a config option. Default: 0, none.
+	MaxBytes int `json:"-"`
 	// ContextWords are words (the site name, the product) a password must
-	// not contain.
+	// not contain. Default: none.
 	ContextWords []string `json:"context_words,omitempty"`
 	// SkipCommon turns off the check against the embedded list of 49,233
 	// common passwords (see IsCommon). Default: false, the check is on.
@@ -51,8 +55,9 @@ type Policy struct {
 	// Default: 0, no score check.
 	MinScore int `json:"min_score,omitempty"`
 	// Breached, when set, refuses passwords that a k-anonymity range API
-	// (Pwned Passwords) knows from breaches. Checked by CheckContext only.
-	// Default: none.
+	// (Pwned Passwords) knows from breaches; only the first five hex
+	// characters of the password's SHA-1 leave the server. Checked by
+	// CheckContext only. Default: none.
 	Breached *BreachedCheck `json:"breached,omitempty"`
 }
 

@@ -238,7 +238,7 @@ func TestPolicyJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(in), &p); err != nil {
 		t.Fatal(err)
 	}
-	if !p.SkipCommon || p.MinScore != 2 || p.Breached == nil || !p.Breached.FailOpen || p.Breached.MinCount != 3 || p.Breached.Timeout.Seconds() != 1 {
+	if !p.SkipCommon || p.MinScore != 2 || p.Breached == nil || !p.Breached.FailOpen || p.Breached.MinCount != 3 || p.Breached.Timeout.D().Seconds() != 1 {
 		t.Fatalf("decoded %+v %+v", p, p.Breached)
 	}
 	out, _ := json.Marshal(p)
