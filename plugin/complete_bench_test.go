@@ -16,6 +16,7 @@ import (
 
 	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/plugin/webhook"
+	"github.com/resetgate/resetgate/store"
 	badgerstore "github.com/resetgate/resetgate/store/badger"
 )
 
@@ -39,6 +40,18 @@ func issueBenchToken(b *testing.B, e *Engine, u User) string {
 		b.Fatal(err)
 	}
 	return token
+}
+
+// startBenchEngine builds an engine from cfg on st and starts it; the
+// caller stops it (before closing st).
+func startBenchEngine(b *testing.B, cfg Config, st store.Store) *Engine {
+	b.Helper()
+	e, err := New(cfg, st, zap.NewNop())
+	if err != nil {
+		b.Fatal(err)
+	}
+	e.Start()
+	return e
 }
 
 // processCPU is the CPU time (user + system) the process has used so far.
@@ -78,11 +91,7 @@ func BenchmarkComplete(b *testing.B) {
 		Update: Hook{URL: srv.URL + "/update", Client: cl},
 		Mail:   mail,
 	}
-	e, err := New(cfg, st, zap.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	e.Start()
+	e := startBenchEngine(b, cfg, st)
 	defer e.Stop()
 	ctx := context.Background()
 	tokens := make([]string, b.N)

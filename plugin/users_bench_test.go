@@ -52,11 +52,7 @@ func BenchmarkCompleteUsers(b *testing.B) {
 				cfg.Users = d
 				userID = a.ID(b, testsrv.AliceEmail)
 			}
-			e, err := New(cfg, st, zap.NewNop())
-			if err != nil {
-				b.Fatal(err)
-			}
-			e.Start()
+			e := startBenchEngine(b, cfg, st)
 			defer e.Stop()
 			ctx := context.Background()
 			user, found, err := e.lookup(ctx, userID)
