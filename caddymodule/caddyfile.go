@@ -234,10 +234,8 @@ func (h *Handler) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err := noArgs(d, "passkey"); err != nil {
 				return err
 			}
-			seenSub := seenOptions{}
-			for nesting := d.Nesting(); d.NextBlock(nesting); {
-				sub := d.Val()
-				if err := seenSub.once(d, sub, "origins"); err != nil {
+			for sub, err := range blockOptions(d, "origins") {
+				if err != nil {
 					return err
 				}
 				switch sub {

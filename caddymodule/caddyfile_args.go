@@ -1,6 +1,7 @@
 package caddymodule
 
 import (
+	"iter"
 	"slices"
 	"strconv"
 
@@ -89,4 +90,24 @@ func (s seenOptions) once(d *caddyfile.Dispenser, opt string, repeatable ...stri
 	}
 	s[opt] = true
 	return nil
+}
+
+// blockOptions walks the options of the block the dispenser is at, as
+// d.NextBlock does, and yields each option's name with the dispenser on
+// it. An option given twice (other than the repeatable ones) ends the walk
+// with its "already specified" error.
+func blockOptions(d *caddyfile.Dispenser, repeatable ...string) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		seen := seenOptions{}
+		for nesting := d.Nesting(); d.NextBlock(nesting); {
+			opt := d.Val()
+			if err := seen.once(d, opt, repeatable...); err != nil {
+				yield("", err)
+				return
+			}
+			if !yield(opt, nil) {
+				return
+			}
+		}
+	}
 }

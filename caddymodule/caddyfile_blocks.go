@@ -25,10 +25,8 @@ func parseHook(d *caddyfile.Dispenser, name string, hk *plugin.HookOptions, extr
 	if d.NextArg() {
 		return d.Errf("%s: expected one URL, then an optional block", name)
 	}
-	seen := seenOptions{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		sub := d.Val()
-		if err := seen.once(d, sub, "header", "body", "query", "response", "ok_status", "mismatch_status"); err != nil {
+	for sub, err := range blockOptions(d, "header", "body", "query", "response", "ok_status", "mismatch_status") {
+		if err != nil {
 			return err
 		}
 		if extra != nil {
@@ -73,13 +71,10 @@ func parseRedis(d *caddyfile.Dispenser, st *store.Options) error {
 		}
 		st.ClusterAddrs = append(st.ClusterAddrs, d.Val())
 	}
-	seen := seenOptions{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		sub := d.Val()
-		if err := seen.once(d, sub); err != nil {
+	for sub, err := range blockOptions(d) {
+		if err != nil {
 			return err
 		}
-		var err error
 		switch sub {
 		case "key_prefix":
 			err = oneArg(d, &st.KeyPrefix)
@@ -236,13 +231,10 @@ func parseEmail(d *caddyfile.Dispenser, e *mailer.Options) error {
 	if d.NextArg() {
 		return d.Errf("email smtp: expected host:port, then a block")
 	}
-	seen := seenOptions{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		sub := d.Val()
-		if err := seen.once(d, sub); err != nil {
+	for sub, err := range blockOptions(d) {
+		if err != nil {
 			return err
 		}
-		var err error
 		switch sub {
 		case "from":
 			err = oneArg(d, &e.From)
@@ -272,13 +264,10 @@ func parsePolicy(d *caddyfile.Dispenser, p *policy.Policy) error {
 	if err := noArgs(d, "policy"); err != nil {
 		return err
 	}
-	seen := seenOptions{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		sub := d.Val()
-		if err := seen.once(d, sub, "context_words"); err != nil {
+	for sub, err := range blockOptions(d, "context_words") {
+		if err != nil {
 			return err
 		}
-		var err error
 		switch sub {
 		case "min_length":
 			err = intArg(d, &p.MinLength)
@@ -345,13 +334,10 @@ func parseRateLimit(d *caddyfile.Dispenser, rl *plugin.RateLimitOptions) error {
 	if err := noArgs(d, "rate_limit"); err != nil {
 		return err
 	}
-	seen := seenOptions{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		sub := d.Val()
-		if err := seen.once(d, sub); err != nil {
+	for sub, err := range blockOptions(d) {
+		if err != nil {
 			return err
 		}
-		var err error
 		switch sub {
 		case "per_identifier":
 			rl.PerIdentifier, err = parseLimit(d)

@@ -51,11 +51,8 @@ func parseTheme(d *caddyfile.Dispenser, h *Handler) error {
 		h.Theme = &plugin.PageOptions{}
 	}
 	t := h.Theme
-	seen := seenOptions{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		var err error
-		sub := d.Val()
-		if err := seen.once(d, sub); err != nil {
+	for sub, err := range blockOptions(d) {
+		if err != nil {
 			return err
 		}
 		switch sub {

@@ -115,10 +115,8 @@ func parseUsersSQL(d *caddyfile.Dispenser) (*directory.SQLConfig, error) {
 	if d.NextArg() {
 		return nil, d.Errf("users sql %s: expected a driver and a DSN, then a block (the DSN is not shown)", s.Driver)
 	}
-	seen := seenOptions{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		sub := d.Val()
-		if err := seen.once(d, sub, "update"); err != nil {
+	for sub, err := range blockOptions(d, "update") {
+		if err != nil {
 			return nil, err
 		}
 		switch sub {

@@ -35,10 +35,8 @@ func parseUsersLDAP(d *caddyfile.Dispenser) (*directory.LDAPConfig, error) {
 	if d.NextArg() {
 		return nil, d.Errf("users ldap: expected one URL, then a block")
 	}
-	seen := seenOptions{}
-	for nesting := d.Nesting(); d.NextBlock(nesting); {
-		sub := d.Val()
-		if err := seen.once(d, sub); err != nil {
+	for sub, err := range blockOptions(d) {
+		if err != nil {
 			return nil, err
 		}
 		switch sub {
