@@ -1,9 +1,10 @@
 package plugin
 
 import (
+	"maps"
 	"os"
-	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -71,20 +72,10 @@ func TestErrorCodesMatchREADME(t *testing.T) {
 // (an untyped constant converts to ErrorCode silently): every error is
 // built from one of the declared constants.
 func TestErrorCodesAreConstants(t *testing.T) {
-	files, err := filepath.Glob("*.go")
-	if err != nil {
-		t.Fatal(err)
-	}
 	literal := regexp.MustCompile(`newError\([^,]+,\s*"|Code:\s*"[A-Z]|ErrorCode\("`)
-	for _, f := range files {
-		if strings.HasSuffix(f, "_test.go") {
-			continue
-		}
-		src, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i, line := range strings.Split(string(src), "\n") {
+	sources := engineSources(t)
+	for _, f := range slices.Sorted(maps.Keys(sources)) {
+		for i, line := range strings.Split(sources[f], "\n") {
 			if literal.MatchString(line) {
 				t.Errorf("%s:%d builds an error code from a literal: %s", f, i+1, strings.TrimSpace(line))
 			}
