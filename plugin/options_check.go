@@ -18,23 +18,30 @@ import (
 // Go caller of New. Placeholders must be resolved first. Errors name the
 // option and never echo a secret.
 func (o *Options) Validate() error {
+	_, err := o.check()
+	return err
+}
+
+// check is Validate returning the Config it built and checked (without the
+// mailer, and with no user directory).
+func (o *Options) check() (Config, error) {
 	if o.Users != nil {
 		if err := o.usersAlone(); err != nil {
-			return err
+			return Config{}, err
 		}
 		if err := o.Users.Validate(); err != nil {
-			return err
+			return Config{}, err
 		}
 	}
 	if err := o.Storage.Validate(); err != nil {
-		return err
+		return Config{}, err
 	}
 	if o.Storage.BackendName() == store.BackendRedis && o.Key == "" {
-		return errors.New("storage redis needs an explicit key (every instance must share it; use {env.RESETGATE_KEY})")
+		return Config{}, errors.New("storage redis needs an explicit key (every instance must share it; use {env.RESETGATE_KEY})")
 	}
 	if o.Key != "" {
 		if err := CheckKeyLength(len(o.Key)); err != nil {
-			return fmt.Errorf("key %w", err)
+			return Config{}, fmt.Errorf("key %w", err)
 		}
 	}
 	for _, h := range []struct {
@@ -43,49 +50,52 @@ func (o *Options) Validate() error {
 	}{{"lookup", o.Lookup}, {"verify", o.Verify}, {"session", o.Session.hook()}, {"deliver", o.Deliver}} {
 		if h.h != nil {
 			if err := h.h.Validate(h.name); err != nil {
-				return err
+				return Config{}, err
 			}
 		}
 	}
 	if o.Update != nil {
 		if err := o.Update.Validate(); err != nil {
-			return err
+			return Config{}, err
 		}
 	}
 	if o.Theme != nil {
 		if err := o.Theme.Validate(); err != nil {
-			return err
+			return Config{}, err
 		}
 	}
 	for i, t := range o.AdminTokens {
 		if err := t.Validate(); err != nil {
-			return fmt.Errorf("admin_token #%d: %w", i+1, err)
+			return Config{}, fmt.Errorf("admin_token #%d: %w", i+1, err)
 		}
 	}
 	if o.Passkey != nil {
 		if err := o.Passkey.Validate(); err != nil {
-			return err
+			return Config{}, err
 		}
 	}
 	if o.RateLimit != nil {
 		if err := o.RateLimit.Validate(); err != nil {
-			return err
+			return Config{}, err
 		}
 	}
 	cfg, err := o.config()
 	if err != nil {
-		return err
+		return Config{}, err
 	}
 	if o.Users != nil {
 		cfg.Users = usersToOpen{} // opened by the caller once every rule passed
 	}
 	if err := cfg.Validate(); err != nil {
-		return err
+		return Config{}, err
 	}
 	if o.Email != nil {
-		return o.Email.Validate()
+		if err := o.Email.Validate(); err != nil {
+			return Config{}, err
+		}
 	}
-	return nil
+	cfg.Users = nil
+	return cfg, nil
 }
 
 // usersToOpen stands for a configured user directory in Validate, before

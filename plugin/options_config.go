@@ -9,10 +9,7 @@ import "github.com/resetgate/resetgate/plugin/webhook"
 // key, the opened user directory, the observer, the client address. The
 // defaults are filled by New.
 func (o *Options) Config() (Config, error) {
-	if err := o.Validate(); err != nil {
-		return Config{}, err
-	}
-	cfg, err := o.config()
+	cfg, err := o.check()
 	if err != nil {
 		return Config{}, err
 	}
