@@ -35,7 +35,7 @@ type Handler struct {
 	st         store.Store
 	poolKey    string
 	usersKey   string
-	localPerIP bool
+	localCounters bool
 	logger     *zap.Logger
 }
 
