@@ -90,13 +90,14 @@ func (c *localCounter) sweep(now time.Time) {
 }
 
 // count counts one event against l: under local in memory when the
-// counters are local (Config.LocalCounters) and hold it, else under key in
-// the store. It returns the count so far.
-func (e *Engine) count(ctx context.Context, local, key string, l Limit) (int64, error) {
+// counters are local (Config.LocalCounters) and hold it, else in the store
+// under the key storeKey returns (called only then: it is a keyed hash).
+// It returns the count so far.
+func (e *Engine) count(ctx context.Context, local string, storeKey func() string, l Limit) (int64, error) {
 	if e.counters != nil {
 		if n, ok := e.counters.incr(local, e.now(), l.Window); ok {
 			return n, nil
 		}
 	}
-	return e.store.Incr(ctx, key, l.Window)
+	return e.store.Incr(ctx, storeKey(), l.Window)
 }

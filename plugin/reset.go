@@ -125,7 +125,7 @@ func (e *Engine) limitIP(ctx context.Context, ip string) *apiError {
 		return nil
 	}
 	addr := e.limitAddr(ip)
-	n, err := e.count(ctx, addr, e.keys.ipKey(addr), e.cfg.PerIP)
+	n, err := e.count(ctx, addr, func() string { return e.keys.ipKey(addr) }, e.cfg.PerIP)
 	if err != nil {
 		return storeUnavailable(err)
 	}
@@ -174,7 +174,7 @@ func (e *Engine) overRequestLimit(ctx context.Context, key string, l Limit) (boo
 	if l.Count <= 0 {
 		return false, nil
 	}
-	n, err := e.count(ctx, key, key, l)
+	n, err := e.count(ctx, key, func() string { return key }, l)
 	if err != nil {
 		return false, err
 	}
