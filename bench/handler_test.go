@@ -59,7 +59,7 @@ func newEngine(tb testing.TB) *plugin.Engine {
 		Update:        plugin.Hook{URL: up.URL + "/internal/users/password", Client: cl},
 		PerIP:         plugin.Limit{Count: 100_000_000, Window: time.Minute},
 		PerIdentifier: plugin.Limit{Count: 3, Window: 15 * time.Minute},
-		LocalPerIP:    true,
+		LocalCounters: true,
 	}, openStore(tb), nil)
 	if err != nil {
 		tb.Fatal(err)

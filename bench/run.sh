@@ -494,6 +494,10 @@ gen_run fix8 8 "$BODY_KNOWN" "$BODY_UNKNOWN"
 gen_run fix64 64 "$BODY_KNOWN" "$BODY_UNKNOWN"
 gen_run var8 8 "$BODY_KNOWN_N" "$BODY_UNKNOWN_N"
 gen_run var64 64 "$BODY_KNOWN_N" "$BODY_UNKNOWN_N"
+# Rate-limited or not, in the same time (DESIGN.md, POST /request): one
+# unknown identifier over its per-identifier limit (settled in the
+# handler) against fresh unknown ones (queued for a lookup), interleaved.
+gen_run mix8 8 "$BODY_UNKNOWN" "$BODY_UNKNOWN_N"
 # Control for the open-loop run: plain reverse_proxy at the same rate, so
 # that the machine's own latency floor shows beside resetgate's.
 drain
@@ -996,6 +1000,7 @@ $BUSY_NOTE
 | known − unknown median < 0.1 ms, 64 conns (interleaved, same identifiers) | $(ms "$(diffv fix64)") ms (95% CI $(diffci fix64)) | $(pass "$(abs "$(diffv fix64)") < 100") |
 | known − unknown median < 0.1 ms, 8 conns (interleaved, fresh identifiers) | $(ms "$(diffv var8)") ms (95% CI $(diffci var8)) | $(pass "$(abs "$(diffv var8)") < 100") |
 | known − unknown median < 0.1 ms, 64 conns (interleaved, fresh identifiers) | $(ms "$(diffv var64)") ms (95% CI $(diffci var64)) | $(pass "$(abs "$(diffv var64)") < 100") |
+| rate-limited − not median < 0.1 ms, 8 conns (interleaved: one identifier over its limit, fresh ones under it) | $(ms "$(diffv mix8)") ms (95% CI $(diffci mix8)) | $(pass "$(abs "$(diffv mix8)") < 100") |
 | Badger ≥ 50k consume/s (best of serial, parallel; store/badger BenchmarkConsume) | $(fmt0 "$CONS_BEST")/s (bench/storeops: $(fmt0 "${SO_BADGER_CONSUME:-0}") serial, $(fmt0 "${SO_BADGER_CONSUME_P:-0}") parallel) | $(pass "$CONS_BEST >= 50000") |
 | *no target:* complete, hash none ($(field "$CN" conns) in flight) | $(fmt1 "$(field "$CN" rps)") completes/s; Caddy CPU $(fmt0 "$CPU_N") µs per complete (≈ $(fmt0 "$CAP_N")/s with all $(nproc) cores) | |
 | *no target:* complete, hash bcrypt $BCRYPT_COST ($(field "$CB" conns) in flight) | $(fmt1 "$(field "$CB" rps)") completes/s; Caddy CPU $(fmt0 "$(calc "$CPU_B / 1000")") ms per complete (≈ $(fmt1 "$CAP_B")/s with all $(nproc) cores); bcrypt's share $(fmt1 "$BCRYPT_SHARE")% (one hash alone: $(fmt0 "$(calc "$HASH_CPU / 1000")") ms CPU) | |
@@ -1048,15 +1053,15 @@ $(row "64 conns: reverse_proxy GET / (2)" b64-rp2)
 | 8 | $(fmt0 "$RP8") | $(fmt0 "$RS8") | $(fmt0 "$K8") | $(fmt0 "$U8") | **$(fmt2 "$RATIO8")** | **$(fmt2 "$RRATIO8")** | $(ms "$WDIFF8") ms |
 | 64 | $(fmt0 "$RP64") | $(fmt0 "$RS64") | $(fmt0 "$K64") | $(fmt0 "$U64") | **$(fmt2 "$RATIO64")** | **$(fmt2 "$RRATIO64")** | $(ms "$WDIFF64") ms |
 
-Caddy CPU per request at 8 connections: reverse_proxy $(fmt1 "$CPU_RP8") µs, respond $(fmt1 "$CPU_RS8") µs (the same POST body to \`respond "ok" 202\` on a third site), request $(fmt1 "$CPU_REQ8") µs (includes the background worker's per-identifier counter and its log line).
+Caddy CPU per request at 8 connections: reverse_proxy $(fmt1 "$CPU_RP8") µs, respond $(fmt1 "$CPU_RS8") µs (the same POST body to \`respond "ok" 202\` on a third site), request $(fmt1 "$CPU_REQ8") µs (after 3 requests per identifier: the in-memory per-identifier count, a decoy flow written and its audit log line).
 
 ### Latency with known and unknown interleaved (bench/loadgen: every connection alternates the two bodies; exact percentiles over every request; ${GEN_S}s after 1s warm-up)
 
-Runs: **fix** = the same two identifiers throughout (the brief's setting: after 3 requests each, per_identifier stops both before lookup); **var** = a fresh identifier on every request (known-N / nobody-N), so every request is looked up in the background and known ones get a flow, a token and, within mail_budget (1000/h), a mail; **open8fix** / **open8var** = fix / var at a fixed $RATE req/s (open loop) instead of saturation; **open8-rp** = GET / on the plain reverse_proxy site at the same rate, for comparison. *Late sends*: open-loop requests sent more than 1 ms behind schedule because the generator itself did not get a CPU in time.
+Runs: **fix** = the same two identifiers throughout (the brief's setting: after 3 requests each, per_identifier stops both in the handler: a decoy flow, no queue entry and no lookup); **var** = a fresh identifier on every request (known-N / nobody-N), so every request is looked up in the background and known ones get a flow, a token and, within mail_budget (1000/h), a mail; **mix8** = rate-limited or not: its *known* case is one unknown identifier over its per-identifier limit (settled in the handler), its *unknown* case fresh unknown identifiers (queued for a lookup); **open8fix** / **open8var** = fix / var at a fixed $RATE req/s (open loop) instead of saturation; **open8-rp** = GET / on the plain reverse_proxy site at the same rate, for comparison. *Late sends*: open-loop requests sent more than 1 ms behind schedule because the generator itself did not get a CPU in time.
 
 | run | case | requests | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | late sends |
 |---|---|---|---|---|---|---|---|---|---|
-$(for k in fix8 fix64 var8 var64 open8fix open8var; do grow "$k" known; grow "$k" unknown; done)
+$(for k in fix8 fix64 var8 var64 mix8 open8fix open8var; do grow "$k" known; grow "$k" unknown; done)
 $(G[open8-rp-control]=$CTL; grow open8-rp control)
 
 | run | what | known − unknown median (ms) | 95% CI (ms) | background lookups | requests dropped (queue full) | other load (cores) |
@@ -1065,6 +1070,7 @@ $(drow fix8 "same identifiers, 8 conns")
 $(drow fix64 "same identifiers, 64 conns")
 $(drow var8 "fresh identifiers, 8 conns")
 $(drow var64 "fresh identifiers, 64 conns")
+$(drow mix8 "rate-limited (known column: one unknown identifier over its limit) against not (fresh unknown ones), 8 conns")
 $(drow open8fix "same identifiers, $RATE req/s")
 $(drow open8var "fresh identifiers, $RATE req/s")
 

@@ -30,13 +30,13 @@ type Handler struct {
 	// also hold every rule (Validate).
 	plugin.Options
 
-	engine     *plugin.Engine
-	resolved   plugin.Options // the options with placeholders resolved
-	st         store.Store
-	poolKey    string
-	usersKey   string
-	localPerIP bool
-	logger     *zap.Logger
+	engine        *plugin.Engine
+	resolved      plugin.Options // the options with placeholders resolved
+	st            store.Store
+	poolKey       string
+	usersKey      string
+	localCounters bool
+	logger        *zap.Logger
 }
 
 // CaddyModule returns the Caddy module information.

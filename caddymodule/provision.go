@@ -43,7 +43,7 @@ func (h *Handler) engineConfig(ctx caddy.Context) (plugin.Config, error) {
 	if cfg.Key, err = h.openStore(ctx, opts); err != nil {
 		return cfg, err
 	}
-	cfg.LocalPerIP = h.localPerIP
+	cfg.LocalCounters = h.localCounters
 	return cfg, nil
 }
 

@@ -57,7 +57,7 @@ func (h *Handler) openStore(ctx caddy.Context, o plugin.Options) ([]byte, error)
 	}
 	h.st = val.(store.Store)
 	h.poolKey = dir
-	h.localPerIP = true // one process owns Badger: count per-IP in memory
+	h.localCounters = true // one process owns Badger: count requests in memory
 	return key, nil
 }
 

@@ -102,10 +102,13 @@ type Config struct {
 	PerIdentifier Limit
 	// PerIP limits requests per client address (429).
 	PerIP Limit
-	// LocalPerIP keeps the per-IP counter in memory instead of the store:
-	// right when this process is the only one counting (Badger), wrong
-	// when instances share a store (Redis).
-	LocalPerIP bool
+	// LocalCounters keeps the counters of reset requests (per IP, per
+	// identifier, per account and the mail budget) and of passkey
+	// ceremonies per IP in memory instead of the store: right when this
+	// process is the only one counting (Badger), wrong when instances
+	// share a store (Redis). A restart starts them from zero. The
+	// failure budgets (wrong codes, wrong passwords) stay in the store.
+	LocalCounters bool
 	// IPv4Prefix and IPv6Prefix are how many leading bits of a client
 	// address the per-IP limit counts by. Default: 32 (each IPv4 address)
 	// and 64 (an IPv6 /64, which one client usually holds whole).

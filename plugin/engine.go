@@ -51,7 +51,7 @@ type Engine struct {
 	jobs       chan requestJob
 	mail       *outbox
 	requests   *requestQueue
-	perIP      *localCounter
+	counters   *localCounter
 	webauthn   *webauthn.WebAuthn
 	pages      *pages
 	cancel     context.CancelFunc
@@ -102,8 +102,8 @@ func New(cfg Config, st store.Store, log *zap.Logger) (*Engine, error) {
 		jobs:  make(chan requestJob, cfg.QueueSize),
 	}
 	e.setUsers()
-	if cfg.LocalPerIP {
-		e.perIP = newLocalCounter()
+	if cfg.LocalCounters {
+		e.counters = newLocalCounter()
 	}
 	if e.requests, err = newRequestQueue(e); err != nil {
 		return nil, fmt.Errorf("request queue: %w", err)
@@ -173,7 +173,7 @@ func (e *Engine) Start() {
 			e.runRequests(ctx, workCtx)
 		}()
 	}
-	if e.perIP != nil {
+	if e.counters != nil {
 		e.wg.Add(1)
 		go func() {
 			defer e.wg.Done()
@@ -184,7 +184,7 @@ func (e *Engine) Start() {
 				case <-ctx.Done():
 					return
 				case <-t.Chan():
-					e.perIP.sweep(e.now())
+					e.counters.sweep(e.now())
 				}
 			}
 		}()

@@ -58,14 +58,9 @@ func (e *Engine) limitCeremony(ctx context.Context, r *http.Request, scope strin
 	pc := e.cfg.Passkey
 	if l := pc.CeremoniesPerIP; l.Count > 0 {
 		ip := e.cfg.ClientIP(r)
-		var n int64
-		if e.perIP != nil {
-			n = e.perIP.incr("ceremony\x00"+ip, e.now(), l.Window)
-		} else {
-			var err error
-			if n, err = e.store.Incr(ctx, e.keys.ceremonyIPKey(ip), l.Window); err != nil {
-				return storeUnavailable(err)
-			}
+		n, err := e.count(ctx, "ceremony\x00"+ip, func() string { return e.keys.ceremonyIPKey(ip) }, l)
+		if err != nil {
+			return storeUnavailable(err)
 		}
 		if n > int64(l.Count) {
 			return errTooManyCeremonies(l.Window)

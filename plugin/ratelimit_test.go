@@ -18,15 +18,17 @@ func TestLocalCounterWindow(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < 100; j++ {
-				c.incr("203.0.113.7", now, time.Minute)
+				if _, ok := c.incr("203.0.113.7", now, time.Minute); !ok {
+					t.Error("a key of a counter far from full was refused")
+				}
 			}
 		}()
 	}
 	wg.Wait()
-	if n := c.incr("203.0.113.7", now.Add(59*time.Second), time.Minute); n != 801 {
+	if n, _ := c.incr("203.0.113.7", now.Add(59*time.Second), time.Minute); n != 801 {
 		t.Fatalf("count %d, want 801", n)
 	}
-	if n := c.incr("203.0.113.7", now.Add(time.Minute), time.Minute); n != 1 {
+	if n, _ := c.incr("203.0.113.7", now.Add(time.Minute), time.Minute); n != 1 {
 		t.Fatalf("a new window starts at 1, got %d", n)
 	}
 	for i := 0; i < 100; i++ {
@@ -39,5 +41,42 @@ func TestLocalCounterWindow(t *testing.T) {
 	}
 	if total != 1 {
 		t.Fatalf("%d windows left after sweeping, want 1", total)
+	}
+}
+
+// A full counter refuses new keys (their callers count them in the store)
+// and keeps counting the keys it holds; new keys stay refused until a
+// window has passed since the last refusal, so that a key counted in the
+// store is never counted again from zero in memory while its store window
+// runs.
+func TestLocalCounterBounded(t *testing.T) {
+	c := newLocalCounter()
+	now := time.Unix(1000, 0)
+	held, refused := 0, ""
+	for i := 0; refused == ""; i++ {
+		key := fmt.Sprint("ident-", i)
+		if _, ok := c.incr(key, now, time.Minute); ok {
+			held++
+		} else {
+			refused = key
+		}
+		if i > 2*localCounterMax {
+			t.Fatalf("the counter took %d keys without refusing one", i)
+		}
+	}
+	if held > localCounterMax {
+		t.Fatalf("the counter holds %d keys, more than its bound %d", held, localCounterMax)
+	}
+	if n, ok := c.incr("ident-0", now.Add(time.Second), time.Minute); !ok || n != 2 {
+		t.Fatalf("a held key counts on (got %d, %v), want 2", n, ok)
+	}
+	// The refused key's shard sweeps empty, but it stays refused for a
+	// window after the refusal.
+	c.sweep(now.Add(time.Minute))
+	if _, ok := c.incr(refused, now.Add(59*time.Second), time.Minute); ok {
+		t.Fatal("a refused key was taken within a window of its refusal")
+	}
+	if n, ok := c.incr(refused, now.Add(3*time.Minute), time.Minute); !ok || n != 1 {
+		t.Fatalf("after the window the key is counted here from 1, got %d, %v", n, ok)
 	}
 }

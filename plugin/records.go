@@ -105,6 +105,9 @@ type queuedRequest struct {
 	FlowID     string    `json:"flow_id"`
 	IP         string    `json:"ip"`
 	At         time.Time `json:"at"`
+	// Counted: the handler counted the request against the limit on the
+	// identifier as typed (local counters).
+	Counted bool `json:"counted,omitempty"`
 }
 
 func (e *Engine) putRecord(ctx context.Context, key string, v any, ttl time.Duration, owner string) error {
@@ -132,20 +135,26 @@ func (e *Engine) getRecord(ctx context.Context, key string, v any) (bool, error)
 	return true, nil
 }
 
-// encodeRecord is the one encoding of a stored record: JSON, but for a
-// token's compact form (records_token.go).
+// encodeRecord is the one encoding of a stored record: JSON, but for the
+// compact forms of tokens (records_token.go) and flows (records_flow.go).
 func encodeRecord(v any) ([]byte, error) {
-	if tr, ok := v.(tokenRecord); ok {
-		return encodeToken(tr), nil
+	switch r := v.(type) {
+	case tokenRecord:
+		return encodeToken(r), nil
+	case flowRecord:
+		return encodeFlow(r), nil
 	}
 	return json.Marshal(v)
 }
 
-// decodeRecord reads a record written by encodeRecord (or, for a token,
-// by an earlier version).
+// decodeRecord reads a record written by encodeRecord (or, for a token or
+// a flow, by an earlier version).
 func decodeRecord(raw []byte, v any) error {
-	if tr, ok := v.(*tokenRecord); ok {
-		return decodeToken(raw, tr)
+	switch r := v.(type) {
+	case *tokenRecord:
+		return decodeToken(raw, r)
+	case *flowRecord:
+		return decodeFlow(raw, r)
 	}
 	return json.Unmarshal(raw, v)
 }

@@ -144,13 +144,9 @@ func decodeToken(data []byte, rec *tokenRecord) error {
 	if flags&flagSameIdent != 0 {
 		last--
 	}
-	for _, f := range fields[:last] {
-		l, n := binary.Uvarint(rest)
-		if n <= 0 || l > uint64(len(rest)-n) {
-			return errBadTokenRecord
-		}
-		*f = string(rest[n : n+int(l)])
-		rest = rest[n+int(l):]
+	var ok bool
+	if rest, ok = readStrings(rest, fields[:last]); !ok {
+		return errBadTokenRecord
 	}
 	if len(rest) != 0 {
 		return errBadTokenRecord

@@ -29,16 +29,15 @@ import (
 func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 	// The same limit on the identifier as typed comes first: a flood of
 	// one identifier costs the app no lookup (and the queue no time).
-	over, err := e.overLimit(ctx, e.keys.identKey(strings.ToLower(job.identifier)), e.cfg.PerIdentifier)
-	if err != nil {
-		return fmt.Errorf("counting identifier: %w", err)
-	}
-	if over {
-		if err := e.storeDecoyFlow(ctx, job, e.identifierBudget(job.identifier)); err != nil {
-			return err
+	// With local counters the handler counted it already.
+	if !job.counted {
+		over, err := e.overRequestLimit(ctx, e.identLimitKey(job.identifier), e.cfg.PerIdentifier)
+		if err != nil {
+			return fmt.Errorf("counting identifier: %w", err)
 		}
-		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited", "")
-		return nil
+		if over {
+			return e.settleOverLimit(ctx, job)
+		}
 	}
 	user, found, lookupErr := e.lookup(ctx, job.identifier)
 	if lookupErr != nil || !found {
@@ -53,7 +52,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 	}
 	owner := e.keys.ownerKey(user.ID)
 	budget := e.identifierBudget(job.identifier)
-	over, err = e.overLimit(ctx, e.keys.accountMailKey(user.ID), e.cfg.PerIdentifier)
+	over, err := e.overRequestLimit(ctx, e.keys.accountMailKey(user.ID), e.cfg.PerIdentifier)
 	if err != nil {
 		return fmt.Errorf("counting the account's reset mails: %w", err)
 	}
@@ -64,7 +63,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited", "", zap.String("user_id", user.ID))
 		return nil
 	}
-	over, err = e.overLimit(ctx, mailBudgetKey, e.cfg.MailBudget)
+	over, err = e.overRequestLimit(ctx, mailBudgetKey, e.cfg.MailBudget)
 	if err != nil {
 		return fmt.Errorf("counting mail budget: %w", err)
 	}
@@ -129,6 +128,22 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		RevokeLink: revokeLink, SupportContact: e.cfg.SupportContact,
 	})
 	return nil
+}
+
+// settleOverLimit settles a request over the limit on the identifier as
+// typed: a decoy flow under its flow id, and no lookup or mail.
+func (e *Engine) settleOverLimit(ctx context.Context, job requestJob) error {
+	if err := e.storeDecoyFlow(ctx, job, e.identifierBudget(job.identifier)); err != nil {
+		return err
+	}
+	e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited", "")
+	return nil
+}
+
+// identLimitKey is the key of the limit on the identifier as typed
+// (case-folded).
+func (e *Engine) identLimitKey(identifier string) string {
+	return e.keys.identKey(strings.ToLower(identifier))
 }
 
 // storeDecoyFlow stores a flow that behaves like a real one under verify

@@ -183,7 +183,7 @@ func (q *requestQueue) finish(ctx context.Context, n int64) error {
 // queue is no loss: the walker takes the entry.
 func (e *Engine) acceptRequest(ctx context.Context, job requestJob) error {
 	q := e.requests
-	data, err := q.seal(outboxEntry{Request: &queuedRequest{Identifier: job.identifier, FlowID: job.flowID, IP: job.ip, At: job.at}})
+	data, err := q.seal(outboxEntry{Request: &queuedRequest{Identifier: job.identifier, FlowID: job.flowID, IP: job.ip, At: job.at, Counted: job.counted}})
 	if err != nil {
 		return fmt.Errorf("sealing request: %w", err)
 	}
@@ -266,7 +266,7 @@ func (q *requestQueue) settle(ctx context.Context, n int64, raw []byte, ent outb
 	key := requestKey(n)
 	r := ent.Request
 	c := &mailCapture{}
-	err := e.processRequest(withMailCapture(ctx, c), requestJob{identifier: r.Identifier, flowID: r.FlowID, ip: r.IP, at: r.At})
+	err := e.processRequest(withMailCapture(ctx, c), requestJob{identifier: r.Identifier, flowID: r.FlowID, ip: r.IP, at: r.At, counted: r.Counted})
 	if err != nil && ctx.Err() != nil {
 		return nil, nil, nil // stopping: the entry stays for the next start
 	}

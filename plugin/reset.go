@@ -28,6 +28,9 @@ type requestJob struct {
 	ip         string
 	at         time.Time
 	seq        int64 // the entry in the durable request queue
+	// counted is set when the request was already counted against the
+	// limit on the identifier as typed (in the handler).
+	counted bool
 }
 
 // maxIdentifier bounds an identifier, in code points (an e-mail address is
@@ -95,6 +98,22 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 		return "", internalError(err)
 	}
 	job := requestJob{identifier: ident, flowID: flowID, ip: ip, at: e.now()}
+	if e.counters != nil && e.cfg.PerIdentifier.Count > 0 {
+		// One process counts (Badger): the limit on the identifier as
+		// typed is counted here, in memory, and a request over it is
+		// settled before the answer, with the one store write it needs
+		// (its decoy flow) instead of a queue entry, a counter and a
+		// decoy flow in the background. Known and unknown identifiers go
+		// the same way; the queue path writes one record too.
+		n, ok := e.counters.incr(e.identLimitKey(ident), job.at, e.cfg.PerIdentifier.Window)
+		job.counted = ok
+		if ok && n > int64(e.cfg.PerIdentifier.Count) {
+			if err := e.settleOverLimit(r.Context(), job); err != nil {
+				return "", storeUnavailable(err)
+			}
+			return flowID, nil
+		}
+	}
 	if err := e.acceptRequest(r.Context(), job); err != nil {
 		return "", storeUnavailable(err)
 	}
@@ -105,15 +124,10 @@ func (e *Engine) limitIP(ctx context.Context, ip string) *apiError {
 	if e.cfg.PerIP.Count <= 0 {
 		return nil
 	}
-	var n int64
 	addr := e.limitAddr(ip)
-	if e.perIP != nil {
-		n = e.perIP.incr(addr, e.now(), e.cfg.PerIP.Window)
-	} else {
-		var err error
-		if n, err = e.store.Incr(ctx, e.keys.ipKey(addr), e.cfg.PerIP.Window); err != nil {
-			return storeUnavailable(err)
-		}
+	n, err := e.count(ctx, addr, func() string { return e.keys.ipKey(addr) }, e.cfg.PerIP)
+	if err != nil {
+		return storeUnavailable(err)
 	}
 	if n > int64(e.cfg.PerIP.Count) {
 		apiErr := newError(http.StatusTooManyRequests, CodeRateLimited, "too many requests from this address", "")
@@ -153,6 +167,21 @@ func (e *Engine) runRequests(stop, work context.Context) {
 }
 
 // overLimit counts one event under key and reports whether l is exceeded.
+// overRequestLimit counts one reset request against l under key: in
+// memory when the counters are local (Config.LocalCounters), else in the
+// store.
+func (e *Engine) overRequestLimit(ctx context.Context, key string, l Limit) (bool, error) {
+	if l.Count <= 0 {
+		return false, nil
+	}
+	n, err := e.count(ctx, key, func() string { return key }, l)
+	if err != nil {
+		return false, err
+	}
+	return n > int64(l.Count), nil
+}
+
+// overLimit counts one event against l under key in the store.
 func (e *Engine) overLimit(ctx context.Context, key string, l Limit) (bool, error) {
 	if l.Count <= 0 {
 		return false, nil

@@ -1,0 +1,152 @@
+package plugin
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// The flow record's binary form. Every reset request stores a flow (a
+// real one, or a decoy under a flood of one identifier: one per request),
+// so its size is what a flood writes to disk and compacts: about 380 bytes
+// of JSON for a decoy, 140 in this form.
+//
+//	flowV1, flags, varint(CreatedAt in Unix ns),
+//	varint(ExpiresAt − CreatedAt), varint(CodeExpiry − CreatedAt) when
+//	flagCodeExpiry, 32 bytes of CodeMAC when flagCodeMAC (a hex HMAC),
+//	then uvarint-length-prefixed: User.ID, User.Email, User.Name,
+//	User.Role, User.Locale, Identifier unless flagFlowSameIdent,
+//	TokenKey, IP, Budget.
+//
+// A record that starts with '{' is JSON: what an earlier version wrote
+// (flows open across an upgrade keep working), or a flow the binary form
+// cannot hold (a time outside Unix nanoseconds' range, a CodeMAC that is
+// not 64 hex digits).
+const (
+	flowV1 = 2 // tokens' form starts with 1
+
+	flagFlowDecoy     = 0x01
+	flagCodeMAC       = 0x02
+	flagCodeExpiry    = 0x04
+	flagFlowSameIdent = 0x08
+)
+
+var errBadFlowRecord = errors.New("decoding flow record: malformed")
+
+func encodeFlow(f flowRecord) []byte {
+	created := f.CreatedAt.UnixNano()
+	mac, macErr := hex.DecodeString(f.CodeMAC)
+	if !time.Unix(0, created).Equal(f.CreatedAt) || !inNanoRange(f.ExpiresAt) ||
+		(!f.CodeExpiry.IsZero() && !inNanoRange(f.CodeExpiry)) ||
+		(f.CodeMAC != "" && (macErr != nil || len(mac) != 32 || hex.EncodeToString(mac) != f.CodeMAC)) {
+		data, _ := json.Marshal(f) // strings, times and a bool: cannot fail
+		return data
+	}
+	var flags byte
+	if f.Decoy {
+		flags |= flagFlowDecoy
+	}
+	if f.CodeMAC != "" {
+		flags |= flagCodeMAC
+	}
+	if !f.CodeExpiry.IsZero() {
+		flags |= flagCodeExpiry
+	}
+	same := f.Identifier == f.User.Email
+	if same {
+		flags |= flagFlowSameIdent
+	}
+	u := f.User
+	b := make([]byte, 0, 2+3*binary.MaxVarintLen64+len(mac)+9+len(u.ID)+len(u.Email)+len(u.Name)+len(u.Role)+len(u.Locale)+len(f.Identifier)+len(f.TokenKey)+len(f.IP)+len(f.Budget))
+	b = append(b, flowV1, flags)
+	b = binary.AppendVarint(b, created)
+	b = binary.AppendVarint(b, f.ExpiresAt.UnixNano()-created)
+	if !f.CodeExpiry.IsZero() {
+		b = binary.AppendVarint(b, f.CodeExpiry.UnixNano()-created)
+	}
+	b = append(b, mac...)
+	for _, s := range [...]string{u.ID, u.Email, u.Name, u.Role, u.Locale} {
+		b = appendString(b, s)
+	}
+	if !same {
+		b = appendString(b, f.Identifier)
+	}
+	for _, s := range [...]string{f.TokenKey, f.IP, f.Budget} {
+		b = appendString(b, s)
+	}
+	return b
+}
+
+// inNanoRange reports whether t survives a round trip through Unix
+// nanoseconds (and so the binary forms).
+func inNanoRange(t time.Time) bool { return time.Unix(0, t.UnixNano()).Equal(t) }
+
+// decodeFlow reads either form into f.
+func decodeFlow(data []byte, f *flowRecord) error {
+	*f = flowRecord{}
+	if len(data) > 0 && data[0] == '{' {
+		if err := json.Unmarshal(data, f); err != nil {
+			return fmt.Errorf("decoding flow record: %w", err)
+		}
+		return nil
+	}
+	if len(data) < 2 || data[0] != flowV1 {
+		return errBadFlowRecord
+	}
+	flags, rest := data[1], data[2:]
+	f.Decoy = flags&flagFlowDecoy != 0
+	created, n := binary.Varint(rest)
+	if n <= 0 {
+		return errBadFlowRecord
+	}
+	rest = rest[n:]
+	f.CreatedAt = time.Unix(0, created).UTC()
+	d, n := binary.Varint(rest)
+	if n <= 0 {
+		return errBadFlowRecord
+	}
+	rest = rest[n:]
+	f.ExpiresAt = time.Unix(0, created+d).UTC()
+	if flags&flagCodeExpiry != 0 {
+		if d, n = binary.Varint(rest); n <= 0 {
+			return errBadFlowRecord
+		}
+		rest = rest[n:]
+		f.CodeExpiry = time.Unix(0, created+d).UTC()
+	}
+	if flags&flagCodeMAC != 0 {
+		if len(rest) < 32 {
+			return errBadFlowRecord
+		}
+		f.CodeMAC, rest = hex.EncodeToString(rest[:32]), rest[32:]
+	}
+	fields := []*string{&f.User.ID, &f.User.Email, &f.User.Name, &f.User.Role, &f.User.Locale, &f.Identifier, &f.TokenKey, &f.IP, &f.Budget}
+	if flags&flagFlowSameIdent != 0 {
+		fields = append(fields[:5], fields[6:]...)
+	}
+	var ok bool
+	if rest, ok = readStrings(rest, fields); !ok || len(rest) != 0 {
+		return errBadFlowRecord
+	}
+	if flags&flagFlowSameIdent != 0 {
+		f.Identifier = f.User.Email
+	}
+	return nil
+}
+
+// readStrings reads uvarint-length-prefixed strings (appendString) into
+// fields, in order, and returns what follows them.
+func readStrings(rest []byte, fields []*string) ([]byte, bool) {
+	for _, f := range fields {
+		l, n := binary.Uvarint(rest)
+		if n <= 0 || l > uint64(len(rest)-n) {
+			return nil, false
+		}
+		*f = string(rest[n : n+int(l)])
+		rest = rest[n+int(l):]
+	}
+	return rest, true
+}
