@@ -20,7 +20,7 @@ func TestDuplicateKey(t *testing.T) {
 		`{"credential":{"id":"a","id":"b"}}`: true,
 		`{"identifier":"a@b.test"}`:          false, // one colon: not scanned
 		`{"a":"x:y","a":1}`:                  true,
-		`{"\u0061":1,"a":2}`:                true,
+		`{"\u0061":1,"a":2}`:                 true,
 		`{"a:b":1}`:                          false,
 	} {
 		if got := duplicateKey([]byte(body)); got != want {
