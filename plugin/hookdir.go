@@ -203,7 +203,7 @@ func (e *Engine) passwordMatches(ctx context.Context, userID, pw string) (bool, 
 func (e *Engine) callUpdate(ctx context.Context, typ string, u User, tokenKey, password, pointer string) *apiError {
 	// The same token and password give the same key, so an upstream that
 	// applied a call whose answer we lost can recognise the retry.
-	idem := mac(e.keys.idem, tokenKey, password)[:32]
+	idem := e.keys.idem.hex(tokenKey, password)[:32]
 	err := e.users.SetPassword(ctx, directory.Change{UserID: u.ID, User: u, Password: password, Reason: typ, IdempotencyKey: idem})
 	if err == nil {
 		return nil

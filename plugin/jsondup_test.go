@@ -18,6 +18,10 @@ func TestDuplicateKey(t *testing.T) {
 		`{"a":`:                              false,
 		`[1,2,{"x":1}]`:                      false,
 		`{"credential":{"id":"a","id":"b"}}`: true,
+		`{"identifier":"a@b.test"}`:          false, // one colon: not scanned
+		`{"a":"x:y","a":1}`:                  true,
+		`{"\u0061":1,"a":2}`:                 true,
+		`{"a:b":1}`:                          false,
 	} {
 		if got := duplicateKey([]byte(body)); got != want {
 			t.Errorf("duplicateKey(%s) = %v, want %v", body, got, want)

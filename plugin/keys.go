@@ -8,7 +8,9 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
+	"sync"
 
 	"golang.org/x/crypto/hkdf"
 )
@@ -29,7 +31,8 @@ func CheckKeyLength(n int) error {
 // ever written to the store, so a copy of the database alone cannot map a
 // token, a code or an identifier to its stored key (invariant 1).
 type keys struct {
-	token, code, flow, owner, ident, ip, idem, csrf, outbox, pow []byte
+	token, code, flow, owner, ident, ip, idem, pow macKey
+	csrf, outbox                                   []byte
 }
 
 func deriveKeys(secret []byte) (*keys, error) {
@@ -45,43 +48,71 @@ func deriveKeys(secret []byte) (*keys, error) {
 		return out
 	}
 	return &keys{
-		token:  derive("token"),
-		code:   derive("code"),
-		flow:   derive("flow"),
-		owner:  derive("owner"),
-		ident:  derive("identifier"),
-		ip:     derive("ip"),
-		idem:   derive("idempotency"),
+		token:  newMACKey(derive("token")),
+		code:   newMACKey(derive("code")),
+		flow:   newMACKey(derive("flow")),
+		owner:  newMACKey(derive("owner")),
+		ident:  newMACKey(derive("identifier")),
+		ip:     newMACKey(derive("ip")),
+		idem:   newMACKey(derive("idempotency")),
 		csrf:   derive("csrf"),
 		outbox: derive("outbox"),
-		pow:    derive("proof-of-work"),
+		pow:    newMACKey(derive("proof-of-work")),
 	}, nil
 }
 
-// mac returns hex(HMAC-SHA256(key, parts joined by NUL)).
+// mac returns hex(HMAC-SHA256(key, parts joined by NUL)), for a key that
+// is not a macKey (the pages' CSRF key).
 func mac(key []byte, parts ...string) string {
-	return hex.EncodeToString(macSum(key, parts))
+	m := hmac.New(sha256.New, key)
+	writeParts(m, parts)
+	return hex.EncodeToString(m.Sum(nil))
 }
 
-// shortMAC returns base64url(HMAC-SHA256(key, parts joined by NUL)[:16]):
-// 128 bits in 22 characters instead of mac's 64. The keys every open
+// macKey is a derived HMAC-SHA256 key with a pool of states keyed with it:
+// a state is keyed once and Reset for each use, where hmac.New would
+// allocate and hash the key's pads every time (four keyed hashes per
+// reset request).
+type macKey struct{ pool *sync.Pool }
+
+func newMACKey(key []byte) macKey {
+	return macKey{pool: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+}
+
+// sum appends HMAC-SHA256(key, parts joined by NUL) to dst.
+func (k macKey) sum(dst []byte, parts []string) []byte {
+	m := k.pool.Get().(hash.Hash)
+	m.Reset()
+	writeParts(m, parts)
+	dst = m.Sum(dst)
+	k.pool.Put(m)
+	return dst
+}
+
+// hex returns hex(HMAC-SHA256(key, parts joined by NUL)).
+func (k macKey) hex(parts ...string) string {
+	var b [sha256.Size]byte
+	return hex.EncodeToString(k.sum(b[:0], parts))
+}
+
+// short returns base64url(HMAC-SHA256(key, parts joined by NUL)[:16]):
+// 128 bits in 22 characters instead of hex's 64. The keys every open
 // token writes (its own, and its owner's, which the owner index repeats
 // for every token) use it; 128 bits of a keyed hash are far beyond any
 // collision or guess over the keys a store holds.
-func shortMAC(key []byte, parts ...string) string {
-	return base64.RawURLEncoding.EncodeToString(macSum(key, parts)[:16])
+func (k macKey) short(parts ...string) string {
+	var b [sha256.Size]byte
+	return base64.RawURLEncoding.EncodeToString(k.sum(b[:0], parts)[:16])
 }
 
-// macSum returns HMAC-SHA256(key, parts joined by NUL).
-func macSum(key []byte, parts []string) []byte {
-	m := hmac.New(sha256.New, key)
+// writeParts writes parts joined by NUL.
+func writeParts(w io.Writer, parts []string) {
 	for i, p := range parts {
 		if i > 0 {
-			m.Write([]byte{0})
+			w.Write([]byte{0})
 		}
-		m.Write([]byte(p))
+		io.WriteString(w, p)
 	}
-	return m.Sum(nil)
 }
 
 // tokenBytes is the entropy of tokens and flow ids: 256 bits (invariant 1).

@@ -60,8 +60,8 @@ const (
 // characters). Tokens an earlier version issued live under
 // legacyTokenKey ("t/" + 64 hex digits) until they expire; Engine.getToken
 // looks there too (records_token.go).
-func (k *keys) tokenKey(token string) string       { return tokenPrefix + shortMAC(k.token, token) }
-func (k *keys) legacyTokenKey(token string) string { return tokenPrefix + mac(k.token, token) }
+func (k *keys) tokenKey(token string) string       { return tokenPrefix + k.token.short(token) }
+func (k *keys) legacyTokenKey(token string) string { return tokenPrefix + k.token.hex(token) }
 
 // isTokenKey reports whether key is where token is stored, in either form.
 func (k *keys) isTokenKey(token, key string) bool {
@@ -74,29 +74,29 @@ func (k *keys) isTokenKey(token, key string) bool {
 // grants and the tokens an earlier version wrote are under ownerKey;
 // Engine.endUser ends both (records_token.go). The lengths differ, so the
 // two forms never meet.
-func (k *keys) tokenOwnerKey(userID string) string { return "u/" + shortMAC(k.owner, userID) }
+func (k *keys) tokenOwnerKey(userID string) string { return "u/" + k.owner.short(userID) }
 
-func (k *keys) revokeKey(token string) string { return "r/" + mac(k.token, "revoke", token) }
-func (k *keys) flowKey(flowID string) string  { return flowPrefix + mac(k.flow, flowID) }
-func (k *keys) ownerKey(userID string) string { return "u/" + mac(k.owner, userID) }
-func (k *keys) identKey(ident string) string  { return "ri/" + mac(k.ident, ident) }
-func (k *keys) ipKey(ip string) string        { return "rp/" + mac(k.ip, ip) }
+func (k *keys) revokeKey(token string) string { return "r/" + k.token.hex("revoke", token) }
+func (k *keys) flowKey(flowID string) string  { return flowPrefix + k.flow.hex(flowID) }
+func (k *keys) ownerKey(userID string) string { return "u/" + k.owner.hex(userID) }
+func (k *keys) identKey(ident string) string  { return "ri/" + k.ident.hex(ident) }
+func (k *keys) ipKey(ip string) string        { return "rp/" + k.ip.hex(ip) }
 
 // codeMAC is what a flow keeps of its code.
-func (k *keys) codeMAC(flowID, code string) string { return mac(k.code, flowID, code) }
+func (k *keys) codeMAC(flowID, code string) string { return k.code.hex(flowID, code) }
 
 // identifierOwnerKey is the budget owner of an identifier as typed
 // (case-folded), see Engine.identifierBudget.
 func (k *keys) identifierOwnerKey(identifier string) string {
-	return "u/" + mac(k.owner, "identifier", strings.ToLower(identifier))
+	return "u/" + k.owner.hex("identifier", strings.ToLower(identifier))
 }
 
-func (k *keys) accountKey(userID string) string { return "pk/" + mac(k.owner, "passkeys", userID) }
-func (k *keys) ceremonyKey(id string) string    { return "pc/" + mac(k.token, "ceremony", id) }
-func (k *keys) reauthKey(grant string) string   { return "ra/" + mac(k.token, "reauth", grant) }
-func (k *keys) ceremonyIPKey(ip string) string  { return "pl/ip/" + mac(k.ip, "ceremony", ip) }
+func (k *keys) accountKey(userID string) string { return "pk/" + k.owner.hex("passkeys", userID) }
+func (k *keys) ceremonyKey(id string) string    { return "pc/" + k.token.hex("ceremony", id) }
+func (k *keys) reauthKey(grant string) string   { return "ra/" + k.token.hex("reauth", grant) }
+func (k *keys) ceremonyIPKey(ip string) string  { return "pl/ip/" + k.ip.hex("ceremony", ip) }
 func (k *keys) powUsedKey(payload string) string {
-	return "pw/" + mac(k.pow, "used", payload)
+	return "pw/" + k.pow.hex("used", payload)
 }
 
 // handleKey maps a passkey's user handle to its user.

@@ -73,7 +73,7 @@ func (e *Engine) newPowChallenge() (PowChallenge, error) {
 	payload := powVersion + "." + strconv.FormatInt(exp.Unix(), 10) + "." + base64.RawURLEncoding.EncodeToString(salt[:])
 	return PowChallenge{
 		Algorithm:  "SHA-256",
-		Challenge:  payload + "." + mac(e.keys.pow, payload, strconv.Itoa(e.cfg.PowDifficulty)),
+		Challenge:  payload + "." + e.keys.pow.hex(payload, strconv.Itoa(e.cfg.PowDifficulty)),
 		Difficulty: e.cfg.PowDifficulty,
 		ExpiresAt:  exp.UTC().Format(time.RFC3339),
 	}, nil
@@ -106,7 +106,7 @@ func (e *Engine) checkPow(ctx context.Context, sol *PowSolution) *apiError {
 		return powError("INVALID")
 	}
 	payload, sig := sol.Challenge[:i], sol.Challenge[i+1:]
-	want := mac(e.keys.pow, payload, strconv.Itoa(e.cfg.PowDifficulty))
+	want := e.keys.pow.hex(payload, strconv.Itoa(e.cfg.PowDifficulty))
 	if !hmac.Equal([]byte(sig), []byte(want)) {
 		return powError("INVALID")
 	}

@@ -98,13 +98,16 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 		return "", internalError(err)
 	}
 	job := requestJob{identifier: ident, flowID: flowID, ip: ip, at: e.now()}
-	if e.counters != nil && e.cfg.PerIdentifier.Count > 0 {
+	if e.counters != nil && e.cfg.PerIdentifier.Count > 0 && e.methodEnabled(MethodCode) {
 		// One process counts (Badger): the limit on the identifier as
 		// typed is counted here, in memory, and a request over it is
 		// settled before the answer, with the one store write it needs
 		// (its decoy flow) instead of a queue entry, a counter and a
 		// decoy flow in the background. Known and unknown identifiers go
-		// the same way; the queue path writes one record too.
+		// the same way; the queue path writes one record too, so both
+		// answer in the same time. With links only there is no decoy to
+		// write, and settling here would answer sooner than the queue:
+		// such requests are counted in the background as before.
 		n, ok := e.counters.incr(e.identLimitKey(ident), job.at, e.cfg.PerIdentifier.Window)
 		job.counted = ok
 		if ok && n > int64(e.cfg.PerIdentifier.Count) {

@@ -1,0 +1,83 @@
+package plugin
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitLookups waits until the upstream has answered n lookups.
+func (h *harness) waitLookups(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h.up.mu.Lock()
+		got := h.up.lookups
+		h.up.mu.Unlock()
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d of %d lookups", got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// With local counters (Badger), a request over the per-identifier limit is
+// settled in the handler: its decoy flow is in the store when the 202
+// arrives, it costs the app no lookup, and it behaves as a decoy under
+// verify. With links only it goes through the queue like any other and
+// still sends no mail.
+func TestOverLimitRequestSettledInHandler(t *testing.T) {
+	for _, methods := range [][]string{nil, {MethodLink}} {
+		h := newHarness(t, func(c *Config) {
+			c.LocalCounters = true
+			c.PerIdentifier = Limit{Count: 2, Window: time.Hour}
+			c.Workers = 1 // jobs in order, so the sentinel below comes last
+			if methods != nil {
+				c.Methods = methods
+			}
+		})
+		var flowID string
+		for i := 0; i < 3; i++ {
+			st, body := h.do(t, "POST", "/password-reset/request", map[string]string{"identifier": "alice@example.test"})
+			if st != 202 {
+				t.Fatalf("%v: request %d: %d", methods, i, st)
+			}
+			flowID, _ = body["flow_id"].(string)
+		}
+		if methods == nil {
+			var flow flowRecord
+			found, err := h.e.getRecord(context.Background(), h.e.keys.flowKey(flowID), &flow)
+			if err != nil || !found || !flow.Decoy || flow.Budget != h.e.identifierBudget("alice@example.test") {
+				t.Fatalf("the over-limit request's flow right after its 202: found %v, %+v, %v; want a decoy with the identifier's budget", found, flow, err)
+			}
+			for i, want := range []ErrorCode{CodeCodeInvalid, CodeCodeInvalid, CodeCodeInvalid, CodeCodeInvalid, CodeFlowLocked} {
+				st, body := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": "12345678"})
+				if got := errCode(body); st != 400 || got != want {
+					t.Fatalf("verify %d on the over-limit flow: %d %s, want 400 %s", i+1, st, got, want)
+				}
+			}
+		}
+		h.do(t, "POST", "/password-reset/request", map[string]string{"identifier": "sentinel@example.test"})
+		h.waitLookups(t, 3)
+		time.Sleep(300 * time.Millisecond) // the outbox delivers in the background
+		h.up.mu.Lock()
+		lookups := h.up.lookups
+		h.up.mu.Unlock()
+		if lookups != 3 {
+			t.Fatalf("%v: %d lookups, want 3 (2 under the limit and the sentinel)", methods, lookups)
+		}
+		resets := 0
+		for _, m := range h.mail.Messages() {
+			if strings.Contains(m.Subject, "eset") {
+				resets++
+			}
+		}
+		if resets != 2 {
+			t.Fatalf("%v: %d reset mails, want 2 (the per-identifier limit)", methods, resets)
+		}
+	}
+}
