@@ -22,9 +22,11 @@ func TestFlowRecordRoundTrip(t *testing.T) {
 	for _, f := range []flowRecord{
 		{User: User{ID: "u1", Email: "alice@example.test", Name: "Alice", Role: "user", Locale: "de"}, Identifier: "alice@example.test",
 			CodeMAC: mac, CodeExpiry: created.Add(10 * time.Minute), TokenKey: "t/abc", CreatedAt: created, ExpiresAt: created.Add(time.Hour),
-			IP: "203.0.113.7", Budget: "fo/" + mac},
+			IP: "203.0.113.7", Budget: "u/" + mac},
 		{User: User{ID: "u1", Email: "alice@example.test"}, Identifier: "Alice", TokenKey: "t/abc", CreatedAt: created, ExpiresAt: created.Add(time.Hour), IP: "::1"},
-		{Decoy: true, Budget: "fo/" + mac, CodeMAC: mac, CodeExpiry: created.Add(10 * time.Minute), CreatedAt: created, ExpiresAt: created.Add(15 * time.Minute)},
+		{User: User{ID: "u1"}, CreatedAt: created, ExpiresAt: created, Budget: "u/" + strings.ToUpper(mac)},
+		{User: User{ID: "u1"}, CreatedAt: created, ExpiresAt: created, Budget: "fo/" + mac},
+		{Decoy: true, Budget: "u/" + mac, CodeMAC: mac, CodeExpiry: created.Add(10 * time.Minute), CreatedAt: created, ExpiresAt: created.Add(15 * time.Minute)},
 	} {
 		data, err := encodeRecord(f)
 		if err != nil {
@@ -47,7 +49,7 @@ func TestFlowRecordRoundTrip(t *testing.T) {
 		}
 		if f.Decoy {
 			legacy, _ := json.Marshal(f)
-			if len(data) > 150 || len(data)*2 > len(legacy) {
+			if len(data) > 100 || len(data)*3 > len(legacy) {
 				t.Fatalf("decoy flow: %d bytes (JSON: %d)", len(data), len(legacy))
 			}
 		}
