@@ -66,6 +66,10 @@ const (
 func (k *keys) tokenKey(token string) string       { return tokenPrefix + k.token.short(token) }
 func (k *keys) legacyTokenKey(token string) string { return tokenPrefix + k.token.hex(token) }
 
+// legacyFlowKey is where versions before the short flow key stored a flow
+// (the hex HMAC); findFlow still reads it.
+func (k *keys) legacyFlowKey(flowID string) string { return flowPrefix + k.flow.hex(flowID) }
+
 // isTokenKey reports whether key is where token is stored, in either form.
 func (k *keys) isTokenKey(token, key string) bool {
 	eq := func(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
@@ -80,7 +84,7 @@ func (k *keys) isTokenKey(token, key string) bool {
 func (k *keys) tokenOwnerKey(userID string) string { return "u/" + k.owner.short(userID) }
 
 func (k *keys) revokeKey(token string) string { return "r/" + k.token.hex("revoke", token) }
-func (k *keys) flowKey(flowID string) string  { return flowPrefix + k.flow.hex(flowID) }
+func (k *keys) flowKey(flowID string) string  { return flowPrefix + k.flow.short(flowID) }
 func (k *keys) ownerKey(userID string) string { return ownerPrefix + k.owner.hex(userID) }
 func (k *keys) identKey(ident string) string  { return "ri/" + k.ident.hex(ident) }
 func (k *keys) ipKey(ip string) string        { return "rp/" + k.ip.hex(ip) }
