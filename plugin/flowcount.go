@@ -22,6 +22,18 @@ func (f flowRecord) budget(k *keys) string {
 	return k.ownerKey(f.User.ID)
 }
 
+// findFlow returns the flow stored for flowID and its store key; found is
+// false when there is none. A flow an earlier version stored under the
+// long key is found there.
+func (e *Engine) findFlow(ctx context.Context, flowID string) (flow flowRecord, key string, found bool, err error) {
+	for _, key := range [...]string{e.keys.flowKey(flowID), e.keys.legacyFlowKey(flowID)} {
+		if found, err := e.getRecord(ctx, key, &flow); err != nil || found {
+			return flow, key, found, err
+		}
+	}
+	return flow, e.keys.flowKey(flowID), false, nil
+}
+
 // verifyCode checks a mailed code and trades it for a token. A real flow
 // and a decoy flow (unknown or disabled account, no mail) take the same
 // path, with the same store calls, counters and audit line, up to the
@@ -38,9 +50,7 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 	if !wellFormedToken(flowID) {
 		return "", "", errCodeInvalid
 	}
-	flowKey := e.keys.flowKey(flowID)
-	var flow flowRecord
-	found, err := e.getRecord(ctx, flowKey, &flow)
+	flow, flowKey, found, err := e.findFlow(ctx, flowID)
 	if err != nil {
 		return "", "", storeUnavailable(err)
 	}

@@ -26,8 +26,11 @@ import (
 //	mo/  the mail outbox                     rq/  the request queue
 //	l/   per-key locks (TOKEN_BUSY)          st/  the self-test probe
 const (
-	tokenPrefix  = "t/"
-	flowPrefix   = "f/"
+	tokenPrefix = "t/"
+	flowPrefix  = "f/"
+	// ownerPrefix starts a user's index, and the failure budgets of
+	// accounts and identifiers.
+	ownerPrefix  = "u/"
 	outboxPrefix = "mo/"
 	// outboxSeq counts outbox entries, outboxTail is the highest entry
 	// below which all are done, outboxLease+n is held while one instance
@@ -63,6 +66,10 @@ const (
 func (k *keys) tokenKey(token string) string       { return tokenPrefix + k.token.short(token) }
 func (k *keys) legacyTokenKey(token string) string { return tokenPrefix + k.token.hex(token) }
 
+// legacyFlowKey is where versions before the short flow key stored a flow
+// (the hex HMAC); findFlow still reads it.
+func (k *keys) legacyFlowKey(flowID string) string { return flowPrefix + k.flow.hex(flowID) }
+
 // isTokenKey reports whether key is where token is stored, in either form.
 func (k *keys) isTokenKey(token, key string) bool {
 	eq := func(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
@@ -77,8 +84,8 @@ func (k *keys) isTokenKey(token, key string) bool {
 func (k *keys) tokenOwnerKey(userID string) string { return "u/" + k.owner.short(userID) }
 
 func (k *keys) revokeKey(token string) string { return "r/" + k.token.hex("revoke", token) }
-func (k *keys) flowKey(flowID string) string  { return flowPrefix + k.flow.hex(flowID) }
-func (k *keys) ownerKey(userID string) string { return "u/" + k.owner.hex(userID) }
+func (k *keys) flowKey(flowID string) string  { return flowPrefix + k.flow.short(flowID) }
+func (k *keys) ownerKey(userID string) string { return ownerPrefix + k.owner.hex(userID) }
 func (k *keys) identKey(ident string) string  { return "ri/" + k.ident.hex(ident) }
 func (k *keys) ipKey(ip string) string        { return "rp/" + k.ip.hex(ip) }
 
@@ -88,7 +95,7 @@ func (k *keys) codeMAC(flowID, code string) string { return k.code.hex(flowID, c
 // identifierOwnerKey is the budget owner of an identifier as typed
 // (case-folded), see Engine.identifierBudget.
 func (k *keys) identifierOwnerKey(identifier string) string {
-	return "u/" + k.owner.hex("identifier", strings.ToLower(identifier))
+	return ownerPrefix + k.owner.hex("identifier", strings.ToLower(identifier))
 }
 
 func (k *keys) accountKey(userID string) string { return "pk/" + k.owner.hex("passkeys", userID) }

@@ -205,8 +205,14 @@ func (e *Engine) handlePasskeyOptions(w http.ResponseWriter, r *http.Request) *a
 		if !wellFormedToken(*in.FlowID) {
 			return errPasskeyInvalid
 		}
-		rec.FlowKey = e.keys.flowKey(*in.FlowID)
-		scope = rec.FlowKey
+		// The key the flow is stored under (an earlier version's for a
+		// flow it stored), or the current one when there is none: the
+		// answer is the same either way.
+		_, key, _, err := e.findFlow(r.Context(), *in.FlowID)
+		if err != nil {
+			return storeUnavailable(err)
+		}
+		rec.FlowKey, scope = key, key
 	case !e.methodEnabled(MethodPasskey):
 		return errPasskeyMethodOff
 	}

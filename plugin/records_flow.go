@@ -6,20 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 )
 
 // The flow record's binary form. Every reset request stores a flow (a
 // real one, or a decoy under a flood of one identifier: one per request),
 // so its size is what a flood writes to disk and compacts: about 380 bytes
-// of JSON for a decoy, 140 in this form.
+// of JSON for a decoy, under 100 in this form.
 //
 //	flowV1, flags, varint(CreatedAt in Unix ns),
 //	varint(ExpiresAt − CreatedAt), varint(CodeExpiry − CreatedAt) when
 //	flagCodeExpiry, 32 bytes of CodeMAC when flagCodeMAC (a hex HMAC),
-//	then uvarint-length-prefixed: User.ID, User.Email, User.Name,
+//	32 bytes of Budget's HMAC when flagBudgetMAC, then
+//	uvarint-length-prefixed: User.ID, User.Email, User.Name,
 //	User.Role, User.Locale, Identifier unless flagFlowSameIdent,
-//	TokenKey, IP, Budget.
+//	TokenKey, IP, Budget (empty when flagBudgetMAC).
 //
 // A record that starts with '{' is JSON: what an earlier version wrote
 // (flows open across an upgrade keep working), or a flow the binary form
@@ -32,16 +34,16 @@ const (
 	flagCodeMAC       = 0x02
 	flagCodeExpiry    = 0x04
 	flagFlowSameIdent = 0x08
+	flagBudgetMAC     = 0x10 // Budget is ownerPrefix + 64 hex digits, kept as 32 bytes
 )
 
 var errBadFlowRecord = errors.New("decoding flow record: malformed")
 
 func encodeFlow(f flowRecord) []byte {
 	created := f.CreatedAt.UnixNano()
-	mac, macErr := hex.DecodeString(f.CodeMAC)
+	_, mac := hexMAC(f.CodeMAC, "")
 	if !time.Unix(0, created).Equal(f.CreatedAt) || !inNanoRange(f.ExpiresAt) ||
-		(!f.CodeExpiry.IsZero() && !inNanoRange(f.CodeExpiry)) ||
-		(f.CodeMAC != "" && (macErr != nil || len(mac) != 32 || hex.EncodeToString(mac) != f.CodeMAC)) {
+		(!f.CodeExpiry.IsZero() && !inNanoRange(f.CodeExpiry)) || (f.CodeMAC != "" && mac == nil) {
 		data, _ := json.Marshal(f) // strings, times and a bool: cannot fail
 		return data
 	}
@@ -54,6 +56,11 @@ func encodeFlow(f flowRecord) []byte {
 	}
 	if !f.CodeExpiry.IsZero() {
 		flags |= flagCodeExpiry
+	}
+	budget, budgetMAC := hexMAC(f.Budget, ownerPrefix)
+	if budgetMAC != nil {
+		flags |= flagBudgetMAC
+		budget = ""
 	}
 	same := f.Identifier == f.User.Email
 	if same {
@@ -68,16 +75,31 @@ func encodeFlow(f flowRecord) []byte {
 		b = binary.AppendVarint(b, f.CodeExpiry.UnixNano()-created)
 	}
 	b = append(b, mac...)
+	b = append(b, budgetMAC...)
 	for _, s := range [...]string{u.ID, u.Email, u.Name, u.Role, u.Locale} {
 		b = appendString(b, s)
 	}
 	if !same {
 		b = appendString(b, f.Identifier)
 	}
-	for _, s := range [...]string{f.TokenKey, f.IP, f.Budget} {
+	for _, s := range [...]string{f.TokenKey, f.IP, budget} {
 		b = appendString(b, s)
 	}
 	return b
+}
+
+// hexMAC returns the 32 bytes s holds when s is prefix and 64 lowercase
+// hex digits (an HMAC as keys.go writes it), and s itself otherwise.
+func hexMAC(s, prefix string) (string, []byte) {
+	h, ok := strings.CutPrefix(s, prefix)
+	if !ok || len(h) != 64 {
+		return s, nil
+	}
+	b, err := hex.DecodeString(h)
+	if err != nil || hex.EncodeToString(b) != h {
+		return s, nil
+	}
+	return s, b
 }
 
 // inNanoRange reports whether t survives a round trip through Unix
@@ -123,6 +145,13 @@ func decodeFlow(data []byte, f *flowRecord) error {
 		}
 		f.CodeMAC, rest = hex.EncodeToString(rest[:32]), rest[32:]
 	}
+	var budgetMAC []byte
+	if flags&flagBudgetMAC != 0 {
+		if len(rest) < 32 {
+			return errBadFlowRecord
+		}
+		budgetMAC, rest = rest[:32], rest[32:]
+	}
 	fields := []*string{&f.User.ID, &f.User.Email, &f.User.Name, &f.User.Role, &f.User.Locale, &f.Identifier, &f.TokenKey, &f.IP, &f.Budget}
 	if flags&flagFlowSameIdent != 0 {
 		fields = append(fields[:5], fields[6:]...)
@@ -133,6 +162,12 @@ func decodeFlow(data []byte, f *flowRecord) error {
 	}
 	if flags&flagFlowSameIdent != 0 {
 		f.Identifier = f.User.Email
+	}
+	if budgetMAC != nil {
+		if f.Budget != "" {
+			return errBadFlowRecord
+		}
+		f.Budget = ownerPrefix + hex.EncodeToString(budgetMAC)
 	}
 	return nil
 }
