@@ -75,24 +75,44 @@ func mac(key []byte, parts ...string) string {
 // reset request).
 type macKey struct{ pool *sync.Pool }
 
-func newMACKey(key []byte) macKey {
-	return macKey{pool: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
+// macState is a keyed HMAC with scratch space for its input and output.
+type macState struct {
+	h   hash.Hash
+	in  []byte
+	out []byte // hex or base64 of the sum, then the sum itself
 }
 
-// sum appends HMAC-SHA256(key, parts joined by NUL) to dst.
-func (k macKey) sum(dst []byte, parts []string) []byte {
-	m := k.pool.Get().(hash.Hash)
-	m.Reset()
-	writeParts(m, parts)
-	dst = m.Sum(dst)
-	k.pool.Put(m)
-	return dst
+func newMACKey(key []byte) macKey {
+	return macKey{pool: &sync.Pool{New: func() any {
+		return &macState{h: hmac.New(sha256.New, key), out: make([]byte, 0, 2*sha256.Size+sha256.Size)}
+	}}}
+}
+
+// with runs fn on HMAC-SHA256(key, parts joined by NUL) and returns what
+// it returns; the sum is valid only during fn.
+func (k macKey) with(parts []string, fn func(sum []byte, scratch []byte) string) string {
+	st := k.pool.Get().(*macState)
+	st.h.Reset()
+	st.in = st.in[:0]
+	for i, p := range parts {
+		if i > 0 {
+			st.in = append(st.in, 0)
+		}
+		st.in = append(st.in, p...)
+	}
+	st.h.Write(st.in)
+	sum := st.h.Sum(st.out[:0])
+	s := fn(sum, sum[len(sum):cap(sum)])
+	k.pool.Put(st)
+	return s
 }
 
 // hex returns hex(HMAC-SHA256(key, parts joined by NUL)).
 func (k macKey) hex(parts ...string) string {
-	var b [sha256.Size]byte
-	return hex.EncodeToString(k.sum(b[:0], parts))
+	return k.with(parts, func(sum, scratch []byte) string {
+		n := hex.Encode(scratch[:hex.EncodedLen(len(sum))], sum)
+		return string(scratch[:n])
+	})
 }
 
 // short returns base64url(HMAC-SHA256(key, parts joined by NUL)[:16]):
@@ -101,8 +121,12 @@ func (k macKey) hex(parts ...string) string {
 // for every token) use it; 128 bits of a keyed hash are far beyond any
 // collision or guess over the keys a store holds.
 func (k macKey) short(parts ...string) string {
-	var b [sha256.Size]byte
-	return base64.RawURLEncoding.EncodeToString(k.sum(b[:0], parts)[:16])
+	return k.with(parts, func(sum, scratch []byte) string {
+		enc := base64.RawURLEncoding
+		out := scratch[:enc.EncodedLen(16)]
+		enc.Encode(out, sum[:16])
+		return string(out)
+	})
 }
 
 // writeParts writes parts joined by NUL.

@@ -41,9 +41,11 @@ var errBadFlowRecord = errors.New("decoding flow record: malformed")
 
 func encodeFlow(f flowRecord) []byte {
 	created := f.CreatedAt.UnixNano()
-	_, mac := hexMAC(f.CodeMAC, "")
+	var mac, budgetMAC [32]byte
+	hasMAC := hexMAC(&mac, f.CodeMAC, "")
+	hasBudgetMAC := hexMAC(&budgetMAC, f.Budget, ownerPrefix)
 	if !time.Unix(0, created).Equal(f.CreatedAt) || !inNanoRange(f.ExpiresAt) ||
-		(!f.CodeExpiry.IsZero() && !inNanoRange(f.CodeExpiry)) || (f.CodeMAC != "" && mac == nil) {
+		(!f.CodeExpiry.IsZero() && !inNanoRange(f.CodeExpiry)) || (f.CodeMAC != "" && !hasMAC) {
 		data, _ := json.Marshal(f) // strings, times and a bool: cannot fail
 		return data
 	}
@@ -57,8 +59,8 @@ func encodeFlow(f flowRecord) []byte {
 	if !f.CodeExpiry.IsZero() {
 		flags |= flagCodeExpiry
 	}
-	budget, budgetMAC := hexMAC(f.Budget, ownerPrefix)
-	if budgetMAC != nil {
+	budget := f.Budget
+	if hasBudgetMAC {
 		flags |= flagBudgetMAC
 		budget = ""
 	}
@@ -67,15 +69,19 @@ func encodeFlow(f flowRecord) []byte {
 		flags |= flagFlowSameIdent
 	}
 	u := f.User
-	b := make([]byte, 0, 2+3*binary.MaxVarintLen64+len(mac)+9+len(u.ID)+len(u.Email)+len(u.Name)+len(u.Role)+len(u.Locale)+len(f.Identifier)+len(f.TokenKey)+len(f.IP)+len(f.Budget))
+	b := make([]byte, 0, 2+3*binary.MaxVarintLen64+2*32+9+len(u.ID)+len(u.Email)+len(u.Name)+len(u.Role)+len(u.Locale)+len(f.Identifier)+len(f.TokenKey)+len(f.IP)+len(f.Budget))
 	b = append(b, flowV1, flags)
 	b = binary.AppendVarint(b, created)
 	b = binary.AppendVarint(b, f.ExpiresAt.UnixNano()-created)
 	if !f.CodeExpiry.IsZero() {
 		b = binary.AppendVarint(b, f.CodeExpiry.UnixNano()-created)
 	}
-	b = append(b, mac...)
-	b = append(b, budgetMAC...)
+	if hasMAC {
+		b = append(b, mac[:]...)
+	}
+	if hasBudgetMAC {
+		b = append(b, budgetMAC[:]...)
+	}
 	for _, s := range [...]string{u.ID, u.Email, u.Name, u.Role, u.Locale} {
 		b = appendString(b, s)
 	}
@@ -88,18 +94,33 @@ func encodeFlow(f flowRecord) []byte {
 	return b
 }
 
-// hexMAC returns the 32 bytes s holds when s is prefix and 64 lowercase
-// hex digits (an HMAC as keys.go writes it), and s itself otherwise.
-func hexMAC(s, prefix string) (string, []byte) {
+// hexMAC decodes into dst the HMAC that s holds when s is prefix and 64
+// lowercase hex digits (as keys.go writes one), and reports whether it
+// did.
+func hexMAC(dst *[32]byte, s, prefix string) bool {
 	h, ok := strings.CutPrefix(s, prefix)
-	if !ok || len(h) != 64 {
-		return s, nil
+	if !ok || len(h) != 2*len(dst) {
+		return false
 	}
-	b, err := hex.DecodeString(h)
-	if err != nil || hex.EncodeToString(b) != h {
-		return s, nil
+	for i := range dst {
+		hi, ok1 := lowerHex(h[2*i])
+		lo, ok2 := lowerHex(h[2*i+1])
+		if !ok1 || !ok2 {
+			return false
+		}
+		dst[i] = hi<<4 | lo
 	}
-	return s, b
+	return true
+}
+
+func lowerHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
 }
 
 // inNanoRange reports whether t survives a round trip through Unix
