@@ -83,7 +83,8 @@ func (e *Engine) firstStep() string {
 }
 
 // startFlow is the shared core of the API and page request: validate, rate
-// limit by IP, queue.
+// limit by IP, then queue the request, or settle it at once when it is
+// over the per-identifier limit and the counters are local.
 func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiError) {
 	ident, ok := cleanText(identifier, maxIdentifier)
 	if !ok {
