@@ -1059,7 +1059,7 @@ $(row "64 conns: reverse_proxy GET / (2)" b64-rp2)
 
 Caddy CPU per request at 8 connections: reverse_proxy $(fmt1 "$CPU_RP8") µs, respond $(fmt1 "$CPU_RS8") µs (the same POST body to \`respond "ok" 202\` on a third site), request $(fmt1 "$CPU_REQ8") µs (after 3 requests per identifier: the in-memory per-identifier count, a decoy flow written and its audit log line).
 
-### Latency with known and unknown interleaved (bench/loadgen: every connection alternates the two bodies; exact percentiles over every request; ${GEN_S}s after 1s warm-up)
+### Latency with known and unknown interleaved (bench/loadgen: every connection sends the two bodies in a random order within each pair; exact percentiles over every request; ${GEN_S}s after 1s warm-up)
 
 Runs: **fix** = the same two identifiers throughout (the brief's setting: after 3 requests each, per_identifier stops both in the handler: a decoy flow, no queue entry and no lookup); **var** = a fresh identifier on every request (known-N / nobody-N), so every request is looked up in the background and known ones get a flow, a token and, within mail_budget (1000/h), a mail; **mix8** = rate-limited or not: its *known* case is one unknown identifier over its per-identifier limit (settled in the handler), its *unknown* case fresh unknown identifiers (queued for a lookup); **open8fix** / **open8var** = fix / var at a fixed $RATE req/s (open loop) instead of saturation; **open8-rp** = GET / on the plain reverse_proxy site at the same rate, for comparison. *Late sends*: open-loop requests sent more than 1 ms behind schedule because the generator itself did not get a CPU in time.
 
