@@ -53,6 +53,10 @@
 #   BENCH_PASS_PROCS (1)    GOMAXPROCS of that Caddy
 #   BENCH_PASS_QUIET (0.1)  the report also gives the pairs in which other
 #                           work took less than this of Caddy's CPU
+#   BENCH_PASS_NICE (-15)   nice value of (a)'s processes and of this
+#                           session's autogroup during (a) (0: normal
+#                           priority; needs root or CAP_SYS_NICE, else it
+#                           says so and measures at normal priority)
 #   BENCH_REQ_SECONDS (4)   per request / reverse_proxy run at 8 connections
 #   BENCH_LAT_SECONDS (3)   per run at 64 connections
 #   BENCH_GEN_SECONDS (4)   per bench/loadgen run (plus 1s warm-up)
@@ -101,6 +105,7 @@ PASS_CONNS=${BENCH_PASS_CONNS:-8}
 PASS_CADDY_CPU=${BENCH_PASS_CPU:-}
 PASS_PROCS=${BENCH_PASS_PROCS:-1}
 PASS_QUIET=${BENCH_PASS_QUIET:-0.1}
+PASS_NICE=${BENCH_PASS_NICE:--15}
 REQ_S=${BENCH_REQ_SECONDS:-4}
 LAT_S=${BENCH_LAT_SECONDS:-3}
 GEN_S=${BENCH_GEN_SECONDS:-4}
@@ -152,6 +157,7 @@ TMP=$(mktemp -d /tmp/resetgate-bench.XXXXXX)
 PIDS=()
 cleanup() {
 	local pid
+	[[ $(type -t pass_priority_restore) == function ]] && pass_priority_restore
 	for pid in "${PIDS[@]}"; do
 		kill "$pid" 2>/dev/null || true
 	done
