@@ -8,7 +8,7 @@
 # PASS_S seconds each, until PASS_BUDGET seconds have passed (or for
 # PASS_ROUNDS rounds). The figure is Caddy's CPU time per request, with ÷
 # without, for each adjacent pair of runs, and the mean of those pair
-# ratios with a Student's t 95% confidence interval.
+# ratios (a fifth off each end: PASS_TRIM) with a 95% confidence interval.
 #
 # What makes that steady enough to resolve 1% on a shared 2-core machine:
 #   - Caddy runs alone on one CPU (taskset, PASS_CADDY_CPU: the last) with
@@ -70,18 +70,28 @@ pass_run() {
 	note_other "$(field "$(tail -n 1 "$PASS_RAW")" other_cores)"
 }
 
-# pass_stats: "mean lo hi sd n" of the numbers on stdin (a Student's t 95%
-# interval for the mean).
+# pass_stats [trim]: "estimate lo hi sd n" of the numbers on stdin: the mean
+# with a Student's t 95% interval, or with trim (0.2: a fifth off each end)
+# the trimmed mean with the Tukey-McLaughlin interval (the winsorized SD,
+# t with n - 2g - 1 degrees of freedom), which one burst of other load
+# cannot move. sd is the plain SD either way.
 pass_stats() {
-	awk '{ v[NR] = $1; s += $1 } END {
+	sort -g | awk -v trim="${1:-0}" '{ v[NR] = $1; s += $1 } END {
 		n = NR; if (n < 1) { print "nan nan nan nan 0"; exit }
 		m = s / n; for (i = 1; i <= n; i++) q += (v[i] - m) ^ 2
-		sd = (n > 1) ? sqrt(q / (n - 1)) : 0; df = n - 1
+		sd = (n > 1) ? sqrt(q / (n - 1)) : 0
+		g = int(trim * n); if (n - 2 * g < 2) g = 0
+		est = m; se = (n > 1) ? sd / sqrt(n) : 0; df = n - 1
+		if (g > 0) {
+			ts = 0; for (i = g + 1; i <= n - g; i++) ts += v[i]; est = ts / (n - 2 * g)
+			ws = 0; for (i = 1; i <= n; i++) { w[i] = (i <= g) ? v[g + 1] : (i > n - g) ? v[n - g] : v[i]; ws += w[i] }
+			wm = ws / n; wq = 0; for (i = 1; i <= n; i++) wq += (w[i] - wm) ^ 2
+			se = sqrt(wq / (n - 1)) / ((1 - 2 * g / n) * sqrt(n)); df = n - 2 * g - 1
+		}
 		split("12.71 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228 2.201 2.179 2.160 2.145 2.131 2.120 2.110 2.101 2.093 2.086 2.080 2.074 2.069 2.064 2.060 2.056 2.052 2.048 2.045 2.042", t, " ")
 		z = 1.959964 # beyond 30 degrees of freedom: the Cornish-Fisher expansion
 		tq = (df < 1) ? 0 : (df <= 30) ? t[df] : z + (z ^ 3 + z) / (4 * df) + (5 * z ^ 5 + 16 * z ^ 3 + 3 * z) / (96 * df ^ 2)
-		h = (n > 1) ? tq * sd / sqrt(n) : 0
-		printf "%.6f %.6f %.6f %.6f %d\n", m, m - h, m + h, sd, n }'
+		printf "%.6f %.6f %.6f %.6f %d\n", est, est - tq * se, est + tq * se, sd, n }'
 }
 
 # pass_priority: PASS_NICE for the part's processes (prefixes PASS_GEN and
@@ -196,7 +206,10 @@ pass_report() {
 		s[NR] = $1; us[NR] = f["caddy_us"]; r[NR] = f["rps"]; o[NR] = f["others_cpu"] }
 		END { for (i = 1; i + 1 <= NR; i += 2) { a = (s[i] == "A") ? i : i + 1; b = (a == i) ? i + 1 : i
 			printf "%.6f %.6f %.3f\n", us[b] / us[a], r[b] / r[a], (o[a] > o[b] ? o[a] : o[b]) } }' "$PASS_RAW")
-	read -r A_CPU_PAIR_MEAN A_CPU_CI_LO A_CPU_CI_HI A_CPU_SD A_NPAIRS < <(cut -d' ' -f1 <<<"$pairs" | pass_stats)
+	read -r A_CPU_PAIR_MEAN A_CPU_CI_LO A_CPU_CI_HI A_CPU_SD A_NPAIRS < <(cut -d' ' -f1 <<<"$pairs" | pass_stats "$PASS_TRIM")
+	read -r PM_MEAN PM_LO PM_HI _ _ < <(cut -d' ' -f1 <<<"$pairs" | pass_stats)
+	A_CPU_STAT="mean"
+	awk "BEGIN { exit !($PASS_TRIM > 0) }" && A_CPU_STAT="$(fmt0 "$PASS_TRIM * 100")% trimmed mean"
 	quiet=$(awk -v q="$PASS_QUIET" '$3 < q { print $1 }' <<<"$pairs")
 	read -r PQ_MEAN PQ_LO PQ_HI PQ_SD PQ_N < <(grep . <<<"$quiet" | pass_stats)
 	A_PAIR_MEDIAN=$(cut -d' ' -f1 <<<"$pairs" | sort -g | awk '{ v[NR] = $1 } END { printf "%.4f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
@@ -209,7 +222,7 @@ pass_report() {
 	A_RATIO=$(calc "$A_WITH / $A_WITHOUT")
 	local quiet_text
 	if ((PQ_N >= 2)); then
-		quiet_text="the $PQ_N pairs in which other work took under $PASS_QUIET of Caddy's CPU in both runs: mean $(fmt4 "$PQ_MEAN"), 95% CI $(fmt4 "$PQ_LO") … $(fmt4 "$PQ_HI") (SD $(fmt2 "$(calc "$PQ_SD * 100")")%; for reading only, the target is judged on all pairs)"
+		quiet_text="the $PQ_N pairs in which other work took under $PASS_QUIET of Caddy's CPU in both runs: plain mean $(fmt4 "$PQ_MEAN"), 95% CI $(fmt4 "$PQ_LO") … $(fmt4 "$PQ_HI") (SD $(fmt2 "$(calc "$PQ_SD * 100")")%; for reading only, the target is judged on all pairs)"
 	else
 		quiet_text="no pair had both runs with other work under $PASS_QUIET of Caddy's CPU"
 	fi
@@ -225,7 +238,7 @@ $(awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 	END { for (q = 0; q < NR / 4; q++) { i = 4 * q + 1
 		printf "| %d | %.0f | %.0f | %.1f | %.1f | %.3f, %.3f | %.2f | %.2f |\n", q + 1, r[q, "A"], r[q, "B"], u[q, "A"], u[q, "B"], us[i + 1] / us[i], us[i + 2] / us[i + 3], oc[q], oa[q] } }' "$PASS_RAW")
 
-Without: $(fmt0 "$A_WITHOUT") req/s, $(fmt1 "$A_CPU_WITHOUT") µs Caddy CPU per request. With: $(fmt0 "$A_WITH") req/s, $(fmt1 "$A_CPU_WITH") µs. **Ratio with/without: $(fmt3 "$A_RATIO")** (target ≥ 0.98; adjacent pairs range $A_PAIR_RANGE). **Caddy CPU per request, mean of the $A_NPAIRS pair ratios: $(fmt4 "$A_CPU_PAIR_MEAN"), 95% CI $(fmt4 "$A_CPU_CI_LO") … $(fmt4 "$A_CPU_CI_HI")** (target: inside 0.99 … 1.01); SD of a pair ratio $(fmt2 "$(calc "$A_CPU_SD * 100")")%, median $A_PAIR_MEDIAN, range $A_CPU_RANGE; $quiet_text. Other work took up to $(fmt2 "$A_OTHERS_MAX") (mean $(fmt2 "$A_OTHERS_MEAN")) of Caddy's CPU. More time (BENCH_PASS_BUDGET) narrows the interval as 1/√time."
+Without: $(fmt0 "$A_WITHOUT") req/s, $(fmt1 "$A_CPU_WITHOUT") µs Caddy CPU per request. With: $(fmt0 "$A_WITH") req/s, $(fmt1 "$A_CPU_WITH") µs. **Ratio with/without: $(fmt3 "$A_RATIO")** (target ≥ 0.98; adjacent pairs range $A_PAIR_RANGE). **Caddy CPU per request, $A_CPU_STAT of the $A_NPAIRS pair ratios: $(fmt4 "$A_CPU_PAIR_MEAN"), 95% CI $(fmt4 "$A_CPU_CI_LO") … $(fmt4 "$A_CPU_CI_HI")** (target: inside 0.99 … 1.01; the trimmed mean, BENCH_PASS_TRIM, because a burst of other work moves a pair by up to 80%, see the range); plain mean $(fmt4 "$PM_MEAN"), 95% CI $(fmt4 "$PM_LO") … $(fmt4 "$PM_HI"); SD of a pair ratio $(fmt2 "$(calc "$A_CPU_SD * 100")")%, median $A_PAIR_MEDIAN, range $A_CPU_RANGE; $quiet_text. Other work took up to $(fmt2 "$A_OTHERS_MAX") (mean $(fmt2 "$A_OTHERS_MEAN")) of Caddy's CPU. More time (BENCH_PASS_BUDGET) narrows the interval as 1/√time."
 	if ((PASS_BAD > 0)); then
 		PASS_SECTION+="
 
