@@ -125,7 +125,10 @@ pass_priority_restore() {
 # pass_through: part (a). Sets A_* (the figures for the summary) and
 # PASS_SECTION (the report's section (a), Markdown).
 pass_through() {
-	local ports up_addr cpus gen_cpus i t_start ticks0 ns0 cfg
+	local ports up_addr cpus gen_cpus i t_start ticks0 ns0 cfg conf=Caddyfile ready=/password-reset/policy
+	# The control (PASS_CONTROL=1): bench/Caddyfile.norg, whose site B is a
+	# plain reverse_proxy too, so the ratio is the method's own bias.
+	[[ $PASS_CONTROL == 1 ]] && conf=Caddyfile.norg ready=/
 	T_PASS=$SECONDS
 	PASS_RAW="$TMP/pass-raw.txt" PASS_BAD=0
 	: >"$PASS_RAW"
@@ -151,12 +154,12 @@ pass_through() {
 	BENCH_TMP="$TMP/pass" BENCH_PLAIN_PORT=${ports[0]} BENCH_RG_PORT=${ports[1]} BENCH_ADMIN="127.0.0.1:${ports[2]}" \
 		BENCH_RESPOND_PORT=${ports[3]} BENCH_UPSTREAM="$up_addr" GOMAXPROCS="$PASS_PROCS" \
 		XDG_DATA_HOME="$TMP/pass/data" XDG_CONFIG_HOME="$TMP/pass/config" \
-		"${caddy_pin[@]}" "$ROOT/bin/caddy" run --config "$ROOT/bench/Caddyfile" --adapter caddyfile >"$TMP/caddy-pass.log" 2>&1 &
+		"${caddy_pin[@]}" "$ROOT/bin/caddy" run --config "$ROOT/bench/$conf" --adapter caddyfile >"$TMP/caddy-pass.log" 2>&1 &
 	PIDS+=($!)
 	PASS_CADDY=$!
 	for i in $(seq 400); do
 		curl -fsS -o /dev/null "http://127.0.0.1:$PASS_A_PORT/" 2>/dev/null &&
-			curl -fsS -o /dev/null "http://127.0.0.1:$PASS_B_PORT/password-reset/policy" 2>/dev/null && break
+			curl -fsS -o /dev/null "http://127.0.0.1:$PASS_B_PORT$ready" 2>/dev/null && break
 		kill -0 "$PASS_CADDY" 2>/dev/null || break
 		sleep 0.05
 	done
@@ -220,7 +223,10 @@ pass_report() {
 		k = $1; c[k]++; r[k] += f["rps"]; u[k] += f["caddy_us"]; oc += f["others_cpu"]; if (f["others_cpu"] > om) om = f["others_cpu"] }
 		END { printf "%.1f %.1f %.3f %.3f %.3f %.3f\n", r["A"] / c["A"], r["B"] / c["B"], u["A"] / c["A"], u["B"] / c["B"], om, oc / NR }' "$PASS_RAW")
 	A_RATIO=$(calc "$A_WITH / $A_WITHOUT")
-	local quiet_text
+	local quiet_text ctl=
+	[[ $PASS_CONTROL == 1 ]] && ctl="**Control run (BENCH_PASS_CONTROL=1): bench/Caddyfile.norg, site B is a plain reverse_proxy like A, without password_reset.** \"With\" below means site B; its ratio to A is the bias of the method and the sites, not resetgate.
+
+"
 	if ((PQ_N >= 2)); then
 		quiet_text="the $PQ_N pairs in which other work took under $PASS_QUIET of Caddy's CPU in both runs: plain mean $(fmt4 "$PQ_MEAN"), 95% CI $(fmt4 "$PQ_LO") … $(fmt4 "$PQ_HI") (SD $(fmt2 "$(calc "$PQ_SD * 100")")%; for reading only, the target is judged on all pairs)"
 	else
@@ -228,7 +234,7 @@ pass_report() {
 	fi
 	PASS_SECTION="## (a) Pass-through: GET / outside the prefix ($PASS_TOOL, $PASS_CONNS connections, ${PASS_S}s per run, $PASS_DONE × A B B A)
 
-Pinned: $PASS_PIN. Priority: $PASS_PRIO. Caddy's CPU per request is the sum of its threads' on-CPU time (/proc/<pid>/task/*/schedstat, ns); over the whole part it is $(fmt4 "$PASS_TICKS_CHECK") × what /proc/<pid>/stat's clock ticks say. \"Others on Caddy's CPU\": cores that anything but Caddy took on its CPU during the run (other processes, kernel work not charged to Caddy); \"other load\": cores that anything but Caddy, the upstream and wrk took on the machine.
+$ctlPinned: $PASS_PIN. Priority: $PASS_PRIO. Caddy's CPU per request is the sum of its threads' on-CPU time (/proc/<pid>/task/*/schedstat, ns); over the whole part it is $(fmt4 "$PASS_TICKS_CHECK") × what /proc/<pid>/stat's clock ticks say. \"Others on Caddy's CPU\": cores that anything but Caddy took on its CPU during the run (other processes, kernel work not charged to Caddy); \"other load\": cores that anything but Caddy, the upstream and wrk took on the machine.
 
 | round | without req/s | with req/s | without Caddy CPU µs/req | with Caddy CPU µs/req | with ÷ without (the 2 pairs) | others on Caddy's CPU (max) | other load (cores, max) |
 |---|---|---|---|---|---|---|---|

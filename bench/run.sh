@@ -26,7 +26,7 @@
 #       restarted on that database).
 #
 # It prints a Markdown report and writes it to BENCHMARKS.md and
-# bench/results/latest.md. Takes about 6 minutes on an idle 2-core machine
+# bench/results/latest.md. Takes about 8 minutes on an idle 2-core machine
 # (longer when other work shares it), plus building Caddy if the build
 # cache is cold. Without wrk it says so and measures throughput with
 # bench/loadgen instead; without redis-server / redis-benchmark it leaves
@@ -55,6 +55,9 @@
 #                           this share cut off each end (0: the plain mean)
 #   BENCH_PASS_QUIET (0.1)  the report also gives the pairs in which other
 #                           work took less than this of Caddy's CPU
+#   BENCH_PASS_CONTROL (0)  1 (with --pass): the control, site B without
+#                           password_reset (bench/Caddyfile.norg): its
+#                           "with / without" is the method's own bias
 #   BENCH_PASS_NICE (-15)   nice value of (a)'s processes and of this
 #                           session's autogroup during (a) (0: normal
 #                           priority; needs root or CAP_SYS_NICE, else it
@@ -109,6 +112,7 @@ PASS_PROCS=${BENCH_PASS_PROCS:-1}
 PASS_QUIET=${BENCH_PASS_QUIET:-0.1}
 PASS_NICE=${BENCH_PASS_NICE:--15}
 PASS_TRIM=${BENCH_PASS_TRIM:-0.2}
+PASS_CONTROL=${BENCH_PASS_CONTROL:-0}
 REQ_S=${BENCH_REQ_SECONDS:-4}
 LAT_S=${BENCH_LAT_SECONDS:-3}
 GEN_S=${BENCH_GEN_SECONDS:-4}
