@@ -234,7 +234,7 @@ pass_report() {
 	fi
 	PASS_SECTION="## (a) Pass-through: GET / outside the prefix ($PASS_TOOL, $PASS_CONNS connections, ${PASS_S}s per run, $PASS_DONE × A B B A)
 
-$ctlPinned: $PASS_PIN. Priority: $PASS_PRIO. Caddy's CPU per request is the sum of its threads' on-CPU time (/proc/<pid>/task/*/schedstat, ns); over the whole part it is $(fmt4 "$PASS_TICKS_CHECK") × what /proc/<pid>/stat's clock ticks say. \"Others on Caddy's CPU\": cores that anything but Caddy took on its CPU during the run (other processes, kernel work not charged to Caddy); \"other load\": cores that anything but Caddy, the upstream and wrk took on the machine.
+${ctl}Pinned: $PASS_PIN. Priority: $PASS_PRIO. Caddy's CPU per request is the sum of its threads' on-CPU time (/proc/<pid>/task/*/schedstat, ns); over the whole part it is $(fmt4 "$PASS_TICKS_CHECK") × what /proc/<pid>/stat's clock ticks say. \"Others on Caddy's CPU\": cores that anything but Caddy took on its CPU during the run (other processes, kernel work not charged to Caddy); \"other load\": cores that anything but Caddy, the upstream and wrk took on the machine.
 
 | round | without req/s | with req/s | without Caddy CPU µs/req | with Caddy CPU µs/req | with ÷ without (the 2 pairs) | others on Caddy's CPU (max) | other load (cores, max) |
 |---|---|---|---|---|---|---|---|
