@@ -6,7 +6,8 @@
 # sites that differ only in password_reset in the route; wrk sends GET /
 # to one site, then the other, in rounds of A B B A (A without, B with) of
 # PASS_S seconds each, until PASS_BUDGET seconds have passed (or for
-# PASS_ROUNDS rounds). The figure is Caddy's CPU time per request, with ÷
+# PASS_ROUNDS rounds), half of them on a Caddy whose Caddyfile has the two
+# sites the other way round (the first site is cheaper, see below). The figure is Caddy's CPU time per request, with ÷
 # without, for each adjacent pair of runs, and the mean of those pair
 # ratios (a fifth off each end: PASS_TRIM) with a 95% confidence interval.
 #
@@ -150,48 +151,69 @@ pass_through() {
 	up_addr=$(cat "$TMP/pass-upstream.addr")
 	mapfile -t ports < <("$LOADGEN" -free-ports 4)
 	PASS_A_PORT=${ports[0]} PASS_B_PORT=${ports[1]}
+	# The Caddyfile with the two sites' blocks the other way round: Caddy's
+	# first site came out 0.4–0.8% cheaper per request than its second one
+	# even with both plain (the control, both orders), so half of the rounds
+	# run on a Caddy with each order.
 	mkdir -p "$TMP/pass"
-	BENCH_TMP="$TMP/pass" BENCH_PLAIN_PORT=${ports[0]} BENCH_RG_PORT=${ports[1]} BENCH_ADMIN="127.0.0.1:${ports[2]}" \
-		BENCH_RESPOND_PORT=${ports[3]} BENCH_UPSTREAM="$up_addr" GOMAXPROCS="$PASS_PROCS" \
-		XDG_DATA_HOME="$TMP/pass/data" XDG_CONFIG_HOME="$TMP/pass/config" \
-		"${caddy_pin[@]}" "$ROOT/bin/caddy" run --config "$ROOT/bench/$conf" --adapter caddyfile >"$TMP/caddy-pass.log" 2>&1 &
-	PIDS+=($!)
-	PASS_CADDY=$!
-	for i in $(seq 400); do
-		curl -fsS -o /dev/null "http://127.0.0.1:$PASS_A_PORT/" 2>/dev/null &&
-			curl -fsS -o /dev/null "http://127.0.0.1:$PASS_B_PORT$ready" 2>/dev/null && break
-		kill -0 "$PASS_CADDY" 2>/dev/null || break
-		sleep 0.05
-	done
-	[[ $(curl -fsS "http://127.0.0.1:$PASS_B_PORT/" 2>/dev/null) == ok ]] || {
-		tail -n 30 "$TMP/caddy-pass.log" >&2
-		die "the pass-through Caddy did not come up, or GET / through resetgate's site did not answer ok (log above)"
-	}
+	awk 'BEGIN { RS = ""; ORS = "\n\n" } { p[NR] = $0
+		if ($0 ~ /http:\/\/:\{\$BENCH_PLAIN_PORT\} \{/) a = NR; if ($0 ~ /http:\/\/:\{\$BENCH_RG_PORT\} \{/) b = NR }
+		END { if (!a || !b) exit 1; t = p[a]; p[a] = p[b]; p[b] = t; for (i = 1; i <= NR; i++) print p[i] }' \
+		"$ROOT/bench/$conf" >"$TMP/pass/Caddyfile.swapped" || die "bench/$conf: no site blocks for BENCH_PLAIN_PORT and BENCH_RG_PORT to swap"
 	cfg="${PASS_S}s per run, $PASS_CONNS connections, $([[ $PASS_ROUNDS -gt 0 ]] && printf '%s rounds' "$PASS_ROUNDS" || printf 'rounds for %ss' "$PASS_BUDGET")"
 	log "pass-through: $cfg; pinned: $PASS_PIN"
-	# Warm-up (not counted): both sites, so that connections, pools and the
-	# heap are in their steady state.
-	pass_run A "$PASS_A_PORT"
-	pass_run B "$PASS_B_PORT"
-	: >"$PASS_RAW"
-	ticks0=$(pass_ticks "$PASS_CADDY") ns0=$(pass_ns "$PASS_CADDY")
-	t_start=$SECONDS
-	PASS_DONE=0
-	while :; do
-		if ((PASS_ROUNDS > 0)); then
-			((PASS_DONE >= PASS_ROUNDS)) && break
-		elif ((PASS_DONE >= 4 && SECONDS - t_start >= PASS_BUDGET)); then
-			break
-		fi
+	PASS_DONE=0 PASS_TICKS_CHECK=
+	local half rounds
+	for half in 1 2; do
+		local file="$ROOT/bench/$conf"
+		((half == 2)) && file="$TMP/pass/Caddyfile.swapped"
+		rm -rf "$TMP/pass/$half"
+		mkdir -p "$TMP/pass/$half"
+		BENCH_TMP="$TMP/pass/$half" BENCH_PLAIN_PORT=${ports[0]} BENCH_RG_PORT=${ports[1]} BENCH_ADMIN="127.0.0.1:${ports[2]}" \
+			BENCH_RESPOND_PORT=${ports[3]} BENCH_UPSTREAM="$up_addr" GOMAXPROCS="$PASS_PROCS" \
+			XDG_DATA_HOME="$TMP/pass/$half/data" XDG_CONFIG_HOME="$TMP/pass/$half/config" \
+			"${caddy_pin[@]}" "$ROOT/bin/caddy" run --config "$file" --adapter caddyfile >"$TMP/caddy-pass$half.log" 2>&1 &
+		PIDS+=($!)
+		PASS_CADDY=$!
+		for i in $(seq 400); do
+			curl -fsS -o /dev/null "http://127.0.0.1:$PASS_A_PORT/" 2>/dev/null &&
+				curl -fsS -o /dev/null "http://127.0.0.1:$PASS_B_PORT$ready" 2>/dev/null && break
+			kill -0 "$PASS_CADDY" 2>/dev/null || break
+			sleep 0.05
+		done
+		[[ $(curl -fsS "http://127.0.0.1:$PASS_B_PORT/" 2>/dev/null) == ok ]] || {
+			tail -n 30 "$TMP/caddy-pass$half.log" >&2
+			die "the pass-through Caddy did not come up, or GET / through resetgate's site did not answer ok (log above)"
+		}
+		# Warm-up (not counted): both sites, so that connections, pools and
+		# the heap are in their steady state.
 		pass_run A "$PASS_A_PORT"
 		pass_run B "$PASS_B_PORT"
-		pass_run B "$PASS_B_PORT"
-		pass_run A "$PASS_A_PORT"
-		PASS_DONE=$((PASS_DONE + 1))
+		sed -i '$d' "$PASS_RAW"
+		sed -i '$d' "$PASS_RAW"
+		ticks0=$(pass_ticks "$PASS_CADDY") ns0=$(pass_ns "$PASS_CADDY")
+		t_start=$SECONDS rounds=0
+		while :; do
+			if ((PASS_ROUNDS > 0)); then
+				((rounds >= (PASS_ROUNDS + 2 - half) / 2)) && break
+			elif ((half == 2)); then
+				((rounds >= PASS_DONE)) && break # as many as in the first half
+			elif ((rounds >= 2 && SECONDS - t_start >= PASS_BUDGET / 2)); then
+				break
+			fi
+			pass_run A "$PASS_A_PORT"
+			pass_run B "$PASS_B_PORT"
+			pass_run B "$PASS_B_PORT"
+			pass_run A "$PASS_A_PORT"
+			rounds=$((rounds + 1))
+		done
+		((half == 1)) && PASS_DONE=$rounds || PASS_DONE=$((PASS_DONE + rounds))
+		PASS_TICKS_CHECK+="${PASS_TICKS_CHECK:+, }$(fmt4 "$(calc "($(pass_ns "$PASS_CADDY") - $ns0) / 1e9 / (($(pass_ticks "$PASS_CADDY") - $ticks0) / $CLK_TCK)")")"
+		kill "$PASS_CADDY" 2>/dev/null || true
+		wait "$PASS_CADDY" 2>/dev/null || true
 	done
-	PASS_TICKS_CHECK=$(calc "($(pass_ns "$PASS_CADDY") - $ns0) / 1e9 / (($(pass_ticks "$PASS_CADDY") - $ticks0) / $CLK_TCK)")
-	kill "$PASS_CADDY" "$PASS_UP" 2>/dev/null || true
-	wait "$PASS_CADDY" "$PASS_UP" 2>/dev/null || true
+	kill "$PASS_UP" 2>/dev/null || true
+	wait "$PASS_UP" 2>/dev/null || true
 	pass_priority_restore
 	cat "$PASS_RAW" >>"$RAW"
 	pass_report
@@ -232,9 +254,9 @@ pass_report() {
 	else
 		quiet_text="no pair had both runs with other work under $PASS_QUIET of Caddy's CPU"
 	fi
-	PASS_SECTION="## (a) Pass-through: GET / outside the prefix ($PASS_TOOL, $PASS_CONNS connections, ${PASS_S}s per run, $PASS_DONE × A B B A)
+	PASS_SECTION="## (a) Pass-through: GET / outside the prefix ($PASS_TOOL, $PASS_CONNS connections, ${PASS_S}s per run, $PASS_DONE × A B B A; the second half on a Caddy with the sites' order swapped)
 
-${ctl}Pinned: $PASS_PIN. Priority: $PASS_PRIO. Caddy's CPU per request is the sum of its threads' on-CPU time (/proc/<pid>/task/*/schedstat, ns); over the whole part it is $(fmt4 "$PASS_TICKS_CHECK") × what /proc/<pid>/stat's clock ticks say. \"Others on Caddy's CPU\": cores that anything but Caddy took on its CPU during the run (other processes, kernel work not charged to Caddy); \"other load\": cores that anything but Caddy, the upstream and wrk took on the machine.
+${ctl}Pinned: $PASS_PIN. Priority: $PASS_PRIO. Caddy's CPU per request is the sum of its threads' on-CPU time (/proc/<pid>/task/*/schedstat, ns); over each half of the part it is $PASS_TICKS_CHECK × what /proc/<pid>/stat's clock ticks say. \"Others on Caddy's CPU\": cores that anything but Caddy took on its CPU during the run (other processes, kernel work not charged to Caddy); \"other load\": cores that anything but Caddy, the upstream and wrk took on the machine.
 
 | round | without req/s | with req/s | without Caddy CPU µs/req | with Caddy CPU µs/req | with ÷ without (the 2 pairs) | others on Caddy's CPU (max) | other load (cores, max) |
 |---|---|---|---|---|---|---|---|
