@@ -71,14 +71,24 @@ pass_run() {
 	note_other "$(field "$(tail -n 1 "$PASS_RAW")" other_cores)"
 }
 
-# pass_stats [trim]: "estimate lo hi sd n" of the numbers on stdin: the mean
-# with a Student's t 95% interval, or with trim (0.2: a fifth off each end)
-# the trimmed mean with the Tukey-McLaughlin interval (the winsorized SD,
-# t with n - 2g - 1 degrees of freedom), which one burst of other load
-# cannot move. sd is the plain SD either way.
+# pass_tq: an awk function, the two-sided 95% Student's t quantile for df
+# degrees of freedom (a table to 30, then the Cornish-Fisher expansion).
+pass_tq='function tq(df,  t, z) {
+		if (df < 1) return 0
+		split("12.71 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228 2.201 2.179 2.160 2.145 2.131 2.120 2.110 2.101 2.093 2.086 2.080 2.074 2.069 2.064 2.060 2.056 2.052 2.048 2.045 2.042", t, " ")
+		if (df <= 30) return t[int(df)]
+		z = 1.959964
+		return z + (z ^ 3 + z) / (4 * df) + (5 * z ^ 5 + 16 * z ^ 3 + 3 * z) / (96 * df ^ 2)
+	}'
+
+# pass_stats [trim]: "estimate lo hi sd n se df" of the numbers on stdin:
+# the mean with a Student's t 95% interval, or with trim (0.2: a fifth off
+# each end) the trimmed mean with the Tukey-McLaughlin interval (the
+# winsorized SD, t with n - 2g - 1 degrees of freedom), which one burst of
+# other load cannot move. sd is the plain SD either way.
 pass_stats() {
-	sort -g | awk -v trim="${1:-0}" '{ v[NR] = $1; s += $1 } END {
-		n = NR; if (n < 1) { print "nan nan nan nan 0"; exit }
+	sort -g | awk -v trim="${1:-0}" "$pass_tq"'{ v[NR] = $1; s += $1 } END {
+		n = NR; if (n < 1) { print "nan nan nan nan 0 nan 0"; exit }
 		m = s / n; for (i = 1; i <= n; i++) q += (v[i] - m) ^ 2
 		sd = (n > 1) ? sqrt(q / (n - 1)) : 0
 		g = int(trim * n); if (n - 2 * g < 2) g = 0
@@ -89,10 +99,29 @@ pass_stats() {
 			wm = ws / n; wq = 0; for (i = 1; i <= n; i++) wq += (w[i] - wm) ^ 2
 			se = sqrt(wq / (n - 1)) / ((1 - 2 * g / n) * sqrt(n)); df = n - 2 * g - 1
 		}
-		split("12.71 4.303 3.182 2.776 2.571 2.447 2.365 2.306 2.262 2.228 2.201 2.179 2.160 2.145 2.131 2.120 2.110 2.101 2.093 2.086 2.080 2.074 2.069 2.064 2.060 2.056 2.052 2.048 2.045 2.042", t, " ")
-		z = 1.959964 # beyond 30 degrees of freedom: the Cornish-Fisher expansion
-		tq = (df < 1) ? 0 : (df <= 30) ? t[df] : z + (z ^ 3 + z) / (4 * df) + (5 * z ^ 5 + 16 * z ^ 3 + 3 * z) / (96 * df ^ 2)
-		printf "%.6f %.6f %.6f %.6f %d\n", est, est - tq * se, est + tq * se, sd, n }'
+		printf "%.6f %.6f %.6f %.6f %d %.6f %d\n", est, est - tq(df) * se, est + tq(df) * se, sd, n, se, df }'
+}
+
+# pass_halves <trim>: "estimate lo hi sd n" of the pair ratios on stdin, the
+# first 2 × PASS_HALF1 from the first half: the mean of the two halves'
+# estimates, so that the sites' order, swapped between the halves, cancels
+# out and adds nothing to the interval (Welch-Satterthwaite degrees of
+# freedom). sd is the plain SD of all the pairs.
+pass_halves() {
+	local all e1 e2 n1 n2 se1 se2 df1 df2 sd n
+	all=$(cat)
+	read -r e1 _ _ _ n1 se1 df1 < <(head -n $((2 * PASS_HALF1)) <<<"$all" | pass_stats "$1")
+	read -r e2 _ _ _ n2 se2 df2 < <(tail -n +$((2 * PASS_HALF1 + 1)) <<<"$all" | pass_stats "$1")
+	read -r _ _ _ sd n _ _ < <(pass_stats <<<"$all")
+	if ((n1 < 2 || n2 < 2)); then
+		pass_stats "$1" <<<"$all" | cut -d' ' -f1-5
+		return
+	fi
+	awk -v e1="$e1" -v e2="$e2" -v s1="$se1" -v s2="$se2" -v d1="$df1" -v d2="$df2" -v sd="$sd" -v n="$n" "$pass_tq"'BEGIN {
+		e = (e1 + e2) / 2; v = (s1 ^ 2 + s2 ^ 2) / 4
+		df = (s1 ^ 2 + s2 ^ 2) ^ 2 / (s1 ^ 4 / d1 + s2 ^ 4 / d2)
+		h = tq(df) * sqrt(v)
+		printf "%.6f %.6f %.6f %.6f %d\n", e, e - h, e + h, sd, n }'
 }
 
 # pass_priority: PASS_NICE for the part's processes (prefixes PASS_GEN and
@@ -207,7 +236,7 @@ pass_through() {
 			pass_run A "$PASS_A_PORT"
 			rounds=$((rounds + 1))
 		done
-		((half == 1)) && PASS_DONE=$rounds || PASS_DONE=$((PASS_DONE + rounds))
+		((half == 1)) && PASS_DONE=$rounds PASS_HALF1=$rounds || PASS_DONE=$((PASS_DONE + rounds))
 		PASS_TICKS_CHECK+="${PASS_TICKS_CHECK:+, }$(fmt4 "$(calc "($(pass_ns "$PASS_CADDY") - $ns0) / 1e9 / (($(pass_ticks "$PASS_CADDY") - $ticks0) / $CLK_TCK)")")"
 		kill "$PASS_CADDY" 2>/dev/null || true
 		wait "$PASS_CADDY" 2>/dev/null || true
@@ -231,8 +260,10 @@ pass_report() {
 		s[NR] = $1; us[NR] = f["caddy_us"]; r[NR] = f["rps"]; o[NR] = f["others_cpu"] }
 		END { for (i = 1; i + 1 <= NR; i += 2) { a = (s[i] == "A") ? i : i + 1; b = (a == i) ? i + 1 : i
 			printf "%.6f %.6f %.3f\n", us[b] / us[a], r[b] / r[a], (o[a] > o[b] ? o[a] : o[b]) } }' "$PASS_RAW")
-	read -r A_CPU_PAIR_MEAN A_CPU_CI_LO A_CPU_CI_HI A_CPU_SD A_NPAIRS < <(cut -d' ' -f1 <<<"$pairs" | pass_stats "$PASS_TRIM")
-	read -r PM_MEAN PM_LO PM_HI _ _ < <(cut -d' ' -f1 <<<"$pairs" | pass_stats)
+	read -r A_CPU_PAIR_MEAN A_CPU_CI_LO A_CPU_CI_HI A_CPU_SD A_NPAIRS < <(cut -d' ' -f1 <<<"$pairs" | pass_halves "$PASS_TRIM")
+	read -r PM_MEAN PM_LO PM_HI _ _ < <(cut -d' ' -f1 <<<"$pairs" | pass_halves 0)
+	read -r PH1 _ < <(cut -d' ' -f1 <<<"$pairs" | head -n $((2 * PASS_HALF1)) | pass_stats "$PASS_TRIM")
+	read -r PH2 _ < <(cut -d' ' -f1 <<<"$pairs" | tail -n +$((2 * PASS_HALF1 + 1)) | pass_stats "$PASS_TRIM")
 	A_CPU_STAT="mean"
 	awk "BEGIN { exit !($PASS_TRIM > 0) }" && A_CPU_STAT="$(fmt0 "$PASS_TRIM * 100")% trimmed mean"
 	quiet=$(awk -v q="$PASS_QUIET" '$3 < q { print $1 }' <<<"$pairs")
@@ -266,7 +297,7 @@ $(awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 	END { for (q = 0; q < NR / 4; q++) { i = 4 * q + 1
 		printf "| %d | %.0f | %.0f | %.1f | %.1f | %.3f, %.3f | %.2f | %.2f |\n", q + 1, r[q, "A"], r[q, "B"], u[q, "A"], u[q, "B"], us[i + 1] / us[i], us[i + 2] / us[i + 3], oc[q], oa[q] } }' "$PASS_RAW")
 
-Without: $(fmt0 "$A_WITHOUT") req/s, $(fmt1 "$A_CPU_WITHOUT") µs Caddy CPU per request. With: $(fmt0 "$A_WITH") req/s, $(fmt1 "$A_CPU_WITH") µs. **Ratio with/without: $(fmt3 "$A_RATIO")** (target ≥ 0.98; adjacent pairs range $A_PAIR_RANGE). **Caddy CPU per request, $A_CPU_STAT of the $A_NPAIRS pair ratios: $(fmt4 "$A_CPU_PAIR_MEAN"), 95% CI $(fmt4 "$A_CPU_CI_LO") … $(fmt4 "$A_CPU_CI_HI")** (target: inside 0.99 … 1.01; the trimmed mean, BENCH_PASS_TRIM, because a burst of other work moves a pair by up to 80%, see the range); plain mean $(fmt4 "$PM_MEAN"), 95% CI $(fmt4 "$PM_LO") … $(fmt4 "$PM_HI"); SD of a pair ratio $(fmt2 "$(calc "$A_CPU_SD * 100")")%, median $A_PAIR_MEDIAN, range $A_CPU_RANGE; $quiet_text. Other work took up to $(fmt2 "$A_OTHERS_MAX") (mean $(fmt2 "$A_OTHERS_MEAN")) of Caddy's CPU. More time (BENCH_PASS_BUDGET) narrows the interval as 1/√time."
+Without: $(fmt0 "$A_WITHOUT") req/s, $(fmt1 "$A_CPU_WITHOUT") µs Caddy CPU per request. With: $(fmt0 "$A_WITH") req/s, $(fmt1 "$A_CPU_WITH") µs. **Ratio with/without: $(fmt3 "$A_RATIO")** (target ≥ 0.98; adjacent pairs range $A_PAIR_RANGE). **Caddy CPU per request, $A_CPU_STAT of the $A_NPAIRS pair ratios: $(fmt4 "$A_CPU_PAIR_MEAN"), 95% CI $(fmt4 "$A_CPU_CI_LO") … $(fmt4 "$A_CPU_CI_HI")** (target: inside 0.99 … 1.01; the mean of the two halves' trimmed means, $(fmt4 "$PH1") with the sites in the Caddyfile's order and $(fmt4 "$PH2") swapped; trimmed, BENCH_PASS_TRIM, because a burst of other work moves a pair by up to 80%, see the range); plain means $(fmt4 "$PM_MEAN"), 95% CI $(fmt4 "$PM_LO") … $(fmt4 "$PM_HI"); SD of a pair ratio $(fmt2 "$(calc "$A_CPU_SD * 100")")%, median $A_PAIR_MEDIAN, range $A_CPU_RANGE; $quiet_text. Other work took up to $(fmt2 "$A_OTHERS_MAX") (mean $(fmt2 "$A_OTHERS_MEAN")) of Caddy's CPU. More time (BENCH_PASS_BUDGET) narrows the interval as 1/√time."
 	if ((PASS_BAD > 0)); then
 		PASS_SECTION+="
 
