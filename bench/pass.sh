@@ -102,26 +102,27 @@ pass_stats() {
 		printf "%.6f %.6f %.6f %.6f %d %.6f %d\n", est, est - tq(df) * se, est + tq(df) * se, sd, n, se, df }'
 }
 
-# pass_halves <trim>: "estimate lo hi sd n" of the pair ratios on stdin, the
-# first 2 × PASS_HALF1 from the first half: the mean of the two halves'
-# estimates, so that the sites' order, swapped between the halves, cancels
-# out and adds nothing to the interval (Welch-Satterthwaite degrees of
-# freedom). sd is the plain SD of all the pairs.
-pass_halves() {
-	local all e1 e2 n1 n2 se1 se2 df1 df2 sd n
+# pass_blocks <trim>: "estimate lo hi sd n" of the pair ratios on stdin, in
+# blocks of 2 × PASS_BLOCK_ROUNDS[i] pairs, one block per Caddy: the mean of
+# the blocks' (trimmed) means with a Student's t interval over the blocks.
+# The ratio moves by 1-3% from one Caddy process to the next (whichever
+# site comes first in the Caddyfile), more than within one, so the blocks,
+# not the pairs, are the independent samples. sd is the plain SD of all
+# the pairs; with one block it is pass_stats over the pairs.
+pass_blocks() {
+	local all r i=1 sd n
 	all=$(cat)
-	read -r e1 _ _ _ n1 se1 df1 < <(head -n $((2 * PASS_HALF1)) <<<"$all" | pass_stats "$1")
-	read -r e2 _ _ _ n2 se2 df2 < <(tail -n +$((2 * PASS_HALF1 + 1)) <<<"$all" | pass_stats "$1")
 	read -r _ _ _ sd n _ _ < <(pass_stats <<<"$all")
-	if ((n1 < 2 || n2 < 2)); then
+	if ((${#PASS_BLOCK_ROUNDS[@]} < 2)); then
 		pass_stats "$1" <<<"$all" | cut -d' ' -f1-5
 		return
 	fi
-	awk -v e1="$e1" -v e2="$e2" -v s1="$se1" -v s2="$se2" -v d1="$df1" -v d2="$df2" -v sd="$sd" -v n="$n" "$pass_tq"'BEGIN {
-		e = (e1 + e2) / 2; v = (s1 ^ 2 + s2 ^ 2) / 4
-		df = (s1 ^ 2 + s2 ^ 2) ^ 2 / (s1 ^ 4 / d1 + s2 ^ 4 / d2)
-		h = tq(df) * sqrt(v)
-		printf "%.6f %.6f %.6f %.6f %d\n", e, e - h, e + h, sd, n }'
+	PASS_BLOCK_EST=()
+	for r in "${PASS_BLOCK_ROUNDS[@]}"; do
+		PASS_BLOCK_EST+=("$(tail -n +"$i" <<<"$all" | head -n $((2 * r)) | pass_stats "$1" | cut -d' ' -f1)")
+		i=$((i + 2 * r))
+	done
+	printf '%s\n' "${PASS_BLOCK_EST[@]}" | pass_stats | awk -v sd="$sd" -v n="$n" '{ printf "%s %s %s %s %d\n", $1, $2, $3, sd, n }'
 }
 
 # pass_priority: PASS_NICE for the part's processes (prefixes PASS_GEN and
@@ -191,11 +192,14 @@ pass_through() {
 		"$ROOT/bench/$conf" >"$TMP/pass/Caddyfile.swapped" || die "bench/$conf: no site blocks for BENCH_PLAIN_PORT and BENCH_RG_PORT to swap"
 	cfg="${PASS_S}s per run, $PASS_CONNS connections, $([[ $PASS_ROUNDS -gt 0 ]] && printf '%s rounds' "$PASS_ROUNDS" || printf 'rounds for %ss' "$PASS_BUDGET")"
 	log "pass-through: $cfg; pinned: $PASS_PIN"
-	PASS_DONE=0 PASS_TICKS_CHECK=
-	local half rounds
-	for half in 1 2; do
+	PASS_DONE=0 PASS_TICKS_CHECK= PASS_BLOCK_ROUNDS=()
+	local half rounds per=0
+	for ((half = 1; half <= PASS_BLOCKS; half++)); do
 		local file="$ROOT/bench/$conf"
-		((half == 2)) && file="$TMP/pass/Caddyfile.swapped"
+		((half % 2 == 0)) && file="$TMP/pass/Caddyfile.swapped"
+		# Fresh ports for every Caddy.
+		mapfile -t ports < <("$LOADGEN" -free-ports 4)
+		PASS_A_PORT=${ports[0]} PASS_B_PORT=${ports[1]}
 		rm -rf "$TMP/pass/$half"
 		mkdir -p "$TMP/pass/$half"
 		BENCH_TMP="$TMP/pass/$half" BENCH_PLAIN_PORT=${ports[0]} BENCH_RG_PORT=${ports[1]} BENCH_ADMIN="127.0.0.1:${ports[2]}" \
@@ -224,10 +228,10 @@ pass_through() {
 		t_start=$SECONDS rounds=0
 		while :; do
 			if ((PASS_ROUNDS > 0)); then
-				((rounds >= (PASS_ROUNDS + 2 - half) / 2)) && break
-			elif ((half == 2)); then
-				((rounds >= PASS_DONE)) && break # as many as in the first half
-			elif ((rounds >= 2 && SECONDS - t_start >= PASS_BUDGET / 2)); then
+				((rounds >= (PASS_ROUNDS + PASS_BLOCKS - half) / PASS_BLOCKS)) && break
+			elif ((half > 1)); then
+				((rounds >= per)) && break # as many as in the first block
+			elif ((rounds >= 1 && SECONDS - t_start >= PASS_BUDGET / PASS_BLOCKS)); then
 				break
 			fi
 			pass_run A "$PASS_A_PORT"
@@ -236,7 +240,9 @@ pass_through() {
 			pass_run A "$PASS_A_PORT"
 			rounds=$((rounds + 1))
 		done
-		((half == 1)) && PASS_DONE=$rounds PASS_HALF1=$rounds || PASS_DONE=$((PASS_DONE + rounds))
+		((half == 1)) && per=$rounds
+		PASS_DONE=$((PASS_DONE + rounds))
+		PASS_BLOCK_ROUNDS+=("$rounds")
 		PASS_TICKS_CHECK+="${PASS_TICKS_CHECK:+, }$(fmt4 "$(calc "($(pass_ns "$PASS_CADDY") - $ns0) / 1e9 / (($(pass_ticks "$PASS_CADDY") - $ticks0) / $CLK_TCK)")")"
 		kill "$PASS_CADDY" 2>/dev/null || true
 		wait "$PASS_CADDY" 2>/dev/null || true
@@ -260,14 +266,15 @@ pass_report() {
 		s[NR] = $1; us[NR] = f["caddy_us"]; r[NR] = f["rps"]; o[NR] = f["others_cpu"] }
 		END { for (i = 1; i + 1 <= NR; i += 2) { a = (s[i] == "A") ? i : i + 1; b = (a == i) ? i + 1 : i
 			printf "%.6f %.6f %.3f\n", us[b] / us[a], r[b] / r[a], (o[a] > o[b] ? o[a] : o[b]) } }' "$PASS_RAW")
-	read -r A_CPU_PAIR_MEAN A_CPU_CI_LO A_CPU_CI_HI A_CPU_SD A_NPAIRS < <(cut -d' ' -f1 <<<"$pairs" | pass_halves "$PASS_TRIM")
-	read -r PM_MEAN PM_LO PM_HI _ _ < <(cut -d' ' -f1 <<<"$pairs" | pass_halves 0)
-	read -r PH1 _ < <(cut -d' ' -f1 <<<"$pairs" | head -n $((2 * PASS_HALF1)) | pass_stats "$PASS_TRIM")
-	read -r PH2 _ < <(cut -d' ' -f1 <<<"$pairs" | tail -n +$((2 * PASS_HALF1 + 1)) | pass_stats "$PASS_TRIM")
+	read -r PM_MEAN PM_LO PM_HI _ _ < <(cut -d' ' -f1 <<<"$pairs" | pass_blocks 0)
+	pass_blocks "$PASS_TRIM" < <(cut -d' ' -f1 <<<"$pairs") >"$TMP/pass-est.txt"
+	read -r A_CPU_PAIR_MEAN A_CPU_CI_LO A_CPU_CI_HI A_CPU_SD A_NPAIRS <"$TMP/pass-est.txt"
+	read -r PP_MEAN PP_LO PP_HI _ _ _ _ < <(cut -d' ' -f1 <<<"$pairs" | pass_stats "$PASS_TRIM")
 	A_CPU_STAT="mean"
 	awk "BEGIN { exit !($PASS_TRIM > 0) }" && A_CPU_STAT="$(fmt0 "$PASS_TRIM * 100")% trimmed mean"
+	((${#PASS_BLOCK_ROUNDS[@]} > 1)) && A_CPU_STAT="mean over ${#PASS_BLOCK_ROUNDS[@]} Caddy processes of the $A_CPU_STAT"
 	quiet=$(awk -v q="$PASS_QUIET" '$3 < q { print $1 }' <<<"$pairs")
-	read -r PQ_MEAN PQ_LO PQ_HI PQ_SD PQ_N < <(grep . <<<"$quiet" | pass_stats)
+	read -r PQ_MEAN PQ_LO PQ_HI PQ_SD PQ_N _ < <(grep . <<<"$quiet" | pass_stats)
 	A_PAIR_MEDIAN=$(cut -d' ' -f1 <<<"$pairs" | sort -g | awk '{ v[NR] = $1 } END { printf "%.4f", (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')
 	A_CPU_RANGE=$(cut -d' ' -f1 <<<"$pairs" | sort -g | awk '{ v[NR] = $1 } END { printf "%.3f … %.3f", v[1], v[NR] }')
 	rps_pairs=$(cut -d' ' -f2 <<<"$pairs" | sort -g)
@@ -285,9 +292,9 @@ pass_report() {
 	else
 		quiet_text="no pair had both runs with other work under $PASS_QUIET of Caddy's CPU"
 	fi
-	PASS_SECTION="## (a) Pass-through: GET / outside the prefix ($PASS_TOOL, $PASS_CONNS connections, ${PASS_S}s per run, $PASS_DONE × A B B A; the second half on a Caddy with the sites' order swapped)
+	PASS_SECTION="## (a) Pass-through: GET / outside the prefix ($PASS_TOOL, $PASS_CONNS connections, ${PASS_S}s per run, $PASS_DONE × A B B A on ${#PASS_BLOCK_ROUNDS[@]} Caddy processes, every other one with the sites' order swapped)
 
-${ctl}Pinned: $PASS_PIN. Priority: $PASS_PRIO. Caddy's CPU per request is the sum of its threads' on-CPU time (/proc/<pid>/task/*/schedstat, ns); over each half of the part it is $PASS_TICKS_CHECK × what /proc/<pid>/stat's clock ticks say. \"Others on Caddy's CPU\": cores that anything but Caddy took on its CPU during the run (other processes, kernel work not charged to Caddy); \"other load\": cores that anything but Caddy, the upstream and wrk took on the machine.
+${ctl}Pinned: $PASS_PIN. Priority: $PASS_PRIO. Caddy's CPU per request is the sum of its threads' on-CPU time (/proc/<pid>/task/*/schedstat, ns); over each process it is $PASS_TICKS_CHECK × what /proc/<pid>/stat's clock ticks say. \"Others on Caddy's CPU\": cores that anything but Caddy took on its CPU during the run (other processes, kernel work not charged to Caddy); \"other load\": cores that anything but Caddy, the upstream and wrk took on the machine.
 
 | round | without req/s | with req/s | without Caddy CPU µs/req | with Caddy CPU µs/req | with ÷ without (the 2 pairs) | others on Caddy's CPU (max) | other load (cores, max) |
 |---|---|---|---|---|---|---|---|
@@ -297,7 +304,7 @@ $(awk '{ for (i = 2; i <= NF; i++) { split($i, kv, "="); f[kv[1]] = kv[2] }
 	END { for (q = 0; q < NR / 4; q++) { i = 4 * q + 1
 		printf "| %d | %.0f | %.0f | %.1f | %.1f | %.3f, %.3f | %.2f | %.2f |\n", q + 1, r[q, "A"], r[q, "B"], u[q, "A"], u[q, "B"], us[i + 1] / us[i], us[i + 2] / us[i + 3], oc[q], oa[q] } }' "$PASS_RAW")
 
-Without: $(fmt0 "$A_WITHOUT") req/s, $(fmt1 "$A_CPU_WITHOUT") µs Caddy CPU per request. With: $(fmt0 "$A_WITH") req/s, $(fmt1 "$A_CPU_WITH") µs. **Ratio with/without: $(fmt3 "$A_RATIO")** (target ≥ 0.98; adjacent pairs range $A_PAIR_RANGE). **Caddy CPU per request, $A_CPU_STAT of the $A_NPAIRS pair ratios: $(fmt4 "$A_CPU_PAIR_MEAN"), 95% CI $(fmt4 "$A_CPU_CI_LO") … $(fmt4 "$A_CPU_CI_HI")** (target: inside 0.99 … 1.01; the mean of the two halves' trimmed means, $(fmt4 "$PH1") with the sites in the Caddyfile's order and $(fmt4 "$PH2") swapped; trimmed, BENCH_PASS_TRIM, because a burst of other work moves a pair by up to 80%, see the range); plain means $(fmt4 "$PM_MEAN"), 95% CI $(fmt4 "$PM_LO") … $(fmt4 "$PM_HI"); SD of a pair ratio $(fmt2 "$(calc "$A_CPU_SD * 100")")%, median $A_PAIR_MEDIAN, range $A_CPU_RANGE; $quiet_text. Other work took up to $(fmt2 "$A_OTHERS_MAX") (mean $(fmt2 "$A_OTHERS_MEAN")) of Caddy's CPU. More time (BENCH_PASS_BUDGET) narrows the interval as 1/√time."
+Without: $(fmt0 "$A_WITHOUT") req/s, $(fmt1 "$A_CPU_WITHOUT") µs Caddy CPU per request. With: $(fmt0 "$A_WITH") req/s, $(fmt1 "$A_CPU_WITH") µs. **Ratio with/without: $(fmt3 "$A_RATIO")** (target ≥ 0.98; adjacent pairs range $A_PAIR_RANGE). **Caddy CPU per request, $A_CPU_STAT of the $A_NPAIRS pair ratios: $(fmt4 "$A_CPU_PAIR_MEAN"), 95% CI $(fmt4 "$A_CPU_CI_LO") … $(fmt4 "$A_CPU_CI_HI")** (target: inside 0.99 … 1.01); it is the mean of the ${#PASS_BLOCK_ROUNDS[@]} Caddy processes' trimmed means of their pair ratios ($(for e in "${PASS_BLOCK_EST[@]}"; do printf '%s ' "$(fmt4 "$e")"; done| sed 's/ $//'; printf '; the odd ones with the sites in the Caddyfile'"'"'s order, the even ones swapped')), with a t interval over the processes: the ratio moves from one Caddy process to the next by more than within one. Trimmed (BENCH_PASS_TRIM) because a burst of other work moves a pair by up to 80% (see the range). Had the pairs been independent: $(fmt4 "$PP_MEAN"), 95% CI $(fmt4 "$PP_LO") … $(fmt4 "$PP_HI"). Plain means $(fmt4 "$PM_MEAN"), 95% CI $(fmt4 "$PM_LO") … $(fmt4 "$PM_HI"); SD of a pair ratio $(fmt2 "$(calc "$A_CPU_SD * 100")")%, median $A_PAIR_MEDIAN, range $A_CPU_RANGE; $quiet_text. Other work took up to $(fmt2 "$A_OTHERS_MAX") (mean $(fmt2 "$A_OTHERS_MEAN")) of Caddy's CPU. More time (BENCH_PASS_BUDGET) narrows the interval as 1/√time."
 	if ((PASS_BAD > 0)); then
 		PASS_SECTION+="
 

@@ -55,6 +55,9 @@
 #                           this share cut off each end (0: the plain mean)
 #   BENCH_PASS_QUIET (0.1)  the report also gives the pairs in which other
 #                           work took less than this of Caddy's CPU
+#   BENCH_PASS_BLOCKS (6)   Caddy processes the rounds are split over (every
+#                           other one with the two sites' order swapped);
+#                           the interval is over these
 #   BENCH_PASS_CONTROL (0)  1 (with --pass): the control, site B without
 #                           password_reset (bench/Caddyfile.norg): its
 #                           "with / without" is the method's own bias
@@ -113,6 +116,7 @@ PASS_QUIET=${BENCH_PASS_QUIET:-0.1}
 PASS_NICE=${BENCH_PASS_NICE:--15}
 PASS_TRIM=${BENCH_PASS_TRIM:-0.2}
 PASS_CONTROL=${BENCH_PASS_CONTROL:-0}
+PASS_BLOCKS=${BENCH_PASS_BLOCKS:-6}
 REQ_S=${BENCH_REQ_SECONDS:-4}
 LAT_S=${BENCH_LAT_SECONDS:-3}
 GEN_S=${BENCH_GEN_SECONDS:-4}
