@@ -2,7 +2,7 @@
 // every request's latency, so that percentiles are exact rather than read
 // off a histogram, and that can interleave several request bodies on each
 // connection (known and unknown accounts) so that they see the same
-// conditions.
+// conditions: every case once per block of requests, in a random order.
 //
 // Each of -c connections sends one request, reads the whole answer, and
 // sends the next, as wrk does. Requests are written from pre-built bytes
@@ -137,7 +137,7 @@ func main() {
 	rate := flag.Float64("rate", 0, "open loop: total requests per second on a fixed schedule (0: closed loop)")
 	retryReused := flag.Bool("retry-reused", false, "send a request again, once, on a new connection when a reused connection closes before answering")
 	var cases caseFlag
-	flag.Var(&cases, "case", "name=JSON body to POST (repeatable; interleaved per request)")
+	flag.Var(&cases, "case", "name=JSON body to POST (repeatable; interleaved per request, each case once per block in a random order)")
 	flag.Parse()
 
 	if *freePorts > 0 {
@@ -302,8 +302,20 @@ func run(addr string, rcs []reqCase, offset, expect int, retryReused bool, first
 			conn.Close()
 		}
 	}()
-	for i := offset; ; i++ {
-		k := i % len(rcs)
+	// Each block of len(rcs) requests sends every case once, in an order
+	// drawn afresh: with a fixed order the work one case leaves behind
+	// (a known account's lookup and mail) would always land on the next
+	// case's request and show as a difference between the cases.
+	rng := rand.New(rand.NewPCG(uint64(offset), uint64(time.Now().UnixNano())))
+	order := make([]int, len(rcs))
+	for i := range order {
+		order[i] = (offset + i) % len(rcs)
+	}
+	for i := 0; ; i++ {
+		if i%len(rcs) == 0 && i > 0 {
+			rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		}
+		k := order[i%len(rcs)]
 		if interval > 0 {
 			// Open loop: wait for the request's slot.
 			if d := time.Until(next); d > 0 {
