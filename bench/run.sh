@@ -964,8 +964,8 @@ rlrow() { # rlrow <what> <result line> <errors line>
 
 # Notes on the targets this run missed: why, and what would close them.
 NOTES=()
-if grep -q 'localPerIP = true' caddymodule/storage.go 2>/dev/null; then
-	PERIP_NOTE="In the build measured here the per-IP window is kept in memory when Badger is the store (one process owns it: caddymodule/storage.go sets localPerIP), so a request makes no store write before its 202."
+if grep -q 'localCounters = true' caddymodule/storage.go 2>/dev/null; then
+	PERIP_NOTE="In the build measured here the request counters (per IP, per identifier) are kept in memory when Badger is the store (one process owns it: caddymodule/storage.go sets localCounters), so a request over its per-identifier limit makes one store write before its 202 (its decoy flow) and one under it one write too (its queue entry)."
 else
 	PERIP_NOTE="The build measured here still counts per IP in the store on the request path: an in-memory per-IP window for the single-instance (Badger) case would take it off."
 fi

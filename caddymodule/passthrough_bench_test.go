@@ -33,7 +33,7 @@ func BenchmarkPassThrough(b *testing.B) {
 		Update:        plugin.Hook{URL: "http://127.0.0.1:9/internal/users/password"},
 		PerIP:         plugin.Limit{Count: 100_000_000, Window: time.Minute},
 		PerIdentifier: plugin.Limit{Count: 3, Window: 15 * time.Minute},
-		LocalPerIP:    true,
+		LocalCounters: true,
 	}, st, nil)
 	if err != nil {
 		b.Fatal(err)
