@@ -26,7 +26,7 @@ func csrfBinding(r *http.Request) []string {
 
 // csrfFor is the form token for CSRF cookie value v in r's session.
 func (p *pages) csrfFor(v string, r *http.Request) string {
-	return mac(p.cfg.csrfKey, append([]string{"csrf", v}, csrfBinding(r)...)...)
+	return p.cfg.csrfKey.hex(append([]string{"csrf", v}, csrfBinding(r)...)...)
 }
 
 // csrfToken returns the form token bound to the browser's CSRF cookie and

@@ -31,8 +31,8 @@ func CheckKeyLength(n int) error {
 // ever written to the store, so a copy of the database alone cannot map a
 // token, a code or an identifier to its stored key (invariant 1).
 type keys struct {
-	token, code, flow, owner, ident, ip, idem, pow macKey
-	csrf, outbox                                   []byte
+	token, code, flow, owner, ident, ip, idem, csrf, pow macKey
+	outbox                                               []byte
 }
 
 func deriveKeys(secret []byte) (*keys, error) {
@@ -55,18 +55,10 @@ func deriveKeys(secret []byte) (*keys, error) {
 		ident:  newMACKey(derive("identifier")),
 		ip:     newMACKey(derive("ip")),
 		idem:   newMACKey(derive("idempotency")),
-		csrf:   derive("csrf"),
+		csrf:   newMACKey(derive("csrf")),
 		outbox: derive("outbox"),
 		pow:    newMACKey(derive("proof-of-work")),
 	}, nil
-}
-
-// mac returns hex(HMAC-SHA256(key, parts joined by NUL)), for a key that
-// is not a macKey (the pages' CSRF key).
-func mac(key []byte, parts ...string) string {
-	m := hmac.New(sha256.New, key)
-	writeParts(m, parts)
-	return hex.EncodeToString(m.Sum(nil))
 }
 
 // macKey is a derived HMAC-SHA256 key with a pool of states keyed with it:
@@ -127,16 +119,6 @@ func (k macKey) short(parts ...string) string {
 		enc.Encode(out, sum[:16])
 		return string(out)
 	})
-}
-
-// writeParts writes parts joined by NUL.
-func writeParts(w io.Writer, parts []string) {
-	for i, p := range parts {
-		if i > 0 {
-			w.Write([]byte{0})
-		}
-		io.WriteString(w, p)
-	}
 }
 
 // tokenBytes is the entropy of tokens and flow ids: 256 bits (invariant 1).

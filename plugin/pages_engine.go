@@ -68,7 +68,7 @@ type pageConfig struct {
 	session             bool // a session hook: someone can be signed in
 	verifyHook          bool // a verify hook (the passkeys page's password form)
 	pow                 bool
-	csrfKey             []byte
+	csrfKey             macKey
 	clientIP            func(*http.Request) string
 	log                 *zap.Logger
 }

@@ -74,7 +74,7 @@ func (p *pages) identCookie(ident string) *http.Cookie {
 		return p.cookie(cookieIdent, "", 0, http.SameSiteStrictMode)
 	}
 	v := base64.RawURLEncoding.EncodeToString([]byte(ident))
-	return p.cookie(cookieIdent, v+"."+mac(p.cfg.csrfKey, "ident", v), p.cfg.tokenTTL, http.SameSiteStrictMode)
+	return p.cookie(cookieIdent, v+"."+p.cfg.csrfKey.hex("ident", v), p.cfg.tokenTTL, http.SameSiteStrictMode)
 }
 
 // typedIdentifier is what the user typed on the forgot form, from the
@@ -85,7 +85,7 @@ func (p *pages) typedIdentifier(r *http.Request) string {
 		return ""
 	}
 	v, sig, ok := strings.Cut(c.Value, ".")
-	if !ok || !hmac.Equal([]byte(sig), []byte(mac(p.cfg.csrfKey, "ident", v))) {
+	if !ok || !hmac.Equal([]byte(sig), []byte(p.cfg.csrfKey.hex("ident", v))) {
 		return ""
 	}
 	b, err := base64.RawURLEncoding.DecodeString(v)
