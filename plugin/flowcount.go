@@ -22,16 +22,16 @@ func (f flowRecord) budget(k *keys) string {
 	return k.ownerKey(f.User.ID)
 }
 
-// findFlow returns the flow stored for flowID and its store key; found is
-// false when there is none. A flow an earlier version stored under the
-// long key is found there.
+// findFlow returns the flow stored for flowID and its store key (the
+// current one when there is none, and found is false). A flow an earlier
+// version stored under the long key is found there.
 func (e *Engine) findFlow(ctx context.Context, flowID string) (flow flowRecord, key string, found bool, err error) {
-	for _, key := range [...]string{e.keys.flowKey(flowID), e.keys.legacyFlowKey(flowID)} {
-		if found, err := e.getRecord(ctx, key, &flow); err != nil || found {
-			return flow, key, found, err
-		}
+	current := e.keys.flowKey(flowID)
+	key, found, err = e.getRecordAt(ctx, &flow, current, e.keys.legacyFlowKey(flowID))
+	if !found {
+		key = current
 	}
-	return flow, e.keys.flowKey(flowID), false, nil
+	return flow, key, found, err
 }
 
 // verifyCode checks a mailed code and trades it for a token. A real flow

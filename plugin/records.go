@@ -121,6 +121,18 @@ func (e *Engine) putRecord(ctx context.Context, key string, v any, ttl time.Dura
 	return nil
 }
 
+// getRecordAt reads into v the record under the first of keys that holds
+// one (a record's current key, then the one an earlier version stored it
+// under) and returns that key; found is false when none does.
+func (e *Engine) getRecordAt(ctx context.Context, v any, keys ...string) (key string, found bool, err error) {
+	for _, key := range keys {
+		if found, err := e.getRecord(ctx, key, v); err != nil || found {
+			return key, found, err
+		}
+	}
+	return "", false, nil
+}
+
 func (e *Engine) getRecord(ctx context.Context, key string, v any) (bool, error) {
 	data, err := e.store.Get(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {

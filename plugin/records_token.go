@@ -33,12 +33,8 @@ func (e *Engine) putToken(ctx context.Context, key string, rec tokenRecord) erro
 // caller's check). A token an earlier version stored under the long key
 // is found there.
 func (e *Engine) getToken(ctx context.Context, token string) (rec tokenRecord, key string, found bool, err error) {
-	for _, key := range [...]string{e.keys.tokenKey(token), e.keys.legacyTokenKey(token)} {
-		if found, err := e.getRecord(ctx, key, &rec); err != nil || found {
-			return rec, key, found, err
-		}
-	}
-	return rec, "", false, nil
+	key, found, err = e.getRecordAt(ctx, &rec, e.keys.tokenKey(token), e.keys.legacyTokenKey(token))
+	return rec, key, found, err
 }
 
 // endUser removes every open token, flow and grant of a user and reports
