@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 )
@@ -44,7 +43,7 @@ func encodeFlow(f flowRecord) []byte {
 	var mac, budgetMAC [32]byte
 	hasMAC := hexMAC(&mac, f.CodeMAC, "")
 	hasBudgetMAC := hexMAC(&budgetMAC, f.Budget, ownerPrefix)
-	if !time.Unix(0, created).Equal(f.CreatedAt) || !inNanoRange(f.ExpiresAt) ||
+	if !inNanoRange(f.CreatedAt) || !inNanoRange(f.ExpiresAt) ||
 		(!f.CodeExpiry.IsZero() && !inNanoRange(f.CodeExpiry)) || (f.CodeMAC != "" && !hasMAC) {
 		data, _ := json.Marshal(f) // strings, times and a bool: cannot fail
 		return data
@@ -123,61 +122,47 @@ func lowerHex(c byte) (byte, bool) {
 	return 0, false
 }
 
-// inNanoRange reports whether t survives a round trip through Unix
-// nanoseconds (and so the binary forms).
-func inNanoRange(t time.Time) bool { return time.Unix(0, t.UnixNano()).Equal(t) }
-
 // decodeFlow reads either form into f.
 func decodeFlow(data []byte, f *flowRecord) error {
 	*f = flowRecord{}
-	if len(data) > 0 && data[0] == '{' {
-		if err := json.Unmarshal(data, f); err != nil {
-			return fmt.Errorf("decoding flow record: %w", err)
-		}
-		return nil
+	flags, rest, isJSON, err := splitBinary(data, flowV1, "flow", f, errBadFlowRecord)
+	if err != nil || isJSON {
+		return err
 	}
-	if len(data) < 2 || data[0] != flowV1 {
-		return errBadFlowRecord
-	}
-	flags, rest := data[1], data[2:]
 	f.Decoy = flags&flagFlowDecoy != 0
-	created, n := binary.Varint(rest)
-	if n <= 0 {
+	created, rest, ok := readVarint(rest)
+	if !ok {
 		return errBadFlowRecord
 	}
-	rest = rest[n:]
 	f.CreatedAt = time.Unix(0, created).UTC()
-	d, n := binary.Varint(rest)
-	if n <= 0 {
+	d, rest, ok := readVarint(rest)
+	if !ok {
 		return errBadFlowRecord
 	}
-	rest = rest[n:]
 	f.ExpiresAt = time.Unix(0, created+d).UTC()
 	if flags&flagCodeExpiry != 0 {
-		if d, n = binary.Varint(rest); n <= 0 {
+		if d, rest, ok = readVarint(rest); !ok {
 			return errBadFlowRecord
 		}
-		rest = rest[n:]
 		f.CodeExpiry = time.Unix(0, created+d).UTC()
 	}
 	if flags&flagCodeMAC != 0 {
-		if len(rest) < 32 {
+		var mac []byte
+		if mac, rest, ok = readFixed(rest, 32); !ok {
 			return errBadFlowRecord
 		}
-		f.CodeMAC, rest = hex.EncodeToString(rest[:32]), rest[32:]
+		f.CodeMAC = hex.EncodeToString(mac)
 	}
 	var budgetMAC []byte
 	if flags&flagBudgetMAC != 0 {
-		if len(rest) < 32 {
+		if budgetMAC, rest, ok = readFixed(rest, 32); !ok {
 			return errBadFlowRecord
 		}
-		budgetMAC, rest = rest[:32], rest[32:]
 	}
 	fields := []*string{&f.User.ID, &f.User.Email, &f.User.Name, &f.User.Role, &f.User.Locale, &f.Identifier, &f.TokenKey, &f.IP, &f.Budget}
 	if flags&flagFlowSameIdent != 0 {
 		fields = append(fields[:5], fields[6:]...)
 	}
-	var ok bool
 	if rest, ok = readStrings(rest, fields); !ok || len(rest) != 0 {
 		return errBadFlowRecord
 	}
@@ -191,18 +176,4 @@ func decodeFlow(data []byte, f *flowRecord) error {
 		f.Budget = ownerPrefix + hex.EncodeToString(budgetMAC)
 	}
 	return nil
-}
-
-// readStrings reads uvarint-length-prefixed strings (appendString) into
-// fields, in order, and returns what follows them.
-func readStrings(rest []byte, fields []*string) ([]byte, bool) {
-	for _, f := range fields {
-		l, n := binary.Uvarint(rest)
-		if n <= 0 || l > uint64(len(rest)-n) {
-			return nil, false
-		}
-		*f = string(rest[n : n+int(l)])
-		rest = rest[n+int(l):]
-	}
-	return rest, true
 }

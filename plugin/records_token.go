@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 )
 
@@ -77,8 +76,7 @@ func encodeToken(rec tokenRecord) []byte {
 			via = i + 1
 		}
 	}
-	ns := rec.ExpiresAt.UnixNano()
-	if via == 0 || !time.Unix(0, ns).Equal(rec.ExpiresAt) {
+	if via == 0 || !inNanoRange(rec.ExpiresAt) {
 		data, _ := json.Marshal(rec) // strings and a time: cannot fail
 		return data
 	}
@@ -93,7 +91,7 @@ func encodeToken(rec tokenRecord) []byte {
 	u := rec.User
 	b := make([]byte, 0, 2+binary.MaxVarintLen64+6+len(u.ID)+len(u.Email)+len(u.Name)+len(u.Role)+len(u.Locale)+len(rec.Identifier))
 	b = append(b, tokenV1, flags)
-	b = binary.AppendVarint(b, ns)
+	b = binary.AppendVarint(b, rec.ExpiresAt.UnixNano())
 	for _, s := range [...]string{u.ID, u.Email, u.Name, u.Role, u.Locale} {
 		b = appendString(b, s)
 	}
@@ -103,48 +101,32 @@ func encodeToken(rec tokenRecord) []byte {
 	return b
 }
 
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
 var errBadTokenRecord = errors.New("decoding token record: malformed")
 
 // decodeToken reads either form into rec.
 func decodeToken(data []byte, rec *tokenRecord) error {
 	*rec = tokenRecord{}
-	if len(data) > 0 && data[0] == '{' {
-		if err := json.Unmarshal(data, rec); err != nil {
-			return fmt.Errorf("decoding token record: %w", err)
-		}
-		return nil
+	flags, rest, isJSON, err := splitBinary(data, tokenV1, "token", rec, errBadTokenRecord)
+	if err != nil || isJSON {
+		return err
 	}
-	if len(data) < 2 || data[0] != tokenV1 {
-		return errBadTokenRecord
-	}
-	flags, rest := data[1], data[2:]
 	via := int(flags & flagViaMask)
 	if via == 0 || via > len(tokenVias) {
 		return errBadTokenRecord
 	}
 	rec.Via = tokenVias[via-1]
 	rec.NeedsPasskey = flags&flagNeedsPasskey != 0
-	ns, n := binary.Varint(rest)
-	if n <= 0 {
+	ns, rest, ok := readVarint(rest)
+	if !ok {
 		return errBadTokenRecord
 	}
 	rec.ExpiresAt = time.Unix(0, ns).UTC()
-	rest = rest[n:]
 	fields := [...]*string{&rec.User.ID, &rec.User.Email, &rec.User.Name, &rec.User.Role, &rec.User.Locale, &rec.Identifier}
 	last := len(fields)
 	if flags&flagSameIdent != 0 {
 		last--
 	}
-	var ok bool
-	if rest, ok = readStrings(rest, fields[:last]); !ok {
-		return errBadTokenRecord
-	}
-	if len(rest) != 0 {
+	if rest, ok = readStrings(rest, fields[:last]); !ok || len(rest) != 0 {
 		return errBadTokenRecord
 	}
 	if flags&flagSameIdent != 0 {
