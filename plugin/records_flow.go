@@ -95,7 +95,9 @@ func encodeFlow(f flowRecord) []byte {
 
 // hexMAC decodes into dst the HMAC that s holds when s is prefix and 64
 // lowercase hex digits (as keys.go writes one), and reports whether it
-// did.
+// did. It decodes by hand: encoding/hex would need the string copied to a
+// []byte first, and would also accept upper case, which does not round
+// trip.
 func hexMAC(dst *[32]byte, s, prefix string) bool {
 	h, ok := strings.CutPrefix(s, prefix)
 	if !ok || len(h) != 2*len(dst) {
