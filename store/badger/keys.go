@@ -1,0 +1,30 @@
+// The key layout described in the package documentation: callers' keys and
+// owner index entries.
+
+package badger
+
+import "encoding/binary"
+
+const (
+	keyPrefix   = "k\x00" // a caller's key
+	indexPrefix = "o\x00" // an owner index entry
+)
+
+// primaryKey is where the caller's key is stored.
+func primaryKey(key string) []byte {
+	b := make([]byte, 0, len(keyPrefix)+len(key))
+	return append(append(b, keyPrefix...), key...)
+}
+
+// ownerPrefix is the prefix of every index entry of owner.
+func ownerPrefix(owner string) []byte {
+	b := make([]byte, 0, len(indexPrefix)+binary.MaxVarintLen64+len(owner))
+	b = append(b, indexPrefix...)
+	b = binary.AppendUvarint(b, uint64(len(owner)))
+	return append(b, owner...)
+}
+
+// ownerKey is the index entry that lists key under owner.
+func ownerKey(owner, key string) []byte {
+	return append(ownerPrefix(owner), key...)
+}

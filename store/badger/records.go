@@ -1,0 +1,217 @@
+// The single-key operations of store.Store: Put, PutIfAbsent, Get, Consume,
+// CompareAndSwap and Delete.
+
+package badger
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"time"
+
+	badgerdb "github.com/dgraph-io/badger/v4"
+
+	"github.com/resetgate/resetgate/store"
+	"github.com/resetgate/resetgate/store/internal/record"
+)
+
+// Put implements store.Store.
+func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Duration, owner string) error {
+	const op = "put"
+	if err := checkTTL(op, ttl); err != nil {
+		return err
+	}
+	if err := s.enter(ctx, op); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+
+	exp := expiresAt(ttl)
+	raw := record.Encode(owner, value)
+	return s.update(ctx, op, func(txn *badgerdb.Txn) error {
+		if err := txn.SetEntry(&badgerdb.Entry{Key: primaryKey(key), Value: raw, ExpiresAt: exp}); err != nil {
+			return err
+		}
+		if owner != "" {
+			return txn.SetEntry(&badgerdb.Entry{Key: ownerKey(owner, key), ExpiresAt: exp})
+		}
+		return nil
+	})
+}
+
+// PutIfAbsent implements store.Store.
+func (s *Store) PutIfAbsent(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
+	const op = "put if absent"
+	if err := checkTTL(op, ttl); err != nil {
+		return false, err
+	}
+	if err := s.enter(ctx, op); err != nil {
+		return false, err
+	}
+	defer s.mu.RUnlock()
+
+	exp := expiresAt(ttl)
+	raw := record.Encode("", value)
+	var created bool
+	err := s.update(ctx, op, func(txn *badgerdb.Txn) error {
+		created = false
+		pk := primaryKey(key)
+		switch _, err := txn.Get(pk); {
+		case err == nil:
+			return nil
+		case !errors.Is(err, badgerdb.ErrKeyNotFound):
+			return err
+		}
+		if err := txn.SetEntry(&badgerdb.Entry{Key: pk, Value: raw, ExpiresAt: exp}); err != nil {
+			return err
+		}
+		created = true
+		return nil
+	})
+	return created && err == nil, err
+}
+
+// Get implements store.Store.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	const op = "get"
+	if err := s.enter(ctx, op); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+
+	var value []byte
+	err := s.db.View(func(txn *badgerdb.Txn) error {
+		item, err := txn.Get(primaryKey(key))
+		if err != nil {
+			return err
+		}
+		raw, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		_, value, err = record.Decode(raw)
+		return err
+	})
+	if err != nil {
+		return nil, mapError(op, err)
+	}
+	return value, nil
+}
+
+// Consume implements store.Store.
+func (s *Store) Consume(ctx context.Context, key string) ([]byte, error) {
+	const op = "consume"
+	if err := s.enter(ctx, op); err != nil {
+		return nil, err
+	}
+	defer s.mu.RUnlock()
+
+	var value []byte
+	err := s.update(ctx, op, func(txn *badgerdb.Txn) error {
+		value = nil
+		pk := primaryKey(key)
+		item, err := txn.Get(pk)
+		if err != nil {
+			return err
+		}
+		raw, err := item.ValueCopy(nil)
+		if err != nil {
+			return err
+		}
+		owner, v, err := record.Decode(raw)
+		if err != nil {
+			return err
+		}
+		if err := txn.Delete(pk); err != nil {
+			return err
+		}
+		if owner != "" {
+			if err := txn.Delete(ownerKey(owner, key)); err != nil {
+				return err
+			}
+		}
+		value = v
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return value, nil
+}
+
+// CompareAndSwap implements store.Store.
+func (s *Store) CompareAndSwap(ctx context.Context, key string, prev, next []byte) (bool, error) {
+	const op = "compare and swap"
+	if err := s.enter(ctx, op); err != nil {
+		return false, err
+	}
+	defer s.mu.RUnlock()
+
+	var swapped bool
+	err := s.update(ctx, op, func(txn *badgerdb.Txn) error {
+		swapped = false
+		pk := primaryKey(key)
+		item, err := txn.Get(pk)
+		if err != nil {
+			return err
+		}
+		var raw []byte
+		err = item.Value(func(cur []byte) error {
+			owner, v, err := record.Decode(cur)
+			if err != nil {
+				return err
+			}
+			if bytes.Equal(v, prev) {
+				raw = record.Encode(owner, next)
+			}
+			return nil
+		})
+		if err != nil || raw == nil {
+			return err
+		}
+		// Same expiry: the owner index entry, written with it, stays valid
+		// exactly as long as the key.
+		if err := txn.SetEntry(&badgerdb.Entry{Key: pk, Value: raw, ExpiresAt: item.ExpiresAt()}); err != nil {
+			return err
+		}
+		swapped = true
+		return nil
+	})
+	return swapped && err == nil, err
+}
+
+// Delete implements store.Store.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	const op = "delete"
+	if err := s.enter(ctx, op); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+
+	err := s.update(ctx, op, func(txn *badgerdb.Txn) error {
+		pk := primaryKey(key)
+		item, err := txn.Get(pk)
+		if err != nil {
+			return err
+		}
+		var owner string
+		err = item.Value(func(raw []byte) error {
+			owner, _, err = record.Decode(raw)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if err := txn.Delete(pk); err != nil {
+			return err
+		}
+		if owner != "" {
+			return txn.Delete(ownerKey(owner, key))
+		}
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	return err
+}
