@@ -366,3 +366,37 @@ func TestStopDrainsQueuedRequests(t *testing.T) {
 		t.Fatalf("%d of 5 queued requests were looked up before Stop returned", h.up.lookups)
 	}
 }
+
+// A Caddy reload stops the old engine (Handler.Cleanup) while the old
+// server still answers the requests in flight: a request answered 202
+// after Stop is in the store, but no worker of the stopped engine takes
+// it. The next engine on the same store looks it up and sends its mail.
+func TestRequestAnsweredAfterStopIsTakenByTheNextEngine(t *testing.T) {
+	h := newHarness(t, nil)
+	h.e.Stop()
+	idents := []string{"alice@example.test", "nobody1@example.test", "nobody2@example.test"}
+	for _, ident := range idents {
+		if st, _ := h.do(t, "POST", "/password-reset/request", map[string]string{"identifier": ident}); st != 202 {
+			t.Fatalf("request for %s answered %d by the stopped engine, want 202", ident, st)
+		}
+	}
+	next, err := New(h.e.cfg, h.e.store, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.Start()
+	defer next.Stop()
+	h.clk.Advance(requestGrace) // until then the entries are left to the engine that took them
+	waitMail(t, h.mail, 10*time.Second)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		h.up.mu.Lock()
+		n := h.up.lookups
+		h.up.mu.Unlock()
+		if n == len(idents) {
+			break
+		}
+		if n > len(idents) || time.Now().After(deadline) {
+			t.Fatalf("%d lookups for %d requests answered 202 by the stopped engine", n, len(idents))
+		}
+	}
+}

@@ -7,6 +7,11 @@
 //	                               the user ids b1 and b-<anything> are known as well, as the admin
 //	                               API looks users up by id: role "user", which admin_allow_roles allows)
 //	POST /internal/users/password  → 204
+//	GET  /internal/stats           {"lookups", "selftest", "known", "updates"}: counters since start
+//
+// "lookups" counts every lookup; "selftest" those of resetgate's start-up
+// self-test (plugin.SelfTestIdentifier, one per engine start, so one per
+// caddy reload), which are no reset request's.
 //
 // It does not check webhook signatures: it stands in for an app that
 // answers as fast as it can, so that the figures are resetgate's and
@@ -27,6 +32,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/resetgate/resetgate/plugin"
 )
 
 // Known is the one account the lookup endpoint knows.
@@ -37,7 +44,7 @@ func main() {
 	addrFile := flag.String("addr-file", "", "write the address actually listened on to this file")
 	flag.Parse()
 
-	var lookups, known, updates atomic.Int64
+	var lookups, selftest, known, updates atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /internal/users/lookup", func(w http.ResponseWriter, r *http.Request) {
 		lookups.Add(1)
@@ -50,6 +57,9 @@ func main() {
 			return
 		}
 		ident := strings.ToLower(strings.TrimSpace(in.Identifier))
+		if ident == plugin.SelfTestIdentifier {
+			selftest.Add(1)
+		}
 		id := ""
 		switch {
 		case ident == Known:
@@ -77,7 +87,7 @@ func main() {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	mux.HandleFunc("GET /internal/stats", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]int64{"lookups": lookups.Load(), "known": known.Load(), "updates": updates.Load()})
+		writeJSON(w, http.StatusOK, map[string]int64{"lookups": lookups.Load(), "selftest": selftest.Load(), "known": known.Load(), "updates": updates.Load()})
 	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
