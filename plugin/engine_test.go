@@ -83,6 +83,12 @@ type harness struct {
 
 func newHarness(t *testing.T, mod func(*Config)) *harness {
 	t.Helper()
+	return newHarnessLog(t, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)), mod)
+}
+
+// newHarnessLog is newHarness with the engine logging to log.
+func newHarnessLog(t *testing.T, log *zap.Logger, mod func(*Config)) *harness {
+	t.Helper()
 	h := &harness{clk: clockwork.NewFakeClockAt(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)), up: &upstream{}}
 	srv := httptest.NewServer(h.up)
 	t.Cleanup(srv.Close)
@@ -111,7 +117,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	if mod != nil {
 		mod(&cfg)
 	}
-	if h.e, err = New(cfg, st, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))); err != nil {
+	if h.e, err = New(cfg, st, log); err != nil {
 		t.Fatal(err)
 	}
 	h.e.Start()

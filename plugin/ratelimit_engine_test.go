@@ -2,9 +2,15 @@ package plugin
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // waitLookups waits until the upstream has answered n lookups.
@@ -79,5 +85,61 @@ func TestOverLimitRequestSettledInHandler(t *testing.T) {
 		if resets != 2 {
 			t.Fatalf("%v: %d reset mails, want 2 (the per-identifier limit)", methods, resets)
 		}
+	}
+}
+
+// eventCounter is an Observer that counts events by name.
+type eventCounter struct {
+	nopObserver
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (c *eventCounter) Event(event, _ string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[string]int{}
+	}
+	c.n[event]++
+}
+
+func (c *eventCounter) count(event string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n[event]
+}
+
+// A flood of requests over one identifier's limit, settled in the handler,
+// counts every request in the events metric but writes an audit line only
+// for the 1st, 2nd, 4th, 8th… request over the limit, each with its number.
+func TestOverLimitAuditLinesSampled(t *testing.T) {
+	core, logs := observer.New(zapcore.InfoLevel)
+	events := &eventCounter{}
+	h := newHarnessLog(t, zap.New(core), func(c *Config) {
+		c.LocalCounters = true
+		c.PerIdentifier = Limit{Count: 2, Window: time.Hour}
+		c.PerIP = Limit{Count: 1000, Window: time.Minute}
+		c.Observer = events
+	})
+	const requests = 2 + 20
+	for i := 0; i < requests; i++ {
+		if st, _ := h.do(t, "POST", "/password-reset/request", map[string]string{"identifier": "mallory@example.test"}); st != 202 {
+			t.Fatalf("request %d: %d", i+1, st)
+		}
+	}
+	if got := events.count("rate_limited"); got != 20 {
+		t.Errorf("rate_limited events: %d, want 20 (every request over the limit)", got)
+	}
+	var over []int64
+	for _, e := range logs.FilterField(zap.String("event", "rate_limited")).All() {
+		n, ok := e.ContextMap()["over_limit"].(int64)
+		if !ok {
+			t.Fatalf("a rate_limited line without over_limit: %v", e.ContextMap())
+		}
+		over = append(over, n)
+	}
+	if fmt.Sprint(over) != "[1 2 4 8 16]" {
+		t.Errorf("audit lines' over_limit: %v, want [1 2 4 8 16]", over)
 	}
 }

@@ -111,8 +111,8 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 		// such requests are counted in the background as before.
 		n, ok := e.counters.incr(e.identLimitKey(ident), job.at, e.cfg.PerIdentifier.Window)
 		job.counted = ok
-		if ok && n > int64(e.cfg.PerIdentifier.Count) {
-			if err := e.settleOverLimit(r.Context(), job); err != nil {
+		if over := n - int64(e.cfg.PerIdentifier.Count); ok && over > 0 {
+			if err := e.settleOverLimit(r.Context(), job, over); err != nil {
 				return "", storeUnavailable(err)
 			}
 			return flowID, nil

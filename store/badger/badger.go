@@ -89,6 +89,8 @@ type Store struct {
 	leases *leases // held in this process; see TryLock (locks.go)
 
 	disk *diskGuard // nil in memory; see diskspace.go
+
+	batch *batcher // commits concurrent Puts together; see batch.go
 }
 
 const (
@@ -138,6 +140,7 @@ func Open(opts Options) (*Store, error) {
 		stop:   make(chan struct{}),
 		seed:   maphash.MakeSeed(),
 		leases: newLeases(),
+		batch:  &batcher{db: db},
 	}
 	var nonce [16]byte
 	if _, err := rand.Read(nonce[:]); err != nil {

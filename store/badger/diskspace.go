@@ -59,10 +59,15 @@ func (g *diskGuard) room() error {
 }
 
 // newDiskGuard measures dir's free space once, so that the first writes
-// see a real figure.
+// see a real figure, and allocates the .mem files Badger opened: the
+// first writes go to the memtable opened with the database, and a disk
+// that fills up before the next measure must not find its pages sparse
+// (TestDiskFull: 2000 writes in less than diskCheckEvery, then the disk
+// full, crashed the process with SIGBUS).
 func newDiskGuard(dir string) *diskGuard {
 	g := &diskGuard{dir: dir}
 	g.measure()
+	g.allocateMemFiles()
 	g.checked.Store(time.Now().UnixNano())
 	return g
 }

@@ -26,17 +26,16 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	}
 	defer s.mu.RUnlock()
 
+	if err := s.disk.room(); err != nil {
+		return unavailable(op, err)
+	}
 	exp := expiresAt(ttl)
 	raw := record.Encode(owner, value)
-	return s.update(ctx, op, func(txn *badgerdb.Txn) error {
-		if err := txn.SetEntry(&badgerdb.Entry{Key: primaryKey(key), Value: raw, ExpiresAt: exp}); err != nil {
-			return err
-		}
-		if owner != "" {
-			return txn.SetEntry(&badgerdb.Entry{Key: ownerKey(owner, key), ExpiresAt: exp})
-		}
-		return nil
-	})
+	entry := &badgerdb.Entry{Key: primaryKey(key), Value: raw, ExpiresAt: exp}
+	if owner == "" {
+		return mapError(op, s.batch.put(entry))
+	}
+	return mapError(op, s.batch.put(entry, &badgerdb.Entry{Key: ownerKey(owner, key), ExpiresAt: exp}))
 }
 
 // PutIfAbsent implements store.Store.

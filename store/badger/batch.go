@@ -1,0 +1,129 @@
+package badger
+
+import (
+	"sync"
+	"sync/atomic"
+
+	badgerdb "github.com/dgraph-io/badger/v4"
+)
+
+// Group commit of blind writes.
+//
+// Every reset request writes one record before its answer (its queue entry,
+// or its decoy flow), so under load many Puts wait on Badger at once. Each
+// in its own transaction pays Badger's per-transaction work: a read
+// timestamp and two watermark updates (each a message to Badger's watermark
+// goroutine), the oracle's commit lock, a write request and its wake-up.
+// The batcher commits the Puts that arrive while one commit is under way in
+// one transaction instead: a Put still returns only once its own record is
+// committed, and it gets that commit's error.
+//
+// A Put reads nothing, so its transaction cannot conflict; the Puts in one
+// batch are concurrent calls, whose order was never defined (two Puts of
+// one key in a batch: the later one in the batch wins, as it would have
+// committed later).
+//
+// The first Put to find no commit under way leads: it commits the batch
+// (its own record and whatever queued behind it meanwhile). When it is
+// done it hands the lead to the oldest Put still waiting, which commits the
+// next batch, so no caller commits for others for longer than one batch.
+
+// maxBatch bounds the Puts in one transaction: far below Badger's limit
+// on a transaction (a share of the memtable), and a bound on how long one
+// leader works for others.
+const maxBatch = 64
+
+// putReq is one Put waiting in the batcher.
+type putReq struct {
+	entries []*badgerdb.Entry
+	// wake is closed when the Put is committed (err is its result) or when
+	// it leads the next batch (lead is set).
+	wake chan struct{}
+	lead bool
+	err  error
+}
+
+// batcher gathers concurrent Puts into shared transactions.
+type batcher struct {
+	db *badgerdb.DB
+
+	mu      sync.Mutex
+	pending []*putReq
+	busy    bool // a leader is committing
+
+	// batches counts the batches committed, for tests.
+	batches atomic.Int64
+}
+
+// put commits entries, in a transaction it may share with concurrent
+// calls, and returns when they are committed.
+func (b *batcher) put(entries ...*badgerdb.Entry) error {
+	req := &putReq{entries: entries, wake: make(chan struct{})}
+	b.mu.Lock()
+	b.pending = append(b.pending, req)
+	if b.busy {
+		b.mu.Unlock()
+		<-req.wake
+		if !req.lead {
+			return req.err
+		}
+	} else {
+		b.busy = true
+		b.mu.Unlock()
+	}
+	// Leading: req is the oldest pending Put, so this batch holds it.
+	b.mu.Lock()
+	n := min(len(b.pending), maxBatch)
+	batch := make([]*putReq, n)
+	copy(batch, b.pending)
+	b.pending = append(b.pending[:0], b.pending[n:]...)
+	b.mu.Unlock()
+
+	b.commit(batch)
+	b.batches.Add(1)
+
+	for _, r := range batch {
+		if r != req {
+			close(r.wake)
+		}
+	}
+	b.mu.Lock()
+	if len(b.pending) > 0 {
+		next := b.pending[0]
+		next.lead = true
+		close(next.wake)
+	} else {
+		b.busy = false
+	}
+	b.mu.Unlock()
+	return req.err
+}
+
+// commit writes the batch's entries in one transaction and sets each
+// Put's err. A batch Badger finds too big for one transaction (large
+// values) is committed one Put per transaction instead, so that each Put
+// gets its own result: a Put too big on its own fails alone, and no Put is
+// committed in part.
+func (b *batcher) commit(batch []*putReq) {
+	txn := b.db.NewTransaction(true)
+	defer txn.Discard()
+	for _, r := range batch {
+		for _, e := range r.entries {
+			if err := txn.SetEntry(e); err != nil {
+				if len(batch) == 1 {
+					r.err = err
+					return
+				}
+				txn.Discard()
+				for _, r := range batch {
+					b.commit([]*putReq{r})
+				}
+				return
+			}
+		}
+	}
+	err := txn.Commit()
+	for _, r := range batch {
+		r.err = err
+	}
+}
