@@ -60,7 +60,7 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		if err := e.storeDecoyFlow(ctx, job, budget); err != nil {
 			return err
 		}
-		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", eventRateLimited, "", zap.String("user_id", user.ID))
+		e.audit(zapcore.InfoLevel, "reset request over the per-identifier limit; no mail", "rate_limited", "", zap.String("user_id", user.ID))
 		return nil
 	}
 	over, err = e.overRequestLimit(ctx, mailBudgetKey, e.cfg.MailBudget)
@@ -155,17 +155,13 @@ func (e *Engine) auditOverLimit(over int64) {
 	const msg = "reset request over the per-identifier limit; no mail"
 	switch {
 	case over <= 0:
-		e.audit(zapcore.InfoLevel, msg, eventRateLimited, "")
+		e.audit(zapcore.InfoLevel, msg, "rate_limited", "")
 	case over&(over-1) == 0:
-		e.audit(zapcore.InfoLevel, msg, eventRateLimited, "", zap.Int64("over_limit", over))
+		e.audit(zapcore.InfoLevel, msg, "rate_limited", "", zap.Int64("over_limit", over))
 	default:
-		e.cfg.Observer.Event(eventRateLimited, "")
+		e.cfg.Observer.Event("rate_limited", "")
 	}
 }
-
-// eventRateLimited is the audit event of a reset request over the
-// per-identifier limit.
-const eventRateLimited = "rate_limited"
 
 // identLimitKey is the key of the limit on the identifier as typed
 // (case-folded).
