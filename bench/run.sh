@@ -1122,7 +1122,7 @@ $(row "64 conns: reverse_proxy GET / (2)" b64-rp2)
 | 8 | $(fmt0 "$RP8") | $(fmt0 "$RS8") | $(fmt0 "$K8") | $(fmt0 "$U8") | **$(fmt2 "$RATIO8")** | **$(fmt2 "$RRATIO8")** | $(ms "$WDIFF8") ms |
 | 64 | $(fmt0 "$RP64") | $(fmt0 "$RS64") | $(fmt0 "$K64") | $(fmt0 "$U64") | **$(fmt2 "$RATIO64")** | **$(fmt2 "$RRATIO64")** | $(ms "$WDIFF64") ms |
 
-Caddy CPU per request at 8 connections: reverse_proxy $(fmt1 "$CPU_RP8") µs, respond $(fmt1 "$CPU_RS8") µs (the same POST body to \`respond "ok" 202\` on a third site), request $(fmt1 "$CPU_REQ8") µs (after 3 requests per identifier: the in-memory per-identifier count, a decoy flow written and its audit log line).
+Caddy CPU per request at 8 connections: reverse_proxy $(fmt1 "$CPU_RP8") µs, respond $(fmt1 "$CPU_RS8") µs (the same POST body to \`respond "ok" 202\` on a third site), request $(fmt1 "$CPU_REQ8") µs (after 3 requests per identifier: the in-memory per-identifier count, a decoy flow written, and an audit line for the 1st, 2nd, 4th… request over the limit).
 
 ### Latency with known and unknown interleaved (bench/loadgen: every connection sends the two bodies in a random order within each pair; exact percentiles over every request; ${GEN_S}s after 1s warm-up)
 
