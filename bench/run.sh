@@ -660,9 +660,7 @@ drain
 canceled() { grep '"level":"error"' "$TMP/caddy.log" | grep -c 'context canceled' || true; }
 # request_lookups: the upstream's lookups but the start-up self-tests' (one
 # per engine, so one per reload).
-request_lookups() {
-	curl -fsS "http://$BENCH_UPSTREAM/internal/stats" | awk '{ l = $0; s = $0; sub(/.*"lookups":/, "", l); sub(/.*"selftest":/, "", s); print int(l) - int(s) }'
-}
+request_lookups() { echo $(($(upstream_stat lookups) - $(upstream_stat selftest))); }
 RL_L0=$(request_lookups) RL_S0=$(upstream_stat selftest) RL_E0=$(grep -c '"level":"error"' "$TMP/caddy.log" || true) RL_C0=$(canceled)
 cpu_begin
 "$LOADGEN" -retry-reused -addr "127.0.0.1:$RG_PORT" -path "$REQ_PATH" -c 4 -d "${RELOAD_S}s" -warmup 0s -expect 202 \

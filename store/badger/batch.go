@@ -67,12 +67,10 @@ func (b *batcher) put(entries ...*badgerdb.Entry) error {
 		if !req.lead {
 			return req.err
 		}
-	} else {
-		b.busy = true
-		b.mu.Unlock()
+		b.mu.Lock()
 	}
 	// Leading: req is the oldest pending Put, so this batch holds it.
-	b.mu.Lock()
+	b.busy = true
 	n := min(len(b.pending), maxBatch)
 	batch := make([]*putReq, n)
 	copy(batch, b.pending)
