@@ -55,6 +55,9 @@ func (e *Engine) verifyCode(ctx context.Context, flowID, rawCode string) (string
 		return "", "", storeUnavailable(err)
 	}
 	now := e.now()
+	if !found {
+		flow, found = e.sealedDecoy(flowID, now)
+	}
 	if !found || flow.CodeMAC == "" || !now.Before(flow.CodeExpiry) {
 		return "", "", errCodeInvalid
 	}

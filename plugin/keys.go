@@ -33,6 +33,9 @@ func CheckKeyLength(n int) error {
 type keys struct {
 	token, code, flow, owner, ident, ip, idem, csrf, pow macKey
 	outbox                                               []byte
+	// decoy seals the decoy flow ids of requests over their limit
+	// (decoyid.go).
+	decoy decoySeal
 }
 
 func deriveKeys(secret []byte) (*keys, error) {
@@ -47,7 +50,12 @@ func deriveKeys(secret []byte) (*keys, error) {
 		}
 		return out
 	}
+	decoy, err := newDecoySeal(derive("decoy-seal"), derive("decoy-seal-mac"))
+	if err != nil {
+		return nil, err
+	}
 	return &keys{
+		decoy:  decoy,
 		token:  newMACKey(derive("token")),
 		code:   newMACKey(derive("code")),
 		flow:   newMACKey(derive("flow")),

@@ -4,7 +4,6 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"strconv"
-	"strings"
 )
 
 // The store's key space: every key the engine reads or writes is built in
@@ -93,9 +92,12 @@ func (k *keys) ipKey(ip string) string        { return "rp/" + k.ip.hex(ip) }
 func (k *keys) codeMAC(flowID, code string) string { return k.code.hex(flowID, code) }
 
 // identifierOwnerKey is the budget owner of an identifier as typed
-// (case-folded), see Engine.identifierBudget.
+// (case-folded), see Engine.identifierBudget: ownerPrefix and 96 bits of a
+// keyed hash, which a sealed decoy flow id can carry (decoyid.go). Flows
+// stored by versions before sealed decoys hold the 256-bit form they were
+// stored with (ownerPrefix and 64 hex digits) and count against it.
 func (k *keys) identifierOwnerKey(identifier string) string {
-	return ownerPrefix + k.owner.hex("identifier", strings.ToLower(identifier))
+	return budgetKey(k.budgetTag(identifier))
 }
 
 func (k *keys) accountKey(userID string) string { return "pk/" + k.owner.hex("passkeys", userID) }

@@ -32,10 +32,11 @@ func (h *harness) waitLookups(t *testing.T, n int) {
 }
 
 // With local counters (Badger), a request over the per-identifier limit is
-// settled in the handler: its decoy flow is in the store when the 202
-// arrives, it costs the app no lookup, and it behaves as a decoy under
-// verify. With links only it goes through the queue like any other and
-// still sends no mail.
+// settled in the handler: its decoy flow is sealed in its flow id, so the
+// store holds no record for it, it costs the app no lookup, and it behaves
+// as a decoy under verify (wrong codes counted, the flow lock, the
+// identifier's failure budget charged). With links only it goes through the
+// queue like any other and still sends no mail.
 func TestOverLimitRequestSettledInHandler(t *testing.T) {
 	for _, methods := range [][]string{nil, {MethodLink}} {
 		h := newHarness(t, func(c *Config) {
@@ -56,15 +57,19 @@ func TestOverLimitRequestSettledInHandler(t *testing.T) {
 		}
 		if methods == nil {
 			var flow flowRecord
-			found, err := h.e.getRecord(context.Background(), h.e.keys.flowKey(flowID), &flow)
-			if err != nil || !found || !flow.Decoy || flow.Budget != h.e.identifierBudget("alice@example.test") {
-				t.Fatalf("the over-limit request's flow right after its 202: found %v, %+v, %v; want a decoy with the identifier's budget", found, flow, err)
+			if found, err := h.e.getRecord(context.Background(), h.e.keys.flowKey(flowID), &flow); err != nil || found {
+				t.Fatalf("the over-limit request's flow record right after its 202: found %v (%+v), %v; want none (sealed in its id)", found, flow, err)
 			}
 			for i, want := range []ErrorCode{CodeCodeInvalid, CodeCodeInvalid, CodeCodeInvalid, CodeCodeInvalid, CodeFlowLocked} {
 				st, body := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": "12345678"})
 				if got := errCode(body); st != 400 || got != want {
 					t.Fatalf("verify %d on the over-limit flow: %d %s, want 400 %s", i+1, st, got, want)
 				}
+			}
+			// Its 5 wrong codes were charged to the identifier's budget
+			// (this increment is the 6th).
+			if n, err := h.e.store.Incr(context.Background(), failureCountKey(budgetCode, h.e.identifierBudget("ALICE@example.test")), time.Hour); err != nil || n != 6 {
+				t.Fatalf("the identifier's code failures after 5 wrong codes on the over-limit flow: %d, %v; want 5 (+1)", n-1, err)
 			}
 		}
 		h.do(t, "POST", "/password-reset/request", map[string]string{"identifier": "sentinel@example.test"})

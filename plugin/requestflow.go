@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/resetgate/resetgate/plugin/mailer"
+	"github.com/resetgate/resetgate/store"
 )
 
 // processRequest does the background half of a reset request. The
@@ -141,6 +143,58 @@ func (e *Engine) settleOverLimit(ctx context.Context, job requestJob, over int64
 	e.auditOverLimit(over)
 	return nil
 }
+
+// settleInHandler settles a request over the limit on the identifier as
+// typed, counted in the handler, and returns its flow id. When the store
+// commits writes in groups (store.Committer: Badger) the id is a sealed
+// decoy (decoyid.go) and nothing is stored: the request waits for the
+// store's next commit, as one under the limit waits for its queue entry's,
+// so both answer in the same time while a flood of one identifier writes
+// (nearly) nothing. Otherwise the decoy is stored under a random id, as in
+// the background.
+func (e *Engine) settleInHandler(ctx context.Context, job requestJob, over int64) (string, error) {
+	c, ok := e.store.(store.Committer)
+	if !ok {
+		flowID, err := newToken()
+		if err != nil {
+			return "", err
+		}
+		job.flowID = flowID
+		return flowID, e.settleOverLimit(ctx, job, over)
+	}
+	flowID, err := e.keys.decoy.seal(job.at, e.keys.budgetTag(job.identifier))
+	if err != nil {
+		return "", err
+	}
+	if err := c.AwaitCommit(ctx); err != nil {
+		return "", fmt.Errorf("waiting for the store: %w", err)
+	}
+	e.auditOverLimit(over)
+	return flowID, nil
+}
+
+// sealedDecoy returns the decoy flow a sealed flow id stands for
+// (settleInHandler), when flowID is one and its lifetime has not ended: a
+// flow no code opens, with the identifier's failure budget, as
+// storeDecoyFlow would have stored it.
+func (e *Engine) sealedDecoy(flowID string, now time.Time) (flowRecord, bool) {
+	created, tag, ok := e.keys.decoy.open(flowID, now, e.cfg.TokenTTL)
+	if !ok {
+		return flowRecord{}, false
+	}
+	return flowRecord{
+		Decoy: true, Budget: budgetKey(tag),
+		// Compared in constant time like a real one; Decoy refuses it
+		// whatever it is.
+		CodeMAC:    sealedCodeMAC,
+		CodeExpiry: created.Add(e.cfg.CodeTTL),
+		CreatedAt:  created, ExpiresAt: created.Add(e.cfg.TokenTTL),
+	}, true
+}
+
+// sealedCodeMAC stands for a sealed decoy's code MAC: as long as a real
+// one (keys.codeMAC, 64 hex digits), so the comparison takes the same time.
+var sealedCodeMAC = strings.Repeat("0", 64)
 
 // auditOverLimit records a request over the limit on the identifier as
 // typed. Every one counts in the events metric (rate_limited). When the

@@ -94,30 +94,32 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 	if err := e.limitIP(r.Context(), ip); err != nil {
 		return "", err
 	}
-	flowID, err := newToken()
-	if err != nil {
-		return "", internalError(err)
-	}
-	job := requestJob{identifier: ident, flowID: flowID, ip: ip, at: e.now()}
+	job := requestJob{identifier: ident, ip: ip, at: e.now()}
 	if e.counters != nil && e.cfg.PerIdentifier.Count > 0 && e.methodEnabled(MethodCode) {
 		// One process counts (Badger): the limit on the identifier as
 		// typed is counted here, in memory, and a request over it is
-		// settled before the answer, with the one store write it needs
-		// (its decoy flow) instead of a queue entry, a counter and a
-		// decoy flow in the background. Known and unknown identifiers go
-		// the same way; the queue path writes one record too, so both
-		// answer in the same time. With links only there is no decoy to
-		// write, and settling here would answer sooner than the queue:
-		// such requests are counted in the background as before.
+		// settled before the answer (settleInHandler): a decoy flow
+		// instead of a queue entry, a counter and a decoy flow in the
+		// background. Known and unknown identifiers go the same way, and
+		// both paths wait for one store commit, so they answer in the
+		// same time. With links only there is no decoy to give, and
+		// settling here would answer sooner than the queue: such
+		// requests are counted in the background as before.
 		n, ok := e.counters.incr(e.identLimitKey(ident), job.at, e.cfg.PerIdentifier.Window)
 		job.counted = ok
 		if over := n - int64(e.cfg.PerIdentifier.Count); ok && over > 0 {
-			if err := e.settleOverLimit(r.Context(), job, over); err != nil {
+			flowID, err := e.settleInHandler(r.Context(), job, over)
+			if err != nil {
 				return "", storeUnavailable(err)
 			}
 			return flowID, nil
 		}
 	}
+	flowID, err := newToken()
+	if err != nil {
+		return "", internalError(err)
+	}
+	job.flowID = flowID
 	if err := e.acceptRequest(r.Context(), job); err != nil {
 		return "", storeUnavailable(err)
 	}

@@ -80,6 +80,17 @@ type Exclusive interface {
 	Epoch() string
 }
 
+// Committer is implemented by a Store whose writes wait on a shared
+// commit (Badger's group commit of Puts). AwaitCommit returns once a commit
+// that starts after the call is done, as a Put made at that moment would,
+// with the error such a Put would get, but writes no record of the
+// caller's: when no Put shares that commit, the store commits a small
+// marker of its own. The engine uses it so that a request that needs no
+// record answers in the same time as one that writes its queue entry.
+type Committer interface {
+	AwaitCommit(ctx context.Context) error
+}
+
 // Locker is implemented by an Exclusive Store, which one process owns
 // alone: short leases (one complete per token, one worker per queue entry)
 // are kept in that process's memory instead of being written and deleted.

@@ -231,4 +231,5 @@ var (
 	_ store.Store     = (*Store)(nil)
 	_ store.Exclusive = (*Store)(nil)
 	_ store.Locker    = (*Store)(nil)
+	_ store.Committer = (*Store)(nil)
 )

@@ -3,6 +3,7 @@ package badger
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
 )
@@ -56,7 +57,8 @@ type batcher struct {
 }
 
 // put commits entries, in a transaction it may share with concurrent
-// calls, and returns when they are committed.
+// calls, and returns when they are committed. With no entries it waits for
+// the next commit (AwaitCommit).
 func (b *batcher) put(entries ...*badgerdb.Entry) error {
 	req := &putReq{entries: entries, wake: make(chan struct{})}
 	b.mu.Lock()
@@ -105,6 +107,14 @@ func (b *batcher) put(entries ...*badgerdb.Entry) error {
 func (b *batcher) commit(batch []*putReq) {
 	txn := b.db.NewTransaction(true)
 	defer txn.Discard()
+	if !hasEntries(batch) {
+		// Only AwaitCommit calls: commit the marker, so that they wait
+		// as long as a Put would.
+		if err := txn.SetEntry(pulseEntry()); err != nil {
+			setErr(batch, err)
+			return
+		}
+	}
 	for _, r := range batch {
 		for _, e := range r.entries {
 			if err := txn.SetEntry(e); err != nil {
@@ -120,8 +130,27 @@ func (b *batcher) commit(batch []*putReq) {
 			}
 		}
 	}
-	err := txn.Commit()
+	setErr(batch, txn.Commit())
+}
+
+func setErr(batch []*putReq, err error) {
 	for _, r := range batch {
 		r.err = err
 	}
+}
+
+// hasEntries reports whether any call in batch writes a record.
+func hasEntries(batch []*putReq) bool {
+	for _, r := range batch {
+		if len(r.entries) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// pulseEntry is the marker a batch of AwaitCommit calls alone commits:
+// one key (pulseKey), overwritten each time, expiring a second later.
+func pulseEntry() *badgerdb.Entry {
+	return &badgerdb.Entry{Key: []byte(pulseKey), Value: []byte{1}, ExpiresAt: expiresAt(time.Second)}
 }

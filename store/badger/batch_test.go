@@ -3,10 +3,15 @@ package badger
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	badgerdb "github.com/dgraph-io/badger/v4"
+
+	"github.com/resetgate/resetgate/store"
 )
 
 // Concurrent Puts share transactions, and each one is committed when it
@@ -63,5 +68,91 @@ func TestPutsShareTransactions(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// AwaitCommit waits for a commit and writes nothing of the caller's: alone
+// it commits the store's marker (a batch, a new version of the marker),
+// among Puts it shares their commit without a marker, and on a closed
+// store it fails as a Put does.
+func TestAwaitCommit(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	markerVersion := func() uint64 {
+		t.Helper()
+		var v uint64
+		err := s.db.View(func(txn *badgerdb.Txn) error {
+			item, err := txn.Get([]byte(pulseKey))
+			if err != nil {
+				return err
+			}
+			v = item.Version()
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("reading the marker: %v", err)
+		}
+		return v
+	}
+
+	before := s.batch.batches.Load()
+	if err := s.AwaitCommit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	first := markerVersion()
+	if err := s.AwaitCommit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.batch.batches.Load() - before; got != 2 {
+		t.Fatalf("two AwaitCommit calls alone: %d commits, want 2", got)
+	}
+	if second := markerVersion(); second <= first {
+		t.Fatalf("the marker's version after the second call: %d, after the first %d: no commit", second, first)
+	}
+	if n, err := s.CountPrefix(ctx, ""); err != nil || n != 0 {
+		t.Fatalf("callers' keys after AwaitCommit alone: %d, %v; want none", n, err)
+	}
+
+	// Among Puts: every call returns, every Put is there, and the calls
+	// shared commits.
+	const callers, each = 16, 20
+	before = s.batch.batches.Load()
+	var wg sync.WaitGroup
+	errs := make(chan error, callers*each)
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				var err error
+				if c%2 == 0 {
+					err = s.AwaitCommit(ctx)
+				} else {
+					err = s.Put(ctx, fmt.Sprintf("k-%d-%d", c, i), []byte("v"), time.Hour, "")
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if n, err := s.CountPrefix(ctx, ""); err != nil || n != callers/2*each {
+		t.Fatalf("callers' keys after the mixed calls: %d, %v; want %d", n, err, callers/2*each)
+	}
+	if n := s.batch.batches.Load() - before; n >= callers*each {
+		t.Errorf("%d commits for %d concurrent calls: none shared one", n, callers*each)
+	}
+
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err, putErr := s.AwaitCommit(ctx), s.Put(ctx, "k", []byte("v"), time.Hour, ""); err == nil || !errors.Is(err, store.ErrUnavailable) != !errors.Is(putErr, store.ErrUnavailable) {
+		t.Fatalf("on a closed store: AwaitCommit %v, Put %v; want the same kind of error", err, putErr)
 	}
 }

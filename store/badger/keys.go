@@ -8,6 +8,9 @@ import "encoding/binary"
 const (
 	keyPrefix   = "k\x00" // a caller's key
 	indexPrefix = "o\x00" // an owner index entry
+	// pulseKey is the marker a commit of AwaitCommit calls alone writes
+	// (batch.go): outside the callers' keys and the owner index.
+	pulseKey = "p\x00pulse"
 )
 
 // primaryKey is where the caller's key is stored.

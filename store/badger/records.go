@@ -38,6 +38,22 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	return mapError(op, s.batch.put(entry, &badgerdb.Entry{Key: ownerKey(owner, key), ExpiresAt: exp}))
 }
 
+// AwaitCommit implements store.Committer: it waits for the next group
+// commit as a Put would (batch.go), with the same checks (a closed store,
+// a full disk) and the same error, and writes nothing of the caller's.
+func (s *Store) AwaitCommit(ctx context.Context) error {
+	const op = "await commit"
+	if err := s.enter(ctx, op); err != nil {
+		return err
+	}
+	defer s.mu.RUnlock()
+
+	if err := s.disk.room(); err != nil {
+		return unavailable(op, err)
+	}
+	return mapError(op, s.batch.put())
+}
+
 // PutIfAbsent implements store.Store.
 func (s *Store) PutIfAbsent(ctx context.Context, key string, value []byte, ttl time.Duration) (bool, error) {
 	const op = "put if absent"
