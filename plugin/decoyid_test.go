@@ -2,6 +2,9 @@ package plugin
 
 import (
 	"encoding/base64"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -84,5 +87,27 @@ func TestSealedDecoyID(t *testing.T) {
 	}
 	if budgetKey(tag) != k.identifierOwnerKey("alice@example.test") {
 		t.Fatal("a sealed id's budget key is not the identifier's budget key")
+	}
+}
+
+// The reset request's 202 is written without encoding/json, byte for byte
+// and header for header as writeJSON writes it, and falls back to it for
+// values that would need escaping.
+func TestAcceptedBodyAsEncoded(t *testing.T) {
+	id, err := newToken()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, body := range []acceptedBody{
+		{FlowID: id, NextStep: StepCodeRequired},
+		{FlowID: id, NextStep: StepLinkRequired},
+		{FlowID: `a<b>&"c\`, NextStep: "é"},
+	} {
+		want, got := httptest.NewRecorder(), httptest.NewRecorder()
+		writeJSON(want, http.StatusAccepted, body)
+		writeAccepted(got, body)
+		if got.Code != want.Code || got.Body.String() != want.Body.String() || !reflect.DeepEqual(got.Header(), want.Header()) {
+			t.Fatalf("%+v: wrote %d %v %q, want %d %v %q", body, got.Code, got.Header(), got.Body, want.Code, want.Header(), want.Body)
+		}
 	}
 }

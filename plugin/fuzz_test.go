@@ -824,3 +824,51 @@ func FuzzWellFormedToken(f *testing.F) {
 		}
 	})
 }
+
+// FuzzPlainStringField: the reset request's fast path takes a body only
+// when the strict decoder accepts it too and gives the same identifier.
+func FuzzPlainStringField(f *testing.F) {
+	for _, seed := range []string{
+		`{"identifier":"alice@example.test"}`, `{"identifier":"Ünïcødé"}`, `{"identifier":""}`,
+		`{"identifier":"a\"b"}`, `{"identifier":"a\\b"}`, `{"identifier":"a\u0001"}`,
+		"{\"identifier\":\"\xff\"}", "{\"identifier\":\"a\x01\"}", `{"identifier":"a"} `,
+		`{"identifier":"a","identifier":"b"}`, `{"Identifier":"a"}`, `{"identifier":"a","pow":null}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		got, ok := plainStringField(body, "identifier")
+		if !ok {
+			return
+		}
+		var in struct {
+			Identifier *string      `json:"identifier"`
+			Pow        *PowSolution `json:"pow"`
+		}
+		if apiErr := decodeJSONBytes(body, &in); apiErr != nil || in.Identifier == nil || *in.Identifier != got || in.Pow != nil {
+			t.Fatalf("fast path took %q as %q; the decoder: %v %+v", body, got, apiErr, in)
+		}
+	})
+}
+
+// The fast path takes the usual body and leaves every other shape to the
+// decoder.
+func TestPlainStringField(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"identifier":"alice@example.test"}`: true,
+		`{"identifier":"Ünïcødé"}`:            true,
+		`{"identifier":"a\"b"}`:               false,
+		`{"identifier":"a\\b"}`:               false,
+		"{\"identifier\":\"\xff\"}":           false,
+		"{\"identifier\":\"a\x01\"}":          false,
+		`{"identifier":"a"} `:                 false,
+		`{ "identifier":"a"}`:                 false,
+		`{"Identifier":"a"}`:                  false,
+		`{"identifier":"a","pow":null}`:       false,
+		`{"identifier":"a","identifier":"b"}`: false,
+	} {
+		if _, ok := plainStringField([]byte(body), "identifier"); ok != want {
+			t.Errorf("%q: fast path %v, want %v", body, ok, want)
+		}
+	}
+}
