@@ -84,7 +84,9 @@ type Config struct {
 	// hooks.
 	Users directory.Directory
 
-	// Mail sends mail; nil disables mail (useful only in tests).
+	// Mail sends mail; nil disables mail (useful only in tests). The
+	// engine owns it: if it implements io.Closer (mailer.SMTP keeps
+	// connections open), Stop closes it.
 	Mail mailer.Sender
 	// Templates renders mails.
 	Templates *mailer.Templates

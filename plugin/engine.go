@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"mime"
 	"net/http"
 	"net/url"
@@ -215,7 +216,8 @@ const drainDeadline = 10 * time.Second
 
 // Stop ends the background workers and waits for them. Reset requests
 // still queued (a config reload, a shutdown) are processed first, within
-// drainDeadline, so no accepted request is lost.
+// drainDeadline, so no accepted request is lost. Then the mail sender is
+// closed (its kept connections), when it can be.
 func (e *Engine) Stop() {
 	if e.cancel != nil {
 		e.cancel()
@@ -235,6 +237,12 @@ func (e *Engine) Stop() {
 	}
 	<-drained
 	e.wg.Wait()
+	// Nothing sends any more: close the connections the mailer keeps.
+	if c, ok := e.cfg.Mail.(io.Closer); ok {
+		if err := c.Close(); err != nil {
+			e.log.Warn("closing the mail sender", zap.Error(err))
+		}
+	}
 }
 
 // ServeHTTP answers a request under the prefix.

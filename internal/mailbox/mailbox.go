@@ -69,6 +69,10 @@ type Server struct {
 	nextID   int
 	arrived  chan struct{} // closed and replaced whenever a message arrives
 	rejectOn bool
+	refused  map[string]bool       // recipients answered 550
+	closing  int                   // MAIL FROMs still to answer 421
+	conns    map[*countedConn]bool // open connections
+	accepted int                   // connections accepted so far
 }
 
 // Start listens on opts.Addr and serves SMTP in the background until Close.
@@ -86,7 +90,7 @@ func Start(opts Options) (*Server, error) {
 		return nil, errors.New("mailbox: Password set without Username")
 	}
 
-	s := &Server{opts: opts, done: make(chan struct{}), arrived: make(chan struct{})}
+	s := &Server{opts: opts, done: make(chan struct{}), arrived: make(chan struct{}), conns: map[*countedConn]bool{}}
 
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = "mailbox.localhost"
@@ -104,6 +108,7 @@ func Start(opts Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mailbox: listen on %s: %w", opts.Addr, err)
 	}
+	ln = &countingListener{Listener: ln, srv: s}
 	if opts.Implicit {
 		ln = tls.NewListener(ln, opts.TLS)
 	}
@@ -147,6 +152,52 @@ func (s *Server) SetReject(on bool) {
 	s.mu.Lock()
 	s.rejectOn = on
 	s.mu.Unlock()
+}
+
+// RefuseRecipient makes the server answer RCPT TO for addr with a 550
+// permanent failure ("no such user"), so tests can exercise a rejected
+// recipient.
+func (s *Server) RefuseRecipient(addr string) {
+	s.mu.Lock()
+	if s.refused == nil {
+		s.refused = map[string]bool{}
+	}
+	s.refused[addr] = true
+	s.mu.Unlock()
+}
+
+// AnswerClosing makes the server answer the next n MAIL FROM commands
+// with "421 closing", as a relay does that is shutting down or has had
+// enough of a connection. (It keeps the connection open; the client is
+// expected to give it up.)
+func (s *Server) AnswerClosing(n int) {
+	s.mu.Lock()
+	s.closing = n
+	s.mu.Unlock()
+}
+
+// Connections reports how many connections the server has accepted so far
+// and how many of them are still open. A connection counts as closed once
+// either side has closed it and the server has noticed.
+func (s *Server) Connections() (accepted, open int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.accepted, len(s.conns)
+}
+
+// DropConnections closes every open connection from the server's side
+// without a word, as a relay does when its idle timeout strikes or it
+// restarts. The listener stays open.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	open := make([]*countedConn, 0, len(s.conns))
+	for c := range s.conns {
+		open = append(open, c)
+	}
+	s.mu.Unlock()
+	for _, c := range open {
+		_ = c.Close()
+	}
 }
 
 // Messages returns a copy of the stored messages, oldest first.
@@ -223,16 +274,72 @@ func (s *Server) store(m Mail) Mail {
 }
 
 func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
-	return &session{srv: s, conn: c}, nil
+	return &session{srv: s, conn: c, connID: connID(c.Conn())}, nil
 }
 
-// session is one SMTP connection's state.
+// session is one SMTP session's state (go-smtp starts a new one after
+// STARTTLS, on the same connection).
 type session struct {
+	srv    *Server
+	conn   *smtp.Conn
+	connID int
+	user   string
+	from   string
+	to     []string
+}
+
+// countingListener numbers the connections it accepts and keeps track of
+// the open ones.
+type countingListener struct {
+	net.Listener
+	srv *Server
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	s := l.srv
+	s.mu.Lock()
+	s.accepted++
+	cc := &countedConn{Conn: c, srv: s, id: s.accepted}
+	s.conns[cc] = true
+	s.mu.Unlock()
+	return cc, nil
+}
+
+// countedConn is an accepted connection that leaves the open set when
+// closed.
+type countedConn struct {
+	net.Conn
 	srv  *Server
-	conn *smtp.Conn
-	user string
-	from string
-	to   []string
+	id   int
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() {
+		c.srv.mu.Lock()
+		delete(c.srv.conns, c)
+		c.srv.mu.Unlock()
+	})
+	return c.Conn.Close()
+}
+
+// connID is the number of the accepted connection under nc (through any
+// TLS layers), or 0.
+func connID(nc net.Conn) int {
+	for {
+		switch c := nc.(type) {
+		case *countedConn:
+			return c.id
+		case *tls.Conn:
+			nc = c.NetConn()
+		default:
+			return 0
+		}
+	}
 }
 
 var errTempFailure = &smtp.SMTPError{
@@ -268,16 +375,43 @@ func (se *session) Auth(mech string) (sasl.Server, error) {
 	}), nil
 }
 
+var errClosing = &smtp.SMTPError{
+	Code:         421,
+	EnhancedCode: smtp.EnhancedCode{4, 4, 2},
+	Message:      "Closing connection",
+}
+
 func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 	if se.srv.opts.Username != "" && se.user == "" {
 		return smtp.ErrAuthRequired
+	}
+	se.srv.mu.Lock()
+	closing := se.srv.closing > 0
+	if closing {
+		se.srv.closing--
+	}
+	se.srv.mu.Unlock()
+	if closing {
+		return errClosing
 	}
 	se.from = from
 	se.to = nil
 	return nil
 }
 
+var errNoSuchUser = &smtp.SMTPError{
+	Code:         550,
+	EnhancedCode: smtp.EnhancedCode{5, 1, 1},
+	Message:      "No such user here",
+}
+
 func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
+	se.srv.mu.Lock()
+	refused := se.srv.refused[to]
+	se.srv.mu.Unlock()
+	if refused {
+		return errNoSuchUser
+	}
 	se.to = append(se.to, to)
 	return nil
 }
@@ -298,6 +432,7 @@ func (se *session) Data(r io.Reader) error {
 	m.Received = time.Now()
 	m.TLS = isTLS
 	m.AuthUser = se.user
+	m.Conn = se.connID
 	m = se.srv.store(m)
 	if se.srv.opts.OnMessage != nil {
 		se.srv.opts.OnMessage(m)

@@ -41,6 +41,10 @@ type Mail struct {
 	TLS bool
 	// AuthUser is the user name the client authenticated as, or "".
 	AuthUser string
+	// Conn numbers the connection the message came in on, from 1 in the
+	// order the server accepted them: messages sent over one kept-open
+	// connection share it.
+	Conn int
 }
 
 // Parse decodes a raw RFC 5322 message: headers, Subject (RFC 2047 encoded

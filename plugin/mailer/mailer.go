@@ -34,7 +34,9 @@ type Message struct {
 
 // Sender delivers one message. Implementations must be safe for concurrent
 // use and must not put the recipient's address, the body or any credential in
-// the error they return.
+// the error they return. A Sender that keeps connections open between
+// messages (SMTP) also implements io.Closer; whoever made it closes it when
+// done (the engine does on Stop).
 type Sender interface {
 	Send(ctx context.Context, m Message) error
 }

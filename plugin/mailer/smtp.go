@@ -12,6 +12,7 @@ import (
 	"net/mail"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -74,8 +75,10 @@ type SMTPConfig struct {
 	HelloName string
 }
 
-// SMTP sends messages through one SMTP relay, opening a fresh connection for
-// every message. It is safe for concurrent use.
+// SMTP sends messages through one SMTP relay. It keeps connections open
+// between messages (at most SMTPMaxIdleConns of them, each for
+// SMTPIdleTimeout without a message and SMTPMaxMailsPerConn messages at
+// most); Close closes them. It is safe for concurrent use.
 type SMTP struct {
 	host     string
 	port     int
@@ -87,6 +90,16 @@ type SMTP struct {
 	timeout  time.Duration
 	rootCAs  *x509.CertPool
 	helo     string
+
+	// Connection reuse (smtp_conn.go). The limits are fields so that
+	// tests can shorten them.
+	idleTimeout  time.Duration
+	maxMails     int
+	checkTimeout time.Duration
+	mu           sync.Mutex
+	idle         []*smtpConn // most recently used last
+	closed       bool
+	expiring     sync.WaitGroup // idle connections being closed by their timer
 }
 
 // NewSMTP checks cfg and returns a sender for it. Errors name the option at
@@ -98,6 +111,9 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 		timeout:  cfg.Timeout,
 		rootCAs:  cfg.RootCAs,
 		helo:     cfg.HelloName,
+
+		idleTimeout: SMTPIdleTimeout,
+		maxMails:    SMTPMaxMailsPerConn,
 	}
 	if cfg.Addr == "" {
 		return nil, errors.New("mailer: smtp addr is required (host:port)")
@@ -155,6 +171,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	case cfg.Timeout == 0:
 		s.timeout = DefaultSMTPTimeout
 	}
+	s.checkTimeout = min(smtpCheckTimeout, s.timeout)
 	if strings.ContainsAny(cfg.HelloName, " \r\n\t") {
 		return nil, fmt.Errorf("mailer: hello name %q must be one word", cfg.HelloName)
 	}
@@ -172,7 +189,10 @@ func isLoopback(host string) bool {
 
 // Send delivers m as a multipart/alternative message (text and, when set,
 // HTML) with a fresh Message-ID, a Date, and "Auto-Submitted:
-// auto-generated". A 5xx answer to the message comes back wrapped so that
+// auto-generated". It goes over a kept-open connection when there is one
+// (see smtp_conn.go): a kept connection that turns out dead is replaced
+// by a fresh one once, and only where the server cannot have taken the
+// mail yet. A 5xx answer to the message comes back wrapped so that
 // IsPermanent reports true. Errors never contain the recipient address or
 // the password.
 func (s *SMTP) Send(ctx context.Context, m Message) error {
@@ -180,11 +200,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	if err != nil {
 		return err
 	}
-	client, err := s.client()
-	if err != nil {
-		return s.redact(err, m.To)
-	}
-	if err := client.DialAndSendWithContext(ctx, msg); err != nil {
+	if err := s.send(ctx, msg); err != nil {
 		err = s.redact(err, m.To)
 		var se *gomail.SendError
 		if errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 && se.ErrorCode() < 600 {
@@ -233,12 +249,17 @@ func (s *SMTP) build(m Message) (*gomail.Msg, error) {
 	return msg, nil
 }
 
-// client makes a go-mail client for one send. A fresh client per send keeps
-// go-mail's per-client state (auth discovery) out of concurrent sends.
+// client makes a go-mail client for one connection. A client per
+// connection keeps go-mail's per-client state (auth discovery) out of
+// concurrent sends. It sends no NOOP before a message and no RSET after
+// one: the connection's owner sends RSET before reusing a kept connection
+// (smtp_conn.go), which both checks it and resets it.
 func (s *SMTP) client() (*gomail.Client, error) {
 	opts := []gomail.Option{
 		gomail.WithPort(s.port),
 		gomail.WithTimeout(s.timeout),
+		gomail.WithoutNoop(),
+		gomail.WithoutRset(),
 		gomail.WithTLSConfig(&tls.Config{
 			ServerName: s.host,
 			RootCAs:    s.rootCAs,

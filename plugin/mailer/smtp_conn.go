@@ -1,0 +1,270 @@
+package mailer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+	gosmtp "github.com/wneessen/go-mail/smtp"
+)
+
+// Connection reuse. Dialing, greeting, STARTTLS and AUTH cost more than the
+// message itself, so SMTP keeps a connection open between messages and
+// checks it with RSET before the next one.
+const (
+	// SMTPIdleTimeout is how long a connection is kept open without a
+	// message to send; then it is closed with QUIT. Relays drop idle
+	// clients after a few minutes at the earliest (RFC 5321 asks for
+	// 5), so a connection kept this long is normally still good.
+	SMTPIdleTimeout = 30 * time.Second
+
+	// SMTPMaxMailsPerConn is how many messages one connection carries
+	// before it is closed and the next message dials afresh, so that a
+	// relay's per-connection limits are respected.
+	SMTPMaxMailsPerConn = 100
+
+	// SMTPMaxIdleConns is how many idle connections are kept: one for
+	// each goroutine of the engine that sends (the outbox's walker and
+	// the request queue's). A connection that comes back while this
+	// many wait is closed.
+	SMTPMaxIdleConns = 2
+
+	// smtpCheckTimeout bounds the RSET that checks a kept connection
+	// before it carries a message (or SMTPConfig.Timeout, when shorter).
+	// A relay that answers RSET slower than this costs a redial, nothing
+	// more; a connection that went silent (a peer gone without a FIN, a
+	// firewall that forgot it) is given up quickly, so that the redial
+	// and the send still fit in the time one send had before reuse.
+	smtpCheckTimeout = 2 * time.Second
+
+	// smtpQuitTimeout bounds the QUIT that closes a connection.
+	smtpQuitTimeout = 2 * time.Second
+)
+
+// smtpConn is one open connection to the relay, with the go-mail client
+// that dialed it.
+type smtpConn struct {
+	client *gomail.Client
+	sc     *gosmtp.Client
+	mails  int         // transactions started on it
+	since  time.Time   // when it was put back idle
+	timer  *time.Timer // closes it once idle for idleTimeout
+}
+
+// send delivers msg over a kept connection or a fresh one. A kept
+// connection is checked with RSET first; if the check fails, or the
+// transaction fails in a way that shows the connection is gone (no
+// answer, or a 4xx such as 421 "closing") before the end of the message
+// was sent, the connection is dropped and msg goes over one fresh
+// connection instead. Once the end of the message was sent the mail is
+// never sent again here: the server may have taken it.
+func (s *SMTP) send(ctx context.Context, msg *gomail.Msg) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("dial failed: %w", err)
+	}
+	c := s.take()
+	reused := c != nil
+	if c == nil {
+		var err error
+		if c, err = s.dial(ctx); err != nil {
+			return err
+		}
+	}
+	err := s.transmit(c, msg)
+	if err != nil && reused && redialable(err, msg) {
+		s.drop(c)
+		if c, err = s.dial(ctx); err != nil {
+			return err
+		}
+		err = s.transmit(c, msg)
+	}
+	if err != nil && !keepAfter(err) {
+		s.drop(c)
+		return err
+	}
+	s.put(c)
+	return err
+}
+
+// take returns a kept connection that answered RSET, or nil when there is
+// none. When the newest kept connection fails its check (closed by the
+// server, reset, silent), it and the older ones are closed and take
+// returns nil: the caller dials, and that fresh connection is its one
+// redial.
+func (s *SMTP) take() *smtpConn {
+	for {
+		s.mu.Lock()
+		n := len(s.idle)
+		if n == 0 {
+			s.mu.Unlock()
+			return nil
+		}
+		c := s.idle[n-1]
+		s.idle[n-1] = nil
+		s.idle = s.idle[:n-1]
+		s.mu.Unlock()
+		c.timer.Stop() // its expiry no longer finds it idle, if it fires
+		if time.Since(c.since) >= s.idleTimeout {
+			s.drop(c) // its timer is late; the server may be gone too
+			continue
+		}
+		if err := c.check(s.checkTimeout); err != nil {
+			s.drop(c)
+			s.dropIdle()
+			return nil
+		}
+		return c
+	}
+}
+
+// check sends RSET within d: it tells a live connection from a dead one
+// and clears any state a failed transaction left behind.
+func (c *smtpConn) check(d time.Duration) error {
+	if !c.sc.HasConnection() {
+		return errors.New("connection closed")
+	}
+	if err := c.sc.UpdateDeadline(d); err != nil {
+		return err
+	}
+	return c.sc.Reset()
+}
+
+// dial opens, greets and (as configured) secures and authenticates a
+// fresh connection.
+func (s *SMTP) dial(ctx context.Context) (*smtpConn, error) {
+	client, err := s.client()
+	if err != nil {
+		return nil, err
+	}
+	sc, err := client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dial failed: %w", err)
+	}
+	return &smtpConn{client: client, sc: sc}, nil
+}
+
+// transmit runs one mail transaction (MAIL, RCPT, DATA) on c.
+func (s *SMTP) transmit(c *smtpConn, msg *gomail.Msg) error {
+	c.mails++
+	if err := c.client.SendWithSMTPClient(c.sc, msg); err != nil {
+		return fmt.Errorf("send failed: %w", err)
+	}
+	return nil
+}
+
+// redialable reports whether a transaction that failed with err on a kept
+// connection may be tried again on a fresh one: it failed before the end
+// of the message was sent (so the server cannot have taken it), and
+// without a permanent answer (which a fresh connection would get again).
+func redialable(err error, msg *gomail.Msg) bool {
+	var se *gomail.SendError
+	if msg.IsDelivered() || !errors.As(err, &se) {
+		return false
+	}
+	switch se.Reason {
+	case gomail.ErrConnCheck, gomail.ErrSMTPMailFrom, gomail.ErrSMTPRcptTo, gomail.ErrSMTPData, gomail.ErrWriteContent:
+		return se.ErrorCode() < 500
+	}
+	return false
+}
+
+// keepAfter reports whether the connection a transaction failed on with
+// err stays usable: only after a clean 5xx answer (a refused sender,
+// recipient or message), which ends the transaction and leaves the
+// session as it was; the next use sends RSET first. After no answer (a
+// timeout, a reset) the session's state is unknown, and after a 4xx the
+// relay may be limiting this connection: it is closed.
+func keepAfter(err error) bool {
+	var se *gomail.SendError
+	if !errors.As(err, &se) {
+		return false
+	}
+	code := se.ErrorCode()
+	return code >= 500 && code < 600
+}
+
+// put keeps c for the next message, or closes it when it has carried its
+// share, enough connections are kept already, or s is closed.
+func (s *SMTP) put(c *smtpConn) {
+	s.mu.Lock()
+	if s.closed || c.mails >= s.maxMails || len(s.idle) >= SMTPMaxIdleConns {
+		s.mu.Unlock()
+		s.quit(c)
+		return
+	}
+	c.since = time.Now()
+	if c.timer == nil {
+		c.timer = time.AfterFunc(s.idleTimeout, func() { s.expire(c) })
+	} else {
+		c.timer.Reset(s.idleTimeout)
+	}
+	s.idle = append(s.idle, c)
+	s.mu.Unlock()
+}
+
+// expire closes c if it is still idle.
+func (s *SMTP) expire(c *smtpConn) {
+	s.mu.Lock()
+	found := false
+	for i, ic := range s.idle {
+		if ic == c {
+			s.idle = append(s.idle[:i], s.idle[i+1:]...)
+			found = true
+			break
+		}
+	}
+	if found {
+		s.expiring.Add(1)
+	}
+	s.mu.Unlock()
+	if found {
+		defer s.expiring.Done()
+		s.quit(c)
+	}
+}
+
+// dropIdle closes every idle connection without a word.
+func (s *SMTP) dropIdle() {
+	s.mu.Lock()
+	idle := s.idle
+	s.idle = nil
+	s.mu.Unlock()
+	for _, c := range idle {
+		c.timer.Stop()
+		s.drop(c)
+	}
+}
+
+// drop closes c without a word: after a failure, QUIT could only wait
+// for an answer that is not coming.
+func (s *SMTP) drop(c *smtpConn) {
+	_ = c.sc.Close()
+}
+
+// quit says QUIT on c, within smtpQuitTimeout, and closes it.
+func (s *SMTP) quit(c *smtpConn) {
+	if c.sc.UpdateDeadline(min(smtpQuitTimeout, s.timeout)) == nil && c.sc.Quit() == nil {
+		return
+	}
+	_ = c.sc.Close()
+}
+
+// Close closes the idle connections, and makes every connection in use
+// close when its message is sent; Send still works afterwards, on a fresh
+// connection per message. Close returns once no idle connection is left
+// open. It always returns nil; calling it again does nothing more.
+func (s *SMTP) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	idle := s.idle
+	s.idle = nil
+	s.mu.Unlock()
+	for _, c := range idle {
+		c.timer.Stop()
+		s.quit(c)
+	}
+	s.expiring.Wait()
+	return nil
+}
