@@ -373,6 +373,25 @@ func TestStopDrainsQueuedRequests(t *testing.T) {
 	}
 }
 
+// The SMTP sender keeps its connection open between mails; Stop (a
+// reload, a shutdown) closes it.
+func TestStopClosesMailConnection(t *testing.T) {
+	h := newHarness(t, nil)
+	h.resetMail(t)
+	if accepted, open := h.mail.Connections(); accepted != 1 || open != 1 {
+		t.Fatalf("after a mail: %d connections accepted, %d open; want 1, 1", accepted, open)
+	}
+	h.e.Stop()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, open := h.mail.Connections(); open == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the mail connection stayed open after Stop")
+		}
+	}
+}
+
 // A Caddy reload stops the old engine (Handler.Cleanup) while the old
 // server still answers the requests in flight: a request answered 202
 // after Stop is in the store, but no worker of the stopped engine takes
