@@ -285,3 +285,57 @@ func sendOn(t *testing.T, c *smtp.Client) {
 		t.Fatal(err)
 	}
 }
+
+func TestServerCountsDropsAndRefuses(t *testing.T) {
+	s := start(t, Options{})
+	c, err := smtp.Dial(s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func(to string) error {
+		if err := c.Mail("a@acme.test"); err != nil {
+			return err
+		}
+		if err := c.Rcpt(to); err != nil {
+			return err
+		}
+		w, err := c.Data()
+		if err != nil {
+			return err
+		}
+		if _, err := w.Write([]byte(sample)); err != nil {
+			return err
+		}
+		return w.Close()
+	}
+	for range 2 {
+		if err := send("b@example.com"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.RefuseRecipient("gone@example.com")
+	var te *textproto.Error
+	if err := send("gone@example.com"); !errors.As(err, &te) || te.Code != 550 {
+		t.Fatalf("refused recipient: %v, want 550", err)
+	}
+	_ = c.Reset()
+	s.AnswerClosing(1)
+	if err := send("b@example.com"); !errors.As(err, &te) || te.Code != 421 {
+		t.Fatalf("closing: %v, want 421", err)
+	}
+	msgs := s.Messages()
+	if len(msgs) != 2 || msgs[0].Conn != 1 || msgs[1].Conn != 1 {
+		t.Fatalf("messages: %d, conns %v", len(msgs), msgs)
+	}
+	if accepted, open := s.Connections(); accepted != 1 || open != 1 {
+		t.Errorf("connections: %d accepted, %d open", accepted, open)
+	}
+	s.DropConnections()
+	if err := c.Noop(); err == nil {
+		t.Error("connection still answers after DropConnections")
+	}
+	if _, open := s.Connections(); open != 0 {
+		t.Errorf("%d open after DropConnections", open)
+	}
+}

@@ -225,14 +225,23 @@ func (s *SMTP) expire(c *smtpConn) {
 	}
 }
 
-// dropIdle closes every idle connection without a word.
-func (s *SMTP) dropIdle() {
+// takeIdle removes every idle connection from the pool and returns them;
+// their timers no longer fire.
+func (s *SMTP) takeIdle(close bool) []*smtpConn {
 	s.mu.Lock()
 	idle := s.idle
 	s.idle = nil
+	s.closed = s.closed || close
 	s.mu.Unlock()
 	for _, c := range idle {
 		c.timer.Stop()
+	}
+	return idle
+}
+
+// dropIdle closes every idle connection without a word.
+func (s *SMTP) dropIdle() {
+	for _, c := range s.takeIdle(false) {
 		s.drop(c)
 	}
 }
@@ -256,13 +265,7 @@ func (s *SMTP) quit(c *smtpConn) {
 // connection per message. Close returns once no idle connection is left
 // open. It always returns nil; calling it again does nothing more.
 func (s *SMTP) Close() error {
-	s.mu.Lock()
-	s.closed = true
-	idle := s.idle
-	s.idle = nil
-	s.mu.Unlock()
-	for _, c := range idle {
-		c.timer.Stop()
+	for _, c := range s.takeIdle(true) {
 		s.quit(c)
 	}
 	s.expiring.Wait()
