@@ -62,7 +62,8 @@ type SMTPConfig struct {
 	TLS string
 
 	// Timeout bounds dialing and every later read and write of one send.
-	// Default: 10s.
+	// The RSET that checks a kept connection before reuse gets 2s, or
+	// Timeout when shorter. Default: 10s.
 	Timeout time.Duration
 
 	// RootCAs, when set, replaces the system roots for verifying the

@@ -25,11 +25,13 @@ const (
 	// relay's per-connection limits are respected.
 	SMTPMaxMailsPerConn = 100
 
-	// SMTPMaxIdleConns is how many idle connections are kept: one for
-	// each goroutine of the engine that sends (the outbox's walker and
-	// the request queue's). A connection that comes back while this
-	// many wait is closed.
-	SMTPMaxIdleConns = 2
+	// SMTPMaxIdleConns is how many idle connections are kept. Two
+	// goroutines of the engine send (the outbox's walker and the
+	// request queue's); at the rate password mails go out they seldom
+	// send at once, and when they do, the second connection is closed
+	// after its message rather than kept: one kept connection is all a
+	// relay sees of an idle instance.
+	SMTPMaxIdleConns = 1
 
 	// smtpCheckTimeout bounds the RSET that checks a kept connection
 	// before it carries a message (or SMTPConfig.Timeout, when shorter).
