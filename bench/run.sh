@@ -1002,7 +1002,7 @@ rlrow() { # rlrow <what> <result line> <errors line>
 # Notes on the targets this run missed: why, and what would close them.
 NOTES=()
 if grep -q 'localCounters = true' caddymodule/storage.go 2>/dev/null; then
-	PERIP_NOTE="In the build measured here the request counters (per IP, per identifier) are kept in memory when Badger is the store (one process owns it: caddymodule/storage.go sets localCounters), so a request over its per-identifier limit makes one store write before its 202 (its decoy flow) and one under it one write too (its queue entry)."
+	PERIP_NOTE="In the build measured here the request counters (per IP, per identifier) are kept in memory when Badger is the store (one process owns it: caddymodule/storage.go sets localCounters), so a request over its per-identifier limit writes no record (its decoy flow is sealed in its flow id) but waits for one Badger commit before its 202, as one under it waits for its queue entry's."
 else
 	PERIP_NOTE="The build measured here still counts per IP in the store on the request path: an in-memory per-IP window for the single-instance (Badger) case would take it off."
 fi
@@ -1120,11 +1120,11 @@ $(row "64 conns: reverse_proxy GET / (2)" b64-rp2)
 | 8 | $(fmt0 "$RP8") | $(fmt0 "$RS8") | $(fmt0 "$K8") | $(fmt0 "$U8") | **$(fmt2 "$RATIO8")** | **$(fmt2 "$RRATIO8")** | $(ms "$WDIFF8") ms |
 | 64 | $(fmt0 "$RP64") | $(fmt0 "$RS64") | $(fmt0 "$K64") | $(fmt0 "$U64") | **$(fmt2 "$RATIO64")** | **$(fmt2 "$RRATIO64")** | $(ms "$WDIFF64") ms |
 
-Caddy CPU per request at 8 connections: reverse_proxy $(fmt1 "$CPU_RP8") µs, respond $(fmt1 "$CPU_RS8") µs (the same POST body to \`respond "ok" 202\` on a third site), request $(fmt1 "$CPU_REQ8") µs (after 3 requests per identifier: the in-memory per-identifier count, a decoy flow written, and an audit line for the 1st, 2nd, 4th… request over the limit).
+Caddy CPU per request at 8 connections: reverse_proxy $(fmt1 "$CPU_RP8") µs, respond $(fmt1 "$CPU_RS8") µs (the same POST body to \`respond "ok" 202\` on a third site), request $(fmt1 "$CPU_REQ8") µs (after 3 requests per identifier: the in-memory per-identifier count, a sealed decoy flow id, the wait for one Badger commit, and an audit line for the 1st, 2nd, 4th… request over the limit).
 
 ### Latency with known and unknown interleaved (bench/loadgen: every connection sends the two bodies in a random order within each pair; exact percentiles over every request; ${GEN_S}s after 1s warm-up)
 
-Runs: **fix** = the same two identifiers throughout (the brief's setting: after 3 requests each, per_identifier stops both in the handler: a decoy flow, no queue entry and no lookup); **var** = a fresh identifier on every request (known-N / nobody-N), so every request is looked up in the background and known ones get a flow, a token and, within mail_budget (1000/h), a mail; **mix8** = rate-limited or not: its *known* case is one unknown identifier over its per-identifier limit (settled in the handler), its *unknown* case fresh unknown identifiers (queued for a lookup); **open8fix** / **open8var** = fix / var at a fixed $RATE req/s (open loop) instead of saturation; **open8-rp** = GET / on the plain reverse_proxy site at the same rate, for comparison. *Late sends*: open-loop requests sent more than 1 ms behind schedule because the generator itself did not get a CPU in time.
+Runs: **fix** = the same two identifiers throughout (the brief's setting: after 3 requests each, per_identifier stops both in the handler: a sealed decoy flow id and one commit waited for, no queue entry and no lookup); **var** = a fresh identifier on every request (known-N / nobody-N), so every request is looked up in the background and known ones get a flow, a token and, within mail_budget (1000/h), a mail; **mix8** = rate-limited or not: its *known* case is one unknown identifier over its per-identifier limit (settled in the handler), its *unknown* case fresh unknown identifiers (queued for a lookup); **open8fix** / **open8var** = fix / var at a fixed $RATE req/s (open loop) instead of saturation; **open8-rp** = GET / on the plain reverse_proxy site at the same rate, for comparison. *Late sends*: open-loop requests sent more than 1 ms behind schedule because the generator itself did not get a CPU in time.
 
 | run | case | requests | req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | late sends |
 |---|---|---|---|---|---|---|---|---|---|
