@@ -21,28 +21,24 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := checkTTL(op, ttl); err != nil {
 		return err
 	}
-	if err := s.enter(ctx, op); err != nil {
-		return err
-	}
-	defer s.mu.RUnlock()
-
-	if err := s.disk.room(); err != nil {
-		return unavailable(op, err)
-	}
 	exp := expiresAt(ttl)
-	raw := record.Encode(owner, value)
-	entry := &badgerdb.Entry{Key: primaryKey(key), Value: raw, ExpiresAt: exp}
+	entry := &badgerdb.Entry{Key: primaryKey(key), Value: record.Encode(owner, value), ExpiresAt: exp}
 	if owner == "" {
-		return mapError(op, s.batch.put(entry))
+		return s.write(ctx, op, entry)
 	}
-	return mapError(op, s.batch.put(entry, &badgerdb.Entry{Key: ownerKey(owner, key), ExpiresAt: exp}))
+	return s.write(ctx, op, entry, &badgerdb.Entry{Key: ownerKey(owner, key), ExpiresAt: exp})
 }
 
 // AwaitCommit implements store.Committer: it waits for the next group
-// commit as a Put would (batch.go), with the same checks (a closed store,
-// a full disk) and the same error, and writes nothing of the caller's.
+// commit as a Put would (batch.go), with the same checks and the same
+// error, and writes nothing of the caller's.
 func (s *Store) AwaitCommit(ctx context.Context) error {
-	const op = "await commit"
+	return s.write(ctx, "await commit")
+}
+
+// write is Put's path into the batcher for entries (none for
+// AwaitCommit): a closed store or a full disk fails it first.
+func (s *Store) write(ctx context.Context, op string, entries ...*badgerdb.Entry) error {
 	if err := s.enter(ctx, op); err != nil {
 		return err
 	}
@@ -51,7 +47,7 @@ func (s *Store) AwaitCommit(ctx context.Context) error {
 	if err := s.disk.room(); err != nil {
 		return unavailable(op, err)
 	}
-	return mapError(op, s.batch.put())
+	return mapError(op, s.batch.put(entries...))
 }
 
 // PutIfAbsent implements store.Store.
