@@ -134,7 +134,7 @@ func (e *Engine) handleAdminRevoke(w http.ResponseWriter, r *http.Request, tok A
 	if apiErr := e.revokeUserTokens(r.Context(), userID, "admin:"+tok.Fingerprint()); apiErr != nil {
 		return apiErr
 	}
-	setAPIHeaders(w.Header())
+	setAPIHeaders(w.Header(), "")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -56,17 +56,6 @@ func newDecoySeal(encKey, mac []byte) (decoySeal, error) {
 	return decoySeal{block: block, mac: newMACKey(mac)}, nil
 }
 
-// tag writes into dst (sealTag bytes) the authenticator of salt and
-// plain.
-func (d decoySeal) tag(dst, salt, plain []byte) {
-	st := d.mac.pool.Get().(*macState)
-	st.h.Reset()
-	st.h.Write(salt)
-	st.h.Write(plain)
-	copy(dst, st.h.Sum(st.out[:0]))
-	d.mac.pool.Put(st)
-}
-
 // seal returns a flow id that carries created and budget.
 func (d decoySeal) seal(created time.Time, budget [budgetTagSize]byte) (string, error) {
 	var id [tokenBytes]byte
@@ -77,7 +66,7 @@ func (d decoySeal) seal(created time.Time, budget [budgetTagSize]byte) (string, 
 	var plain [sealPlain]byte
 	binary.BigEndian.PutUint32(plain[:4], uint32(created.Unix()))
 	copy(plain[4:], budget[:])
-	d.tag(id[sealSalt:sealSalt+sealTag], salt, plain[:])
+	d.mac.sum(id[sealSalt:sealSalt+sealTag], salt, plain[:])
 	var in [sealPlain]byte
 	subtle.XORBytes(in[:], plain[:], id[:sealSalt+sealTag])
 	d.block.Encrypt(id[sealSalt+sealTag:], in[:])
@@ -98,7 +87,7 @@ func (d decoySeal) open(flowID string, now time.Time, ttl time.Duration) (create
 	d.block.Decrypt(plain[:], id[sealSalt+sealTag:])
 	subtle.XORBytes(plain[:], plain[:], id[:sealSalt+sealTag])
 	var tag [sealTag]byte
-	d.tag(tag[:], id[:sealSalt], plain[:])
+	d.mac.sum(tag[:], id[:sealSalt], plain[:])
 	if !hmac.Equal(tag[:], id[sealSalt:sealSalt+sealTag]) {
 		return created, budget, false
 	}
@@ -121,11 +110,4 @@ func (k *keys) budgetTag(identifier string) [budgetTagSize]byte {
 		return ""
 	})
 	return tag
-}
-
-// budgetKey is the failure budget key of a budget tag: ownerPrefix and
-// its 16 base64url characters (an account's owner key is 64 hex digits, a
-// token owner's 22 characters, so the forms never meet).
-func budgetKey(tag [budgetTagSize]byte) string {
-	return ownerPrefix + base64.RawURLEncoding.EncodeToString(tag[:])
 }

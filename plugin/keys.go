@@ -107,6 +107,18 @@ func (k macKey) with(parts []string, fn func(sum []byte, scratch []byte) string)
 	return s
 }
 
+// sum writes HMAC-SHA256(key, parts concatenated) into dst, cut to
+// dst's length.
+func (k macKey) sum(dst []byte, parts ...[]byte) {
+	st := k.pool.Get().(*macState)
+	st.h.Reset()
+	for _, p := range parts {
+		st.h.Write(p)
+	}
+	copy(dst, st.h.Sum(st.out[:0]))
+	k.pool.Put(st)
+}
+
 // hex returns hex(HMAC-SHA256(key, parts joined by NUL)).
 func (k macKey) hex(parts ...string) string {
 	return k.with(parts, func(sum, scratch []byte) string {

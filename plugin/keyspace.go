@@ -2,6 +2,7 @@ package plugin
 
 import (
 	"crypto/subtle"
+	"encoding/base64"
 	"encoding/hex"
 	"strconv"
 )
@@ -98,6 +99,13 @@ func (k *keys) codeMAC(flowID, code string) string { return k.code.hex(flowID, c
 // stored with (ownerPrefix and 64 hex digits) and count against it.
 func (k *keys) identifierOwnerKey(identifier string) string {
 	return budgetKey(k.budgetTag(identifier))
+}
+
+// budgetKey is the failure budget key of a budget tag: ownerPrefix and
+// its 16 base64url characters (an account's owner key is 64 hex digits, a
+// token owner's 22 characters, so the forms never meet).
+func budgetKey(tag [budgetTagSize]byte) string {
+	return ownerPrefix + base64.RawURLEncoding.EncodeToString(tag[:])
 }
 
 func (k *keys) accountKey(userID string) string { return "pk/" + k.owner.hex("passkeys", userID) }

@@ -182,7 +182,7 @@ func (e *Engine) handleDeletePasskey(w http.ResponseWriter, r *http.Request) *ap
 	if !removed {
 		return newError(http.StatusNotFound, CodeNotFound, "no such passkey", "")
 	}
-	setAPIHeaders(w.Header())
+	setAPIHeaders(w.Header(), "")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -87,7 +87,7 @@ func writeAccepted(w http.ResponseWriter, body acceptedBody) {
 		writeJSON(w, http.StatusAccepted, body)
 		return
 	}
-	setJSONHeaders(w.Header())
+	setAPIHeaders(w.Header(), "application/json")
 	w.WriteHeader(http.StatusAccepted)
 	b := make([]byte, 0, len(`{"flow_id":"","next_step":""}`)+1+len(body.FlowID)+len(body.NextStep))
 	b = append(b, `{"flow_id":"`...)
