@@ -1,9 +1,12 @@
 package mailer
 
 import (
+	htmltemplate "html/template"
 	"reflect"
 	"regexp"
+	"strings"
 
+	"github.com/resetgate/resetgate/plugin/i18n"
 	"github.com/resetgate/resetgate/plugin/theme"
 )
 
@@ -34,5 +37,49 @@ func inlineColours(src string, p theme.Palette) string {
 			return action
 		}
 		return c
+	})
+}
+
+// constActionRE is an action whose output depends only on the language:
+// {{t "key"}} without arguments, {{lang}} and {{dir}} (not one with trim
+// markers).
+var constActionRE = regexp.MustCompile(`\{\{\s*(?:t\s+"([a-z0-9_.\-]+)"|(lang|dir))\s*\}\}`)
+
+// htmlTextEscaper prints a string as html/template prints a value in HTML
+// text, so that an inlined message reads byte for byte as the action did.
+var htmlTextEscaper = htmltemplate.Must(htmltemplate.New("").Parse("{{.}}"))
+
+// inlineMessages writes what the actions matched by constActionRE print in
+// language l into a built-in template's source, escaped for HTML text when
+// html is set. Like inlineColours it changes no output (every such action
+// in the built-in templates stands in HTML text, a quoted attribute or
+// plain text; TestInlineMessagesRenderTheSame compares every template in
+// every language), but each action was a reflected function call, and
+// about half a mail's actions are of this kind. A message that holds "{{"
+// (which catalogs refuse as a bad placeholder) would be left as an
+// action; operators' overrides are not rewritten.
+func inlineMessages(src string, l *i18n.Lang, html bool) string {
+	return constActionRE.ReplaceAllStringFunc(src, func(action string) string {
+		m := constActionRE.FindStringSubmatch(action)
+		var v string
+		switch {
+		case m[1] != "":
+			v = l.T(m[1])
+		case m[2] == "lang":
+			v = l.Tag()
+		default:
+			v = l.Dir()
+		}
+		if strings.Contains(v, "{{") {
+			return action
+		}
+		if !html {
+			return v
+		}
+		var b strings.Builder
+		if err := htmlTextEscaper.Execute(&b, v); err != nil {
+			return action
+		}
+		return b.String()
 	})
 }

@@ -306,8 +306,11 @@ func (t *Templates) withCatalog(c *i18n.Catalog) (*Templates, error) {
 					file = name + kind
 				}
 				src := t.sources[file]
-				if kind == ".html" && strings.HasPrefix(t.where[file], "built-in ") {
-					src = inlineColours(src, t.look.Palette)
+				if strings.HasPrefix(t.where[file], "built-in ") {
+					if kind == ".html" {
+						src = inlineColours(src, t.look.Palette)
+					}
+					src = inlineMessages(src, l, kind == ".html")
 				}
 				var err error
 				switch kind {
