@@ -27,39 +27,84 @@ const trivialAffixMax = 4
 
 var (
 	commonOnce   sync.Once
-	commonSorted []string
+	commonSorted commonIndex
 	commonMaxLen int // bytes of the longest entry
 )
 
+// commonIndex is the embedded list in sorted order: each distinct line of
+// commonData as one uint32, its byte offset shifted left by lenBits and
+// its length in the low bits (0 for a line of 32 bytes or more, whose end
+// is then searched for), sorted by the line. Four bytes an entry (about
+// 190 KiB) where a []string took sixteen (770 KiB); the lines themselves
+// stay in the embedded data.
+type commonIndex struct {
+	data    string
+	entries []uint32
+}
+
+const (
+	lenBits = 5
+	lenMask = 1<<lenBits - 1
+)
+
+// line returns the entry e.
+func (c commonIndex) line(e uint32) string {
+	off, n := int(e>>lenBits), int(e&lenMask)
+	if n == 0 {
+		n = strings.IndexByte(c.data[off:], '\n')
+		if n < 0 {
+			n = len(c.data) - off
+		}
+	}
+	return c.data[off : off+n]
+}
+
+// has reports whether s is an entry.
+func (c commonIndex) has(s string) bool {
+	_, ok := slices.BinarySearchFunc(c.entries, s, func(e uint32, s string) int {
+		return strings.Compare(c.line(e), s)
+	})
+	return ok
+}
+
 // commonList returns the embedded list sorted for binary search. It is built
-// once, on first use; the strings point into the embedded data, so the only
-// heap cost is the slice (16 bytes an entry, about 770 KiB).
-func commonList() []string {
+// once, on first use.
+func commonList() commonIndex {
 	commonOnce.Do(func() { commonSorted, commonMaxLen = buildCommonList(commonData) })
 	return commonSorted
 }
 
-// buildCommonList splits data into lines, sorted and without duplicates, and
-// returns them with the byte length of the longest.
-func buildCommonList(data string) ([]string, int) {
-	list := make([]string, 0, strings.Count(data, "\n")+1)
+// buildCommonList indexes the lines of data, sorted and without
+// duplicates, and returns the index with the byte length of the longest.
+// data must be under 128 MiB (the offset's 27 bits).
+func buildCommonList(data string) (commonIndex, int) {
+	c := commonIndex{data: data, entries: make([]uint32, 0, strings.Count(data, "\n")+1)}
 	maxLen := 0
-	for line := range strings.Lines(data) {
-		if line = strings.TrimSuffix(line, "\n"); line != "" {
-			list = append(list, line)
-			maxLen = max(maxLen, len(line))
+	for off := 0; off < len(data); {
+		n := strings.IndexByte(data[off:], '\n')
+		if n < 0 {
+			n = len(data) - off
 		}
+		if n > 0 {
+			e := uint32(off) << lenBits
+			if n <= lenMask {
+				e |= uint32(n)
+			}
+			c.entries = append(c.entries, e)
+			maxLen = max(maxLen, n)
+		}
+		off += n + 1
 	}
-	slices.Sort(list)
-	return slices.Compact(list), maxLen
+	slices.SortFunc(c.entries, func(a, b uint32) int { return strings.Compare(c.line(a), c.line(b)) })
+	c.entries = slices.CompactFunc(c.entries, func(a, b uint32) bool { return c.line(a) == c.line(b) })
+	return c, maxLen
 }
 
 // CommonListSize is the number of distinct passwords in the embedded list.
-func CommonListSize() int { return len(commonList()) }
+func CommonListSize() int { return len(commonList().entries) }
 
 func inCommonList(s string) bool {
-	_, ok := slices.BinarySearch(commonList(), s)
-	return ok
+	return commonList().has(s)
 }
 
 // foldKey is the form in which passwords and words are compared: NFKC (so
