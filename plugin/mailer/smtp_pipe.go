@@ -84,16 +84,18 @@ func (s *SMTP) pipelined(c *smtpConn, msg *gomail.Msg, reset bool) error {
 		return &pipeError{step: stepPrepare, err: fmt.Errorf("writing the message: %w", err)}
 	}
 
+	// Until the first reply, a failure on a kept connection is its check
+	// failing.
+	first, deadline := stepMail, s.timeout
+	if reset {
+		first, deadline = stepCheck, s.checkTimeout
+	}
 	sc := c.sc
 	if !sc.HasConnection() {
-		return &pipeError{step: stepCheck, err: errors.New("connection closed")}
-	}
-	deadline := s.timeout
-	if reset {
-		deadline = s.checkTimeout
+		return &pipeError{step: first, err: errors.New("connection closed")}
 	}
 	if err := sc.UpdateDeadline(deadline); err != nil {
-		return &pipeError{step: stepCheck, err: err}
+		return &pipeError{step: first, err: err}
 	}
 
 	// The command group, in one write. MAIL FROM carries the parameters
@@ -118,16 +120,15 @@ func (s *SMTP) pipelined(c *smtpConn, msg *gomail.Msg, reset bool) error {
 	}
 	_, _ = w.WriteString("DATA\r\n")
 	if err := w.Flush(); err != nil {
-		// Nothing was answered yet; on a kept connection this is the
-		// check failing.
-		return &pipeError{step: stepCheck, err: err}
+		return &pipeError{step: first, err: err}
 	}
 
 	r := &sc.Text.Reader
 	if reset {
 		if _, _, err := r.ReadResponse(250); err != nil {
-			// Even a reply: the group behind it is in an unknown
-			// state, and the connection is given up.
+			// A refusal too fails the check, as in take: the
+			// connection is given up, with the commands behind the
+			// RSET unanswered and no message content sent.
 			return &pipeError{step: stepCheck, err: err}
 		}
 		if err := sc.UpdateDeadline(s.timeout); err != nil {
