@@ -589,29 +589,39 @@ func TestSMTPRedialsWhenConnectionGoesSilent(t *testing.T) {
 	})
 }
 
+// gone is the recipient the relays of these tests refuse with 550.
+const gone = "gone@example.com"
+
+// sendAroundRefusal sends a good mail, one to gone and a good one again:
+// the refusal must come back permanent and without the address, and the
+// good ones must go.
+func sendAroundRefusal(t *testing.T, s *SMTP) {
+	t.Helper()
+	if err := send(t, s); err != nil {
+		t.Fatal(err)
+	}
+	err := sendTo(t, s, gone)
+	if err == nil {
+		t.Fatal("refused recipient reported as sent")
+	}
+	if !IsPermanent(err) {
+		t.Errorf("550 for the recipient not marked permanent: %v", err)
+	}
+	if strings.Contains(err.Error(), gone) {
+		t.Errorf("error contains the recipient: %v", err)
+	}
+	if err := send(t, s); err != nil {
+		t.Fatalf("good mail after a refused recipient: %v", err)
+	}
+}
+
 func TestSMTPRefusedRecipientDoesNotPoisonConnection(t *testing.T) {
 	bothWays(t, func(t *testing.T, o mailbox.Options) {
 		mb := startMailbox(t, o)
-		const gone = "gone@example.com"
 		mb.RefuseRecipient(gone)
 		s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
 		t.Cleanup(func() { _ = s.Close() })
-		if err := send(t, s); err != nil {
-			t.Fatal(err)
-		}
-		err := sendTo(t, s, gone)
-		if err == nil {
-			t.Fatal("refused recipient reported as sent")
-		}
-		if !IsPermanent(err) {
-			t.Errorf("550 for the recipient not marked permanent: %v", err)
-		}
-		if strings.Contains(err.Error(), gone) {
-			t.Errorf("error contains the recipient: %v", err)
-		}
-		if err := send(t, s); err != nil {
-			t.Fatalf("good mail after a refused recipient: %v", err)
-		}
+		sendAroundRefusal(t, s)
 		// Both good mails over the one connection, which RSET cleared.
 		checkConns(t, mb, 1, 1)
 		for _, m := range mb.Messages() {
@@ -858,8 +868,6 @@ type ruleBreakingRelay struct {
 	stray     int      // bytes of content in the abandoned DATA sessions
 }
 
-const gone = "gone@example.com"
-
 func startRuleBreakingRelay(t *testing.T) *ruleBreakingRelay {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -939,22 +947,7 @@ func TestSMTPPipelinedRefusalAnswered354(t *testing.T) {
 	r := startRuleBreakingRelay(t)
 	s := newSMTP(t, SMTPConfig{Addr: r.ln.Addr().String(), TLS: "none", HelloName: "client.test"})
 	t.Cleanup(func() { _ = s.Close() })
-	if err := send(t, s); err != nil {
-		t.Fatal(err)
-	}
-	err := sendTo(t, s, gone)
-	if err == nil {
-		t.Fatal("refused recipient reported as sent")
-	}
-	if !IsPermanent(err) {
-		t.Errorf("550 for the recipient not marked permanent: %v", err)
-	}
-	if strings.Contains(err.Error(), gone) {
-		t.Errorf("error contains the recipient: %v", err)
-	}
-	if err := send(t, s); err != nil {
-		t.Fatal(err)
-	}
+	sendAroundRefusal(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
