@@ -4,8 +4,9 @@
 //
 // It speaks SMTP through github.com/emersion/go-smtp, so a client talks to it
 // exactly as it would to a production relay: EHLO, optional STARTTLS or
-// implicit TLS, optional AUTH PLAIN, MAIL, RCPT, DATA. It is not meant to
-// face the internet: it stores everything and never relays.
+// implicit TLS, optional AUTH PLAIN, MAIL, RCPT, DATA, with PIPELINING
+// (RFC 2920) offered unless Options.NoPipelining. It is not meant to face
+// the internet: it stores everything and never relays.
 package mailbox
 
 import (
@@ -48,6 +49,13 @@ type Options struct {
 	// first. Default: 1000.
 	MaxMessages int
 
+	// NoPipelining keeps PIPELINING out of the EHLO reply, as a relay
+	// that does not offer it, so that tests can check a client that then
+	// sends one command at a time. (go-smtp always offers it and would
+	// still take pipelined commands.) Plain text only: Start refuses it
+	// with TLS. Default: false, PIPELINING is offered.
+	NoPipelining bool
+
 	// OnMessage, when set, is called (synchronously, on the connection's
 	// goroutine) with every message accepted.
 	OnMessage func(Mail)
@@ -88,6 +96,9 @@ func Start(opts Options) (*Server, error) {
 	}
 	if opts.Password != "" && opts.Username == "" {
 		return nil, errors.New("mailbox: Password set without Username")
+	}
+	if opts.NoPipelining && opts.TLS != nil {
+		return nil, errors.New("mailbox: NoPipelining works in plain text only, without TLS")
 	}
 
 	s := &Server{opts: opts, done: make(chan struct{}), arrived: make(chan struct{}), conns: map[*countedConn]bool{}}
@@ -303,7 +314,7 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	s := l.srv
 	s.mu.Lock()
 	s.accepted++
-	cc := &countedConn{Conn: c, srv: s, id: s.accepted}
+	cc := &countedConn{Conn: c, srv: s, id: s.accepted, noPipelining: s.opts.NoPipelining}
 	s.conns[cc] = true
 	s.mu.Unlock()
 	return cc, nil
@@ -313,9 +324,24 @@ func (l *countingListener) Accept() (net.Conn, error) {
 // closed.
 type countedConn struct {
 	net.Conn
-	srv  *Server
-	id   int
-	once sync.Once
+	srv          *Server
+	id           int
+	once         sync.Once
+	noPipelining bool
+}
+
+// ehloPipelining is the line of go-smtp's EHLO reply that offers
+// PIPELINING. It is never the last line, and go-smtp flushes every line of
+// a reply on its own, so it arrives in a Write of its own.
+const ehloPipelining = "250-PIPELINING\r\n"
+
+// Write drops the EHLO reply's PIPELINING line when the server is not to
+// offer it.
+func (c *countedConn) Write(p []byte) (int, error) {
+	if c.noPipelining && string(p) == ehloPipelining {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
 }
 
 func (c *countedConn) Close() error {

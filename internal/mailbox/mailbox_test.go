@@ -339,3 +339,111 @@ func TestServerCountsDropsAndRefuses(t *testing.T) {
 		t.Errorf("%d open after DropConnections", open)
 	}
 }
+
+// rawSession dials s and says EHLO; it returns the connection and the
+// capabilities the server offered.
+func rawSession(t *testing.T, s *Server) (*textproto.Conn, []string) {
+	t.Helper()
+	c, err := textproto.Dial("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	if _, _, err := c.ReadResponse(220); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.PrintfLine("EHLO client.test"); err != nil {
+		t.Fatal(err)
+	}
+	_, msg, err := c.ReadResponse(250)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c, strings.Split(msg, "\n")[1:]
+}
+
+func offers(caps []string, name string) bool {
+	for _, c := range caps {
+		if strings.EqualFold(strings.Fields(c)[0], name) {
+			return true
+		}
+	}
+	return false
+}
+
+// The server offers PIPELINING and takes a command group sent in one
+// write (RFC 2920): the replies come in order, a refused recipient is
+// answered 550 and the DATA behind it refused with a 5xx, not 354, so no
+// message content is taken; the session then carries the next mail.
+func TestServerPipelining(t *testing.T) {
+	s := start(t, Options{})
+	s.RefuseRecipient("gone@example.com")
+	c, caps := rawSession(t, s)
+	if !offers(caps, "PIPELINING") {
+		t.Fatalf("PIPELINING not offered: %q", caps)
+	}
+	group := func(cmds ...string) {
+		t.Helper()
+		if _, err := c.W.WriteString(strings.Join(cmds, "\r\n") + "\r\n"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.W.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	reply := func(want int) {
+		t.Helper()
+		if code, msg, err := c.ReadResponse(0); err != nil || code != want {
+			t.Fatalf("reply %d %q (%v), want %d", code, msg, err, want)
+		}
+	}
+	replyClass := func(class int) {
+		t.Helper()
+		if code, msg, err := c.ReadResponse(0); err != nil || code/100 != class {
+			t.Fatalf("reply %d %q (%v), want %dxx", code, msg, err, class)
+		}
+	}
+
+	group("MAIL FROM:<a@acme.test>", "RCPT TO:<gone@example.com>", "DATA")
+	reply(250)
+	reply(550)
+	replyClass(5)
+
+	group("RSET", "MAIL FROM:<a@acme.test>", "RCPT TO:<b@example.com>", "RCPT TO:<c@example.com>", "DATA")
+	for _, code := range []int{250, 250, 250, 250, 354} {
+		reply(code)
+	}
+	group(strings.TrimSuffix(sample, "\r\n"), ".", "QUIT")
+	reply(250)
+	reply(221)
+
+	msgs := s.Messages()
+	if len(msgs) != 1 || len(msgs[0].To) != 2 || msgs[0].To[1] != "c@example.com" || msgs[0].Text != "body\n" {
+		t.Fatalf("messages: %+v", msgs)
+	}
+}
+
+func TestServerNoPipelining(t *testing.T) {
+	s := start(t, Options{NoPipelining: true})
+	_, caps := rawSession(t, s)
+	if offers(caps, "PIPELINING") {
+		t.Errorf("PIPELINING offered: %q", caps)
+	}
+	if !offers(caps, "8BITMIME") || !offers(caps, "SIZE") {
+		t.Errorf("other capabilities lost: %q", caps)
+	}
+	if err := smtp.SendMail(s.Addr(), nil, "a@acme.test", []string{"b@example.com"}, []byte(sample)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(s.Messages()); n != 1 {
+		t.Errorf("%d messages", n)
+	}
+
+	cfg, _, err := SelfSignedTLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(Options{NoPipelining: true, TLS: cfg}); err == nil {
+		t.Error("NoPipelining with TLS accepted")
+	}
+}

@@ -97,6 +97,7 @@ type SMTP struct {
 	idleTimeout  time.Duration
 	maxMails     int
 	checkTimeout time.Duration
+	dialer       gomail.DialContextFunc // tests only, with tls none: wraps the connection
 	mu           sync.Mutex
 	idle         []*smtpConn // most recently used last
 	closed       bool
@@ -203,8 +204,7 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 	}
 	if err := s.send(ctx, msg); err != nil {
 		err = s.redact(err, m.To)
-		var se *gomail.SendError
-		if errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 && se.ErrorCode() < 600 {
+		if refusedForGood(err) {
 			return Permanent(err)
 		}
 		return err
@@ -277,6 +277,9 @@ func (s *SMTP) client() (*gomail.Client, error) {
 	}
 	if s.helo != "" {
 		opts = append(opts, gomail.WithHELO(s.helo))
+	}
+	if s.dialer != nil {
+		opts = append(opts, gomail.WithDialContextFunc(s.dialer))
 	}
 	if s.username != "" {
 		opts = append(opts, gomail.WithUsername(s.username), gomail.WithPassword(s.password))

@@ -12,7 +12,9 @@ import (
 
 // Connection reuse. Dialing, greeting, STARTTLS and AUTH cost more than the
 // message itself, so SMTP keeps a connection open between messages and
-// checks it with RSET before the next one.
+// checks it with RSET before the next one. When the relay offers
+// PIPELINING, that RSET goes out with the next message's commands
+// (smtp_pipe.go).
 const (
 	// SMTPIdleTimeout is how long a connection is kept open without a
 	// message to send; then it is closed with QUIT. Relays drop idle
@@ -34,7 +36,9 @@ const (
 	SMTPMaxIdleConns = 1
 
 	// smtpCheckTimeout bounds the RSET that checks a kept connection
-	// before it carries a message (or SMTPConfig.Timeout, when shorter).
+	// before it carries a message (or SMTPConfig.Timeout, when shorter);
+	// with pipelining, the reply to the RSET sent ahead of the message's
+	// commands.
 	// A relay that answers RSET slower than this costs a redial, nothing
 	// more; a connection that went silent (a peer gone without a FIN, a
 	// firewall that forgot it) is given up quickly, so that the redial
@@ -48,15 +52,18 @@ const (
 // smtpConn is one open connection to the relay, with the go-mail client
 // that dialed it.
 type smtpConn struct {
-	client *gomail.Client
-	sc     *gosmtp.Client
-	mails  int         // transactions started on it
-	since  time.Time   // when it was put back idle
-	timer  *time.Timer // closes it once idle for idleTimeout
+	client     *gomail.Client
+	sc         *gosmtp.Client
+	pipelining bool        // the server offers PIPELINING (smtp_pipe.go)
+	mails      int         // transactions started on it
+	since      time.Time   // when it was put back idle
+	timer      *time.Timer // closes it once idle for idleTimeout
+	pipeBuffers
 }
 
 // send delivers msg over a kept connection or a fresh one. A kept
-// connection is checked with RSET first; if the check fails, or the
+// connection is checked with RSET first (in the same write as the
+// message's commands, when it pipelines); if the check fails, or the
 // transaction fails in a way that shows the connection is gone (no
 // answer, or a 4xx such as 421 "closing") before the end of the message
 // was sent, the connection is dropped and msg goes over one fresh
@@ -74,13 +81,16 @@ func (s *SMTP) send(ctx context.Context, msg *gomail.Msg) error {
 			return err
 		}
 	}
-	err := s.transmit(c, msg)
+	err := s.transmit(c, msg, reused)
 	if err != nil && reused && redialable(err, msg) {
 		s.drop(c)
+		if failedCheck(err) {
+			s.dropIdle() // as take does when the check fails there
+		}
 		if c, err = s.dial(ctx); err != nil {
 			return err
 		}
-		err = s.transmit(c, msg)
+		err = s.transmit(c, msg, false)
 	}
 	if err != nil && !keepAfter(err) {
 		s.drop(c)
@@ -94,7 +104,8 @@ func (s *SMTP) send(ctx context.Context, msg *gomail.Msg) error {
 // none. When the newest kept connection fails its check (closed by the
 // server, reset, silent), it and the older ones are closed and take
 // returns nil: the caller dials, and that fresh connection is its one
-// redial.
+// redial. A connection that pipelines is returned unchecked: its RSET goes
+// out with the message's commands, and transmit reports its failure.
 func (s *SMTP) take() *smtpConn {
 	for {
 		s.mu.Lock()
@@ -111,6 +122,9 @@ func (s *SMTP) take() *smtpConn {
 		if time.Since(c.since) >= s.idleTimeout {
 			s.drop(c) // its timer is late; the server may be gone too
 			continue
+		}
+		if c.pipelining {
+			return c
 		}
 		if err := c.check(s.checkTimeout); err != nil {
 			s.drop(c)
@@ -144,13 +158,22 @@ func (s *SMTP) dial(ctx context.Context) (*smtpConn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dial failed: %w", err)
 	}
-	return &smtpConn{client: client, sc: sc}, nil
+	pipelining, _ := sc.Extension("PIPELINING")
+	return &smtpConn{client: client, sc: sc, pipelining: pipelining}, nil
 }
 
-// transmit runs one mail transaction (MAIL, RCPT, DATA) on c.
-func (s *SMTP) transmit(c *smtpConn, msg *gomail.Msg) error {
+// transmit runs one mail transaction (MAIL, RCPT, DATA) on c; kept says
+// that c carried a message before and, when it pipelines, was not checked
+// yet.
+func (s *SMTP) transmit(c *smtpConn, msg *gomail.Msg, kept bool) error {
 	c.mails++
-	if err := c.client.SendWithSMTPClient(c.sc, msg); err != nil {
+	var err error
+	if c.pipelining {
+		err = s.pipelined(c, msg, kept)
+	} else {
+		err = c.client.SendWithSMTPClient(c.sc, msg)
+	}
+	if err != nil {
 		return fmt.Errorf("send failed: %w", err)
 	}
 	return nil
@@ -161,6 +184,10 @@ func (s *SMTP) transmit(c *smtpConn, msg *gomail.Msg) error {
 // of the message was sent (so the server cannot have taken it), and
 // without a permanent answer (which a fresh connection would get again).
 func redialable(err error, msg *gomail.Msg) bool {
+	var pe *pipeError
+	if errors.As(err, &pe) {
+		return pe.step != stepPrepare && !pe.sent && (pe.step == stepCheck || pe.code < 500)
+	}
 	var se *gomail.SendError
 	if msg.IsDelivered() || !errors.As(err, &se) {
 		return false
@@ -179,12 +206,34 @@ func redialable(err error, msg *gomail.Msg) bool {
 // timeout, a reset) the session's state is unknown, and after a 4xx the
 // relay may be limiting this connection: it is closed.
 func keepAfter(err error) bool {
+	var pe *pipeError
+	if errors.As(err, &pe) {
+		return pe.synced && pe.code >= 500 && pe.code < 600
+	}
 	var se *gomail.SendError
 	if !errors.As(err, &se) {
 		return false
 	}
 	code := se.ErrorCode()
 	return code >= 500 && code < 600
+}
+
+// failedCheck reports whether err is the failure of the RSET that checks a
+// kept connection that pipelines.
+func failedCheck(err error) bool {
+	var pe *pipeError
+	return errors.As(err, &pe) && pe.step == stepCheck
+}
+
+// refusedForGood reports whether err is a 5xx answer to the message, its
+// sender or a recipient: a failure that sending again cannot fix.
+func refusedForGood(err error) bool {
+	var pe *pipeError
+	if errors.As(err, &pe) {
+		return pe.step != stepCheck && pe.code >= 500 && pe.code < 600
+	}
+	var se *gomail.SendError
+	return errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 && se.ErrorCode() < 600
 }
 
 // put keeps c for the next message, or closes it when it has carried its

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"net"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"sync"
@@ -336,6 +337,14 @@ func TestRenderedMailRoundTrip(t *testing.T) {
 	}
 }
 
+// bothWays runs f against a mailbox that offers PIPELINING (the pipelined
+// path, smtp_pipe.go) and against one that does not (go-mail's path, one
+// command at a time).
+func bothWays(t *testing.T, f func(t *testing.T, o mailbox.Options)) {
+	t.Run("pipelining", func(t *testing.T) { f(t, mailbox.Options{}) })
+	t.Run("one command at a time", func(t *testing.T) { f(t, mailbox.Options{NoPipelining: true}) })
+}
+
 // sendTo sends the test message to addr.
 func sendTo(t *testing.T, s *SMTP, addr string) error {
 	t.Helper()
@@ -378,94 +387,101 @@ func checkConns(t *testing.T, mb *mailbox.Server, want ...int) {
 }
 
 func TestSMTPKeepsConnectionOpen(t *testing.T) {
-	mb := startMailbox(t, mailbox.Options{})
-	s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
-	const n = 5
-	for i := range n {
-		if err := sendTo(t, s, "user"+strconv.Itoa(i)+"@example.com"); err != nil {
+	bothWays(t, func(t *testing.T, o mailbox.Options) {
+		mb := startMailbox(t, o)
+		s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
+		const n = 5
+		for i := range n {
+			if err := sendTo(t, s, "user"+strconv.Itoa(i)+"@example.com"); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkConns(t, mb, 1, 1, 1, 1, 1)
+		for i, m := range mb.Messages() {
+			if want := "user" + strconv.Itoa(i) + "@example.com"; len(m.To) != 1 || m.To[0] != want {
+				t.Errorf("message %d to %q, want %q", i+1, m.To, want)
+			}
+		}
+		if accepted, open := mb.Connections(); accepted != 1 || open != 1 {
+			t.Errorf("connections: %d accepted, %d open; want 1, 1", accepted, open)
+		}
+
+		// Closed: nothing stays open, and a later send still works, on a
+		// connection of its own that is closed after it.
+		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}
-	}
-	checkConns(t, mb, 1, 1, 1, 1, 1)
-	for i, m := range mb.Messages() {
-		if want := "user" + strconv.Itoa(i) + "@example.com"; len(m.To) != 1 || m.To[0] != want {
-			t.Errorf("message %d to %q, want %q", i+1, m.To, want)
+		waitOpen(t, mb, 0)
+		if err := send(t, s); err != nil {
+			t.Fatalf("send after Close: %v", err)
 		}
-	}
-	if accepted, open := mb.Connections(); accepted != 1 || open != 1 {
-		t.Errorf("connections: %d accepted, %d open; want 1, 1", accepted, open)
-	}
-
-	// Closed: nothing stays open, and a later send still works, on a
-	// connection of its own that is closed after it.
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	waitOpen(t, mb, 0)
-	if err := send(t, s); err != nil {
-		t.Fatalf("send after Close: %v", err)
-	}
-	waitOpen(t, mb, 0)
-	if accepted, _ := mb.Connections(); accepted != 2 {
-		t.Errorf("%d connections accepted, want 2", accepted)
-	}
+		waitOpen(t, mb, 0)
+		if accepted, _ := mb.Connections(); accepted != 2 {
+			t.Errorf("%d connections accepted, want 2", accepted)
+		}
+	})
 }
 
 func TestSMTPRetiresConnections(t *testing.T) {
-	mb := startMailbox(t, mailbox.Options{})
-	s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
-	t.Cleanup(func() { _ = s.Close() })
-	s.maxMails = 2
-	for range 5 {
+	bothWays(t, func(t *testing.T, o mailbox.Options) {
+		mb := startMailbox(t, o)
+		s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
+		t.Cleanup(func() { _ = s.Close() })
+		s.maxMails = 2
+		for range 5 {
+			if err := send(t, s); err != nil {
+				t.Fatal(err)
+			}
+		}
+		checkConns(t, mb, 1, 1, 2, 2, 3)
+
+		// An idle connection is closed after the idle time.
+		s.idleTimeout = 50 * time.Millisecond
+		if err := send(t, s); err != nil { // the third's second mail; it is retired
+			t.Fatal(err)
+		}
+		if err := send(t, s); err != nil { // a fourth, kept idle
+			t.Fatal(err)
+		}
+		waitOpen(t, mb, 0)
 		if err := send(t, s); err != nil {
 			t.Fatal(err)
 		}
-	}
-	checkConns(t, mb, 1, 1, 2, 2, 3)
-
-	// An idle connection is closed after the idle time.
-	s.idleTimeout = 50 * time.Millisecond
-	if err := send(t, s); err != nil { // the third's second mail; it is retired
-		t.Fatal(err)
-	}
-	if err := send(t, s); err != nil { // a fourth, kept idle
-		t.Fatal(err)
-	}
-	waitOpen(t, mb, 0)
-	if err := send(t, s); err != nil {
-		t.Fatal(err)
-	}
-	checkConns(t, mb, 1, 1, 2, 2, 3, 3, 4, 5)
+		checkConns(t, mb, 1, 1, 2, 2, 3, 3, 4, 5)
+	})
 }
 
 func TestSMTPRedialsWhenServerDropsConnection(t *testing.T) {
-	mb := startMailbox(t, mailbox.Options{})
-	s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
-	t.Cleanup(func() { _ = s.Close() })
-	if err := send(t, s); err != nil {
-		t.Fatal(err)
-	}
-	mb.DropConnections() // the relay's idle timeout, without a word
-	waitOpen(t, mb, 0)
-	if err := send(t, s); err != nil {
-		t.Fatalf("send after the server dropped the connection: %v", err)
-	}
-	checkConns(t, mb, 1, 2)
+	bothWays(t, func(t *testing.T, o mailbox.Options) {
+		mb := startMailbox(t, o)
+		s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
+		t.Cleanup(func() { _ = s.Close() })
+		if err := send(t, s); err != nil {
+			t.Fatal(err)
+		}
+		mb.DropConnections() // the relay's idle timeout, without a word
+		waitOpen(t, mb, 0)
+		if err := send(t, s); err != nil {
+			t.Fatalf("send after the server dropped the connection: %v", err)
+		}
+		checkConns(t, mb, 1, 2)
 
-	// The relay restarts on the same port: the kept connection is dead,
-	// the mail goes over a fresh one, once.
-	addr := mb.Addr()
-	if err := mb.Close(); err != nil {
-		t.Fatal(err)
-	}
-	mb2 := startMailbox(t, mailbox.Options{Addr: addr})
-	if err := send(t, s); err != nil {
-		t.Fatalf("send after the server restarted: %v", err)
-	}
-	checkConns(t, mb2, 1)
-	if n := len(mb.Messages()); n != 2 {
-		t.Errorf("the old server got %d messages, want 2", n)
-	}
+		// The relay restarts on the same port: the kept connection is dead,
+		// the mail goes over a fresh one, once.
+		addr := mb.Addr()
+		if err := mb.Close(); err != nil {
+			t.Fatal(err)
+		}
+		o.Addr = addr
+		mb2 := startMailbox(t, o)
+		if err := send(t, s); err != nil {
+			t.Fatalf("send after the server restarted: %v", err)
+		}
+		checkConns(t, mb2, 1)
+		if n := len(mb.Messages()); n != 2 {
+			t.Errorf("the old server got %d messages, want 2", n)
+		}
+	})
 }
 
 // stallProxy forwards TCP connections to a server; Stall makes the
@@ -552,31 +568,35 @@ func (p *stallProxy) Stall() {
 // not after the full timeout, and the mail goes over a fresh connection,
 // once: the whole send stays within the time one send had before reuse.
 func TestSMTPRedialsWhenConnectionGoesSilent(t *testing.T) {
-	mb := startMailbox(t, mailbox.Options{})
-	p := startStallProxy(t, mb.Addr())
-	s := newSMTP(t, SMTPConfig{Addr: p.Addr(), TLS: "none", Timeout: 3 * time.Second})
-	t.Cleanup(func() { _ = s.Close() })
-	s.checkTimeout = 200 * time.Millisecond
-	if err := send(t, s); err != nil {
-		t.Fatal(err)
-	}
-	p.Stall()
-	start := time.Now()
-	if err := send(t, s); err != nil {
-		t.Fatalf("send over a silent kept connection: %v", err)
-	}
-	if took := time.Since(start); took > 2*time.Second {
-		t.Errorf("send took %s: the silent connection was not given up after its check", took)
-	}
-	checkConns(t, mb, 1, 2)
+	bothWays(t, func(t *testing.T, o mailbox.Options) {
+		mb := startMailbox(t, o)
+		p := startStallProxy(t, mb.Addr())
+		s := newSMTP(t, SMTPConfig{Addr: p.Addr(), TLS: "none", Timeout: 3 * time.Second})
+		t.Cleanup(func() { _ = s.Close() })
+		s.checkTimeout = 200 * time.Millisecond
+		if err := send(t, s); err != nil {
+			t.Fatal(err)
+		}
+		p.Stall()
+		start := time.Now()
+		if err := send(t, s); err != nil {
+			t.Fatalf("send over a silent kept connection: %v", err)
+		}
+		if took := time.Since(start); took > 2*time.Second {
+			t.Errorf("send took %s: the silent connection was not given up after its check", took)
+		}
+		checkConns(t, mb, 1, 2)
+	})
 }
 
-func TestSMTPRefusedRecipientDoesNotPoisonConnection(t *testing.T) {
-	mb := startMailbox(t, mailbox.Options{})
-	const gone = "gone@example.com"
-	mb.RefuseRecipient(gone)
-	s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
-	t.Cleanup(func() { _ = s.Close() })
+// gone is the recipient the relays of these tests refuse with 550.
+const gone = "gone@example.com"
+
+// sendAroundRefusal sends a good mail, one to gone and a good one again:
+// the refusal must come back permanent and without the address, and the
+// good ones must go.
+func sendAroundRefusal(t *testing.T, s *SMTP) {
+	t.Helper()
 	if err := send(t, s); err != nil {
 		t.Fatal(err)
 	}
@@ -593,35 +613,47 @@ func TestSMTPRefusedRecipientDoesNotPoisonConnection(t *testing.T) {
 	if err := send(t, s); err != nil {
 		t.Fatalf("good mail after a refused recipient: %v", err)
 	}
-	// Both good mails over the one connection, which RSET cleared.
-	checkConns(t, mb, 1, 1)
-	for _, m := range mb.Messages() {
-		if len(m.To) != 1 || m.To[0] != testTo {
-			t.Errorf("message to %q", m.To)
+}
+
+func TestSMTPRefusedRecipientDoesNotPoisonConnection(t *testing.T) {
+	bothWays(t, func(t *testing.T, o mailbox.Options) {
+		mb := startMailbox(t, o)
+		mb.RefuseRecipient(gone)
+		s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
+		t.Cleanup(func() { _ = s.Close() })
+		sendAroundRefusal(t, s)
+		// Both good mails over the one connection, which RSET cleared.
+		checkConns(t, mb, 1, 1)
+		for _, m := range mb.Messages() {
+			if len(m.To) != 1 || m.To[0] != testTo {
+				t.Errorf("message to %q", m.To)
+			}
 		}
-	}
+	})
 }
 
 // A temporary refusal (451 to DATA) is reported, not retried here (the
 // outbox retries later), and the next mail goes over a fresh connection.
 func TestSMTPTemporaryRefusal(t *testing.T) {
-	mb := startMailbox(t, mailbox.Options{})
-	s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
-	t.Cleanup(func() { _ = s.Close() })
-	if err := send(t, s); err != nil {
-		t.Fatal(err)
-	}
-	mb.SetReject(true)
-	err := send(t, s)
-	if err == nil || IsPermanent(err) {
-		t.Fatalf("451: err = %v, permanent = %v", err, IsPermanent(err))
-	}
-	checkClean(t, err)
-	mb.SetReject(false)
-	if err := send(t, s); err != nil {
-		t.Fatal(err)
-	}
-	checkConns(t, mb, 1, 2)
+	bothWays(t, func(t *testing.T, o mailbox.Options) {
+		mb := startMailbox(t, o)
+		s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
+		t.Cleanup(func() { _ = s.Close() })
+		if err := send(t, s); err != nil {
+			t.Fatal(err)
+		}
+		mb.SetReject(true)
+		err := send(t, s)
+		if err == nil || IsPermanent(err) {
+			t.Fatalf("451: err = %v, permanent = %v", err, IsPermanent(err))
+		}
+		checkClean(t, err)
+		mb.SetReject(false)
+		if err := send(t, s); err != nil {
+			t.Fatal(err)
+		}
+		checkConns(t, mb, 1, 2)
+	})
 }
 
 func TestSMTPReuseWithStartTLSAndAuth(t *testing.T) {
@@ -665,85 +697,288 @@ func TestSMTPReuseWithStartTLSAndAuth(t *testing.T) {
 // Two goroutines send at once (the outbox's walker and the request
 // queue's): every mail arrives once, and one connection is kept.
 func TestSMTPConcurrentSends(t *testing.T) {
-	mb := startMailbox(t, mailbox.Options{})
-	s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
-	var wg sync.WaitGroup
-	for g := range 2 {
-		wg.Go(func() {
-			for i := range 10 {
-				if err := sendTo(t, s, "g"+strconv.Itoa(g)+"-"+strconv.Itoa(i)+"@example.com"); err != nil {
-					t.Error(err)
+	bothWays(t, func(t *testing.T, o mailbox.Options) {
+		mb := startMailbox(t, o)
+		s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
+		var wg sync.WaitGroup
+		for g := range 2 {
+			wg.Go(func() {
+				for i := range 10 {
+					if err := sendTo(t, s, "g"+strconv.Itoa(g)+"-"+strconv.Itoa(i)+"@example.com"); err != nil {
+						t.Error(err)
+					}
 				}
-			}
-		})
-	}
-	wg.Wait()
-	msgs := mb.Messages()
-	seen := map[string]bool{}
-	for _, m := range msgs {
-		seen[m.To[0]] = true
-	}
-	if len(msgs) != 20 || len(seen) != 20 {
-		t.Errorf("%d messages to %d recipients, want 20 and 20", len(msgs), len(seen))
-	}
-	waitOpen(t, mb, 1)
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	waitOpen(t, mb, 0)
+			})
+		}
+		wg.Wait()
+		msgs := mb.Messages()
+		seen := map[string]bool{}
+		for _, m := range msgs {
+			seen[m.To[0]] = true
+		}
+		if len(msgs) != 20 || len(seen) != 20 {
+			t.Errorf("%d messages to %d recipients, want 20 and 20", len(msgs), len(seen))
+		}
+		waitOpen(t, mb, 1)
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		waitOpen(t, mb, 0)
+	})
 }
 
 // The kept connection answers RSET but then 421 to MAIL FROM (the relay
 // is closing it): the mail goes over a fresh connection, once.
 func TestSMTPRedialsAfter421(t *testing.T) {
-	mb := startMailbox(t, mailbox.Options{})
-	s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
-	t.Cleanup(func() { _ = s.Close() })
-	if err := send(t, s); err != nil {
-		t.Fatal(err)
-	}
-	mb.AnswerClosing(1)
-	if err := send(t, s); err != nil {
-		t.Fatalf("send after 421 on the kept connection: %v", err)
-	}
-	checkConns(t, mb, 1, 2)
+	bothWays(t, func(t *testing.T, o mailbox.Options) {
+		mb := startMailbox(t, o)
+		s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
+		t.Cleanup(func() { _ = s.Close() })
+		if err := send(t, s); err != nil {
+			t.Fatal(err)
+		}
+		mb.AnswerClosing(1)
+		if err := send(t, s); err != nil {
+			t.Fatalf("send after 421 on the kept connection: %v", err)
+		}
+		checkConns(t, mb, 1, 2)
 
-	// On a fresh connection a 421 is reported (the outbox retries),
-	// not redialed.
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
-	mb.AnswerClosing(1)
-	if err := send(t, s); err == nil || IsPermanent(err) {
-		t.Fatalf("421 on a fresh connection: err = %v, permanent = %v", err, IsPermanent(err))
-	}
-	checkConns(t, mb, 1, 2)
+		// On a fresh connection a 421 is reported (the outbox retries),
+		// not redialed.
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		mb.AnswerClosing(1)
+		if err := send(t, s); err == nil || IsPermanent(err) {
+			t.Fatalf("421 on a fresh connection: err = %v, permanent = %v", err, IsPermanent(err))
+		}
+		checkConns(t, mb, 1, 2)
+	})
 }
 
 // The server takes the message and the connection dies before its answer
 // to the end of DATA arrives: the send fails (the outbox tries again
 // later), but it is not redialed and sent a second time here.
 func TestSMTPNoSecondSendAfterData(t *testing.T) {
-	var drop atomic.Bool
-	var mb *mailbox.Server
-	mb = startMailbox(t, mailbox.Options{OnMessage: func(mailbox.Mail) {
-		if drop.Load() {
-			mb.DropConnections() // before the 250 is written
+	bothWays(t, func(t *testing.T, o mailbox.Options) {
+		var drop atomic.Bool
+		var mb *mailbox.Server
+		o.OnMessage = func(mailbox.Mail) {
+			if drop.Load() {
+				mb.DropConnections() // before the 250 is written
+			}
 		}
-	}})
-	s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
-	t.Cleanup(func() { _ = s.Close() })
-	if err := send(t, s); err != nil {
+		mb = startMailbox(t, o)
+		s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
+		t.Cleanup(func() { _ = s.Close() })
+		if err := send(t, s); err != nil {
+			t.Fatal(err)
+		}
+		drop.Store(true)
+		err := send(t, s)
+		if err == nil {
+			t.Fatal("send reported done without the server's answer")
+		}
+		if IsPermanent(err) {
+			t.Errorf("lost answer marked permanent: %v", err)
+		}
+		checkClean(t, err)
+		checkConns(t, mb, 1, 1)
+	})
+}
+
+// writeCounter dials as go-mail does (tls none) and counts the writes the
+// client makes on its connections.
+type writeCounter struct{ writes atomic.Int64 }
+
+func (w *writeCounter) dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return &countedWrites{Conn: c, n: &w.writes}, nil
+}
+
+type countedWrites struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countedWrites) Write(p []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(p)
+}
+
+// On a kept connection to a relay that offers PIPELINING a mail costs two
+// writes: RSET, MAIL, RCPT and DATA in one, the message with its end of
+// data in the other. Without PIPELINING every command is a write of its
+// own. The message has lines that are only dots, which must arrive intact
+// (dot-stuffed on the wire).
+func TestSMTPPipelinesOnKeptConnection(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		opts     mailbox.Options
+		min, max int64 // writes per mail on the kept connection
+	}{
+		{"pipelining", mailbox.Options{}, 2, 2},
+		{"one command at a time", mailbox.Options{NoPipelining: true}, 5, 1000},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			mb := startMailbox(t, c.opts)
+			s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "none"})
+			t.Cleanup(func() { _ = s.Close() })
+			var wc writeCounter
+			s.dialer = wc.dial
+			m := testMessage()
+			m.Text = "first line\n.\n..\n.hidden\nlast line\n"
+			m.HTML = "<p>" + strings.Repeat("a long line of HTML ", 500) + "</p>" // several KiB
+			ctx := t.Context()
+			if err := s.Send(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			for i := range 3 {
+				before := wc.writes.Load()
+				if err := s.Send(ctx, m); err != nil {
+					t.Fatal(err)
+				}
+				if n := wc.writes.Load() - before; n < c.min || n > c.max {
+					t.Errorf("mail %d on the kept connection took %d writes, want %d to %d", i+2, n, c.min, c.max)
+				}
+			}
+			checkConns(t, mb, 1, 1, 1, 1)
+			for _, got := range mb.Messages() {
+				if got.Text != m.Text || got.HTML != m.HTML {
+					t.Fatalf("message changed on the way: Text %q", got.Text)
+				}
+			}
+		})
+	}
+}
+
+// ruleBreakingRelay offers PIPELINING but answers 354 to DATA even after
+// it refused every recipient, which RFC 2920 forbids and some relays do.
+// It notes every command line and what happened to each DATA.
+type ruleBreakingRelay struct {
+	ln        net.Listener
+	mu        sync.Mutex
+	commands  []string // "<conn> <command line>"
+	mails     int      // messages ended by a lone "."
+	abandoned int      // DATA sessions the client closed without an end
+	stray     int      // bytes of content in the abandoned DATA sessions
+}
+
+func startRuleBreakingRelay(t *testing.T) *ruleBreakingRelay {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	drop.Store(true)
-	err := send(t, s)
-	if err == nil {
-		t.Fatal("send reported done without the server's answer")
+	r := &ruleBreakingRelay{ln: ln}
+	var wg sync.WaitGroup
+	t.Cleanup(func() {
+		_ = ln.Close()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for id := 1; ; id++ {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			t.Cleanup(func() { _ = c.Close() })
+			wg.Go(func() { r.serve(c, id) })
+		}
+	})
+	return r
+}
+
+func (r *ruleBreakingRelay) serve(c net.Conn, id int) {
+	defer c.Close()
+	tc := textproto.NewConn(c)
+	say := func(lines ...string) { _ = tc.PrintfLine("%s", strings.Join(lines, "\r\n")) }
+	say("220 relay.test ESMTP")
+	for {
+		line, err := tc.ReadLine()
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		r.commands = append(r.commands, strconv.Itoa(id)+" "+line)
+		r.mu.Unlock()
+		verb, _, _ := strings.Cut(strings.ToUpper(line), " ")
+		switch {
+		case verb == "EHLO":
+			say("250-relay.test", "250-PIPELINING", "250-8BITMIME", "250-SMTPUTF8", "250 SIZE 1000000")
+		case verb == "MAIL", verb == "RSET", verb == "NOOP":
+			say("250 2.0.0 OK")
+		case verb == "RCPT" && strings.Contains(line, "<"+gone+">"):
+			say("550 5.1.1 No such user")
+		case verb == "RCPT":
+			say("250 2.1.5 OK")
+		case verb == "DATA":
+			say("354 End data with <CR><LF>.<CR><LF>")
+			if content, err := tc.ReadDotBytes(); err != nil {
+				r.mu.Lock()
+				r.abandoned++
+				r.stray += len(content)
+				r.mu.Unlock()
+				return
+			}
+			r.mu.Lock()
+			r.mails++
+			r.mu.Unlock()
+			say("250 2.0.0 Queued")
+		case verb == "QUIT":
+			say("221 2.0.0 Bye")
+			return
+		default:
+			say("502 5.5.2 Not implemented")
+		}
 	}
-	if IsPermanent(err) {
-		t.Errorf("lost answer marked permanent: %v", err)
+}
+
+// After a refused recipient, a relay that still answers 354 to DATA gets
+// no message content (not even an empty message) and the connection is
+// given up; the refusal is reported as permanent, without the address,
+// and the next mail goes over a fresh connection. MAIL FROM carries the
+// parameters go-mail would add for what the relay offers.
+func TestSMTPPipelinedRefusalAnswered354(t *testing.T) {
+	r := startRuleBreakingRelay(t)
+	s := newSMTP(t, SMTPConfig{Addr: r.ln.Addr().String(), TLS: "none", HelloName: "client.test"})
+	t.Cleanup(func() { _ = s.Close() })
+	sendAroundRefusal(t, s)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
-	checkClean(t, err)
-	checkConns(t, mb, 1, 1)
+
+	mail := "MAIL FROM:<no-reply@acme.test> BODY=8BITMIME SMTPUTF8"
+	want := []string{
+		"1 EHLO client.test",
+		"1 " + mail, "1 RCPT TO:<" + testTo + ">", "1 DATA",
+		"1 RSET", "1 " + mail, "1 RCPT TO:<" + gone + ">", "1 DATA",
+		"2 EHLO client.test",
+		"2 " + mail, "2 RCPT TO:<" + testTo + ">", "2 DATA",
+		"2 QUIT",
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r.mu.Lock()
+		got, mails, abandoned, stray := append([]string(nil), r.commands...), r.mails, r.abandoned, r.stray
+		r.mu.Unlock()
+		if strings.Join(got, "\n") == strings.Join(want, "\n") && abandoned == 1 {
+			if mails != 2 {
+				t.Errorf("%d messages arrived, want 2", mails)
+			}
+			if stray != 0 {
+				t.Errorf("%d bytes sent after the 354 that followed the refusal", stray)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("relay saw:\n%s\nwant:\n%s\n(%d messages, %d DATA abandoned, want 2 and 1)",
+				strings.Join(got, "\n"), strings.Join(want, "\n"), mails, abandoned)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
