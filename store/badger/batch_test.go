@@ -156,3 +156,33 @@ func TestAwaitCommit(t *testing.T) {
 		t.Fatalf("on a closed store: AwaitCommit %v, Put %v; want the same kind of error", err, putErr)
 	}
 }
+
+// BenchmarkAwaitCommit is the wait of a request over its limit
+// (store.Committer) with nothing else written: 8 callers at once on 2
+// cores, so that batches of waits alone commit the marker. cpu-ns/op is
+// the process's CPU per wait, Badger's goroutines included; waits/batch
+// how many waits shared one commit.
+//
+//	go test -run '^$' -bench AwaitCommit -benchtime 200000x -cpu 2 ./store/badger/
+func BenchmarkAwaitCommit(b *testing.B) {
+	s, err := Open(Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	b.SetParallelism(4)
+	c0, n0 := processCPU(), s.batch.batches.Load()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.AwaitCommit(ctx); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(processCPU()-c0)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(b.N)/float64(s.batch.batches.Load()-n0), "waits/batch")
+}
