@@ -55,14 +55,21 @@ func newQueueWalk(seq, tail, prefix string) queueWalk {
 // finishedSet is a set of entry numbers shared by the workers (add) and
 // the walker (take, prune).
 type finishedSet struct {
-	mu sync.Mutex
-	m  map[int64]struct{}
+	mu   sync.Mutex
+	m    map[int64]struct{}
+	peak int // the most numbers m held since it was made
 }
+
+// shrinkAt is the size past which an emptied map is replaced: a Go map
+// keeps the room it grew to, so a set (or a shard of counters) that held
+// a flood's worth of keys would hold on to megabytes once it is empty.
+const shrinkAt = 1024
 
 // add records that entry n is gone from the store for good.
 func (f *finishedSet) add(n int64) {
 	f.mu.Lock()
 	f.m[n] = struct{}{}
+	f.peak = max(f.peak, len(f.m))
 	f.mu.Unlock()
 }
 
@@ -82,6 +89,9 @@ func (f *finishedSet) prune(tail int64) {
 		if tail < 0 || n <= tail {
 			delete(f.m, n)
 		}
+	}
+	if len(f.m) == 0 && f.peak > shrinkAt {
+		f.m, f.peak = map[int64]struct{}{}, 0
 	}
 }
 

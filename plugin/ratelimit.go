@@ -37,6 +37,7 @@ type counterShard struct {
 	// storeUntil: until then, keys new to the shard are counted in the
 	// store (the shard was full less than their window ago).
 	storeUntil time.Time
+	peak       int // the most keys m held since it was made (see shrinkAt)
 }
 
 type window struct {
@@ -70,6 +71,7 @@ func (c *localCounter) incr(key string, now time.Time, d time.Duration) (int64, 
 		}
 		w = &window{until: now.Add(d)}
 		s.m[key] = w
+		s.peak = max(s.peak, len(s.m))
 	}
 	w.n++
 	return w.n, true
@@ -84,6 +86,9 @@ func (c *localCounter) sweep(now time.Time) {
 			if !now.Before(w.until) {
 				delete(s.m, k)
 			}
+		}
+		if len(s.m) == 0 && s.peak > shrinkAt {
+			s.m, s.peak = map[string]*window{}, 0
 		}
 		s.mu.Unlock()
 	}

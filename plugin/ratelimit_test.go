@@ -2,6 +2,8 @@ package plugin
 
 import (
 	"fmt"
+	"runtime"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -79,4 +81,44 @@ func TestLocalCounterBounded(t *testing.T) {
 	if n, ok := c.incr(refused, now.Add(3*time.Minute), time.Minute); !ok || n != 1 {
 		t.Fatalf("after the window the key is counted here from 1, got %d, %v", n, ok)
 	}
+}
+
+// Once a flood's windows have ended, the counter gives back the room its
+// maps grew to (a Go map keeps it when emptied key by key), and so does a
+// walker's finished set once the tail passed its numbers.
+func TestLocalCounterShrinksAfterFlood(t *testing.T) {
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	c := newLocalCounter()
+	f := &finishedSet{m: map[int64]struct{}{}}
+	now := time.Unix(1000, 0)
+	base := heap()
+	for i := range localCounterMax {
+		c.incr("ident-"+strconv.Itoa(i), now, time.Minute)
+		f.add(int64(i + 1))
+	}
+	full := heap()
+	if full-base < 8<<20 {
+		t.Fatalf("the full counter and set hold %d KiB, want several MiB (the test measures nothing)", (full-base)>>10)
+	}
+	c.sweep(now.Add(time.Minute))
+	f.prune(localCounterMax)
+	after := heap()
+	t.Logf("heap: %d KiB before, %d KiB full, %d KiB after the sweep", base>>10, full>>10, after>>10)
+	if after > base+(full-base)/10 {
+		t.Errorf("after the sweep the heap is %d KiB above where it started, full it was %d KiB above", (after-base)>>10, (full-base)>>10)
+	}
+	if n, ok := c.incr("ident-0", now.Add(time.Minute), time.Minute); !ok || n != 1 {
+		t.Fatalf("after the sweep a key counts from 1 again, got %d, %v", n, ok)
+	}
+	f.add(localCounterMax + 5)
+	if !f.has(localCounterMax+5) || f.has(7) {
+		t.Fatal("the finished set is wrong after shrinking")
+	}
+	runtime.KeepAlive(c)
+	runtime.KeepAlive(f)
 }
