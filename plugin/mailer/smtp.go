@@ -97,7 +97,7 @@ type SMTP struct {
 	idleTimeout  time.Duration
 	maxMails     int
 	checkTimeout time.Duration
-	dialer       gomail.DialContextFunc // tests only, with tls none: wraps the connection
+	dialer       gomail.DialContextFunc // tests only, not with implicit TLS: dials the TCP connection
 	mu           sync.Mutex
 	idle         []*smtpConn // most recently used last
 	closed       bool
@@ -255,7 +255,7 @@ func (s *SMTP) build(m Message) (*gomail.Msg, error) {
 // concurrent sends. It sends no NOOP before a message and no RSET after
 // one: the connection's owner sends RSET before reusing a kept connection
 // (smtp_conn.go), which both checks it and resets it.
-func (s *SMTP) client() (*gomail.Client, error) {
+func (s *SMTP) client(dial gomail.DialContextFunc) (*gomail.Client, error) {
 	opts := []gomail.Option{
 		gomail.WithPort(s.port),
 		gomail.WithTimeout(s.timeout),
@@ -278,8 +278,8 @@ func (s *SMTP) client() (*gomail.Client, error) {
 	if s.helo != "" {
 		opts = append(opts, gomail.WithHELO(s.helo))
 	}
-	if s.dialer != nil {
-		opts = append(opts, gomail.WithDialContextFunc(s.dialer))
+	if dial != nil {
+		opts = append(opts, gomail.WithDialContextFunc(dial))
 	}
 	if s.username != "" {
 		opts = append(opts, gomail.WithUsername(s.username), gomail.WithPassword(s.password))

@@ -12,17 +12,14 @@ type Checker interface {
 // Check implements Checker: the server must greet, take STARTTLS (or
 // implicit TLS) as configured, and accept AUTH when credentials are set.
 // No message is sent. The error holds neither the password nor a body.
+// It dials as a send does (dial, which closes the connection when a step
+// fails) and ends with QUIT.
 func (s *SMTP) Check(ctx context.Context) error {
-	client, err := s.client()
+	c, err := s.dial(ctx)
 	if err != nil {
 		return s.redact(err, "")
 	}
-	if err := client.DialWithContext(ctx); err != nil {
-		return s.redact(err, "")
-	}
-	if err := client.Close(); err != nil {
-		return s.redact(err, "")
-	}
+	s.quit(c)
 	return nil
 }
 

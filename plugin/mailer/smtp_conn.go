@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	gomail "github.com/wneessen/go-mail"
@@ -149,13 +150,40 @@ func (c *smtpConn) check(d time.Duration) error {
 
 // dial opens, greets and (as configured) secures and authenticates a
 // fresh connection.
+//
+// go-mail leaves the connection open when the greeting, EHLO, STARTTLS or
+// AUTH fails (until the garbage collector finds it): a wrong password or
+// a relay that turns clients away at the greeting would hold one socket
+// per attempt. In plain text and with STARTTLS the TCP connection is
+// dialed here, as go-mail would, so that it is closed then. With implicit
+// TLS go-mail must dial itself (it counts the session as encrypted only
+// then, and offers AUTH PLAIN and LOGIN only to such sessions).
 func (s *SMTP) dial(ctx context.Context) (*smtpConn, error) {
-	client, err := s.client()
+	var conn net.Conn
+	var dialFn gomail.DialContextFunc
+	if s.mode != TLSImplicit {
+		base := s.dialer
+		if base == nil {
+			var d net.Dialer
+			base = d.DialContext
+		}
+		dialFn = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := base(ctx, network, addr)
+			if err == nil {
+				conn = c
+			}
+			return c, err
+		}
+	}
+	client, err := s.client(dialFn)
 	if err != nil {
 		return nil, err
 	}
 	sc, err := client.DialToSMTPClientWithContext(ctx)
 	if err != nil {
+		if conn != nil {
+			_ = conn.Close()
+		}
 		return nil, fmt.Errorf("dial failed: %w", err)
 	}
 	pipelining, _ := sc.Extension("PIPELINING")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -214,6 +215,48 @@ func TestSMTPAuth(t *testing.T) {
 	}
 	if n := len(mb.Messages()); n != 1 {
 		t.Errorf("%d messages arrived, want 1", n)
+	}
+}
+
+// A connection on which a step before the first message fails (here
+// STARTTLS, required but not offered) is closed at once, on a send and on
+// the self-test's Check: go-mail leaves it open until the garbage
+// collector finds it (with GC off here, for good). A Check that succeeds
+// ends with QUIT, and a failed AUTH closes its connection too.
+func TestSMTPClosesConnectionWhenDialFails(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(-1))
+	mb := startMailbox(t, mailbox.Options{}) // offers no STARTTLS
+	s := newSMTP(t, SMTPConfig{Addr: mb.Addr(), TLS: "starttls"})
+	for range 3 {
+		if err := send(t, s); err == nil || !strings.Contains(err.Error(), "STARTTLS") {
+			t.Fatalf("send without the STARTTLS required: %v", err)
+		}
+	}
+	if err := s.Check(context.Background()); err == nil {
+		t.Fatal("Check without the STARTTLS required succeeded")
+	}
+	if accepted, _ := mb.Connections(); accepted != 4 {
+		t.Fatalf("%d connections, want 4", accepted)
+	}
+	waitOpen(t, mb, 0)
+
+	auth := startMailbox(t, mailbox.Options{Username: testUser, Password: testPassword})
+	bad := newSMTP(t, SMTPConfig{Addr: auth.Addr(), TLS: "none", Username: testUser, Password: testPassword + "-wrong"})
+	if err := bad.Check(context.Background()); err == nil {
+		t.Fatal("Check with a wrong password succeeded")
+	} else if strings.Contains(err.Error(), "-wrong") {
+		t.Errorf("error contains the password: %v", err)
+	}
+	good := newSMTP(t, SMTPConfig{Addr: auth.Addr(), TLS: "none", Username: testUser, Password: testPassword})
+	if err := good.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if accepted, _ := auth.Connections(); accepted != 2 {
+		t.Fatalf("%d connections, want 2", accepted)
+	}
+	waitOpen(t, auth, 0)
+	if n := len(mb.Messages()) + len(auth.Messages()); n != 0 {
+		t.Errorf("%d messages arrived, want none", n)
 	}
 }
 
