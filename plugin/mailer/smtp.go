@@ -76,10 +76,10 @@ type SMTPConfig struct {
 	HelloName string
 }
 
-// SMTP sends messages through one SMTP relay. It keeps connections open
-// between messages (at most SMTPMaxIdleConns of them, each for
-// SMTPIdleTimeout without a message and SMTPMaxMailsPerConn messages at
-// most); Close closes them. It is safe for concurrent use.
+// SMTP sends messages through one SMTP relay. It keeps one connection open
+// between messages (for SMTPIdleTimeout without a message and
+// SMTPMaxMailsPerConn messages at most); Close closes it. It is safe for
+// concurrent use.
 type SMTP struct {
 	host     string
 	port     int
@@ -99,9 +99,15 @@ type SMTP struct {
 	checkTimeout time.Duration
 	dialer       gomail.DialContextFunc // tests only, not with implicit TLS: dials the TCP connection
 	mu           sync.Mutex
-	idle         []*smtpConn // most recently used last
-	closed       bool
-	expiring     sync.WaitGroup // idle connections being closed by their timer
+	// idle is the kept connection, nil when there is none. Two
+	// goroutines of the engine send (the outbox's walker and the request
+	// queue's); at the rate password mails go out they seldom send at
+	// once, and when they do, the second connection is closed after its
+	// message rather than kept: one kept connection is all a relay sees
+	// of an idle instance.
+	idle     *smtpConn
+	closed   bool
+	expiring sync.WaitGroup // a kept connection being closed by its timer
 }
 
 // NewSMTP checks cfg and returns a sender for it. Errors name the option at

@@ -28,14 +28,6 @@ const (
 	// relay's per-connection limits are respected.
 	SMTPMaxMailsPerConn = 100
 
-	// SMTPMaxIdleConns is how many idle connections are kept. Two
-	// goroutines of the engine send (the outbox's walker and the
-	// request queue's); at the rate password mails go out they seldom
-	// send at once, and when they do, the second connection is closed
-	// after its message rather than kept: one kept connection is all a
-	// relay sees of an idle instance.
-	SMTPMaxIdleConns = 1
-
 	// smtpCheckTimeout bounds the RSET that checks a kept connection
 	// before it carries a message (or SMTPConfig.Timeout, when shorter);
 	// with pipelining, the reply to the RSET sent ahead of the message's
@@ -101,39 +93,29 @@ func (s *SMTP) send(ctx context.Context, msg *gomail.Msg) error {
 	return err
 }
 
-// take returns a kept connection that answered RSET, or nil when there is
-// none. When the newest kept connection fails its check (closed by the
-// server, reset, silent), it and the older ones are closed and take
-// returns nil: the caller dials, and that fresh connection is its one
-// redial. A connection that pipelines is returned unchecked: its RSET goes
-// out with the message's commands, and transmit reports its failure.
+// take returns the kept connection, checked with RSET, or nil when there
+// is none. When it fails its check (closed by the server, reset, silent)
+// it is closed and take returns nil: the caller dials, and that fresh
+// connection is its one redial. A connection that pipelines is returned
+// unchecked: its RSET goes out with the message's commands, and transmit
+// reports its failure.
 func (s *SMTP) take() *smtpConn {
-	for {
-		s.mu.Lock()
-		n := len(s.idle)
-		if n == 0 {
-			s.mu.Unlock()
-			return nil
-		}
-		c := s.idle[n-1]
-		s.idle[n-1] = nil
-		s.idle = s.idle[:n-1]
-		s.mu.Unlock()
-		c.timer.Stop() // its expiry no longer finds it idle, if it fires
-		if time.Since(c.since) >= s.idleTimeout {
-			s.drop(c) // its timer is late; the server may be gone too
-			continue
-		}
-		if c.pipelining {
-			return c
-		}
-		if err := c.check(s.checkTimeout); err != nil {
-			s.drop(c)
-			s.dropIdle()
-			return nil
-		}
+	c := s.takeIdle(false)
+	if c == nil {
+		return nil
+	}
+	if time.Since(c.since) >= s.idleTimeout {
+		s.drop(c) // its timer is late; the server may be gone too
+		return nil
+	}
+	if c.pipelining {
 		return c
 	}
+	if err := c.check(s.checkTimeout); err != nil {
+		s.drop(c)
+		return nil
+	}
+	return c
 }
 
 // check sends RSET within d: it tells a live connection from a dead one
@@ -265,10 +247,10 @@ func refusedForGood(err error) bool {
 }
 
 // put keeps c for the next message, or closes it when it has carried its
-// share, enough connections are kept already, or s is closed.
+// share, another connection is kept already, or s is closed.
 func (s *SMTP) put(c *smtpConn) {
 	s.mu.Lock()
-	if s.closed || c.mails >= s.maxMails || len(s.idle) >= SMTPMaxIdleConns {
+	if s.closed || c.mails >= s.maxMails || s.idle != nil {
 		s.mu.Unlock()
 		s.quit(c)
 		return
@@ -279,22 +261,16 @@ func (s *SMTP) put(c *smtpConn) {
 	} else {
 		c.timer.Reset(s.idleTimeout)
 	}
-	s.idle = append(s.idle, c)
+	s.idle = c
 	s.mu.Unlock()
 }
 
-// expire closes c if it is still idle.
+// expire closes c if it is still the kept connection.
 func (s *SMTP) expire(c *smtpConn) {
 	s.mu.Lock()
-	found := false
-	for i, ic := range s.idle {
-		if ic == c {
-			s.idle = append(s.idle[:i], s.idle[i+1:]...)
-			found = true
-			break
-		}
-	}
+	found := s.idle == c
 	if found {
+		s.idle = nil
 		s.expiring.Add(1)
 	}
 	s.mu.Unlock()
@@ -304,23 +280,23 @@ func (s *SMTP) expire(c *smtpConn) {
 	}
 }
 
-// takeIdle removes every idle connection from the pool and returns them;
-// their timers no longer fire.
-func (s *SMTP) takeIdle(close bool) []*smtpConn {
+// takeIdle takes the kept connection out of s (nil when there is none);
+// its timer no longer fires. With close, s keeps none from then on.
+func (s *SMTP) takeIdle(close bool) *smtpConn {
 	s.mu.Lock()
-	idle := s.idle
+	c := s.idle
 	s.idle = nil
 	s.closed = s.closed || close
 	s.mu.Unlock()
-	for _, c := range idle {
+	if c != nil {
 		c.timer.Stop()
 	}
-	return idle
+	return c
 }
 
-// dropIdle closes every idle connection without a word.
+// dropIdle closes the kept connection, if any, without a word.
 func (s *SMTP) dropIdle() {
-	for _, c := range s.takeIdle(false) {
+	if c := s.takeIdle(false); c != nil {
 		s.drop(c)
 	}
 }
@@ -339,12 +315,12 @@ func (s *SMTP) quit(c *smtpConn) {
 	_ = c.sc.Close()
 }
 
-// Close closes the idle connections, and makes every connection in use
+// Close closes the kept connection, and makes every connection in use
 // close when its message is sent; Send still works afterwards, on a fresh
-// connection per message. Close returns once no idle connection is left
+// connection per message. Close returns once no kept connection is left
 // open. It always returns nil; calling it again does nothing more.
 func (s *SMTP) Close() error {
-	for _, c := range s.takeIdle(true) {
+	if c := s.takeIdle(true); c != nil {
 		s.quit(c)
 	}
 	s.expiring.Wait()
