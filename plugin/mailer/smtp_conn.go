@@ -95,8 +95,9 @@ func (s *SMTP) send(ctx context.Context, msg *gomail.Msg) error {
 
 // take returns the kept connection, checked with RSET, or nil when there
 // is none. When it fails its check (closed by the server, reset, silent)
-// it is closed and take returns nil: the caller dials, and that fresh
-// connection is its one redial. A connection that pipelines is returned
+// it is closed, and so is one another send kept meanwhile (the relay has
+// likely dropped that too), and take returns nil: the caller dials, and
+// that fresh connection is its one redial. A connection that pipelines is returned
 // unchecked: its RSET goes out with the message's commands, and transmit
 // reports its failure.
 func (s *SMTP) take() *smtpConn {
@@ -113,6 +114,7 @@ func (s *SMTP) take() *smtpConn {
 	}
 	if err := c.check(s.checkTimeout); err != nil {
 		s.drop(c)
+		s.dropIdle()
 		return nil
 	}
 	return c
