@@ -477,18 +477,6 @@ drain() {
 	log "drain: Caddy still busy after 60s; measuring anyway"
 }
 
-# idle_wait: until Caddy takes under 15% of a core over 0.2s (at most 60s).
-idle_wait() {
-	local i t0 t1
-	for i in $(seq 300); do
-		t0=$(proc_ticks "$CADDY_PID")
-		sleep 0.2
-		t1=$(proc_ticks "$CADDY_PID")
-		(((t1 - t0) * 100 <= 3 * CLK_TCK)) && return 0
-	done
-	log "idle_wait: Caddy still busy after 60s"
-}
-
 # ---- (a) pass-through ---------------------------------------------------------
 # bench/pass.sh: its own Caddy, pinned; sets A_* and PASS_SECTION.
 PASS_TOOL="wrk (1 thread)"
@@ -636,7 +624,7 @@ complete_run() { # complete_run <label> <tokens> <conns> <first user>
 	# at a time, behind the completes: the figure above counts those sent
 	# during the completes only. Caddy's CPU until it is idle again counts
 	# every one of them (and the Badger work the completes left).
-	idle_wait
+	drain
 	line+=" caddy_all_us=$(calc "($(proc_ticks "$CADDY_PID") - ${CPU0[0]}) / $CLK_TCK * 1e6 / $(field "$line" ok)")"
 	line+=" updates=$(($(upstream_stat updates) - u0))"
 	C[$label]=$line
