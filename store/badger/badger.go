@@ -91,6 +91,8 @@ type Store struct {
 	disk *diskGuard // nil in memory; see diskspace.go
 
 	batch *batcher // commits concurrent Puts together; see batch.go
+
+	owners *ownerFilter // which owners may have index entries; see ownerfilter.go
 }
 
 const (
@@ -141,6 +143,11 @@ func Open(opts Options) (*Store, error) {
 		seed:   maphash.MakeSeed(),
 		leases: newLeases(),
 		batch:  &batcher{db: db},
+		owners: newOwnerFilter(),
+	}
+	if err := s.owners.fill(db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store/badger: reading the owner index: %w", err)
 	}
 	var nonce [16]byte
 	if _, err := rand.Read(nonce[:]); err != nil {

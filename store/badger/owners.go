@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
 
@@ -20,6 +21,9 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string) (int, error) {
 	}
 	defer s.mu.RUnlock()
 
+	if !s.owners.mayHave(owner, time.Now().Unix()) {
+		return 0, nil
+	}
 	prefix := ownerPrefix(owner)
 	removed := 0
 	for {

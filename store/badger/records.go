@@ -26,6 +26,9 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	if owner == "" {
 		return s.write(ctx, op, entry)
 	}
+	// The filter first: a DeleteOwner that could find the entry finds the
+	// filter raised (ownerfilter.go).
+	s.owners.add(owner, exp)
 	return s.write(ctx, op, entry, &badgerdb.Entry{Key: ownerKey(owner, key), ExpiresAt: exp})
 }
 
