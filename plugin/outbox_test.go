@@ -3,6 +3,7 @@ package plugin
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -97,4 +98,58 @@ func TestOutboxSurvivesRestart(t *testing.T) {
 	next.Start()
 	defer next.Stop()
 	waitMail(t, h.mail, 10*time.Second)
+}
+
+// Outbox entries are numbered in blocks (one store Add per outboxBlock
+// mails): every mail still goes out once, the sequence counts the
+// numbers reserved, and the pending count is mail, not unused numbers.
+func TestOutboxNumbersInBlocks(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	const n = outboxBlock + 4
+	for i := range n {
+		u := User{ID: "u" + strconv.Itoa(i), Email: "user" + strconv.Itoa(i) + "@example.test"}
+		h.e.queueChangedMail(ctx, u, "192.0.2.1")
+	}
+	if seq, err := h.e.counter(ctx, outboxSeq); err != nil || seq != 2*outboxBlock {
+		t.Fatalf("%s = %d, %v after %d mails; want %d (two blocks)", outboxSeq, seq, err, n, 2*outboxBlock)
+	}
+	waitPending := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			got := len(h.mail.Messages())
+			pending, err := h.e.OutboxPending(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got == want && pending == 0 {
+				return
+			}
+			if got > want {
+				t.Fatalf("%d mails arrived; want %d", got, want)
+			}
+			if time.Now().After(deadline) {
+				// Without the block's unused numbers taken out, pending
+				// stays at the rest of the block until missingGrace.
+				t.Fatalf("%d of %d mails arrived, %d pending", got, want, pending)
+			}
+		}
+	}
+	waitPending(n)
+	to := map[string]bool{}
+	for _, m := range h.mail.Messages() {
+		if to[m.To[0]] {
+			t.Fatalf("%s got two mails", m.To[0])
+		}
+		to[m.To[0]] = true
+	}
+
+	// A block is not used past outboxBlockLife: the next mail opens a
+	// new one, and the walker still sends it.
+	time.Sleep(outboxBlockLife + 100*time.Millisecond)
+	h.e.queueChangedMail(ctx, User{ID: "late", Email: "late@example.test"}, "192.0.2.1")
+	if seq, err := h.e.counter(ctx, outboxSeq); err != nil || seq != 3*outboxBlock {
+		t.Fatalf("%s = %d, %v; want %d (a third block)", outboxSeq, seq, err, 3*outboxBlock)
+	}
+	waitPending(n + 1)
 }

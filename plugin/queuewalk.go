@@ -27,8 +27,9 @@ const missingGrace = 5 * time.Second
 // queueWalk is one walker's view of a queue. It is used by one goroutine.
 type queueWalk struct {
 	seq, tail, prefix string
-	// block is how many entry numbers one step of seq stands for (the
-	// request queue hands out numbers in blocks); 1 for the outbox.
+	// block is how many entry numbers one step of seq stands for: the
+	// request queue counts blocks of numbers; 1 for the outbox, whose seq
+	// counts numbers (it reserves a block with one store.Add).
 	block int64
 	// missing records when an entry number was first seen without its
 	// entry, by number.
@@ -79,6 +80,19 @@ func (f *finishedSet) has(n int64) bool {
 	defer f.mu.Unlock()
 	_, ok := f.m[n]
 	return ok
+}
+
+// countAfter counts the numbers above tail.
+func (f *finishedSet) countAfter(tail int64) int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n int64
+	for k := range f.m {
+		if k > tail {
+			n++
+		}
+	}
+	return n
 }
 
 // prune forgets every number up to tail (all, when tail < 0).

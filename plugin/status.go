@@ -56,7 +56,10 @@ func (e *Engine) Status(ctx context.Context) (*Status, error) {
 }
 
 // OutboxPending counts the outbox entries not yet settled: the entries
-// numbered after the tail (see outbox.go). 0 when mail is off.
+// numbered after the tail (see outbox.go) that this instance does not know
+// to be settled or unused. 0 when mail is off. With several instances on
+// one store, another instance's settled entries and unused numbers count
+// until the walkers pass them (missingGrace).
 func (e *Engine) OutboxPending(ctx context.Context) (int64, error) {
 	if e.mail == nil {
 		return 0, nil
@@ -72,7 +75,10 @@ func (e *Engine) OutboxPending(ctx context.Context) (int64, error) {
 	if head < tail {
 		return 0, nil
 	}
-	return head - tail, nil
+	// Not mail: entries sent behind an unsent one (the tail waits for
+	// it), and numbers reserved in blocks that no entry has.
+	done := e.mail.walk.finished.countAfter(tail) + e.mail.unusedAfter(tail)
+	return max(head-tail-done, 0), nil
 }
 
 // MailBudgetUse returns how many reset mails the global mail budget has

@@ -59,6 +59,11 @@ type Store interface {
 	// increments keep that expiry.
 	Incr(ctx context.Context, key string, ttl time.Duration) (int64, error)
 
+	// Add adds delta (positive) to the counter under key and returns the
+	// new value, as Incr does for one: a queue reserves a block of entry
+	// numbers with one call.
+	Add(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error)
+
 	// Close releases the backend. It is idempotent.
 	Close() error
 }

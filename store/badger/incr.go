@@ -3,6 +3,7 @@ package badger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"hash/maphash"
 	"strconv"
 	"time"
@@ -19,7 +20,19 @@ var errNotCounter = errors.New("store/badger: incr: the key holds a value that i
 // Incr implements store.Store. A counter is stored as its decimal text, so
 // Get on a counter's key returns, say, "3".
 func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
-	const op = "incr"
+	return s.add(ctx, "incr", key, 1, ttl)
+}
+
+// Add implements store.Store.
+func (s *Store) Add(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+	const op = "add"
+	if delta < 1 {
+		return 0, fmt.Errorf("store/badger: %s: delta %d is not positive", op, delta)
+	}
+	return s.add(ctx, op, key, delta, ttl)
+}
+
+func (s *Store) add(ctx context.Context, op, key string, delta int64, ttl time.Duration) (int64, error) {
 	if err := checkTTL(op, ttl); err != nil {
 		return 0, err
 	}
@@ -61,7 +74,7 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 		case !errors.Is(err, badgerdb.ErrKeyNotFound):
 			return err
 		}
-		n = cur + 1
+		n = cur + delta
 		raw := record.Encode(owner, strconv.AppendInt(nil, n, 10))
 		return txn.SetEntry(&badgerdb.Entry{Key: pk, Value: raw, ExpiresAt: exp})
 	})

@@ -137,7 +137,19 @@ var errNotCounter = errors.New("store/redis: incr: the key holds a value that is
 // in store/badger, Get on a counter's key returns, say, "3"); the first
 // increment sets the TTL, later ones keep it (KEEPTTL).
 func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64, error) {
-	const op = "incr"
+	return s.add(ctx, "incr", key, 1, ttl)
+}
+
+// Add implements store.Store.
+func (s *Store) Add(ctx context.Context, key string, delta int64, ttl time.Duration) (int64, error) {
+	const op = "add"
+	if delta < 1 {
+		return 0, fmt.Errorf("store/redis: %s: delta %d is not positive", op, delta)
+	}
+	return s.add(ctx, op, key, delta, ttl)
+}
+
+func (s *Store) add(ctx context.Context, op, key string, delta int64, ttl time.Duration) (int64, error) {
 	if err := checkTTL(op, ttl); err != nil {
 		return 0, err
 	}
@@ -146,7 +158,7 @@ func (s *Store) Incr(ctx context.Context, key string, ttl time.Duration) (int64,
 	}
 	n, err := s.run(ctx, incrScript,
 		[]string{s.keyPrefix + key},
-		milliseconds(ttl),
+		milliseconds(ttl), delta,
 	).Int64()
 	if err != nil {
 		return 0, s.mapError(op, err)

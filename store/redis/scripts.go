@@ -134,20 +134,22 @@ redis.call('DEL', KEYS[1])
 return n
 `)
 
-// incrScript adds one to a counter stored as decimal text. A new counter
+// incrScript adds ARGV[2] to a counter stored as decimal text. A new counter
 // gets the TTL; an existing one keeps its expiry (KEEPTTL) and owner.
 // It returns the new count.
 //
 //	KEYS[1] the key
 //	ARGV[1] TTL in milliseconds
+//	ARGV[2] what to add (1 for Incr)
 //
 // Lua's numbers are doubles: counts are exact up to 2^53, far beyond any
 // rate limit. Longer text is refused as not a counter.
 var incrScript = goredis.NewScript(luaSplit + `
 local raw = redis.call('GET', KEYS[1])
 if not raw then
-  redis.call('SET', KEYS[1], '\0' .. '1', 'PX', ARGV[1])
-  return 1
+  local d = tonumber(ARGV[2])
+  redis.call('SET', KEYS[1], '\0' .. string.format('%d', d), 'PX', ARGV[1])
+  return d
 end
 local o, at = split(raw)
 if not o then
@@ -157,7 +159,7 @@ local text = string.sub(raw, at)
 if #text > 15 or not string.match(text, '^%-?%d+$') then
   return redis.error_reply('RESETGATE_NOTCOUNTER the key holds a value that is not a counter')
 end
-local n = tonumber(text) + 1
+local n = tonumber(text) + tonumber(ARGV[2])
 redis.call('SET', KEYS[1], string.sub(raw, 1, at - 1) .. string.format('%d', n), 'KEEPTTL')
 return n
 `)

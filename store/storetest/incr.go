@@ -35,6 +35,39 @@ func testIncr(t *testing.T, s store.Store) {
 	}
 }
 
+// testAdd: Add counts by its delta, shares the counter with Incr, keeps
+// the first call's window, and refuses a delta below one without
+// touching the counter.
+func testAdd(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	steps := []struct {
+		delta, want int64
+	}{{16, 16}, {1, 17}, {16, 33}}
+	for _, st := range steps {
+		var got int64
+		var err error
+		if st.delta == 1 {
+			got, err = s.Incr(ctx, "blocks", time.Second)
+		} else {
+			got, err = s.Add(ctx, "blocks", st.delta, time.Second)
+		}
+		if err != nil || got != st.want {
+			t.Fatalf("add %d = %d, %v; want %d, nil", st.delta, got, err, st.want)
+		}
+	}
+	for _, bad := range []int64{0, -3} {
+		if _, err := s.Add(ctx, "blocks", bad, time.Second); err == nil {
+			t.Fatalf("Add(delta %d) succeeded", bad)
+		}
+	}
+	wantValue(t, s, "blocks", "33")
+	start := time.Now()
+	waitMissing(t, s, "blocks", start, 0, 5*time.Second)
+	if got, err := s.Add(ctx, "blocks", 16, long); err != nil || got != 16 {
+		t.Fatalf("Add after the window = %d, %v; want 16, nil", got, err)
+	}
+}
+
 func testIncrConcurrent(t *testing.T, s store.Store) {
 	const perRacer = 100
 	var (

@@ -71,6 +71,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 		{"DeleteOwnerNamesAreExact", testDeleteOwnerNamesAreExact},
 		{"DeleteOwnerSkipsExpired", testDeleteOwnerSkipsExpired},
 		{"Incr", testIncr},
+		{"Add", testAdd},
 		{"IncrConcurrent", testIncrConcurrent},
 		{"IncrWindowExpires", testIncrWindowExpires},
 		{"CanceledContext", testCanceledContext},
