@@ -386,7 +386,24 @@ func policyError(vs []policy.Violation) *apiError {
 // complete checks the password, hands it to the upstream under a lease on
 // the token, and consumes the token only after the upstream said 2xx
 // (invariant 2: concurrent calls give exactly one update).
+//
+// On a store that keeps leases in this process's memory (store.Locker:
+// Badger) the lease is taken first, which costs no store access, and the
+// token is read once under it. Elsewhere taking the lease is a store
+// write, so the token is read first (a request with a bad token writes
+// nothing) and again under the lease: a racer that held it may have
+// consumed the token between the first read and winning the lease. Either
+// way every complete of a token takes the same lease (a store is either a
+// Locker or not), and the read under it is the one that counts.
 func (e *Engine) complete(ctx context.Context, ip, token, password, confirm string, hasConfirm bool) *apiError {
+	_, leaseFirst := e.store.(store.Locker)
+	if leaseFirst && wellFormedToken(token) {
+		release, apiErr := e.leaseToken(ctx, e.keys.tokenKey(token))
+		if apiErr != nil {
+			return apiErr
+		}
+		defer release()
+	}
 	rec, key, apiErr := e.loadToken(ctx, token)
 	if apiErr != nil {
 		return apiErr
@@ -397,23 +414,18 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	if apiErr := e.checkNewPassword(ctx, rec.User, rec.Identifier, password, confirm, hasConfirm, "/password", e.sameAsOldGuard(key, rec.User)); apiErr != nil {
 		return apiErr
 	}
-	// The lease is released with a fresh context (takeLease): it must go
-	// even if the client went away.
-	won, release, err := e.takeLease(ctx, lockKey(key), e.usersWait+10*time.Second)
-	if err != nil {
-		return storeUnavailable(err)
-	}
-	if !won {
-		return newError(http.StatusConflict, CodeTokenBusy, "another request is using this token", "")
-	}
-	defer release()
-	// Re-read under the lease: a racer that held it may have consumed the
-	// token between our first read and winning the lease.
-	if rec, _, apiErr = e.loadToken(ctx, token); apiErr != nil {
-		return apiErr
-	}
-	if rec.NeedsPasskey {
-		return errPasskeyRequired
+	if !leaseFirst {
+		release, apiErr := e.leaseToken(ctx, key)
+		if apiErr != nil {
+			return apiErr
+		}
+		defer release()
+		if rec, _, apiErr = e.loadToken(ctx, token); apiErr != nil {
+			return apiErr
+		}
+		if rec.NeedsPasskey {
+			return errPasskeyRequired
+		}
 	}
 	if err := e.callUpdate(ctx, "password.reset", rec.User, key, password, "/password"); err != nil {
 		return err
@@ -423,6 +435,20 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	}
 	e.afterPasswordChange(context.WithoutCancel(ctx), rec.User, ip, "reset", rec.Via)
 	return nil
+}
+
+// leaseToken takes the lease of the token stored under key for one
+// complete, or answers 409 TOKEN_BUSY. The lease is released with a fresh
+// context (takeLease): it must go even if the client went away.
+func (e *Engine) leaseToken(ctx context.Context, key string) (func(), *apiError) {
+	won, release, err := e.takeLease(ctx, lockKey(key), e.usersWait+10*time.Second)
+	if err != nil {
+		return nil, storeUnavailable(err)
+	}
+	if !won {
+		return nil, newError(http.StatusConflict, CodeTokenBusy, "another request is using this token", "")
+	}
+	return release, nil
 }
 
 // afterPasswordChange kills every open token and flow of the user and sends
