@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/resetgate/resetgate/plugin/mailer"
+
 	"go.uber.org/zap"
 
 	"github.com/resetgate/resetgate/plugin/policy"
@@ -87,7 +89,8 @@ func (e *Engine) pageSettings() pageConfig {
 }
 
 // themeMail gives the mails the pages' look and languages: the operator's
-// translations (when the pages loaded any) and the pages' palette and logo.
+// translations (when the pages loaded any) and the pages' palette and logo,
+// and binds them to the site's name and support contact (WithSite).
 func (e *Engine) themeMail() error {
 	t := e.cfg.Templates
 	var err error
@@ -97,6 +100,9 @@ func (e *Engine) themeMail() error {
 		}
 	}
 	if t, err = t.WithTheme(mailTheme(e.pages.palette, e.pages.logo, e.base.String())); err != nil {
+		return err
+	}
+	if t, err = t.WithSite(mailer.Site{Name: e.cfg.SiteName, SupportContact: e.cfg.SupportContact}); err != nil {
 		return err
 	}
 	e.cfg.Templates = t

@@ -70,16 +70,74 @@ func inlineMessages(src string, l *i18n.Lang, html bool) string {
 		default:
 			v = l.Dir()
 		}
-		if strings.Contains(v, "{{") {
-			return action
+		return inlined(action, v, html)
+	})
+}
+
+// inlined is what replaces action, which prints v: v itself, escaped for
+// HTML text when html is set, or action again when v holds "{{" (it would
+// be read as an action).
+func inlined(action, v string, html bool) string {
+	if strings.Contains(v, "{{") {
+		return action
+	}
+	if !html {
+		return v
+	}
+	var b strings.Builder
+	if err := htmlTextEscaper.Execute(&b, v); err != nil {
+		return action
+	}
+	return b.String()
+}
+
+// Site is what every mail says about the service: its name and where to
+// ask for help. The engine's are the same in every mail it sends, so
+// WithSite writes them into the built-in templates' source.
+type Site struct {
+	// Name is ResetData.SiteName and the like (and the "site" argument of
+	// their messages).
+	Name string
+	// SupportContact is ResetData.SupportContact and the like.
+	SupportContact string
+}
+
+func (s Site) field(name string) string {
+	if name == "SiteName" {
+		return s.Name
+	}
+	return s.SupportContact
+}
+
+// siteFieldRE is an action that prints a site field: {{.SiteName}} or
+// {{.SupportContact}} (not one with trim markers).
+var siteFieldRE = regexp.MustCompile(`\{\{\s*\.(SiteName|SupportContact)\s*\}\}`)
+
+// siteMessageRE is {{t "key" "arg" .SiteName …}} whose every argument is a
+// site field; siteArgRE picks its arguments.
+var (
+	siteMessageRE = regexp.MustCompile(`\{\{\s*t\s+"([a-z0-9_.\-]+)"((?:\s+"[a-z_]+"\s+\.(?:SiteName|SupportContact))+)\s*\}\}`)
+	siteArgRE     = regexp.MustCompile(`"([a-z_]+)"\s+\.(SiteName|SupportContact)`)
+)
+
+// inlineSite writes what the actions matched by siteFieldRE and
+// siteMessageRE print for site s in language l into a built-in template's
+// source, escaped for HTML text when html is set. As with inlineMessages
+// the output is unchanged (every such action in the built-in templates
+// stands in HTML text or a title; TestInlineSiteRendersTheSame compares
+// every template in every language, with a name that needs escaping), and
+// a value that holds "{{" is left as an action. RenderLocale uses these
+// templates only for data whose site fields are s.
+func inlineSite(src string, l *i18n.Lang, html bool, s Site) string {
+	src = siteMessageRE.ReplaceAllStringFunc(src, func(action string) string {
+		m := siteMessageRE.FindStringSubmatch(action)
+		var args []any
+		for _, a := range siteArgRE.FindAllStringSubmatch(m[2], -1) {
+			args = append(args, a[1], s.field(a[2]))
 		}
-		if !html {
-			return v
-		}
-		var b strings.Builder
-		if err := htmlTextEscaper.Execute(&b, v); err != nil {
-			return action
-		}
-		return b.String()
+		return inlined(action, l.T(m[1], args...), html)
+	})
+	return siteFieldRE.ReplaceAllStringFunc(src, func(action string) string {
+		return inlined(action, s.field(siteFieldRE.FindStringSubmatch(action)[1]), html)
 	})
 }

@@ -5,6 +5,7 @@ import (
 	htmltemplate "html/template"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	texttemplate "text/template"
 	"time"
@@ -180,5 +181,105 @@ func TestInlineMessagesEscapes(t *testing.T) {
 	}
 	if got := inlineMessages(`{{t "x.html"}} {{- t "x.html"}}`, l, false); got != `<b>"R&D" + 'x'</b> {{- t "x.html"}}` {
 		t.Errorf("text message: %q", got)
+	}
+}
+
+// Every built-in mail renders byte for byte the same from templates bound
+// to its site (WithSite: the site's name and support contact written into
+// the source) as from unbound ones, in every language, with and without a
+// support contact and with a name that needs escaping; data for another
+// site renders with its own name, from the unbound templates.
+func TestInlineSiteRendersTheSame(t *testing.T) {
+	plain, err := LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 12, 4, 5, 6, 7, 0, time.UTC)
+	for _, site := range []Site{
+		{Name: `Acme <&> "R&D" + 'x'`, SupportContact: "help+desk@example.test <b>"},
+		{Name: "Acme"},
+	} {
+		bound, err := plain.WithSite(site)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := map[string][]any{
+			"reset": {
+				ResetData{SiteName: site.Name, UserName: "Ada", Link: "https://example.test/r?token=abc&x=1", Code: "12345678",
+					ExpiresAt: at, TTL: "1 hour", CodeExpiresAt: at, CodeTTL: "15 minutes", SupportContact: site.SupportContact},
+				ResetData{SiteName: site.Name, Code: "12345678", CodeExpiresAt: at, CodeTTL: "15 minutes", SupportContact: site.SupportContact},
+			},
+			"changed": {
+				ChangedData{SiteName: site.Name, UserName: "Ada", ChangedAt: at, RequestIP: "192.0.2.1",
+					ResetLink: "https://example.test/", SupportContact: site.SupportContact},
+				ChangedData{SiteName: site.Name, SupportContact: site.SupportContact},
+			},
+			"passkey_added": {
+				PasskeyAddedData{SiteName: site.Name, UserName: "Ada", PasskeyName: "Phone", AddedAt: at,
+					RequestIP: "192.0.2.1", RemoveLink: "https://example.test/x", SupportContact: site.SupportContact},
+			},
+		}
+		for _, tag := range plain.Languages() {
+			for name, variants := range data {
+				for i, d := range variants {
+					ws, wt, wh, err := plain.RenderLocale(name, tag, d)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gs, gt, gh, err := bound.RenderLocale(name, tag, d)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if gs != ws || gt != wt || gh != wh {
+						t.Errorf("%s %s (data %d, site %q): the bound templates render differently:\n got %q\nwant %q", tag, name, i, site.Name, gt+gh, wt+wh)
+					}
+				}
+			}
+			// The bound templates hold the site in their source.
+			src := bound.bound[bound.cat.Lang(tag).ID()].html["changed"].Tree.Root.String()
+			if siteFieldRE.MatchString(src) || siteMessageRE.MatchString(src) {
+				t.Errorf("%s: a site action was left in the bound changed.html", tag)
+			}
+		}
+		// Another site's data is not rendered with the bound name.
+		_, text, html, err := bound.RenderLocale("changed", "en", ChangedData{SiteName: "Other Co", SupportContact: site.SupportContact})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(text, "Other Co") || !strings.Contains(html, "Other Co") {
+			t.Errorf("data for another site rendered without its name:\n%s", text)
+		}
+		if site.Name != "Acme" && (strings.Contains(text, site.Name) || strings.Contains(html, "R&amp;D")) {
+			t.Errorf("data for another site rendered with the bound name:\n%s", text)
+		}
+	}
+}
+
+// BenchmarkRenderChanged renders the "changed" mail as the outbox does,
+// from templates bound to the site (WithSite) and from unbound ones.
+func BenchmarkRenderChanged(b *testing.B) {
+	plain, err := LoadTemplates("")
+	if err != nil {
+		b.Fatal(err)
+	}
+	site := Site{Name: "Bench", SupportContact: "help@example.test"}
+	bound, err := plain.WithSite(site)
+	if err != nil {
+		b.Fatal(err)
+	}
+	d := ChangedData{SiteName: site.Name, UserName: "Ada", ChangedAt: time.Now(), RequestIP: "192.0.2.1",
+		ResetLink: "https://example.test/", SupportContact: site.SupportContact}
+	for _, c := range []struct {
+		name string
+		t    *Templates
+	}{{"unbound", plain}, {"bound", bound}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for range b.N {
+				if _, _, _, err := c.t.RenderLocale("changed", "en", d); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

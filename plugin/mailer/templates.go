@@ -142,6 +142,20 @@ func (d ChangedData) prepare(*i18n.Lang) (any, error) {
 
 type preparer interface {
 	prepare(*i18n.Lang) (any, error)
+	// site returns the data's site fields, as prepare leaves them.
+	site() Site
+}
+
+func (d ResetData) site() Site {
+	return Site{Name: shortLine(d.SiteName), SupportContact: d.SupportContact}
+}
+
+func (d ChangedData) site() Site {
+	return Site{Name: shortLine(d.SiteName), SupportContact: d.SupportContact}
+}
+
+func (d PasskeyAddedData) site() Site {
+	return Site{Name: shortLine(d.SiteName), SupportContact: d.SupportContact}
 }
 
 func shortLine(s string) string {
@@ -218,6 +232,10 @@ type Templates struct {
 	cat     *i18n.Catalog
 	sets    map[string]*templateSet // language tag → parsed templates
 	look    Theme
+	// site, when set (WithSite), is written into bound's built-in
+	// templates, which render data whose site fields are site.
+	site  *Site
+	bound map[string]*templateSet // language tag → parsed templates
 }
 
 type templateSet struct {
@@ -291,44 +309,77 @@ func (t *Templates) WithCatalog(c *i18n.Catalog) (*Templates, error) {
 }
 
 func (t *Templates) withCatalog(c *i18n.Catalog) (*Templates, error) {
-	out := &Templates{dir: t.dir, sources: t.sources, where: t.where, cat: c, sets: map[string]*templateSet{}, look: t.look}
+	out := &Templates{dir: t.dir, sources: t.sources, where: t.where, cat: c, sets: map[string]*templateSet{}, look: t.look, site: t.site}
+	if t.site != nil {
+		out.bound = map[string]*templateSet{}
+	}
 	for _, tag := range c.Tags() {
 		l := c.Lang(tag)
-		set := &templateSet{
-			subject: map[string]*texttemplate.Template{},
-			text:    map[string]*texttemplate.Template{},
-			html:    map[string]*htmltemplate.Template{},
-		}
-		for _, name := range templateNames {
-			for _, kind := range kinds {
-				file := name + "." + tag + kind
-				if _, ok := t.sources[file]; !ok {
-					file = name + kind
-				}
-				src := t.sources[file]
-				if strings.HasPrefix(t.where[file], "built-in ") {
-					if kind == ".html" {
-						src = inlineColours(src, t.look.Palette)
-					}
-					src = inlineMessages(src, l, kind == ".html")
-				}
-				var err error
-				switch kind {
-				case ".html":
-					set.html[name], err = htmltemplate.New(file).Funcs(funcs(l, t.look)).Option("missingkey=error").Parse(src)
-				case ".txt":
-					set.text[name], err = texttemplate.New(file).Funcs(funcs(l, t.look)).Option("missingkey=error").Parse(src)
-				default:
-					set.subject[name], err = texttemplate.New(file).Funcs(funcs(l, t.look)).Option("missingkey=error").Parse(src)
-				}
-				if err != nil {
-					return nil, fmt.Errorf("mailer: parse %s: %w", t.where[file], err)
-				}
-			}
+		set, err := t.parse(l, tag, nil)
+		if err != nil {
+			return nil, err
 		}
 		out.sets[tag] = set
+		if t.site != nil {
+			if out.bound[tag], err = t.parse(l, tag, t.site); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return out, nil
+}
+
+// parse parses every template for language l (tag), with the palette,
+// the language's constant messages and, when site is set, the site's
+// fields written into the built-in ones.
+func (t *Templates) parse(l *i18n.Lang, tag string, site *Site) (*templateSet, error) {
+	set := &templateSet{
+		subject: map[string]*texttemplate.Template{},
+		text:    map[string]*texttemplate.Template{},
+		html:    map[string]*htmltemplate.Template{},
+	}
+	for _, name := range templateNames {
+		for _, kind := range kinds {
+			file := name + "." + tag + kind
+			if _, ok := t.sources[file]; !ok {
+				file = name + kind
+			}
+			src := t.sources[file]
+			if strings.HasPrefix(t.where[file], "built-in ") {
+				if kind == ".html" {
+					src = inlineColours(src, t.look.Palette)
+				}
+				src = inlineMessages(src, l, kind == ".html")
+				if site != nil {
+					src = inlineSite(src, l, kind == ".html", *site)
+				}
+			}
+			var err error
+			switch kind {
+			case ".html":
+				set.html[name], err = htmltemplate.New(file).Funcs(funcs(l, t.look)).Option("missingkey=error").Parse(src)
+			case ".txt":
+				set.text[name], err = texttemplate.New(file).Funcs(funcs(l, t.look)).Option("missingkey=error").Parse(src)
+			default:
+				set.subject[name], err = texttemplate.New(file).Funcs(funcs(l, t.look)).Option("missingkey=error").Parse(src)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("mailer: parse %s: %w", t.where[file], err)
+			}
+		}
+	}
+	return set, nil
+}
+
+// WithSite returns templates that render mails for site s faster: its
+// name and support contact are written into the built-in templates (see
+// inlineSite), which are used for data whose SiteName and SupportContact
+// are s's; other data renders as before. t is unchanged.
+func (t *Templates) WithSite(s Site) (*Templates, error) {
+	s.Name = shortLine(s.Name) // as prepare leaves it
+	c := *t
+	c.site = &s
+	return c.withCatalog(t.cat)
 }
 
 func knownFiles() []string {
@@ -368,6 +419,10 @@ func (t *Templates) RenderLocale(name, locale string, data any) (subject, text, 
 	if p, ok := data.(preparer); ok {
 		if data, err = p.prepare(l); err != nil {
 			return "", "", "", err
+		}
+		if t.site != nil && p.site() == *t.site {
+			set = t.bound[l.ID()]
+			st = set.subject[name]
 		}
 	}
 	var b bytes.Buffer
