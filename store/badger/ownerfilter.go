@@ -9,69 +9,109 @@ import (
 	"hash/maphash"
 	"math"
 	"sync/atomic"
+	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
 )
 
-// ownerFilterSlots is the number of slots in an ownerFilter (4 bytes each:
-// 1 MiB). With k = 2 slots per owner it answers "none" for an owner
-// without entries nearly always while fewer than about 100,000 owners have
-// open records (20,000: 2% of the time), and less often beyond that; a
-// "maybe" only costs the index scan every DeleteOwner did before.
+// ownerFilterSlots is the number of slots in an ownerFilter (8 bytes each:
+// 2 MiB, touched only where owners hash). With k = 2 slots per owner it
+// answers "none" for an owner without entries nearly always while fewer
+// than about 100,000 owners have open records (20,000: 2% of the time),
+// and less often beyond that; a "maybe" only costs the index scan every
+// DeleteOwner did before.
 const ownerFilterSlots = 1 << 18
 
 // ownerFilter tells DeleteOwner when an owner cannot have a live index
 // entry, which is the common case: ending a user's tokens after a
-// completed reset usually finds nothing left to end. Asking Badger costs
-// a prefix iterator over the memtables and every level-0 table (about
-// 18 µs of CPU per call in the bench, two calls per completed reset);
-// asking the filter costs two atomic loads.
+// completed reset usually finds nothing left to end (the token just used
+// is consumed first). Asking Badger costs a prefix iterator over the
+// memtables and every level-0 table (about 18 µs of CPU per call in the
+// bench, two calls per completed reset); asking the filter costs two
+// atomic loads.
 //
-// Each slot holds the latest expiry (Unix seconds, as Badger's ExpiresAt)
-// of any index entry written for an owner that hashes to it. An owner has
-// two slots; a live entry of the owner keeps both slots past now, so
-// "both slots past now" is false only for an owner with no live entry:
-// no false negatives. Expired entries age out of the filter on their own,
-// so it needs no deletion and no rebuild while the process runs. It is
-// filled at Open from the index entries on disk, and by Put before the
-// entry is committed, so a DeleteOwner that could see the entry sees the
-// slots raised first. Only Put writes index entries (Incr and
-// CompareAndSwap keep a record's expiry; Consume and Delete remove
-// entries, which the filter need not know).
+// An owner hashes to two slots. A slot counts the index entries of the
+// owners that hash to it and holds the latest expiry among them (Unix
+// seconds, as Badger's ExpiresAt). An entry is counted before it is
+// committed (Put) and uncounted after its removal is committed (Consume,
+// Delete, DeleteOwner), so a live entry keeps both its slots' counts
+// above zero and their expiry past now: "both slots counted and not
+// expired" is false only for an owner with no live entry. There are no
+// false negatives, provided that a removal never uncounts an entry the
+// slot no longer counts:
+//   - An entry that expires is never removed and never uncounted; its
+//     count goes when its slot's latest expiry passes, as the next add
+//     to the slot then starts it again from zero.
+//   - So a removal uncounts only an entry still live when it is
+//     uncounted: the slot has held an expiry at or after that entry's
+//     since it was counted, so it cannot have started again from zero.
+//   - Every removal is of an entry that exists at its commit (Consume and
+//     Delete read the record, DeleteOwner reads the index entry, in the
+//     removing transaction), so no entry is uncounted twice.
+//
+// Overwriting a record of the same owner counts its one index entry twice,
+// which only leaves a slot counted longer. The filter is filled at Open
+// from the live index entries on disk. Only Put writes index entries
+// (Incr and CompareAndSwap keep a record's owner and expiry).
 type ownerFilter struct {
 	seed  maphash.Seed
-	slots []atomic.Uint32
+	slots []atomic.Uint64 // expiry << 32 | count
 }
 
 func newOwnerFilter() *ownerFilter {
-	return &ownerFilter{seed: maphash.MakeSeed(), slots: make([]atomic.Uint32, ownerFilterSlots)}
+	return &ownerFilter{seed: maphash.MakeSeed(), slots: make([]atomic.Uint64, ownerFilterSlots)}
 }
 
 // at returns owner's two slots.
-func (f *ownerFilter) at(owner string) (*atomic.Uint32, *atomic.Uint32) {
+func (f *ownerFilter) at(owner string) (*atomic.Uint64, *atomic.Uint64) {
 	h := maphash.String(f.seed, owner)
 	const mask = ownerFilterSlots - 1
 	return &f.slots[h&mask], &f.slots[(h>>32)&mask]
 }
 
-// add records that owner has an index entry expiring at exp (Unix seconds;
-// 0, no expiry, counts as the latest time a slot holds).
-func (f *ownerFilter) add(owner string, exp uint64) {
-	v := uint32(math.MaxUint32)
-	if exp != 0 && exp < math.MaxUint32 {
-		v = uint32(exp)
+// expiry32 is exp (Unix seconds; 0, no expiry) as a slot holds it: 0 and
+// times past 2106 as the latest time a slot holds.
+func expiry32(exp uint64) uint64 {
+	if exp == 0 || exp >= math.MaxUint32 {
+		return math.MaxUint32
 	}
-	a, b := f.at(owner)
-	raise(a, v)
-	raise(b, v)
+	return exp
 }
 
-// raise sets slot to v unless it holds a later time already.
-func raise(slot *atomic.Uint32, v uint32) {
-	for {
-		cur := slot.Load()
-		if cur >= v || slot.CompareAndSwap(cur, v) {
-			return
+// add counts an index entry of owner expiring at exp, at now (Unix
+// seconds).
+func (f *ownerFilter) add(owner string, exp uint64, now int64) {
+	e := expiry32(exp)
+	a, b := f.at(owner)
+	for _, slot := range []*atomic.Uint64{a, b} {
+		for {
+			cur := slot.Load()
+			at, n := cur>>32, cur&math.MaxUint32
+			if int64(at) <= now { // every entry counted here has expired
+				at, n = 0, 0
+			}
+			next := max(at, e)<<32 | min(n+1, math.MaxUint32)
+			if slot.CompareAndSwap(cur, next) {
+				break
+			}
+		}
+	}
+}
+
+// remove uncounts an index entry of owner expiring at exp whose removal
+// was committed, at now. An entry already expired is left counted (see
+// ownerFilter).
+func (f *ownerFilter) remove(owner string, exp uint64, now int64) {
+	if int64(expiry32(exp)) <= now {
+		return
+	}
+	a, b := f.at(owner)
+	for _, slot := range []*atomic.Uint64{a, b} {
+		for {
+			cur := slot.Load()
+			if cur&math.MaxUint32 == 0 || slot.CompareAndSwap(cur, cur-1) {
+				break
+			}
 		}
 	}
 }
@@ -80,16 +120,20 @@ func raise(slot *atomic.Uint32, v uint32) {
 // now (Unix seconds): false means it has none. Badger treats an entry as
 // expired once its ExpiresAt is at or before now.
 func (f *ownerFilter) mayHave(owner string, now int64) bool {
-	if now < 0 {
-		return true
-	}
 	a, b := f.at(owner)
-	return int64(a.Load()) > now && int64(b.Load()) > now
+	for _, slot := range []*atomic.Uint64{a, b} {
+		cur := slot.Load()
+		if cur&math.MaxUint32 == 0 || int64(cur>>32) <= now {
+			return false
+		}
+	}
+	return true
 }
 
 // fill adds every index entry in db, reading keys only.
 func (f *ownerFilter) fill(db *badgerdb.DB) error {
 	prefix := []byte(indexPrefix)
+	now := time.Now().Unix()
 	return db.View(func(txn *badgerdb.Txn) error {
 		it := txn.NewIterator(badgerdb.IteratorOptions{Prefix: prefix})
 		defer it.Close()
@@ -99,7 +143,7 @@ func (f *ownerFilter) fill(db *badgerdb.DB) error {
 			if !ok {
 				return fmt.Errorf("index entry with a malformed key (%d bytes)", len(item.Key()))
 			}
-			f.add(owner, item.ExpiresAt())
+			f.add(owner, item.ExpiresAt(), now)
 		}
 		return nil
 	})

@@ -45,10 +45,24 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string) (int, error) {
 			return removed, nil
 		}
 
-		var n int
+		var (
+			n    int
+			gone []uint64 // the expiry of each index entry removed
+		)
 		err = s.update(ctx, op, func(txn *badgerdb.Txn) error {
-			n = 0
+			n, gone = 0, gone[:0]
 			for _, ik := range batch {
+				// Read in this transaction, so that an entry another
+				// removal took meanwhile is neither removed nor
+				// uncounted twice (ownerfilter.go).
+				item, err := txn.Get(ik)
+				if errors.Is(err, badgerdb.ErrKeyNotFound) {
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				gone = append(gone, item.ExpiresAt())
 				key := ik[len(prefix):]
 				pk := primaryKey(string(key))
 				mine, err := ownedBy(txn, pk, owner)
@@ -70,6 +84,10 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string) (int, error) {
 		})
 		if err != nil {
 			return removed, err
+		}
+		now := time.Now().Unix()
+		for _, exp := range gone {
+			s.owners.remove(owner, exp, now)
 		}
 		removed += n
 		if len(batch) < ownerBatch {

@@ -28,7 +28,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	}
 	// The filter first: a DeleteOwner that could find the entry finds the
 	// filter raised (ownerfilter.go).
-	s.owners.add(owner, exp)
+	s.owners.add(owner, exp, time.Now().Unix())
 	return s.write(ctx, op, entry, &badgerdb.Entry{Key: ownerKey(owner, key), ExpiresAt: exp})
 }
 
@@ -120,9 +120,13 @@ func (s *Store) Consume(ctx context.Context, key string) ([]byte, error) {
 	}
 	defer s.mu.RUnlock()
 
-	var value []byte
+	var (
+		value []byte
+		owner string
+		exp   uint64
+	)
 	err := s.update(ctx, op, func(txn *badgerdb.Txn) error {
-		value = nil
+		value, owner = nil, ""
 		pk := primaryKey(key)
 		item, err := txn.Get(pk)
 		if err != nil {
@@ -132,7 +136,9 @@ func (s *Store) Consume(ctx context.Context, key string) ([]byte, error) {
 		if err != nil {
 			return err
 		}
-		owner, v, err := record.Decode(raw)
+		exp = item.ExpiresAt()
+		var v []byte
+		owner, v, err = record.Decode(raw)
 		if err != nil {
 			return err
 		}
@@ -149,6 +155,9 @@ func (s *Store) Consume(ctx context.Context, key string) ([]byte, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if owner != "" {
+		s.owners.remove(owner, exp, time.Now().Unix())
 	}
 	return value, nil
 }
@@ -202,13 +211,18 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	}
 	defer s.mu.RUnlock()
 
+	var (
+		owner string
+		exp   uint64
+	)
 	err := s.update(ctx, op, func(txn *badgerdb.Txn) error {
+		owner = ""
 		pk := primaryKey(key)
 		item, err := txn.Get(pk)
 		if err != nil {
 			return err
 		}
-		var owner string
+		exp = item.ExpiresAt()
 		err = item.Value(func(raw []byte) error {
 			owner, _, err = record.Decode(raw)
 			return err
@@ -226,6 +240,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	})
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
+	}
+	if err == nil && owner != "" {
+		s.owners.remove(owner, exp, time.Now().Unix())
 	}
 	return err
 }
