@@ -155,18 +155,22 @@ func encodeRecord(v any) ([]byte, error) {
 		return encodeToken(r), nil
 	case flowRecord:
 		return encodeFlow(r), nil
+	case outboxEntry:
+		return encodeOutbox(r)
 	}
 	return json.Marshal(v)
 }
 
-// decodeRecord reads a record written by encodeRecord (or, for a token or
-// a flow, by an earlier version).
+// decodeRecord reads a record written by encodeRecord (or, for a token, a
+// flow or an outbox entry, by an earlier version).
 func decodeRecord(raw []byte, v any) error {
 	switch r := v.(type) {
 	case *tokenRecord:
 		return decodeToken(raw, r)
 	case *flowRecord:
 		return decodeFlow(raw, r)
+	case *outboxEntry:
+		return decodeOutbox(raw, r)
 	}
 	return json.Unmarshal(raw, v)
 }
