@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/resetgate/resetgate/plugin/mailer"
+	"github.com/resetgate/resetgate/store"
 )
 
 // The outbox keeps mail in the store until the SMTP server took it, so a
@@ -62,6 +63,9 @@ type outbox struct {
 	aead   cipher.AEAD
 	wake   chan struct{}
 	walk   queueWalk
+	// shared: several instances may use the store (not store.Exclusive),
+	// so entries are written in JSON (encodeOutboxFor).
+	shared bool
 
 	mu        sync.Mutex // guards the block below
 	next, end int64      // the numbers left in this instance's block
@@ -77,31 +81,42 @@ func newOutbox(e *Engine, s mailer.Sender) (*outbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &outbox{e: e, sender: s, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(outboxSeq, outboxTail, outboxPrefix)}, nil
+	_, exclusive := e.store.(store.Exclusive)
+	return &outbox{e: e, sender: s, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(outboxSeq, outboxTail, outboxPrefix), shared: !exclusive}, nil
 }
 
-func (o *outbox) seal(v any) ([]byte, error) {
-	plain, err := encodeRecord(v)
+func (o *outbox) seal(ent outboxEntry) ([]byte, error) {
+	return sealEntry(o.aead, ent, o.shared)
+}
+
+func (o *outbox) open(data []byte, ent *outboxEntry) error {
+	return openEntry(o.aead, data, ent)
+}
+
+// sealEntry encodes ent (encodeOutboxFor) and seals it under aead.
+func sealEntry(aead cipher.AEAD, ent outboxEntry, shared bool) ([]byte, error) {
+	plain, err := encodeOutboxFor(ent, shared)
 	if err != nil {
 		return nil, err
 	}
-	nonce := make([]byte, o.aead.NonceSize())
+	nonce := make([]byte, aead.NonceSize(), aead.NonceSize()+len(plain)+aead.Overhead())
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	return o.aead.Seal(nonce, nonce, plain, []byte("resetgate outbox")), nil
+	return aead.Seal(nonce, nonce, plain, []byte("resetgate outbox")), nil
 }
 
-func (o *outbox) open(data []byte, v any) error {
-	n := o.aead.NonceSize()
+// openEntry opens an entry sealed by sealEntry into ent.
+func openEntry(aead cipher.AEAD, data []byte, ent *outboxEntry) error {
+	n := aead.NonceSize()
 	if len(data) < n {
 		return errors.New("outbox entry too short")
 	}
-	plain, err := o.aead.Open(nil, data[:n], data[n:], []byte("resetgate outbox"))
+	plain, err := aead.Open(nil, data[:n], data[n:], []byte("resetgate outbox"))
 	if err != nil {
 		return errors.New("outbox entry cannot be opened (was the server key changed?)")
 	}
-	return decodeRecord(plain, v)
+	return decodeRecord(plain, ent)
 }
 
 // enqueue stores m durably and wakes the worker. Inside the processing of

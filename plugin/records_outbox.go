@@ -45,6 +45,18 @@ var outboxFields = map[reflect.Type]int{
 	reflect.TypeFor[changedMail]():   4,
 }
 
+// encodeOutboxFor writes ent for a store: in the binary form when one
+// process owns the store (Badger: it reads both forms after an upgrade),
+// in JSON when several instances share it (Redis), because during a
+// rolling upgrade an instance still on an earlier version would drop an
+// entry it cannot read, and with it a reset mail.
+func encodeOutboxFor(ent outboxEntry, shared bool) ([]byte, error) {
+	if shared {
+		return json.Marshal(ent)
+	}
+	return encodeOutbox(ent)
+}
+
 func encodeOutbox(ent outboxEntry) ([]byte, error) {
 	r, c := ent.Request, ent.Changed
 	if ent.Attempts < 0 || (!ent.NextAt.IsZero() && !inNanoRange(ent.NextAt)) ||

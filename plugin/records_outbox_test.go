@@ -39,6 +39,14 @@ func TestOutboxEntryRoundTrip(t *testing.T) {
 		if data[0] != outboxV1 {
 			t.Fatalf("%+v: not the binary form: %q", ent, data)
 		}
+		// A shared store (Redis) gets JSON: an instance on an earlier
+		// version, during a rolling upgrade, reads it.
+		if shared, err := encodeOutboxFor(ent, true); err != nil || shared[0] != '{' {
+			t.Fatalf("%+v: for a shared store: %q %v", ent, shared, err)
+		}
+		if own, err := encodeOutboxFor(ent, false); err != nil || string(own) != string(data) {
+			t.Fatalf("%+v: for a store of one process: %q %v", ent, own, err)
+		}
 		var got outboxEntry
 		if err := decodeRecord(data, &got); err != nil {
 			t.Fatalf("%+v: %v", ent, err)

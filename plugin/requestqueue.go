@@ -65,8 +65,10 @@ const (
 type requestQueue struct {
 	e    *Engine
 	aead cipher.AEAD
-	wake chan struct{}
-	walk queueWalk
+	// shared: as outbox.shared.
+	shared bool
+	wake   chan struct{}
+	walk   queueWalk
 
 	mu        sync.Mutex // guards the block below and blocks
 	next, end int64      // the numbers left in this instance's block
@@ -92,6 +94,8 @@ func newRequestQueue(e *Engine) (*requestQueue, error) {
 	}
 	q := &requestQueue{e: e, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(requestSeq, requestTail, requestPrefix), blocks: map[int64]time.Time{}, mailed: map[int64]struct{}{}}
 	q.walk.block = requestBlock
+	_, exclusive := e.store.(store.Exclusive)
+	q.shared = !exclusive
 	q.walk.young = q.young
 	return q, nil
 }
@@ -160,12 +164,12 @@ func (q *requestQueue) forgetOldBlocks() {
 
 // seal and open use the outbox's key and label: an entry of this queue
 // becomes an outbox entry in place.
-func (q *requestQueue) seal(v any) ([]byte, error) {
-	return (&outbox{aead: q.aead}).seal(v)
+func (q *requestQueue) seal(ent outboxEntry) ([]byte, error) {
+	return sealEntry(q.aead, ent, q.shared)
 }
 
-func (q *requestQueue) open(data []byte, v any) error {
-	return (&outbox{aead: q.aead}).open(data, v)
+func (q *requestQueue) open(data []byte, ent *outboxEntry) error {
+	return openEntry(q.aead, data, ent)
 }
 
 // finish deletes entry n and tells the walker, so that it passes the
