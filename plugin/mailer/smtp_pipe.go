@@ -1,7 +1,6 @@
 package mailer
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -205,26 +204,79 @@ func (s *SMTP) pipelined(c *smtpConn, msg *gomail.Msg, reset bool) error {
 
 // dotStuffed writes msg into c's message buffer as the content of DATA:
 // dot-stuffed, line ends as CRLF and closed by CRLF.CRLF, exactly as
-// textproto's DotWriter (go-mail's path) puts it on the wire. The buffer
-// is reused by the connection's next mail.
+// textproto's DotWriter (go-mail's path) puts it on the wire. The buffers
+// are reused by the connection's next mail.
 func (c *smtpConn) dotStuffed(msg *gomail.Msg) ([]byte, error) {
-	c.data.Reset()
-	if c.dataW.W == nil {
-		c.dataW.W = bufio.NewWriter(&c.data)
-	}
-	dw := c.dataW.DotWriter()
-	if _, err := msg.WriteTo(dw); err != nil {
-		_ = dw.Close()
+	c.raw.Reset()
+	if _, err := msg.WriteTo(&c.raw); err != nil {
 		return nil, err
 	}
-	if err := dw.Close(); err != nil {
-		return nil, err
-	}
-	return c.data.Bytes(), nil
+	c.data = appendDotStuffed(c.data[:0], c.raw.Bytes())
+	return c.data, nil
 }
 
 // smtpConn's buffers for the pipelined path.
 type pipeBuffers struct {
-	data  bytes.Buffer     // the dot-stuffed message
-	dataW textproto.Writer // writes into data through a bufio.Writer
+	raw  bytes.Buffer // the message as go-mail writes it
+	data []byte       // raw, dot-stuffed: the content of DATA
+}
+
+// The states of appendDotStuffed, as textproto's dotWriter has them.
+const (
+	dotBegin     = iota // nothing written yet
+	dotBeginLine        // at the start of a line
+	dotData             // within a line
+	dotCR               // after a CR
+)
+
+// appendDotStuffed appends p to dst as textproto's DotWriter writes it
+// and then closes it: a line's leading '.' is doubled, a LF not after a CR
+// becomes CRLF, and the content ends with CRLF.CRLF (a CRLF of its own
+// first unless p ended a line). It goes through DotWriter's states byte
+// for byte (TestAppendDotStuffedMatchesDotWriter) but copies each run of
+// bytes between line ends at once instead of one buffered write per byte,
+// the largest part of writing a mail through DotWriter.
+func appendDotStuffed(dst, p []byte) []byte {
+	state := dotBegin
+	for i := 0; i < len(p); {
+		c := p[i]
+		switch state {
+		case dotCR:
+			state = dotData
+			if c == '\n' {
+				state = dotBeginLine
+			}
+			dst = append(dst, c)
+			i++
+			continue
+		case dotBegin, dotBeginLine:
+			if c == '.' {
+				dst = append(dst, '.')
+			}
+			state = dotData
+		}
+		j := i
+		for j < len(p) && p[j] != '\r' && p[j] != '\n' {
+			j++
+		}
+		dst = append(dst, p[i:j]...)
+		if i = j; i == len(p) {
+			break
+		}
+		if p[i] == '\r' {
+			state = dotCR
+		} else {
+			dst = append(dst, '\r')
+			state = dotBeginLine
+		}
+		dst = append(dst, p[i])
+		i++
+	}
+	switch state {
+	case dotBegin, dotData:
+		dst = append(dst, '\r', '\n')
+	case dotCR:
+		dst = append(dst, '\n')
+	}
+	return append(dst, '.', '\r', '\n')
 }
