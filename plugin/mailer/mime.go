@@ -1,12 +1,10 @@
 package mailer
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"mime"
-	"mime/quotedprintable"
 	"net/mail"
 	"strings"
 	"time"
@@ -16,7 +14,10 @@ import (
 // straight into the form DATA carries on the wire (CRLF line ends, a
 // leading "." doubled, closed by CRLF.CRLF), in one pass into a buffer
 // that later messages reuse. Both transaction paths (smtp_pipe.go) send
-// these bytes as they are.
+// these bytes as they are. Bodies are quoted-printable from our own
+// encoder, which writes what mime/quotedprintable's Writer writes (a test
+// holds it to that) without its per-line writes and a second pass for
+// dot-stuffing.
 
 // maxHeaderLine is the length header lines are folded to where their
 // words allow (RFC 5322 recommends 78; RFC 2047 encoded words are at most
@@ -38,39 +39,12 @@ type outgoing struct {
 	data []byte
 }
 
-// msgBuffer is the reusable state of compose.
-type msgBuffer struct {
-	dot dotBuffer
-	qp  quotedprintable.Writer
-}
-
-// dotBuffer collects DATA content. Text appended with the append methods
+// dotBuffer collects DATA content. Text appended with line and header
 // must not start a line with "." (headers and MIME delimiters never do);
-// Write doubles a "." that starts a line, for body text from the
-// quoted-printable encoder, which emits CRLF line ends.
+// quotedPrintable doubles a "." that starts a line.
 type dotBuffer struct {
 	b   []byte
 	mid bool // the last byte written did not end a line
-}
-
-// Write appends p, dot-stuffed. It never fails.
-func (d *dotBuffer) Write(p []byte) (int, error) {
-	n := len(p)
-	for len(p) > 0 {
-		if !d.mid && p[0] == '.' {
-			d.b = append(d.b, '.')
-		}
-		i := bytes.IndexByte(p, '\n')
-		if i < 0 {
-			d.b = append(d.b, p...)
-			d.mid = true
-			break
-		}
-		d.b = append(d.b, p[:i+1]...)
-		d.mid = false
-		p = p[i+1:]
-	}
-	return n, nil
 }
 
 // line appends s, which must end in CRLF and start no line with ".".
@@ -106,15 +80,77 @@ func (d *dotBuffer) header(name, value string) {
 	d.mid = false
 }
 
-// body appends text as quoted-printable (line breaks of any kind become
-// CRLF). Its last line is left open: the CRLF after it belongs to what
-// follows (a MIME delimiter, or the end of data).
-func (mb *msgBuffer) body(text string) error {
-	mb.qp = *quotedprintable.NewWriter(&mb.dot)
-	if _, err := mb.qp.Write([]byte(text)); err != nil {
-		return err
+// qpLine is the longest line quotedPrintable writes, soft break included
+// (RFC 2045, section 6.7).
+const qpLine = 76
+
+// quotedPrintable appends text in quoted-printable, as mime/quotedprintable's
+// Writer in text mode encodes it (line breaks of any kind become CRLF,
+// space and tab before a line end are encoded, lines stay within qpLine
+// characters), dot-stuffed. Its last line is left open: the CRLF after it
+// belongs to what follows (a MIME delimiter, or the end of data).
+func (d *dotBuffer) quotedPrintable(text string) {
+	b := d.b
+	col := 0 // characters on the current line, a stuffing dot not counted
+	for i := 0; i < len(text); {
+		c := text[i]
+		switch {
+		case c == '\r' || c == '\n':
+			i++
+			if c == '\r' && i < len(text) && text[i] == '\n' {
+				i++
+			}
+			b, col = qpEndLine(b, col)
+			b, col = append(b, "\r\n"...), 0
+		case qpLiteral(c):
+			if col == qpLine-1 {
+				b, col = append(b, "=\r\n"...), 0
+			}
+			if col == 0 && c == '.' {
+				b = append(b, '.')
+			}
+			// The run of literal characters that fits on the line.
+			j, end := i+1, min(len(text), i+qpLine-1-col)
+			for j < end && qpLiteral(text[j]) {
+				j++
+			}
+			b, col = append(b, text[i:j]...), col+j-i
+			i = j
+		default:
+			b, col = qpEncode(b, col, c)
+			i++
+		}
 	}
-	return mb.qp.Close()
+	b, col = qpEndLine(b, col)
+	d.b, d.mid = b, col > 0
+}
+
+// qpLiteral reports whether quoted-printable keeps c as it is (a space or
+// tab only where no line end follows).
+func qpLiteral(c byte) bool {
+	return c >= ' ' && c <= '~' && c != '=' || c == '\t'
+}
+
+// qpEncode appends c as "=XX" to a line of col characters, after a soft
+// line break when it would not fit.
+func qpEncode(b []byte, col int, c byte) ([]byte, int) {
+	const hex = "0123456789ABCDEF"
+	if col > qpLine-4 {
+		b, col = append(b, "=\r\n"...), 0
+	}
+	return append(b, '=', hex[c>>4], hex[c&15]), col + 3
+}
+
+// qpEndLine encodes the space or tab that ends a line of col characters,
+// if any.
+func qpEndLine(b []byte, col int) ([]byte, int) {
+	if col == 0 {
+		return b, col
+	}
+	if c := b[len(b)-1]; c == ' ' || c == '\t' {
+		return qpEncode(b[:len(b)-1], col-1, c)
+	}
+	return b, col
 }
 
 const (
@@ -122,13 +158,13 @@ const (
 	partHTML = "Content-Type: text/html; charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n"
 )
 
-// compose checks m and writes it into mb as the content of DATA: From
+// compose checks m and writes it into d as the content of DATA: From
 // (with its display name), To (with ToName), Subject (RFC 2047 encoded
 // when not ASCII), Date, Message-ID, MIME-Version, Auto-Submitted:
 // auto-generated and X-Auto-Response-Suppress: All, then the text, the
 // HTML, or both as multipart/alternative, each as UTF-8 in
 // quoted-printable.
-func (s *SMTP) compose(mb *msgBuffer, m Message) (outgoing, error) {
+func (s *SMTP) compose(d *dotBuffer, m Message) (outgoing, error) {
 	to, err := mail.ParseAddress(m.To)
 	if err != nil {
 		// The address itself stays out of the error.
@@ -147,7 +183,6 @@ func (s *SMTP) compose(mb *msgBuffer, m Message) (outgoing, error) {
 	var rnd [32]byte
 	_, _ = rand.Read(rnd[:]) // crypto/rand.Read never fails on supported platforms
 
-	d := &mb.dot
 	d.b, d.mid = d.b[:0], false
 	d.header("From", s.from.String())
 	d.header("To", to.String())
@@ -178,24 +213,16 @@ func (s *SMTP) compose(mb *msgBuffer, m Message) (outgoing, error) {
 		boundary := string(bnd[:])
 		d.line("Content-Type: multipart/alternative;\r\n boundary=\"", boundary, "\"\r\n\r\n",
 			"--", boundary, "\r\n", partText, "\r\n")
-		if err := mb.body(m.Text); err != nil {
-			return outgoing{}, err
-		}
+		d.quotedPrintable(m.Text)
 		d.line("\r\n--", boundary, "\r\n", partHTML, "\r\n")
-		if err := mb.body(m.HTML); err != nil {
-			return outgoing{}, err
-		}
+		d.quotedPrintable(m.HTML)
 		d.line("\r\n--", boundary, "--\r\n")
 	case m.Text != "":
 		d.line(partText, "\r\n")
-		if err := mb.body(m.Text); err != nil {
-			return outgoing{}, err
-		}
+		d.quotedPrintable(m.Text)
 	default:
 		d.line(partHTML, "\r\n")
-		if err := mb.body(m.HTML); err != nil {
-			return outgoing{}, err
-		}
+		d.quotedPrintable(m.HTML)
 	}
 	if d.mid {
 		d.line("\r\n")
@@ -212,16 +239,16 @@ func envelope(a *mail.Address) string {
 }
 
 // getBuffer returns a message buffer from s's pool.
-func (s *SMTP) getBuffer() *msgBuffer {
-	if mb, ok := s.buffers.Get().(*msgBuffer); ok {
-		return mb
+func (s *SMTP) getBuffer() *dotBuffer {
+	if d, ok := s.buffers.Get().(*dotBuffer); ok {
+		return d
 	}
-	return new(msgBuffer)
+	return new(dotBuffer)
 }
 
-// putBuffer gives mb back to s's pool, unless it grew too large to keep.
-func (s *SMTP) putBuffer(mb *msgBuffer) {
-	if cap(mb.dot.b) <= maxKeptBuffer {
-		s.buffers.Put(mb)
+// putBuffer gives d back to s's pool, unless it grew too large to keep.
+func (s *SMTP) putBuffer(d *dotBuffer) {
+	if cap(d.b) <= maxKeptBuffer {
+		s.buffers.Put(d)
 	}
 }

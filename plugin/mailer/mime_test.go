@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"io"
+	"math/rand/v2"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
@@ -180,7 +181,7 @@ func decode(t *testing.T, data []byte) decoded {
 // composeData is compose's DATA content for m.
 func composeData(t *testing.T, s *SMTP, m Message) []byte {
 	t.Helper()
-	out, err := s.compose(new(msgBuffer), m)
+	out, err := s.compose(new(dotBuffer), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,6 +310,47 @@ func TestComposeBoundary(t *testing.T) {
 	}
 }
 
+// quotedPrintable writes what mime/quotedprintable's Writer writes, byte
+// for byte once the stuffing dots are taken out, for text made of the
+// characters where encoders go wrong: line breaks of every kind, spaces
+// and tabs before them, "=", ".", control and non-ASCII bytes, at every
+// position around the 76-character limit. The Writer is given the text
+// with its line breaks made LF: it loses the LF of "\r", an encoded
+// byte, "\n" (its CR flag survives the encoded byte), which
+// quotedPrintable keeps as a second line break.
+func TestQuotedPrintableMatchesStdlib(t *testing.T) {
+	alphabet := []string{" ", "\t", "\r", "\n", "\r\n", ".", "=", "a", "bcdefghij", "ä", "\x00", "\xff", "\x7f", "~"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	lf := strings.NewReplacer("\r\n", "\n", "\r", "\n")
+	var d dotBuffer
+	var want bytes.Buffer
+	for range 20000 {
+		var sb strings.Builder
+		for range rng.IntN(120) {
+			sb.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		text := sb.String()
+		d.b, d.mid = d.b[:0], false
+		d.quotedPrintable(text)
+		got := strings.ReplaceAll("\r\n"+string(d.b), "\r\n..", "\r\n.")[2:]
+		if d.mid != (len(got) > 0 && !strings.HasSuffix(got, "\r\n")) {
+			t.Fatalf("%q: mid = %v after %q", text, d.mid, got)
+		}
+		for line := range strings.SplitSeq(string(d.b), "\r\n") {
+			if strings.HasPrefix(line, ".") && !strings.HasPrefix(line, "..") {
+				t.Fatalf("%q: lone leading dot in %q", text, d.b)
+			}
+		}
+		want.Reset()
+		w := quotedprintable.NewWriter(&want)
+		_, _ = w.Write([]byte(lf.Replace(text)))
+		_ = w.Close()
+		if got != want.String() {
+			t.Fatalf("%q:\ngot  %q\nwant %q", text, got, want.String())
+		}
+	}
+}
+
 // benchMessage is the "password changed" mail as the engine renders it.
 func benchMessage(b *testing.B) Message {
 	tpl, err := LoadTemplates("")
@@ -350,7 +392,7 @@ func BenchmarkCompose(b *testing.B) {
 		b.Fatal(err)
 	}
 	m := benchMessage(b)
-	mb := new(msgBuffer)
+	mb := new(dotBuffer)
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := s.compose(mb, m); err != nil {

@@ -108,7 +108,7 @@ type SMTP struct {
 	closed   bool
 	expiring sync.WaitGroup // a kept connection being closed by its timer
 
-	buffers sync.Pool // *msgBuffer, reused by the next message (mime.go)
+	buffers sync.Pool // *dotBuffer, reused by the next message (mime.go)
 }
 
 // NewSMTP checks cfg and returns a sender for it. Errors name the option at
@@ -205,9 +205,9 @@ func isLoopback(host string) bool {
 // back wrapped so that IsPermanent reports true. Errors never contain the
 // recipient address or the password.
 func (s *SMTP) Send(ctx context.Context, m Message) error {
-	mb := s.getBuffer()
-	defer s.putBuffer(mb)
-	out, err := s.compose(mb, m)
+	buf := s.getBuffer()
+	defer s.putBuffer(buf)
+	out, err := s.compose(buf, m)
 	if err != nil {
 		return err
 	}
