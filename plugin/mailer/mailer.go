@@ -1,6 +1,7 @@
 // Package mailer sends resetgate's emails: it renders them from templates
-// (built in, overridable file by file) and hands them to an SMTP relay
-// through github.com/wneessen/go-mail. Queueing and retries live in the
+// (built in, overridable file by file), writes them as MIME messages and
+// hands them to an SMTP relay; github.com/wneessen/go-mail dials it and
+// does STARTTLS and AUTH. Queueing and retries live in the
 // engine's durable outbox (plugin/outbox.go), so a request never waits for
 // a mail server.
 //

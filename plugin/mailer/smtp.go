@@ -2,10 +2,8 @@ package mailer
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -85,6 +83,7 @@ type SMTP struct {
 	port     int
 	mode     string
 	from     *mail.Address
+	envFrom  string // from as MAIL FROM takes it: "<a@b>"
 	domain   string
 	username string
 	password string
@@ -108,6 +107,8 @@ type SMTP struct {
 	idle     *smtpConn
 	closed   bool
 	expiring sync.WaitGroup // a kept connection being closed by its timer
+
+	buffers sync.Pool // *dotBuffer, reused by the next message (mime.go)
 }
 
 // NewSMTP checks cfg and returns a sender for it. Errors name the option at
@@ -147,7 +148,7 @@ func NewSMTP(cfg SMTPConfig) (*SMTP, error) {
 	if at < 1 || at == len(from.Address)-1 {
 		return nil, fmt.Errorf("mailer: from %q must contain a domain", cfg.From)
 	}
-	s.from, s.domain = from, from.Address[at+1:]
+	s.from, s.envFrom, s.domain = from, envelope(from), from.Address[at+1:]
 
 	switch mode := strings.ToLower(strings.TrimSpace(cfg.TLS)); mode {
 	case "", TLSStartTLS:
@@ -196,19 +197,21 @@ func isLoopback(host string) bool {
 }
 
 // Send delivers m as a multipart/alternative message (text and, when set,
-// HTML) with a fresh Message-ID, a Date, and "Auto-Submitted:
-// auto-generated". It goes over a kept-open connection when there is one
-// (see smtp_conn.go): a kept connection that turns out dead is replaced
-// by a fresh one once, and only where the server cannot have taken the
-// mail yet. A 5xx answer to the message comes back wrapped so that
-// IsPermanent reports true. Errors never contain the recipient address or
-// the password.
+// HTML; or the one of them that is set) with a Message-ID, a Date, and
+// "Auto-Submitted: auto-generated" (mime.go). It goes over a kept-open
+// connection when there is one (see smtp_conn.go): a kept connection that
+// turns out dead is replaced by a fresh one once, and only where the
+// server cannot have taken the mail yet. A 5xx answer to the message comes
+// back wrapped so that IsPermanent reports true. Errors never contain the
+// recipient address or the password.
 func (s *SMTP) Send(ctx context.Context, m Message) error {
-	msg, err := s.build(m)
+	buf := s.getBuffer()
+	defer s.putBuffer(buf)
+	out, err := s.compose(buf, m)
 	if err != nil {
 		return err
 	}
-	if err := s.send(ctx, msg); err != nil {
+	if err := s.send(ctx, out); err != nil {
 		err = s.redact(err, m.To)
 		if refusedForGood(err) {
 			return Permanent(err)
@@ -216,44 +219,6 @@ func (s *SMTP) Send(ctx context.Context, m Message) error {
 		return err
 	}
 	return nil
-}
-
-// build turns m into a go-mail message.
-func (s *SMTP) build(m Message) (*gomail.Msg, error) {
-	to, err := mail.ParseAddress(m.To)
-	if err != nil {
-		// The address itself stays out of the error.
-		return nil, Permanent(errors.New("mailer: recipient address is not valid"))
-	}
-	if m.ToName != "" {
-		to.Name = m.ToName
-	}
-	if m.Text == "" && m.HTML == "" {
-		return nil, Permanent(errors.New("mailer: message has no body"))
-	}
-
-	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
-	msg.FromMailAddress(s.from)
-	msg.ToMailAddress(to)
-	msg.Subject(oneLine(m.Subject))
-	if m.ID != "" {
-		msg.SetMessageIDWithValue(oneLine(m.ID) + "@" + s.domain)
-	} else {
-		msg.SetMessageIDWithValue(newMessageID(s.domain))
-	}
-	msg.SetDateWithValue(now())
-	msg.SetGenHeader("Auto-Submitted", "auto-generated")
-	// Ask Exchange and friends not to answer with out-of-office replies.
-	msg.SetGenHeader(gomail.HeaderXAutoResponseSuppress, "All")
-	if m.Text != "" {
-		msg.SetBodyString(gomail.TypeTextPlain, m.Text)
-		if m.HTML != "" {
-			msg.AddAlternativeString(gomail.TypeTextHTML, m.HTML)
-		}
-	} else {
-		msg.SetBodyString(gomail.TypeTextHTML, m.HTML)
-	}
-	return msg, nil
 }
 
 // client makes a go-mail client for one connection. A client per
@@ -336,14 +301,6 @@ func (e *redactedError) Unwrap() error { return e.cause }
 // oneLine folds any line breaks in a header value into spaces.
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
-}
-
-// newMessageID returns "<random hex>@domain" (without the angle brackets,
-// which go-mail adds).
-func newMessageID(domain string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
-	return hex.EncodeToString(b[:]) + "@" + domain
 }
 
 // permanentError marks a failure that retrying cannot fix.

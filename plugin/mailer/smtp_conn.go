@@ -51,18 +51,17 @@ type smtpConn struct {
 	mails      int         // transactions started on it
 	since      time.Time   // when it was put back idle
 	timer      *time.Timer // closes it once idle for idleTimeout
-	pipeBuffers
 }
 
-// send delivers msg over a kept connection or a fresh one. A kept
+// send delivers out over a kept connection or a fresh one. A kept
 // connection is checked with RSET first (in the same write as the
 // message's commands, when it pipelines); if the check fails, or the
 // transaction fails in a way that shows the connection is gone (no
 // answer, or a 4xx such as 421 "closing") before the end of the message
-// was sent, the connection is dropped and msg goes over one fresh
+// was sent, the connection is dropped and out goes over one fresh
 // connection instead. Once the end of the message was sent the mail is
 // never sent again here: the server may have taken it.
-func (s *SMTP) send(ctx context.Context, msg *gomail.Msg) error {
+func (s *SMTP) send(ctx context.Context, out outgoing) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("dial failed: %w", err)
 	}
@@ -74,8 +73,8 @@ func (s *SMTP) send(ctx context.Context, msg *gomail.Msg) error {
 			return err
 		}
 	}
-	err := s.transmit(c, msg, reused)
-	if err != nil && reused && redialable(err, msg) {
+	err := s.transmit(c, out, reused)
+	if err != nil && reused && redialable(err) {
 		s.drop(c)
 		if failedCheck(err) {
 			s.dropIdle() // as take does when the check fails there
@@ -83,7 +82,7 @@ func (s *SMTP) send(ctx context.Context, msg *gomail.Msg) error {
 		if c, err = s.dial(ctx); err != nil {
 			return err
 		}
-		err = s.transmit(c, msg, false)
+		err = s.transmit(c, out, false)
 	}
 	if err != nil && !keepAfter(err) {
 		s.drop(c)
@@ -177,15 +176,9 @@ func (s *SMTP) dial(ctx context.Context) (*smtpConn, error) {
 // transmit runs one mail transaction (MAIL, RCPT, DATA) on c; kept says
 // that c carried a message before and, when it pipelines, was not checked
 // yet.
-func (s *SMTP) transmit(c *smtpConn, msg *gomail.Msg, kept bool) error {
+func (s *SMTP) transmit(c *smtpConn, out outgoing, kept bool) error {
 	c.mails++
-	var err error
-	if c.pipelining {
-		err = s.pipelined(c, msg, kept)
-	} else {
-		err = c.client.SendWithSMTPClient(c.sc, msg)
-	}
-	if err != nil {
+	if err := s.transaction(c, out, kept && c.pipelining); err != nil {
 		return fmt.Errorf("send failed: %w", err)
 	}
 	return nil
@@ -195,20 +188,9 @@ func (s *SMTP) transmit(c *smtpConn, msg *gomail.Msg, kept bool) error {
 // connection may be tried again on a fresh one: it failed before the end
 // of the message was sent (so the server cannot have taken it), and
 // without a permanent answer (which a fresh connection would get again).
-func redialable(err error, msg *gomail.Msg) bool {
+func redialable(err error) bool {
 	var pe *pipeError
-	if errors.As(err, &pe) {
-		return pe.step != stepPrepare && !pe.sent && (pe.step == stepCheck || pe.code < 500)
-	}
-	var se *gomail.SendError
-	if msg.IsDelivered() || !errors.As(err, &se) {
-		return false
-	}
-	switch se.Reason {
-	case gomail.ErrConnCheck, gomail.ErrSMTPMailFrom, gomail.ErrSMTPRcptTo, gomail.ErrSMTPData, gomail.ErrWriteContent:
-		return se.ErrorCode() < 500
-	}
-	return false
+	return errors.As(err, &pe) && !pe.sent && (pe.step == stepCheck || pe.code < 500)
 }
 
 // keepAfter reports whether the connection a transaction failed on with
@@ -219,15 +201,7 @@ func redialable(err error, msg *gomail.Msg) bool {
 // relay may be limiting this connection: it is closed.
 func keepAfter(err error) bool {
 	var pe *pipeError
-	if errors.As(err, &pe) {
-		return pe.synced && pe.code >= 500 && pe.code < 600
-	}
-	var se *gomail.SendError
-	if !errors.As(err, &se) {
-		return false
-	}
-	code := se.ErrorCode()
-	return code >= 500 && code < 600
+	return errors.As(err, &pe) && pe.synced && pe.code >= 500 && pe.code < 600
 }
 
 // failedCheck reports whether err is the failure of the RSET that checks a
@@ -241,11 +215,7 @@ func failedCheck(err error) bool {
 // sender or a recipient: a failure that sending again cannot fix.
 func refusedForGood(err error) bool {
 	var pe *pipeError
-	if errors.As(err, &pe) {
-		return pe.step != stepCheck && pe.code >= 500 && pe.code < 600
-	}
-	var se *gomail.SendError
-	return errors.As(err, &se) && !se.IsTemp() && se.ErrorCode() >= 500 && se.ErrorCode() < 600
+	return errors.As(err, &pe) && pe.step != stepCheck && pe.code >= 500 && pe.code < 600
 }
 
 // put keeps c for the next message, or closes it when it has carried its

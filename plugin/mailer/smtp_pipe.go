@@ -1,40 +1,36 @@
 package mailer
 
 import (
-	"bytes"
 	"errors"
-	"fmt"
 	"net/textproto"
-	"strings"
-
-	gomail "github.com/wneessen/go-mail"
 )
 
-// Pipelining (RFC 2920). When the relay's EHLO offers PIPELINING, a mail
+// The mail transaction (MAIL, RCPT, DATA and the message), spoken on
+// go-mail's connection; the EHLO, STARTTLS and AUTH before it are
+// go-mail's. When the relay's EHLO offers PIPELINING (RFC 2920), a mail
 // costs two writes and two waits instead of five or more of each: the
 // commands (RSET on a kept connection, MAIL, RCPT, DATA) go out in one
 // write and their replies are read in order, then the whole message, with
-// its end of data, goes out in a second write. go-mail has no pipelining,
-// so this file speaks the commands itself on go-mail's connection; the
-// EHLO, STARTTLS and AUTH before them are still go-mail's.
+// its end of data, goes out in a second write. Without PIPELINING each
+// command waits for its reply before the next one goes out. Either way
+// the message is the one compose wrote (mime.go), sent as it is.
 
 // pipeStep names the command of a pipelined transaction that failed.
 type pipeStep string
 
 const (
-	stepPrepare pipeStep = "message" // ours, before anything was sent
-	stepCheck   pipeStep = "RSET"
-	stepMail    pipeStep = "MAIL FROM"
-	stepRcpt    pipeStep = "RCPT TO"
-	stepData    pipeStep = "DATA"
-	stepEnd     pipeStep = "end of data"
+	stepCheck pipeStep = "RSET"
+	stepMail  pipeStep = "MAIL FROM"
+	stepRcpt  pipeStep = "RCPT TO"
+	stepData  pipeStep = "DATA"
+	stepEnd   pipeStep = "end of data"
 )
 
-// pipeError is the failure of a pipelined transaction.
+// pipeError is the failure of a transaction, pipelined or not.
 type pipeError struct {
 	step pipeStep
 	// code is the server's reply code, 0 when no reply came (a timeout,
-	// a reset, a malformed reply) or the failure was ours.
+	// a reset, a malformed reply).
 	code int
 	// sent is true once the message and its end of data were handed to
 	// the connection: the server may have taken the mail.
@@ -60,29 +56,11 @@ func pipeFailure(step pipeStep, err error) *pipeError {
 	return pe
 }
 
-// pipelined runs one mail transaction on c, whose server offers
-// PIPELINING. With reset (a kept connection) the group starts with RSET,
-// whose reply must come within s.checkTimeout: that is the check take
-// makes for a connection without pipelining. The message is written to
-// memory first, so that a message go-mail cannot write never starts a
-// transaction.
-func (s *SMTP) pipelined(c *smtpConn, msg *gomail.Msg, reset bool) error {
-	from, err := msg.GetSender(false)
-	if err != nil {
-		return &pipeError{step: stepPrepare, err: err}
-	}
-	rcpts, err := msg.GetRecipients()
-	if err != nil {
-		return &pipeError{step: stepPrepare, err: err}
-	}
-	if strings.ContainsAny(from, "\r\n") || strings.ContainsAny(strings.Join(rcpts, ""), "\r\n") {
-		return &pipeError{step: stepPrepare, err: errors.New("an address contains a line break")}
-	}
-	data, err := c.dotStuffed(msg)
-	if err != nil {
-		return &pipeError{step: stepPrepare, err: fmt.Errorf("writing the message: %w", err)}
-	}
-
+// transaction runs one mail transaction for out on c. With reset (a kept
+// connection that pipelines) the group starts with RSET, whose reply must
+// come within s.checkTimeout: that is the check take makes for a
+// connection without pipelining.
+func (s *SMTP) transaction(c *smtpConn, out outgoing, reset bool) error {
 	// Until the first reply, a failure on a kept connection is its check
 	// failing.
 	first, deadline := stepMail, s.timeout
@@ -96,55 +74,81 @@ func (s *SMTP) pipelined(c *smtpConn, msg *gomail.Msg, reset bool) error {
 	if err := sc.UpdateDeadline(deadline); err != nil {
 		return &pipeError{step: first, err: err}
 	}
+	w, r := sc.Text.W, &sc.Text.Reader
 
-	// The command group, in one write. MAIL FROM carries the parameters
-	// go-mail's smtp.Client.Mail adds (it sets no DSN here).
-	w := sc.Text.W
-	if reset {
-		_, _ = w.WriteString("RSET\r\n")
-	}
-	_, _ = w.WriteString("MAIL FROM:")
-	_, _ = w.WriteString(from)
-	if ok, _ := sc.Extension("8BITMIME"); ok {
-		_, _ = w.WriteString(" BODY=8BITMIME")
-	}
-	if ok, _ := sc.Extension("SMTPUTF8"); ok {
-		_, _ = w.WriteString(" SMTPUTF8")
-	}
-	_, _ = w.WriteString("\r\n")
-	for _, to := range rcpts {
-		_, _ = w.WriteString("RCPT TO:")
-		_, _ = w.WriteString(to)
-		_, _ = w.WriteString("\r\n")
-	}
-	_, _ = w.WriteString("DATA\r\n")
-	if err := w.Flush(); err != nil {
-		return &pipeError{step: first, err: err}
-	}
-
-	r := &sc.Text.Reader
-	if reset {
-		if _, _, err := r.ReadResponse(250); err != nil {
-			// A refusal too fails the check, as in take: the
-			// connection is given up, with the commands behind the
-			// RSET unanswered and no message content sent.
-			return &pipeError{step: stepCheck, err: err}
-		}
-		if err := sc.UpdateDeadline(s.timeout); err != nil {
-			return &pipeError{step: stepCheck, err: err}
+	// command writes the command of step. MAIL FROM carries the
+	// parameters go-mail's smtp.Client.Mail adds (it sets no DSN here).
+	command := func(step pipeStep) {
+		switch step {
+		case stepCheck:
+			_, _ = w.WriteString("RSET\r\n")
+		case stepMail:
+			_, _ = w.WriteString("MAIL FROM:")
+			_, _ = w.WriteString(out.from)
+			if ok, _ := sc.Extension("8BITMIME"); ok {
+				_, _ = w.WriteString(" BODY=8BITMIME")
+			}
+			if ok, _ := sc.Extension("SMTPUTF8"); ok {
+				_, _ = w.WriteString(" SMTPUTF8")
+			}
+			_, _ = w.WriteString("\r\n")
+		case stepRcpt:
+			_, _ = w.WriteString("RCPT TO:")
+			_, _ = w.WriteString(out.to)
+			_, _ = w.WriteString("\r\n")
+		case stepData:
+			_, _ = w.WriteString("DATA\r\n")
 		}
 	}
+	steps := []pipeStep{stepCheck, stepMail, stepRcpt, stepData}
+	if !reset {
+		steps = steps[1:]
+	}
+	if c.pipelining {
+		// The command group, in one write.
+		for _, step := range steps {
+			command(step)
+		}
+		if err := w.Flush(); err != nil {
+			return &pipeError{step: first, err: err}
+		}
+	}
 
-	// Every reply of the group is read, also after a refusal, so that
-	// the session stays in step. The first refusal is the one reported:
-	// after a refused MAIL, the refusals of RCPT and DATA only follow
-	// from it. A missing reply ends the reading: the session's state is
-	// unknown.
+	// With pipelining, every reply of the group is read, also after a
+	// refusal, so that the session stays in step; without, a refusal
+	// ends the transaction. The first refusal is the one reported: after
+	// a refused MAIL, the refusals of RCPT and DATA only follow from it.
+	// A missing reply ends the reading: the session's state is unknown.
 	var refused *pipeError
-	read := func(step pipeStep, code int) *pipeError {
+	for _, step := range steps {
+		if !c.pipelining {
+			command(step)
+			if err := w.Flush(); err != nil {
+				return &pipeError{step: step, err: err}
+			}
+		}
+		code := 250
+		switch step {
+		case stepRcpt:
+			code = 25
+		case stepData:
+			code = 354
+		}
 		_, _, err := r.ReadResponse(code)
+		if step == stepCheck {
+			if err != nil {
+				// A refusal too fails the check, as in take: the
+				// connection is given up, with the commands behind
+				// the RSET unanswered and no message content sent.
+				return &pipeError{step: stepCheck, err: err}
+			}
+			if err := sc.UpdateDeadline(s.timeout); err != nil {
+				return &pipeError{step: stepCheck, err: err}
+			}
+			continue
+		}
 		if err == nil {
-			return nil
+			continue
 		}
 		pe := pipeFailure(step, err)
 		if pe.code == 0 {
@@ -153,26 +157,12 @@ func (s *SMTP) pipelined(c *smtpConn, msg *gomail.Msg, reset bool) error {
 		if refused == nil {
 			refused = pe
 		}
-		return nil
-	}
-	if pe := read(stepMail, 250); pe != nil {
-		return pe
-	}
-	for range rcpts {
-		if pe := read(stepRcpt, 25); pe != nil {
-			return pe
+		if step == stepData || !c.pipelining {
+			// No reply is outstanding, and the server waits for no
+			// message content.
+			refused.synced = true
+			return refused
 		}
-	}
-	if _, _, err := r.ReadResponse(354); err != nil {
-		pe := pipeFailure(stepData, err)
-		if pe.code == 0 {
-			return pe
-		}
-		if refused == nil {
-			refused = pe
-		}
-		refused.synced = true
-		return refused
 	}
 	if refused != nil {
 		// The server answered 354 to DATA after refusing the sender or
@@ -186,7 +176,7 @@ func (s *SMTP) pipelined(c *smtpConn, msg *gomail.Msg, reset bool) error {
 	// The message, dot-stuffed and ending in CRLF.CRLF, in one write.
 	// From here on the server may have taken the mail, even when the
 	// write reports a failure: the caller never sends it again.
-	_, err = w.Write(data)
+	_, err := w.Write(out.data)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -200,83 +190,4 @@ func (s *SMTP) pipelined(c *smtpConn, msg *gomail.Msg, reset bool) error {
 		return pe
 	}
 	return nil
-}
-
-// dotStuffed writes msg into c's message buffer as the content of DATA:
-// dot-stuffed, line ends as CRLF and closed by CRLF.CRLF, exactly as
-// textproto's DotWriter (go-mail's path) puts it on the wire. The buffers
-// are reused by the connection's next mail.
-func (c *smtpConn) dotStuffed(msg *gomail.Msg) ([]byte, error) {
-	c.raw.Reset()
-	if _, err := msg.WriteTo(&c.raw); err != nil {
-		return nil, err
-	}
-	c.data = appendDotStuffed(c.data[:0], c.raw.Bytes())
-	return c.data, nil
-}
-
-// smtpConn's buffers for the pipelined path.
-type pipeBuffers struct {
-	raw  bytes.Buffer // the message as go-mail writes it
-	data []byte       // raw, dot-stuffed: the content of DATA
-}
-
-// The states of appendDotStuffed, as textproto's dotWriter has them.
-const (
-	dotBegin     = iota // nothing written yet
-	dotBeginLine        // at the start of a line
-	dotData             // within a line
-	dotCR               // after a CR
-)
-
-// appendDotStuffed appends p to dst as textproto's DotWriter writes it
-// and then closes it: a line's leading '.' is doubled, a LF not after a CR
-// becomes CRLF, and the content ends with CRLF.CRLF (a CRLF of its own
-// first unless p ended a line). It goes through DotWriter's states byte
-// for byte (TestAppendDotStuffedMatchesDotWriter) but copies each run of
-// bytes between line ends at once instead of one buffered write per byte,
-// the largest part of writing a mail through DotWriter.
-func appendDotStuffed(dst, p []byte) []byte {
-	state := dotBegin
-	for i := 0; i < len(p); {
-		c := p[i]
-		switch state {
-		case dotCR:
-			state = dotData
-			if c == '\n' {
-				state = dotBeginLine
-			}
-			dst = append(dst, c)
-			i++
-			continue
-		case dotBegin, dotBeginLine:
-			if c == '.' {
-				dst = append(dst, '.')
-			}
-			state = dotData
-		}
-		j := i
-		for j < len(p) && p[j] != '\r' && p[j] != '\n' {
-			j++
-		}
-		dst = append(dst, p[i:j]...)
-		if i = j; i == len(p) {
-			break
-		}
-		if p[i] == '\r' {
-			state = dotCR
-		} else {
-			dst = append(dst, '\r')
-			state = dotBeginLine
-		}
-		dst = append(dst, p[i])
-		i++
-	}
-	switch state {
-	case dotBegin, dotData:
-		dst = append(dst, '\r', '\n')
-	case dotCR:
-		dst = append(dst, '\n')
-	}
-	return append(dst, '.', '\r', '\n')
 }

@@ -1,10 +1,7 @@
 package mailer
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"math/rand/v2"
 	"net"
 	"net/textproto"
 	"strconv"
@@ -212,81 +209,5 @@ func TestSMTPPipelinedRefusalAnswered354(t *testing.T) {
 				strings.Join(got, "\n"), strings.Join(want, "\n"), mails, abandoned)
 		}
 		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// appendDotStuffed writes exactly what textproto's DotWriter does, for
-// every string of up to 7 bytes over '.', CR, LF and a letter, and for
-// random longer ones.
-func TestAppendDotStuffedMatchesDotWriter(t *testing.T) {
-	want := func(p []byte) []byte {
-		var b bytes.Buffer
-		bw := bufio.NewWriter(&b)
-		dw := textproto.NewWriter(bw).DotWriter()
-		if _, err := dw.Write(p); err != nil {
-			t.Fatal(err)
-		}
-		if err := dw.Close(); err != nil {
-			t.Fatal(err)
-		}
-		return b.Bytes()
-	}
-	check := func(p []byte) {
-		t.Helper()
-		if got, w := appendDotStuffed([]byte("prefix"), p), want(p); string(got) != "prefix"+string(w) {
-			t.Fatalf("%q:\n got %q\nwant %q", p, got[len("prefix"):], w)
-		}
-	}
-	alphabet := []byte{'.', '\r', '\n', 'a'}
-	var walk func(p []byte)
-	walk = func(p []byte) {
-		check(p)
-		if len(p) == 7 {
-			return
-		}
-		for _, c := range alphabet {
-			walk(append(p, c))
-		}
-	}
-	walk(nil)
-	r := rand.New(rand.NewPCG(1, 2))
-	for range 2000 {
-		p := make([]byte, r.IntN(300))
-		for i := range p {
-			p[i] = alphabet[r.IntN(len(alphabet))]
-			if r.IntN(3) == 0 {
-				p[i] = byte('b' + r.IntN(20))
-			}
-		}
-		check(p)
-	}
-}
-
-// BenchmarkDotStuffed writes the "changed" mail as the content of DATA,
-// as the pipelined path does before each send.
-func BenchmarkDotStuffed(b *testing.B) {
-	tpl, err := LoadTemplates("")
-	if err != nil {
-		b.Fatal(err)
-	}
-	subject, text, html, err := tpl.Render("changed", ChangedData{SiteName: "Bench", UserName: "Ada", ChangedAt: time.Now(),
-		RequestIP: "192.0.2.1", ResetLink: "https://example.test/", SupportContact: "help@example.test"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	s, err := NewSMTP(SMTPConfig{Addr: "127.0.0.1:25", From: testFrom, TLS: TLSNone, Timeout: time.Second})
-	if err != nil {
-		b.Fatal(err)
-	}
-	msg, err := s.build(Message{To: testTo, ToName: "Ada", Subject: subject, Text: text, HTML: html, Kind: "changed", ID: "x"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	var c smtpConn
-	b.ReportAllocs()
-	for range b.N {
-		if _, err := c.dotStuffed(msg); err != nil {
-			b.Fatal(err)
-		}
 	}
 }
