@@ -67,9 +67,8 @@ type outbox struct {
 	// so entries are written in JSON (encodeOutboxFor).
 	shared bool
 
-	mu        sync.Mutex // guards the block below
-	next, end int64      // the numbers left in this instance's block
-	until     time.Time  // when the block stops being used
+	mu    sync.Mutex  // guards block
+	block numberBlock // this instance's entry numbers
 }
 
 func newOutbox(e *Engine, s mailer.Sender) (*outbox, error) {
@@ -199,22 +198,16 @@ func (o *outbox) put(ctx context.Context, ent outboxEntry) error {
 func (o *outbox) number(ctx context.Context) (int64, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	now := time.Now()
-	if o.next >= o.end || !now.Before(o.until) {
+	n, _, unused, err := o.block.take(outboxBlock, outboxBlockLife, func() (int64, error) {
 		last, err := o.e.store.Add(ctx, outboxSeq, outboxBlock, outboxSeqTTL)
-		if err != nil {
-			return 0, err
-		}
-		// The numbers the old block left are never written: the walker
-		// passes them at once instead of after missingGrace.
-		for k := o.next; k < o.end; k++ {
-			o.walk.finished.add(k)
-		}
-		o.next, o.end, o.until = last-outboxBlock+1, last+1, now.Add(outboxBlockLife)
+		return last - outboxBlock + 1, err
+	})
+	// The numbers the old block left are never written: the walker
+	// passes them at once instead of after missingGrace.
+	for k := unused[0]; k < unused[1]; k++ {
+		o.walk.finished.add(k)
 	}
-	n := o.next
-	o.next++
-	return n, nil
+	return n, err
 }
 
 // unusedAfter counts the numbers left in this instance's current block
@@ -223,7 +216,7 @@ func (o *outbox) number(ctx context.Context) (int64, error) {
 func (o *outbox) unusedAfter(tail int64) int64 {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return max(o.end-max(o.next, tail+1), 0)
+	return o.block.left(tail)
 }
 
 // scrubRecipient drops the recipient's address from an error's text.

@@ -245,3 +245,35 @@ func (e *Engine) takeLease(ctx context.Context, key string, ttl time.Duration) (
 		}
 	}, nil
 }
+
+// numberBlock is the block of entry numbers a queue's instance hands out
+// (the request queue's and the outbox's): one store write reserves a block,
+// which is used for at most a given life, so that a number not used by
+// then never will be and the walkers may pass it. Its owner guards it.
+type numberBlock struct {
+	next, end int64     // the numbers left: [next, end)
+	until     time.Time // when the block stops being used
+}
+
+// take hands out the next number, first reserving a new block with
+// reserve (which returns the new block's first number) when this one is
+// used up or its life is over. fresh reports a new block; unused is the
+// range [from, to) the replaced block left (empty when none).
+func (b *numberBlock) take(size int64, life time.Duration, reserve func() (int64, error)) (n int64, fresh bool, unused [2]int64, err error) {
+	now := time.Now()
+	if b.next >= b.end || !now.Before(b.until) {
+		first, err := reserve()
+		if err != nil {
+			return 0, false, unused, err
+		}
+		unused = [2]int64{b.next, b.end}
+		b.next, b.end, b.until, fresh = first, first+size, now.Add(life), true
+	}
+	n = b.next
+	b.next++
+	return n, fresh, unused, nil
+}
+
+// left counts the numbers of the block after tail that are not handed
+// out yet.
+func (b *numberBlock) left(tail int64) int64 { return max(b.end-max(b.next, tail+1), 0) }

@@ -70,9 +70,8 @@ type requestQueue struct {
 	wake   chan struct{}
 	walk   queueWalk
 
-	mu        sync.Mutex // guards the block below and blocks
-	next, end int64      // the numbers left in this instance's block
-	until     time.Time  // when the block stops being used
+	mu    sync.Mutex  // guards block, blocks and mailed
+	block numberBlock // this instance's entry numbers
 	// blocks holds, by first number, when (engine clock) this instance
 	// reserved each of its blocks, until requestGrace has passed: every
 	// entry of such a block is younger than requestGrace, so the walker
@@ -105,18 +104,14 @@ func newRequestQueue(e *Engine) (*requestQueue, error) {
 func (q *requestQueue) number(ctx context.Context) (int64, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	now := time.Now()
-	if q.next >= q.end || !now.Before(q.until) {
+	n, fresh, _, err := q.block.take(requestBlock, requestBlockLife, func() (int64, error) {
 		b, err := q.e.store.Incr(ctx, requestSeq, outboxSeqTTL)
-		if err != nil {
-			return 0, err
-		}
-		q.next, q.end, q.until = (b-1)*requestBlock+1, b*requestBlock+1, now.Add(requestBlockLife)
-		q.blocks[q.next] = q.e.now()
+		return (b-1)*requestBlock + 1, err
+	})
+	if fresh {
+		q.blocks[n] = q.e.now()
 	}
-	n := q.next
-	q.next++
-	return n, nil
+	return n, err
 }
 
 // young reports whether entry n is in a block this instance reserved less
