@@ -50,6 +50,16 @@ func waitOpen(t *testing.T, mb *mailbox.Server, want int) {
 	}
 }
 
+// closeAll closes s and waits until the mailbox has no connection open:
+// Close ends the kept connection too.
+func closeAll(t *testing.T, s *SMTP, mb *mailbox.Server) {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitOpen(t, mb, 0)
+}
+
 // checkConns fails unless every message in mb came over one connection
 // each, in the order given (conn numbers from the mailbox).
 func checkConns(t *testing.T, mb *mailbox.Server, want ...int) {
@@ -87,10 +97,7 @@ func TestSMTPKeepsConnectionOpen(t *testing.T) {
 
 		// Closed: nothing stays open, and a later send still works, on a
 		// connection of its own that is closed after it.
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		waitOpen(t, mb, 0)
+		closeAll(t, s, mb)
 		if err := send(t, s); err != nil {
 			t.Fatalf("send after Close: %v", err)
 		}
@@ -365,10 +372,7 @@ func TestSMTPReuseWithStartTLSAndAuth(t *testing.T) {
 					t.Errorf("message %d: TLS = %v, AuthUser = %q", m.ID, m.TLS, m.AuthUser)
 				}
 			}
-			if err := s.Close(); err != nil {
-				t.Fatal(err)
-			}
-			waitOpen(t, mb, 0)
+			closeAll(t, s, mb)
 		})
 	}
 }
@@ -399,10 +403,7 @@ func TestSMTPConcurrentSends(t *testing.T) {
 			t.Errorf("%d messages to %d recipients, want 20 and 20", len(msgs), len(seen))
 		}
 		waitOpen(t, mb, 1)
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
-		waitOpen(t, mb, 0)
+		closeAll(t, s, mb)
 	})
 }
 
