@@ -149,20 +149,20 @@ func (e *Engine) getRecord(ctx context.Context, key string, v any) (bool, error)
 
 // encodeRecord is the one encoding of a stored record: JSON, but for the
 // compact forms of tokens (records_token.go) and flows (records_flow.go).
+// Outbox and request-queue entries, which are sealed, are encoded by
+// encodeOutboxFor (records_outbox.go): their form depends on the store.
 func encodeRecord(v any) ([]byte, error) {
 	switch r := v.(type) {
 	case tokenRecord:
 		return encodeToken(r), nil
 	case flowRecord:
 		return encodeFlow(r), nil
-	case outboxEntry:
-		return encodeOutbox(r)
 	}
 	return json.Marshal(v)
 }
 
-// decodeRecord reads a record written by encodeRecord (or, for a token, a
-// flow or an outbox entry, by an earlier version).
+// decodeRecord reads a record written by encodeRecord or encodeOutboxFor
+// (or, for a token, a flow or an outbox entry, by an earlier version).
 func decodeRecord(raw []byte, v any) error {
 	switch r := v.(type) {
 	case *tokenRecord:

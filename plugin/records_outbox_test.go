@@ -32,7 +32,7 @@ func TestOutboxEntryRoundTrip(t *testing.T) {
 			Changed: &changedMail{Locale: "de-CH", UserName: "Bob", ChangedAt: at, IP: "192.0.2.9"}},
 		{Message: msg, Changed: &changedMail{ChangedAt: at}, Request: &queuedRequest{At: at}},
 	} {
-		data, err := encodeRecord(ent)
+		data, err := encodeOutboxFor(ent, false)
 		if err != nil {
 			t.Fatal(err)
 		}
