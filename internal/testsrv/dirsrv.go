@@ -8,6 +8,7 @@ package testsrv
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"os/exec"
@@ -27,6 +28,10 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// errExited is waitPort's error when the server exited before listening:
+// most often a port that FreePort found free was taken in between.
+var errExited = errors.New("the server exited before listening")
+
 // waitPort waits until something accepts on 127.0.0.1:port, or the process
 // exits, or the deadline passes.
 func waitPort(port int, exited <-chan struct{}, d time.Duration) error {
@@ -35,7 +40,7 @@ func waitPort(port int, exited <-chan struct{}, d time.Duration) error {
 	for time.Now().Before(deadline) {
 		select {
 		case <-exited:
-			return fmt.Errorf("the server exited before listening on %s", addr)
+			return fmt.Errorf("%w on %s", errExited, addr)
 		default:
 		}
 		c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -63,9 +64,6 @@ func StartSlapd(t testing.TB) *Slapd {
 		t: t, dir: t.TempDir(),
 	}
 	s.TLS = NewTLSFiles(t, s.dir)
-	s.ldapPort, s.ldapsPort = FreePort(t), FreePort(t)
-	s.LDAPURL = "ldap://127.0.0.1:" + strconv.Itoa(s.ldapPort)
-	s.LDAPSURL = "ldaps://127.0.0.1:" + strconv.Itoa(s.ldapsPort)
 	for _, d := range []string{"slapd.d", "data"} {
 		if err := os.MkdirAll(filepath.Join(s.dir, d), 0o700); err != nil {
 			t.Fatalf("testsrv: %v", err)
@@ -76,7 +74,21 @@ func StartSlapd(t testing.TB) *Slapd {
 		t.Fatalf("testsrv: %v", err)
 	}
 	runCmd(t, "slapadd", "-n0", "-F", filepath.Join(s.dir, "slapd.d"), "-l", ldif)
-	s.Start()
+	// FreePort's ports were free a moment ago; under the suite's parallel
+	// load another server may take one before slapd binds, and slapd then
+	// exits. Take fresh ports and try again.
+	var err error
+	for range slapdStartAttempts {
+		s.ldapPort, s.ldapsPort = FreePort(t), FreePort(t)
+		s.LDAPURL = "ldap://127.0.0.1:" + strconv.Itoa(s.ldapPort)
+		s.LDAPSURL = "ldaps://127.0.0.1:" + strconv.Itoa(s.ldapsPort)
+		if err = s.start(); !errors.Is(err, errExited) {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("testsrv: slapd: %v", err)
+	}
 	t.Cleanup(s.Stop)
 	s.seed()
 	return s
@@ -141,16 +153,36 @@ olcPPolicyHashCleartext: TRUE
 `)
 }
 
-// Start starts slapd (again) on the same ports and data.
+// slapdStartAttempts bounds how often StartSlapd tries fresh ports, and
+// Start the same ports.
+const slapdStartAttempts = 3
+
+// Start starts slapd again on the same ports and data. A port the stopped
+// slapd held may take the kernel a moment to free, so an exit before
+// listening is tried again.
 func (s *Slapd) Start() {
 	s.t.Helper()
+	var err error
+	for range slapdStartAttempts {
+		if err = s.start(); !errors.Is(err, errExited) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if err != nil {
+		s.t.Fatalf("testsrv: slapd: %v", err)
+	}
+}
+
+// start runs slapd on s's ports and waits until it listens on both.
+func (s *Slapd) start() error {
 	s.log = &bytes.Buffer{}
 	urls := fmt.Sprintf("ldap://127.0.0.1:%d/ ldaps://127.0.0.1:%d/", s.ldapPort, s.ldapsPort)
 	s.cmd = exec.Command("slapd", "-d", "0", "-F", filepath.Join(s.dir, "slapd.d"), "-h", urls)
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
-		s.t.Fatalf("testsrv: start slapd: %v", err)
+		return fmt.Errorf("start: %w", err)
 	}
 	exited := make(chan struct{})
 	s.exited = exited
@@ -158,9 +190,10 @@ func (s *Slapd) Start() {
 	for _, p := range []int{s.ldapPort, s.ldapsPort} {
 		if err := waitPort(p, exited, 20*time.Second); err != nil {
 			s.Stop()
-			s.t.Fatalf("testsrv: slapd: %v\n%s", err, s.log.String())
+			return fmt.Errorf("%w\n%s", err, s.log.String())
 		}
 	}
+	return nil
 }
 
 // Stop stops slapd and waits for it to exit; safe to call twice.

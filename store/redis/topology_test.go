@@ -79,9 +79,11 @@ func TestParseTopology(t *testing.T) {
 // (SIGKILL) while tokens are issued and consumed. After the failover no
 // token that was issued with WAIT's acknowledgement is lost, none is
 // consumed twice, calls fail with ErrUnavailable only around the failover
-// (the sentinels' down-after and election, then the restarted old primary
-// syncing as the new replica, which WaitReplicas 1 waits for), and then
-// succeed again on the new primary.
+// (the sentinels' down-after and election, then the old primary,
+// restarted empty as the new primary's replica, syncing, which
+// WaitReplicas 1 waits for), and then succeed again on the new primary.
+// The group is settled (sentinels meshed, the replica streaming) before
+// the kill and before the check, which reads every acknowledged token.
 func TestSentinelFailover(t *testing.T) {
 	t.Run("WaitReplicas1", func(t *testing.T) { sentinelFailover(t, 1) })
 	t.Run("Async", func(t *testing.T) { sentinelFailover(t, 0) })
@@ -100,6 +102,9 @@ func sentinelFailover(t *testing.T, waitReplicas int) {
 	var (
 		mu       sync.Mutex
 		issued   []string // acknowledged by Put (and its WAIT)
+		issuedAt = map[string]time.Time{}
+		// gone: a consume right after the acknowledged Put found nothing.
+		gone     = map[string]bool{}
 		consumed = map[string]int{}
 		// maybe: a consume that failed (ErrUnavailable) may still have
 		// happened on the primary and reached the replica.
@@ -141,6 +146,7 @@ func sentinelFailover(t *testing.T, waitReplicas int) {
 				}
 				mu.Lock()
 				issued = append(issued, key)
+				issuedAt[key] = time.Now()
 				mu.Unlock()
 				// Consume every other token right away.
 				if n.Load()%2 == 0 {
@@ -150,7 +156,11 @@ func sentinelFailover(t *testing.T, waitReplicas int) {
 						mu.Lock()
 						consumed[key]++
 						mu.Unlock()
-					case err != nil && !errors.Is(err, store.ErrNotFound):
+					case errors.Is(err, store.ErrNotFound):
+						mu.Lock()
+						gone[key] = true
+						mu.Unlock()
+					case err != nil:
 						fail(err)
 						mu.Lock()
 						maybe[key] = true
@@ -174,10 +184,10 @@ func sentinelFailover(t *testing.T, waitReplicas int) {
 	}
 	promoted := time.Since(killed)
 	// With WaitReplicas 1 a write needs a replica: the dead primary comes
-	// back (as a supervisor would restart it, empty) and the sentinels
-	// make it the new primary's replica.
+	// back, empty, as the new primary's replica (as the README asks of a
+	// primary without persistence: never as an empty primary).
 	if waitReplicas > 0 {
-		g.Primary.Restart()
+		g.Primary.RestartAsReplica(g.PrimaryAddr())
 	}
 	var recovered time.Duration
 	for {
@@ -199,34 +209,62 @@ func sentinelFailover(t *testing.T, waitReplicas int) {
 	if failures.Load() == 0 {
 		t.Error("no call failed: the primary was not really killed under load")
 	}
-	if lastFail.Sub(killed) > recovered+time.Second {
+	// A second after the first success, the new replica may still be
+	// sending its first acknowledgements (a WAIT that times out).
+	if lastFail.Sub(killed) > recovered+2*time.Second {
 		t.Errorf("calls failed %s after the kill, past the recovery at %s", lastFail.Sub(killed), recovered)
 	}
 	if waitReplicas == 0 && recovered > promoted+2*time.Second {
 		t.Errorf("calls succeed %s after the kill, the promotion was at %s: the client did not follow the sentinels", recovered, promoted)
 	}
-	// Every acknowledged token is either consumed once, or still there
-	// and consumable exactly once now.
+	// Every acknowledged token is either consumed once, or still there.
+	// The check reads (Get): a read changes nothing, so one that meets a
+	// late turn of the sentinels can be tried again.
+	g.WaitSettled(waitReplicas)
 	check, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	lost, twice := 0, 0
+	get := func(key string) ([]byte, error) {
+		for {
+			v, err := s.Get(check, key)
+			if !errors.Is(err, store.ErrUnavailable) || check.Err() != nil {
+				return v, err
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	lost, twice, lostGone := 0, 0, 0
+	var lostFrom, lostTo time.Duration // issue times of the lost, from the kill
 	for _, key := range issued {
 		if consumed[key] > 1 {
 			t.Errorf("%s consumed %d times", key, consumed[key])
 		}
-		v, err := s.Consume(check, key)
+		v, err := get(key)
 		switch {
 		case err == nil && consumed[key] == 0 && string(v) == "v":
 		case errors.Is(err, store.ErrNotFound) && (consumed[key] == 1 || maybe[key]):
 		case err == nil && waitReplicas > 0:
-			t.Errorf("%s was consumed before the failover and again after it", key)
+			t.Errorf("%s was consumed before the failover and is there again after it", key)
 		case err == nil:
 			twice++
 		case errors.Is(err, store.ErrNotFound):
+			at := issuedAt[key].Sub(killed)
+			if lost == 0 || at < lostFrom {
+				lostFrom = at
+			}
+			if lost == 0 || at > lostTo {
+				lostTo = at
+			}
 			lost++
+			if gone[key] {
+				lostGone++
+			}
 		default:
-			t.Fatalf("consume %s after the failover: %v", key, err)
+			t.Fatalf("read %s after the failover: %v", key, err)
 		}
+	}
+	if lost > 0 {
+		t.Logf("the lost tokens were issued from %s to %s after the kill (negative: before it); %d of them were not found by a consume right after their Put",
+			lostFrom.Round(time.Millisecond), lostTo.Round(time.Millisecond), lostGone)
 	}
 	switch {
 	case lost > 0 && waitReplicas > 0:

@@ -239,6 +239,25 @@ func (s *Server) Restart() {
 	}
 }
 
+// RestartAsReplica restarts the server, empty, as a replica of addr
+// ("host:port"), and keeps it one across later restarts. It is how a
+// primary without persistence must come back after a failover: started as
+// an empty primary instead, it would for a while be a primary that
+// Sentinel could still make the one with the data replicate (Redis's
+// replication documentation, "Safety of replication when master has
+// persistence turned off").
+func (s *Server) RestartAsReplica(addr string) {
+	s.t.Helper()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		s.t.Fatalf("redistest: replica of %q: %v", addr, err)
+	}
+	s.mu.Lock()
+	s.cfg.args = append(s.cfg.args, "--replicaof", host, port)
+	s.mu.Unlock()
+	s.Restart()
+}
+
 // Kill ends the server with SIGKILL, as a crash would, and waits until it
 // is gone. Killing a stopped server does nothing.
 func (s *Server) Kill() {
@@ -250,6 +269,15 @@ func (s *Server) Kill() {
 	_ = s.cmd.Process.Kill()
 	<-s.done
 	s.cmd, s.done = nil, nil
+}
+
+// Log is what the server has written to its log since it last started.
+func (s *Server) Log() string {
+	b, err := os.ReadFile(filepath.Join(s.dir, "redis.log"))
+	if err != nil {
+		return fmt.Sprintf("(no log: %v)", err)
+	}
+	return string(b)
 }
 
 // Port is the plain port.
