@@ -72,7 +72,11 @@
 #   BENCH_GEN_SECONDS (4)   per bench/loadgen run (plus 1s warm-up)
 #   BENCH_RATE (2000)       requests/s of the open-loop runs
 #   BENCH_BADGER_BENCHTIME (1s)
-#   BENCH_NONE_COMPLETES (3000)   completes with hash none (8 in flight)
+#   BENCH_NONE_COMPLETES (9000)   completes with hash none (8 in flight;
+#                                 about 3 s: a 1 s window of 3000 took
+#                                 Badger's flushes and compactions or not,
+#                                 and its figure swung from 297 to 533 µs
+#                                 over five runs of one binary)
 #   BENCH_BCRYPT_COMPLETES (24)   completes with hash bcrypt (4 in flight)
 #   BENCH_BCRYPT_COST (12)
 #   BENCH_RELOADS (5)             caddy reloads under load
@@ -125,7 +129,7 @@ GEN_S=${BENCH_GEN_SECONDS:-4}
 RATE=${BENCH_RATE:-2000}
 BADGER_BENCHTIME=${BENCH_BADGER_BENCHTIME:-1s}
 PROFILE=${BENCH_PROFILE:-0}
-NONE_N=${BENCH_NONE_COMPLETES:-3000}
+NONE_N=${BENCH_NONE_COMPLETES:-9000}
 BCRYPT_N=${BENCH_BCRYPT_COMPLETES:-24}
 BCRYPT_COST=${BENCH_BCRYPT_COST:-12}
 RELOADS=${BENCH_RELOADS:-5}
