@@ -57,6 +57,12 @@ type ResetData struct {
 	RequestIP string
 	// RequestTime is when the request was made.
 	RequestTime time.Time
+	// When, LinkUntil and CodeUntil are RequestTime, ExpiresAt and
+	// CodeExpiresAt as {{datetime}} writes them in the mail's language
+	// (empty for a zero time). The mailer writes them; a value given here
+	// is replaced. A template tests and prints them without the
+	// reflective calls .RequestTime.IsZero and {{datetime}} take.
+	When, LinkUntil, CodeUntil string
 	// RevokeLink is the "this wasn't me" link that kills the flow.
 	RevokeLink string
 	// SupportContact is where to ask for help (an address or URL); optional.
@@ -71,6 +77,10 @@ type ChangedData struct {
 	UserName string
 	// ChangedAt is when the password was changed.
 	ChangedAt time.Time
+	// When is ChangedAt as {{datetime}} writes it in the mail's language
+	// (empty for a zero time). The mailer writes it; a value given here is
+	// replaced.
+	When string
 	// RequestIP is the address the change came from.
 	RequestIP string
 	// ResetLink starts a new reset, for a user who did not make the change.
@@ -90,6 +100,10 @@ type PasskeyAddedData struct {
 	PasskeyName string
 	// AddedAt is when the passkey was added.
 	AddedAt time.Time
+	// When is AddedAt as {{datetime}} writes it in the mail's language
+	// (empty for a zero time). The mailer writes it; a value given here is
+	// replaced.
+	When string
 	// RequestIP is the address it was added from.
 	RequestIP string
 	// RemoveLink removes the passkey ("this wasn't me"). Required.
@@ -98,7 +112,7 @@ type PasskeyAddedData struct {
 	SupportContact string
 }
 
-func (d PasskeyAddedData) prepare(*i18n.Lang) (any, error) {
+func (d PasskeyAddedData) prepare(l *i18n.Lang) (any, error) {
 	if strings.TrimSpace(d.SiteName) == "" {
 		return nil, errors.New("mailer: passkey_added mail needs SiteName")
 	}
@@ -108,6 +122,7 @@ func (d PasskeyAddedData) prepare(*i18n.Lang) (any, error) {
 	d.SiteName = shortLine(d.SiteName)
 	d.UserName = shortLine(d.UserName)
 	d.PasskeyName = shortLine(d.PasskeyName)
+	d.When = l.DateTime(d.AddedAt)
 	return d, nil
 }
 
@@ -128,15 +143,17 @@ func (d ResetData) prepare(l *i18n.Lang) (any, error) {
 	d.UserName = shortLine(d.UserName)
 	d.TTL = localDuration(l, d.TTL)
 	d.CodeTTL = localDuration(l, d.CodeTTL)
+	d.When, d.LinkUntil, d.CodeUntil = l.DateTime(d.RequestTime), l.DateTime(d.ExpiresAt), l.DateTime(d.CodeExpiresAt)
 	return d, nil
 }
 
-func (d ChangedData) prepare(*i18n.Lang) (any, error) {
+func (d ChangedData) prepare(l *i18n.Lang) (any, error) {
 	if strings.TrimSpace(d.SiteName) == "" {
 		return nil, errors.New("mailer: changed mail needs SiteName")
 	}
 	d.SiteName = shortLine(d.SiteName)
 	d.UserName = shortLine(d.UserName)
+	d.When = l.DateTime(d.ChangedAt)
 	return d, nil
 }
 
@@ -245,7 +262,7 @@ type templateSet struct {
 }
 
 // overrideRE is a valid override file name: NAME[.LANG](.subject.txt|.txt|.html).
-var overrideRE = regexp.MustCompile(`^([a-z]+)(\.([a-z]{2,3}(-[a-z0-9]{2,8})*))?(\.subject\.txt|\.txt|\.html)$`)
+var overrideRE = regexp.MustCompile(`^([a-z]+(?:_[a-z]+)*)(\.([a-z]{2,3}(-[a-z0-9]{2,8})*))?(\.subject\.txt|\.txt|\.html)$`)
 
 // LoadTemplates parses the built-in templates, replacing each one for which
 // overrideDir (when not "") holds a file of the same name: reset.subject.txt,

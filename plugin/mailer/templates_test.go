@@ -369,3 +369,47 @@ func TestRenderThemed(t *testing.T) {
 		t.Error("a relative logo address was accepted for mails")
 	}
 }
+
+// Every mail can be overridden, passkey_added's two-word name too (the
+// file name pattern once refused it), and an override may use the times
+// (.ChangedAt.IsZero, {{datetime .ChangedAt}}) or the strings the mailer
+// writes from them (.When, .LinkUntil, .CodeUntil), which the built-in
+// mails use.
+func TestOverrideEveryMailWithTheData(t *testing.T) {
+	dir := t.TempDir()
+	at := time.Date(2026, 3, 3, 14, 5, 0, 0, time.UTC)
+	for name, src := range map[string]string{
+		"reset.html":            `{{if not .RequestTime.IsZero}}{{datetime .RequestTime}}{{end}}|{{datetime .ExpiresAt}}|{{.When}}|{{.LinkUntil}}|{{.CodeUntil}}`,
+		"changed.html":          `{{if not .ChangedAt.IsZero}}{{datetime .ChangedAt}}{{end}}|{{.When}}`,
+		"passkey_added.de.html": `{{if not .AddedAt.IsZero}}{{datetime .AddedAt}}{{end}}|{{.When}}|{{.PasskeyName}}`,
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tpl := loadTemplates(t, dir)
+	en, de := "Tuesday, 3 March 2026 at 14:05 UTC", "Dienstag, 3. März 2026 um 14:05 UTC"
+	for _, tc := range []struct {
+		name, locale string
+		data         any
+		want         string
+	}{
+		{"reset", "en", ResetData{SiteName: "Acme", Link: "https://x.test/r", RequestTime: at, ExpiresAt: at}, en + "|" + en + "|" + en + "|" + en + "|"},
+		{"reset", "en", ResetData{SiteName: "Acme", Link: "https://x.test/r"}, "||||"},
+		{"changed", "en", ChangedData{SiteName: "Acme", ChangedAt: at}, en + "|" + en},
+		{"changed", "en", ChangedData{SiteName: "Acme"}, "|"},
+		{"passkey_added", "de", PasskeyAddedData{SiteName: "Acme", AddedAt: at, PasskeyName: "Laptop", RemoveLink: "https://x.test/u"}, de + "|" + de + "|Laptop"},
+	} {
+		_, _, html, err := tpl.RenderLocale(tc.name, tc.locale, tc.data)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if html != tc.want {
+			t.Errorf("%s %s: html = %q, want %q", tc.name, tc.locale, html, tc.want)
+		}
+	}
+	// passkey_added.de.html replaced German only.
+	if _, _, html, err := tpl.RenderLocale("passkey_added", "en", PasskeyAddedData{SiteName: "Acme", PasskeyName: "Laptop", RemoveLink: "https://x.test/u"}); err != nil || !strings.Contains(html, "<!DOCTYPE html>") {
+		t.Errorf("English passkey_added is not the built-in one: %v", err)
+	}
+}
