@@ -872,3 +872,28 @@ func TestPlainStringField(t *testing.T) {
 		}
 	}
 }
+
+// FuzzDuplicateKey checks the flat fast path against the full scan: where
+// flatDuplicateKey answers, the token-by-token scan gives the same answer.
+func FuzzDuplicateKey(f *testing.F) {
+	for _, s := range []string{
+		`{"token":"t","password":"p"}`, `{"token":"t","Token":"p"}`, `{"a":1,"b":-0.5e+3,"A":true}`,
+		`{"a":null,"b":false}`, `{"a":"x\"y","a":"\u0041"}`, `{"a":"\q","a":1}`, `{"a":01,"a":1}`,
+		`{"a":x,"a":1}`, `{"a":1}{"a":2}`, ` { "k" : "v" , "K" : 1 } `, `{"a":{"b":1},"a":2}`,
+		`{"\u0061":1,"a":2}`, `{"k":1,"K":2}`, `{}`, `{"a":"` + "\x01" + `","a":1}`, `{"a":1,}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		dup, ok := flatDuplicateKey(body)
+		if !ok {
+			return
+		}
+		if want := scanDuplicateKey(body); dup != want {
+			t.Fatalf("flatDuplicateKey(%q) = %v, the full scan says %v", body, dup, want)
+		}
+		if !json.Valid(body) {
+			t.Fatalf("flatDuplicateKey answered for %q, which is not valid JSON", body)
+		}
+	})
+}

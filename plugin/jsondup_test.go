@@ -28,3 +28,26 @@ func TestDuplicateKey(t *testing.T) {
 		}
 	}
 }
+
+// The bodies the API's forms send are answered by the flat path, which
+// allocates nothing; anything else goes to the full scan.
+func TestFlatDuplicateKey(t *testing.T) {
+	for body, want := range map[string]bool{
+		`{"token":"AbC-_x","password":"quartz \"Lantern\" \u00e9","confirm":"x"}`: false,
+		`{"flow_id":"f","code":"1234 5678","Code":"1"}`:                           true,
+		` { "a" : -1.5e3 , "b" : true , "c" : null , "d" : false } `:              false,
+	} {
+		dup, ok := flatDuplicateKey([]byte(body))
+		if !ok || dup != want {
+			t.Errorf("flatDuplicateKey(%s) = %v, %v; want %v, true", body, dup, ok, want)
+		}
+		if n := testing.AllocsPerRun(10, func() { flatDuplicateKey([]byte(body)) }); n != 0 {
+			t.Errorf("flatDuplicateKey(%s): %v allocations", body, n)
+		}
+	}
+	for _, body := range []string{`{"a":{"b":1}}`, `{"a":[1]}`, `{"\u0061":1}`, `{"é":1}`, `{"a":x}`, `{"a":1}x`, `{"a":01}`, `{"a":"\q"}`, `[1]`} {
+		if _, ok := flatDuplicateKey([]byte(body)); ok {
+			t.Errorf("flatDuplicateKey(%s) answered; the full scan should", body)
+		}
+	}
+}
