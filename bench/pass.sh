@@ -1,4 +1,6 @@
-# bench/pass.sh — part (a) of bench/run.sh, the pass-through figures;
+# bench/pass.sh — part (a) of bench/run.sh, the pass-through figures, by
+# the sequential method (BENCH_PASS_METHOD=sequential; the default is
+# bench/pass_pair.sh's paired method, which uses the helpers here);
 # sourced by run.sh (which provides ROOT, TMP, LOADGEN, HAVE_WRK, PIDS,
 # log, die, field, calc, fmt*, note_other and the PASS_* settings).
 #
@@ -153,10 +155,50 @@ pass_priority_restore() {
 	PASS_AG_OLD=
 }
 
+# pass_swapped <conf>: $TMP/pass/Caddyfile.swapped, bench/<conf> with the
+# two sites' blocks the other way round. Caddy's first site came out
+# 0.4–0.8% cheaper per request than its second one even with both plain
+# (the control, both orders), so both methods run half of their Caddys
+# with each order.
+pass_swapped() {
+	awk 'BEGIN { RS = ""; ORS = "\n\n" } { p[NR] = $0
+		if ($0 ~ /http:\/\/:\{\$BENCH_PLAIN_PORT\} \{/) a = NR; if ($0 ~ /http:\/\/:\{\$BENCH_RG_PORT\} \{/) b = NR }
+		END { if (!a || !b) exit 1; t = p[a]; p[a] = p[b]; p[b] = t; for (i = 1; i <= NR; i++) print p[i] }' \
+		"$ROOT/bench/$1" >"$TMP/pass/Caddyfile.swapped" || die "bench/$1: no site blocks for BENCH_PLAIN_PORT and BENCH_RG_PORT to swap"
+}
+
+# pass_start <name> <Caddyfile> <upstream addr> <ready path>: one Caddy for
+# (a), pinned (caddy_pin, from the caller) on fresh ports, its own
+# directory $TMP/pass/<name>; waits until both sites answer. Sets
+# PASS_CADDY (its pid), PASS_A_PORT and PASS_B_PORT.
+pass_start() {
+	local ports i
+	mapfile -t ports < <("$LOADGEN" -free-ports 4)
+	PASS_A_PORT=${ports[0]} PASS_B_PORT=${ports[1]}
+	rm -rf "$TMP/pass/$1"
+	mkdir -p "$TMP/pass/$1"
+	BENCH_TMP="$TMP/pass/$1" BENCH_PLAIN_PORT=${ports[0]} BENCH_RG_PORT=${ports[1]} BENCH_ADMIN="127.0.0.1:${ports[2]}" \
+		BENCH_RESPOND_PORT=${ports[3]} BENCH_UPSTREAM="$3" GOMAXPROCS="$PASS_PROCS" \
+		XDG_DATA_HOME="$TMP/pass/$1/data" XDG_CONFIG_HOME="$TMP/pass/$1/config" \
+		"${caddy_pin[@]}" "$ROOT/bin/caddy" run --config "$2" --adapter caddyfile >"$TMP/caddy-pass$1.log" 2>&1 &
+	PIDS+=($!)
+	PASS_CADDY=$!
+	for i in $(seq 400); do
+		curl -fsS -o /dev/null "http://127.0.0.1:$PASS_A_PORT/" 2>/dev/null &&
+			curl -fsS -o /dev/null "http://127.0.0.1:$PASS_B_PORT$4" 2>/dev/null && break
+		kill -0 "$PASS_CADDY" 2>/dev/null || break
+		sleep 0.05
+	done
+	[[ $(curl -fsS "http://127.0.0.1:$PASS_B_PORT/" 2>/dev/null) == ok ]] || {
+		tail -n 30 "$TMP/caddy-pass$1.log" >&2
+		die "the pass-through Caddy did not come up, or GET / through resetgate's site did not answer ok (log above)"
+	}
+}
+
 # pass_through: part (a). Sets A_* (the figures for the summary) and
 # PASS_SECTION (the report's section (a), Markdown).
 pass_through() {
-	local ports up_addr cpus gen_cpus i t_start ticks0 ns0 cfg conf=Caddyfile ready=/password-reset/policy
+	local up_addr cpus gen_cpus t_start ticks0 ns0 cfg conf=Caddyfile ready=/password-reset/policy
 	# The control (PASS_CONTROL=1): bench/Caddyfile.norg, whose site B is a
 	# plain reverse_proxy too, so the ratio is the method's own bias.
 	[[ $PASS_CONTROL == 1 ]] && conf=Caddyfile.norg ready=/
@@ -179,17 +221,8 @@ pass_through() {
 	PASS_UP=$!
 	wait_file "$TMP/pass-upstream.addr"
 	up_addr=$(cat "$TMP/pass-upstream.addr")
-	mapfile -t ports < <("$LOADGEN" -free-ports 4)
-	PASS_A_PORT=${ports[0]} PASS_B_PORT=${ports[1]}
-	# The Caddyfile with the two sites' blocks the other way round: Caddy's
-	# first site came out 0.4–0.8% cheaper per request than its second one
-	# even with both plain (the control, both orders), so half of the rounds
-	# run on a Caddy with each order.
 	mkdir -p "$TMP/pass"
-	awk 'BEGIN { RS = ""; ORS = "\n\n" } { p[NR] = $0
-		if ($0 ~ /http:\/\/:\{\$BENCH_PLAIN_PORT\} \{/) a = NR; if ($0 ~ /http:\/\/:\{\$BENCH_RG_PORT\} \{/) b = NR }
-		END { if (!a || !b) exit 1; t = p[a]; p[a] = p[b]; p[b] = t; for (i = 1; i <= NR; i++) print p[i] }' \
-		"$ROOT/bench/$conf" >"$TMP/pass/Caddyfile.swapped" || die "bench/$conf: no site blocks for BENCH_PLAIN_PORT and BENCH_RG_PORT to swap"
+	pass_swapped "$conf"
 	cfg="${PASS_S}s per run, $PASS_CONNS connections, $([[ $PASS_ROUNDS -gt 0 ]] && printf '%s rounds' "$PASS_ROUNDS" || printf 'rounds for %ss' "$PASS_BUDGET")"
 	log "pass-through: $cfg; pinned: $PASS_PIN"
 	PASS_DONE=0 PASS_TICKS_CHECK= PASS_BLOCK_ROUNDS=()
@@ -197,27 +230,7 @@ pass_through() {
 	for ((half = 1; half <= PASS_BLOCKS; half++)); do
 		local file="$ROOT/bench/$conf"
 		((half % 2 == 0)) && file="$TMP/pass/Caddyfile.swapped"
-		# Fresh ports for every Caddy.
-		mapfile -t ports < <("$LOADGEN" -free-ports 4)
-		PASS_A_PORT=${ports[0]} PASS_B_PORT=${ports[1]}
-		rm -rf "$TMP/pass/$half"
-		mkdir -p "$TMP/pass/$half"
-		BENCH_TMP="$TMP/pass/$half" BENCH_PLAIN_PORT=${ports[0]} BENCH_RG_PORT=${ports[1]} BENCH_ADMIN="127.0.0.1:${ports[2]}" \
-			BENCH_RESPOND_PORT=${ports[3]} BENCH_UPSTREAM="$up_addr" GOMAXPROCS="$PASS_PROCS" \
-			XDG_DATA_HOME="$TMP/pass/$half/data" XDG_CONFIG_HOME="$TMP/pass/$half/config" \
-			"${caddy_pin[@]}" "$ROOT/bin/caddy" run --config "$file" --adapter caddyfile >"$TMP/caddy-pass$half.log" 2>&1 &
-		PIDS+=($!)
-		PASS_CADDY=$!
-		for i in $(seq 400); do
-			curl -fsS -o /dev/null "http://127.0.0.1:$PASS_A_PORT/" 2>/dev/null &&
-				curl -fsS -o /dev/null "http://127.0.0.1:$PASS_B_PORT$ready" 2>/dev/null && break
-			kill -0 "$PASS_CADDY" 2>/dev/null || break
-			sleep 0.05
-		done
-		[[ $(curl -fsS "http://127.0.0.1:$PASS_B_PORT/" 2>/dev/null) == ok ]] || {
-			tail -n 30 "$TMP/caddy-pass$half.log" >&2
-			die "the pass-through Caddy did not come up, or GET / through resetgate's site did not answer ok (log above)"
-		}
+		pass_start "$half" "$file" "$up_addr" "$ready"
 		# Warm-up (not counted): both sites, so that connections, pools and
 		# the heap are in their steady state.
 		pass_run A "$PASS_A_PORT"

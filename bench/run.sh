@@ -5,9 +5,11 @@
 #
 #   (a) pass-through: GET / through Caddy's reverse_proxy to a tiny upstream,
 #       without and with password_reset in the route: Caddy's CPU per
-#       request, with ÷ without, in 1 s wrk runs in the order A B B A,
-#       repeated for BENCH_PASS_BUDGET seconds, Caddy pinned to one CPU
-#       (bench/pass.sh says how and why);
+#       request, with ÷ without, from two Caddys pinned to one CPU and
+#       loaded at once, one with each site, then the other way round
+#       (bench/pass_pair.sh says how and why; BENCH_PASS_METHOD=sequential
+#       is the earlier method, one Caddy and 1 s runs in the order
+#       A B B A, bench/pass.sh);
 #   (b) POST /password-reset/request: throughput against plain
 #       reverse_proxy, and latency for a known and an unknown account at 8
 #       and 64 connections (wrk --latency in alternating runs, and
@@ -33,7 +35,7 @@
 # the Redis columns out and says so.
 #
 #   bench/run.sh [--all]     # --all: the same, every part (the default)
-#   bench/run.sh --pass      # only (a), about 10 minutes: builds Caddy and
+#   bench/run.sh --pass      # only (a), about 7 minutes: builds Caddy and
 #                            # the helpers it needs, prints (a)'s section
 #                            # and summary rows and writes them to
 #                            # bench/results/pass.md (BENCHMARKS.md untouched)
@@ -43,6 +45,16 @@
 # 2-core machine the second number says how far to trust the others.
 #
 # Tunables (environment):
+#   BENCH_PASS_METHOD (pair) pair: bench/pass_pair.sh; sequential:
+#                           bench/pass.sh (the BUDGET, ROUNDS, CONNS,
+#                           BLOCKS and QUIET settings below are its own)
+#   BENCH_PASS_PAIRS (8)    crossed pairs of runs per pair of Caddys (pair)
+#   BENCH_PASS_PAIR_BLOCKS (16) pairs of Caddy processes (pair); the
+#                           interval is over these (a block's figure moved
+#                           by 0.35-0.76% (SD) in the first runs, about what
+#                           its pairs' own noise gives: 16 of them put the
+#                           95% interval at about ±0.4%)
+#   BENCH_PASS_PAIR_CONNS (1)   connections per generator (pair)
 #   BENCH_PASS_SECONDS (1)  per pass-through run
 #   BENCH_PASS_BUDGET (480) seconds of pass-through rounds (A B B A; at
 #                           least one per Caddy process), split over
@@ -77,6 +89,9 @@
 #                                 Badger's flushes and compactions or not,
 #                                 and its figure swung from 297 to 533 µs
 #                                 over five runs of one binary)
+#   BENCH_NONE_RUNS (3)           runs of those completes (fresh users each);
+#                                 the row is the run with the median CPU
+#                                 per complete, and shows all of them
 #   BENCH_BCRYPT_COMPLETES (24)   completes with hash bcrypt (4 in flight)
 #   BENCH_BCRYPT_COST (12)
 #   BENCH_RELOADS (5)             caddy reloads under load
@@ -123,6 +138,15 @@ PASS_NICE=${BENCH_PASS_NICE:--15}
 PASS_TRIM=${BENCH_PASS_TRIM:-0.2}
 PASS_CONTROL=${BENCH_PASS_CONTROL:-0}
 PASS_BLOCKS=${BENCH_PASS_BLOCKS:-24}
+PASS_METHOD=${BENCH_PASS_METHOD:-pair}
+PASS_PAIRS=${BENCH_PASS_PAIRS:-8}
+PASS_PAIR_BLOCKS=${BENCH_PASS_PAIR_BLOCKS:-16}
+PASS_PAIR_CONNS=${BENCH_PASS_PAIR_CONNS:-1}
+case $PASS_METHOD in pair | sequential) ;; *)
+	printf 'bench/run.sh: BENCH_PASS_METHOD must be pair or sequential, not %s\n' "$PASS_METHOD" >&2
+	exit 2
+	;;
+esac
 REQ_S=${BENCH_REQ_SECONDS:-4}
 LAT_S=${BENCH_LAT_SECONDS:-3}
 GEN_S=${BENCH_GEN_SECONDS:-4}
@@ -130,6 +154,7 @@ RATE=${BENCH_RATE:-2000}
 BADGER_BENCHTIME=${BENCH_BADGER_BENCHTIME:-1s}
 PROFILE=${BENCH_PROFILE:-0}
 NONE_N=${BENCH_NONE_COMPLETES:-9000}
+NONE_RUNS=${BENCH_NONE_RUNS:-3}
 BCRYPT_N=${BENCH_BCRYPT_COMPLETES:-24}
 BCRYPT_COST=${BENCH_BCRYPT_COST:-12}
 RELOADS=${BENCH_RELOADS:-5}
@@ -482,12 +507,19 @@ drain() {
 }
 
 # ---- (a) pass-through ---------------------------------------------------------
-# bench/pass.sh: its own Caddy, pinned; sets A_* and PASS_SECTION.
+# bench/pass_pair.sh (or bench/pass.sh): its own Caddys, pinned; sets A_*
+# and PASS_SECTION.
 PASS_TOOL="wrk (1 thread)"
 [[ $HAVE_WRK == 1 ]] || PASS_TOOL="bench/loadgen (wrk is not installed)"
 # shellcheck source=bench/pass.sh
 source "$ROOT/bench/pass.sh"
-pass_through
+# shellcheck source=bench/pass_pair.sh
+source "$ROOT/bench/pass_pair.sh"
+if [[ $PASS_METHOD == pair ]]; then
+	pass_pair
+else
+	pass_through
+fi
 pass_summary() { # the Summary's pass-through rows
 	printf '| pass-through: with / without resetgate ≥ 0.98 | %s (%s / %s req/s; pairs %s) | %s |\n' \
 		"$(fmt3 "$A_RATIO")" "$(fmt0 "$A_WITH")" "$(fmt0 "$A_WITHOUT")" "$A_PAIR_RANGE" "$(pass "$A_RATIO >= 0.98")"
@@ -608,7 +640,7 @@ complete_run() { # complete_run <label> <tokens> <conns> <first user>
 	drain
 	u0=$(upstream_stat updates)
 	local prof_pid=""
-	if [[ $PROFILE == 1 && $label == none ]]; then
+	if [[ $PROFILE == 1 && $label == none-1 ]]; then
 		# A CPU profile of Caddy over the first 2 s of the completes
 		# (BENCH_NONE_COMPLETES must keep them busy that long).
 		mkdir -p "$OUT_DIR"
@@ -640,7 +672,19 @@ complete_run() { # complete_run <label> <tokens> <conns> <first user>
 	return 0
 }
 T_COMPLETE=$SECONDS
-complete_run none "$NONE_N" 8 0
+# Hash none, NONE_RUNS times on fresh users: one run's figure moves by
+# ±20% with what else the machine does meanwhile (other processes, and
+# which of Badger's flushes and compactions fall in its window), so the
+# row is the run with the median CPU per complete, with every run's figure
+# beside it.
+NONE_ALL=()
+for ((i = 1; i <= NONE_RUNS; i++)); do
+	complete_run "none-$i" "$NONE_N" 8 $(((i - 1) * 2000000))
+	NONE_ALL+=("$(field "${C[none-$i]}" caddy_us) $i")
+done
+i=$(printf '%s\n' "${NONE_ALL[@]}" | sort -g | awk -v m=$(((NONE_RUNS + 1) / 2)) 'NR == m { print $2 }')
+C[none]=${C[none-$i]} C[none-issue]=${C[none-$i-issue]}
+NONE_RUNS_TEXT=$(for r in "${NONE_ALL[@]}"; do printf '%s, ' "$(fmt0 "${r% *}")"; done | sed 's/, $//')
 log "reloading Caddy with hash bcrypt $BCRYPT_COST"
 BENCH_HASH="bcrypt $BCRYPT_COST" caddy_reload || die "caddy reload with hash bcrypt $BCRYPT_COST failed: $(tail -n 5 "$TMP/reload.log")"
 complete_run bcrypt "$BCRYPT_N" 4 1000000
@@ -1026,7 +1070,11 @@ if ! awk "BEGIN { exit !($A_RATIO >= 0.98) }"; then
 	NOTES+=("**Pass-through ratio $(fmt3 "$A_RATIO") (< 0.98).** The with/without throughput ratios of adjacent pairs of runs range $A_PAIR_RANGE and other processes took up to $(fmt2 "$A_OTHERS_MAX") of Caddy's CPU during the runs: throughput follows the share of the machine Caddy got. Caddy's own CPU per pass-through request is $(fmt1 "$A_CPU_WITH") µs with resetgate against $(fmt1 "$A_CPU_WITHOUT") µs without (ratio $(fmt3 "$CPU_RATIO_A")). What would close it: an idle machine, or, if the CPU ratio also stays above 1.02 there, a cheaper prefix check on the pass-through path.")
 fi
 if ! awk "BEGIN { exit !($A_CPU_CI_LO >= 0.99 && $A_CPU_CI_HI <= 1.01) }"; then
-	NOTES+=("**Pass-through CPU ratio $(fmt4 "$A_CPU_PAIR_MEAN"), 95% CI $(fmt4 "$A_CPU_CI_LO") … $(fmt4 "$A_CPU_CI_HI") (not inside 0.99 … 1.01).** A pair ratio's SD was $(fmt2 "$(calc "$A_CPU_SD * 100")")% over $A_NPAIRS pairs while other work took up to $(fmt2 "$A_OTHERS_MAX") (mean $(fmt2 "$A_OTHERS_MEAN")) of Caddy's CPU; when another process shares Caddy's CPU, Caddy's CPU per request rises by up to 30% in that run. The interval is over the Caddy processes, between which the ratio moves by 1–3% (the control, BENCH_PASS_CONTROL=1 with --pass, shows the same spread without resetgate). What would close it: more processes and time (BENCH_PASS_BLOCKS=48 BENCH_PASS_BUDGET=960) or a quieter machine; BenchmarkPassThrough (caddymodule) shows what the handler itself adds: a prefix comparison, 0 allocs.")
+	if [[ $PASS_METHOD == pair ]]; then
+		NOTES+=("**Pass-through CPU ratio $(fmt4 "$A_CPU_PAIR_MEAN"), 95% CI $(fmt4 "$A_CPU_CI_LO") … $(fmt4 "$A_CPU_CI_HI") (not inside 0.99 … 1.01).** A crossed pair's r had an SD of $(fmt2 "$(calc "$A_CPU_SD * 100")")% over $A_NPAIRS pairs while other work took up to $(fmt2 "$A_OTHERS_MAX") (mean $(fmt2 "$A_OTHERS_MEAN")) of the Caddys' CPU; the interval is over the $PASS_PAIR_BLOCKS pairs of processes (their figures in (a)). What would close it: more blocks (BENCH_PASS_PAIR_BLOCKS=32) or a quieter machine; BenchmarkPassThrough (caddymodule) shows what the handler itself adds: a prefix comparison, 0 allocs.")
+	else
+		NOTES+=("**Pass-through CPU ratio $(fmt4 "$A_CPU_PAIR_MEAN"), 95% CI $(fmt4 "$A_CPU_CI_LO") … $(fmt4 "$A_CPU_CI_HI") (not inside 0.99 … 1.01).** A pair ratio's SD was $(fmt2 "$(calc "$A_CPU_SD * 100")")% over $A_NPAIRS pairs while other work took up to $(fmt2 "$A_OTHERS_MAX") (mean $(fmt2 "$A_OTHERS_MEAN")) of Caddy's CPU; when another process shares Caddy's CPU, Caddy's CPU per request rises by up to 30% in that run. The interval is over the Caddy processes, between which the ratio moves by 1–3% (the control, BENCH_PASS_CONTROL=1 with --pass, shows the same spread without resetgate). What would close it: more processes and time (BENCH_PASS_BLOCKS=48 BENCH_PASS_BUDGET=960) or a quieter machine; BenchmarkPassThrough (caddymodule) shows what the handler itself adds: a prefix comparison, 0 allocs.")
+	fi
 fi
 if ! awk "BEGIN { exit !($K8P99 < 5000 && $U8P99 < 5000 && $OPENP99 < 5000 && $OPENVP99 < 5000 && $K8P50 < 500 && $U8P50 < 500 && $OPENP50 < 500 && $OPENVP50 < 500) }"; then
 	NOTES+=("**request latency (p50 < 0.5 ms / p99 < 5 ms) missed in some rows.** Plain reverse_proxy, with no resetgate at all, measured p50 $(ms "$RP8P50") / p99 $(ms "$RP8P99") ms at saturation and $(ms "$CTLP50") / $(ms "$CTLP99") ms at $RATE req/s in this run, against resetgate's request $(ms "$K8P50") / $(ms "$K8P99") ms (known, saturation) and $(ms "$OPENP50") / $(ms "$OPENP99") ms ($RATE req/s). Where the control misses the same bound, the tail is the machine's: Caddy, the generator and other processes (up to $(fmt2 "$MAX_OTHER") cores) share $(nproc) cores, and a request waits for a core. A closed loop at saturation also has latency ≈ connections ÷ throughput by construction. Caddy spends $(fmt1 "$CPU_REQ8") µs of CPU per request against $(fmt1 "$CPU_RP8") µs for reverse_proxy, so the handler itself is not the slow part. The store write that used to be on the request path, the per-IP counter in Badger, costs $(sous badger/IncrHot/serial cpu-ns/op) µs of CPU per increment and serialises on its one key (bench/storeops IncrHot: $(sorate badger/IncrHot/serial)/s serial, $(sorate badger/IncrHot/parallel)/s from 16 goroutines). $PERIP_NOTE What would close the rest: an idle machine, and the open-loop rows rather than saturation for the latency target.")
@@ -1096,7 +1144,7 @@ $(pass_summary | tail -n 1)
 | known − unknown median < 0.1 ms, 64 conns (interleaved, fresh identifiers) | $(ms "$(diffv var64)") ms (95% CI $(diffci var64)) | $(pass "$(abs "$(diffv var64)") < 100") |
 | rate-limited − not median < 0.1 ms, 8 conns (interleaved: one identifier over its limit, fresh ones under it) | $(ms "$(diffv mix8)") ms (95% CI $(diffci mix8)) | $(pass "$(abs "$(diffv mix8)") < 100") |
 | Badger ≥ 50k consume/s (best of serial, parallel; store/badger BenchmarkConsume) | $(fmt0 "$CONS_BEST")/s (bench/storeops: $(fmt0 "${SO_BADGER_CONSUME:-0}") serial, $(fmt0 "${SO_BADGER_CONSUME_P:-0}") parallel) | $(pass "$CONS_BEST >= 50000") |
-| complete, hash none < 400 µs Caddy CPU per complete ($(field "$CN" conns) in flight; during the completes, with the mails sent meanwhile) | $(fmt0 "$CPU_N") µs ($(fmt1 "$(field "$CN" rps)") completes/s); until idle, every mail sent: $(fmt0 "$ALL_N") µs (≈ $(fmt0 "$CAP_N")/s with all $(nproc) cores) | $(pass "$CPU_N < 400") |
+| complete, hash none < 400 µs Caddy CPU per complete ($(field "$CN" conns) in flight; during the completes, with the mails sent meanwhile; the median of $NONE_RUNS runs) | $(fmt0 "$CPU_N") µs (runs: $NONE_RUNS_TEXT; $(fmt1 "$(field "$CN" rps)") completes/s); until idle, every mail sent: $(fmt0 "$ALL_N") µs (≈ $(fmt0 "$CAP_N")/s with all $(nproc) cores) | $(pass "$CPU_N < 400") |
 | *no target:* complete, hash bcrypt $BCRYPT_COST ($(field "$CB" conns) in flight) | $(fmt1 "$(field "$CB" rps)") completes/s; Caddy CPU $(fmt0 "$(calc "$CPU_B / 1000")") ms per complete (≈ $(fmt1 "$CAP_B")/s with all $(nproc) cores); bcrypt's share $(fmt1 "$BCRYPT_SHARE")% (one hash alone: $(fmt0 "$(calc "$HASH_CPU / 1000")") ms CPU) | |
 | idle RSS < 80 MiB: Caddy with resetgate + Badger (after start / after GC settle) | $(mib "$IDLE_RG_START") / $(mib "$IDLE_RG") MiB; without resetgate $(mib "$IDLE_NORG_START") / $(mib "$IDLE_NORG") MiB | $(pass "$IDLE_MAX < 80 * 1024") |
 | $TOKENS open tokens < 200 MiB, the process's own memory (anonymous: Go heap, stacks, memtables; bench/tokenmem peak during the load / settled after it / after reopening) | $(mib "$TM_PEAK_ANON") / $(mib "$(field "$TM_SETTLED" anon_kb)") / $(mib "$(field "$TM_REOPENED" anon_kb)") MiB (Go heap in use: peak $(mib "$(field "$TM_SETTLED" peak_heap_kb)"), settled $(mib "$(field "$TM_SETTLED" heap_inuse_kb)"), reopened $(mib "$(field "$TM_REOPENED" heap_inuse_kb)")) | $(pass "$TM_ANON_MAX < 200 * 1024") |
@@ -1177,11 +1225,11 @@ Consume: tokens put beforehand, one Consume transaction each. PutConsume: issue 
 
 ## (d) POST /password-reset/complete at the configured hash (bench/resetload)
 
-Tokens are issued beforehand through the admin API (\`admin_token sha256:… tokens:issue\`, \`POST /password-reset/admin/users/b-N/reset-token\`, one user per token), then each is completed once with a new password (\`{"token", "password", "confirm"}\`, expecting 200). A complete reads the token, checks the policy, takes a lease, hashes the password if \`hash\` says so, calls the update hook (bench/upstream answers 204 at once), consumes the token, ends the user's other tokens and queues the "password changed" mail. The hash is switched with \`caddy reload\` (BENCH_HASH). Completes/s depends on how much of the machine Caddy got; Caddy's CPU per complete does not. The mails go out behind the completes, one at a time from the outbox: *during the completes* counts Caddy's CPU while resetload ran, with the mails sent meanwhile (an upper bound of the complete requests' own CPU); *until idle* keeps counting until Caddy is idle again, every mail sent (the cost of a complete and its mail, which the capacity column uses).
+Tokens are issued beforehand through the admin API (\`admin_token sha256:… tokens:issue\`, \`POST /password-reset/admin/users/b-N/reset-token\`, one user per token), then each is completed once with a new password (\`{"token", "password", "confirm"}\`, expecting 200). A complete reads the token, checks the policy, takes a lease, hashes the password if \`hash\` says so, calls the update hook (bench/upstream answers 204 at once), consumes the token, ends the user's other tokens and queues the "password changed" mail. The hash is switched with \`caddy reload\` (BENCH_HASH). Completes/s depends on how much of the machine Caddy got; Caddy's CPU per complete does not. The mails go out behind the completes, one at a time from the outbox: *during the completes* counts Caddy's CPU while resetload ran, with the mails sent meanwhile (an upper bound of the complete requests' own CPU); *until idle* keeps counting until Caddy is idle again, every mail sent (the cost of a complete and its mail, which the capacity column uses). Hash none runs $NONE_RUNS times on the same Caddy, each on fresh users; the summary takes the run with the median CPU during the completes.
 
 | hash | in flight | completed | completes/s | p50 ms | p99 ms | Caddy CPU µs/complete, during the completes | … until idle, with every mail | ≈ completes/s with all $(nproc) cores | other load (cores) | issue req/s |
 |---|---|---|---|---|---|---|---|---|---|---|
-$(crow none none 8)
+$(for ((i = 1; i <= NONE_RUNS; i++)); do crow "none-$i" "none (run $i of $NONE_RUNS, users from $(((i - 1) * 2000000)))" 8; done)
 $(crow bcrypt "bcrypt $BCRYPT_COST" 4)
 
 bcrypt $BCRYPT_COST's share of a complete's CPU: **$(fmt1 "$BCRYPT_SHARE")%** (CPU per complete with bcrypt minus without, over with); one bcrypt $BCRYPT_COST hash alone, in a process of its own (\`resetload hash\`), took $(fmt0 "$(calc "$HASH_CPU / 1000")") ms of CPU (CPU time per hash itself varies by ±15% with what shares the cores). Update hook calls seen by the upstream: $(field "$CN" updates) and $(field "$CB" updates) (one per completed token).
