@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# bench/openloop.sh — where the tail of POST /password-reset/request goes
+# at a fixed rate (bench/run.sh's open8fix / open8var rows), on a Caddy of
+# its own started fresh for every run:
+#
+#   bench/openloop.sh [runs]        # default 3
+#
+# Each run starts bench/upstream, bench/mailsink and bin/caddy on
+# bench/Caddyfile in a throwaway directory, sends BENCH_RATE requests/s
+# from 8 connections for 4 s after 1 s of warm-up (bench/loadgen -rate:
+# known-N and nobody-N, a fresh identifier every request, so every request
+# is looked up and known ones get a flow and, within mail_budget, a mail),
+# and prints the latency line with the CPU each process took meanwhile
+# (cores, from /proc over 3 s in the middle of the run), so that the tail
+# can be read against how busy the machine was and who made it busy.
+#
+# Tunables (environment):
+#   OPENLOOP_FIXED=1   the same two identifiers instead (the open8fix
+#                      row: settled in the handler, no lookup)
+#   OPENLOOP_PROFILE=<file>  also a 4 s CPU profile of Caddy, during the
+#                      last run, written to <file>
+#   BENCH_RATE (2000)  requests/s
+#   OPENLOOP_CADDY     a Caddy binary to use instead of building bin/caddy
+set -euo pipefail
+export LC_ALL=C
+
+RUNS=${1:-3}
+RATE=${BENCH_RATE:-2000}
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+TMP=$(mktemp -d /tmp/resetgate-openloop.XXXXXX)
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$TMP"' EXIT
+die() {
+	printf 'bench/openloop.sh: %s\n' "$*" >&2
+	exit 1
+}
+
+CADDY=${OPENLOOP_CADDY:-}
+if [[ -z $CADDY ]]; then
+	go build -o bin/caddy ./xcaddy || die "building Caddy with resetgate failed (output above)"
+	CADDY=$ROOT/bin/caddy
+fi
+for helper in upstream mailsink loadgen; do
+	go build -o "$TMP/$helper" "./bench/$helper" || die "building bench/$helper failed (output above)"
+done
+
+if [[ ${OPENLOOP_FIXED:-0} == 1 ]]; then
+	KNOWN='known={"identifier":"known@bench.test"}' UNKNOWN='unknown={"identifier":"nobody@bench.test"}'
+else
+	KNOWN='known={"identifier":"known-{n}@bench.test"}' UNKNOWN='unknown={"identifier":"nobody-{n}@bench.test"}'
+fi
+
+# cpu <seconds> <name=pid>...: the cores each process took over the window.
+cpu() {
+	local secs=$1 kv before=() after=() i
+	shift
+	for kv in "$@"; do before+=("$(ticks "${kv#*=}")"); done
+	sleep "$secs"
+	for kv in "$@"; do after+=("$(ticks "${kv#*=}")"); done
+	i=0
+	for kv in "$@"; do
+		awk -v n="${kv%%=*}" -v d=$((after[i] - before[i])) -v s="$secs" -v hz="$(getconf CLK_TCK)" \
+			'BEGIN { printf "%s %.2f  ", n, d / hz / s }'
+		i=$((i + 1))
+	done
+}
+ticks() { # utime + stime of a process, in clock ticks
+	local s
+	s=$(cat "/proc/$1/stat" 2>/dev/null) || {
+		echo 0
+		return
+	}
+	s=${s##*) }
+	read -r -a f <<<"$s"
+	echo $((f[11] + f[12]))
+}
+
+one() { # one <run number> <profile file or "">
+	local d=$TMP/run$1 ports up ms cp gen
+	mkdir -p "$d"
+	"$TMP/upstream" -addr 127.0.0.1:0 -addr-file "$d/up.addr" >"$d/up.log" 2>&1 &
+	up=$!
+	"$TMP/mailsink" -addr 127.0.0.1:0 -addr-file "$d/smtp.addr" >"$d/ms.log" 2>&1 &
+	ms=$!
+	for _ in $(seq 100); do [[ -s $d/up.addr && -s $d/smtp.addr ]] && break; sleep 0.05; done
+	mapfile -t ports < <("$TMP/loadgen" -free-ports 4)
+	BENCH_PLAIN_PORT=${ports[0]} BENCH_RG_PORT=${ports[1]} BENCH_ADMIN=127.0.0.1:${ports[2]} BENCH_RESPOND_PORT=${ports[3]} \
+		BENCH_TMP=$d BENCH_UPSTREAM=$(cat "$d/up.addr") BENCH_SMTP=$(cat "$d/smtp.addr") \
+		BENCH_KEY=benchkey0123456789abcdefghijklmnopqrstuvwxyz0123 \
+		BENCH_SECRET=whsec_YmVuY2hzZWNyZXQwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OQ== \
+		BENCH_ADMIN_HASH=$(printf 'openloop' | sha256sum | cut -d' ' -f1) \
+		XDG_DATA_HOME=$d/data XDG_CONFIG_HOME=$d/config "$CADDY" run --config bench/Caddyfile --adapter caddyfile >"$d/caddy.log" 2>&1 &
+	cp=$!
+	for _ in $(seq 400); do curl -fsS -o /dev/null "http://127.0.0.1:${ports[1]}/" 2>/dev/null && break; sleep 0.05; done
+	curl -fsS -o /dev/null "http://127.0.0.1:${ports[1]}/" || die "Caddy did not start: $(tail -n 5 "$d/caddy.log")"
+	sleep "${OPENLOOP_SETTLE:-0}"
+	if [[ -n $2 ]]; then
+		(sleep 1 && curl -fsS -o "$2" "http://127.0.0.1:${ports[2]}/debug/pprof/profile?seconds=4") &
+	fi
+	"$TMP/loadgen" -addr "127.0.0.1:${ports[1]}" -path /password-reset/request -c 8 -d 4s -warmup 1s -rate "$RATE" -expect 202 \
+		-case "$KNOWN" -case "$UNKNOWN" >"$d/gen.out" 2>&1 &
+	gen=$!
+	sleep 1.5
+	local cores
+	cores=$(cpu 3 caddy=$cp upstream=$up mailsink=$ms loadgen=$gen)
+	wait "$gen" || die "loadgen failed: $(tail -n 3 "$d/gen.out")"
+	[[ -z $2 ]] || wait %?profile 2>/dev/null || printf "profile failed\n" >&2
+	printf 'run %d: %s | cores: %s\n' "$1" "$(grep '^RESULT case=all' "$d/gen.out" | grep -o 'p50_us=[0-9.]* p90_us=[0-9.]* p99_us=[0-9.]* p999_us=[0-9.]* max_us=[0-9.]*')" "$cores"
+	kill "$cp" "$up" "$ms" 2>/dev/null || true
+	wait "$cp" "$up" "$ms" 2>/dev/null || true
+}
+
+printf '%s req/s, 8 connections, %s identifiers, a fresh Caddy per run (%s)\n' "$RATE" \
+	"$([[ ${OPENLOOP_FIXED:-0} == 1 ]] && printf 'the same two' || printf 'fresh')" "$CADDY"
+for i in $(seq "$RUNS"); do
+	prof=""
+	[[ $i == "$RUNS" ]] && prof=${OPENLOOP_PROFILE:-}
+	one "$i" "$prof"
+done
+[[ -n ${OPENLOOP_PROFILE:-} ]] && printf 'profile: %s (go tool pprof -top -cum %s %s)\n' "$OPENLOOP_PROFILE" "$CADDY" "$OPENLOOP_PROFILE"
+exit 0
