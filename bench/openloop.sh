@@ -21,11 +21,13 @@
 #                      last run, written to <file>
 #   BENCH_RATE (2000)  requests/s
 #   OPENLOOP_CADDY     a Caddy binary to use instead of building bin/caddy
+#   OPENLOOP_SETTLE (0)  seconds to wait after Caddy answers, before the load
 set -euo pipefail
 export LC_ALL=C
 
 RUNS=${1:-3}
 RATE=${BENCH_RATE:-2000}
+CLK_TCK=$(getconf CLK_TCK)
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 TMP=$(mktemp -d /tmp/resetgate-openloop.XXXXXX)
@@ -59,7 +61,7 @@ cpu() {
 	for kv in "$@"; do after+=("$(ticks "${kv#*=}")"); done
 	i=0
 	for kv in "$@"; do
-		awk -v n="${kv%%=*}" -v d=$((after[i] - before[i])) -v s="$secs" -v hz="$(getconf CLK_TCK)" \
+		awk -v n="${kv%%=*}" -v d=$((after[i] - before[i])) -v s="$secs" -v hz="$CLK_TCK" \
 			'BEGIN { printf "%s %.2f  ", n, d / hz / s }'
 		i=$((i + 1))
 	done
