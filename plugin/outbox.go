@@ -130,7 +130,7 @@ func (o *outbox) enqueue(ctx context.Context, m mailer.Message) error {
 		}
 		m.ID = id
 	}
-	if c := capturedMail(ctx); c != nil {
+	if c := capturedSettlement(ctx); c != nil {
 		c.msgs = append(c.msgs, m)
 		return nil
 	}

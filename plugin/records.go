@@ -121,6 +121,39 @@ func (e *Engine) putRecord(ctx context.Context, key string, v any, ttl time.Dura
 	return nil
 }
 
+// newRecord encodes v as the record putRecord would store under key.
+func newRecord(key string, v any, ttl time.Duration, owner string) (store.Record, error) {
+	data, err := encodeRecord(v)
+	if err != nil {
+		return store.Record{}, fmt.Errorf("encoding record: %w", err)
+	}
+	return store.Record{Key: key, Value: data, TTL: ttl, Owner: owner}, nil
+}
+
+// writeRecords stores puts and removes deletes (keys stored without an
+// owner): in one commit when the store batches writes (store.Batcher:
+// Badger), so that they are all done or none is; otherwise one call each,
+// the puts first, in order.
+func (e *Engine) writeRecords(ctx context.Context, puts []store.Record, deletes []string) error {
+	if b, ok := e.store.(store.Batcher); ok {
+		if err := b.Write(ctx, puts, deletes); err != nil {
+			return fmt.Errorf("storing records: %w", err)
+		}
+		return nil
+	}
+	for _, r := range puts {
+		if err := e.store.Put(ctx, r.Key, r.Value, r.TTL, r.Owner); err != nil {
+			return fmt.Errorf("storing record: %w", err)
+		}
+	}
+	for _, key := range deletes {
+		if err := e.store.Delete(ctx, key); err != nil {
+			return fmt.Errorf("removing record: %w", err)
+		}
+	}
+	return nil
+}
+
 // getRecordAt reads into v the record under the first of keys that holds
 // one (a record's current key, then the one an earlier version stored it
 // under) and returns that key; found is false when none does.

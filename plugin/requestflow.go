@@ -100,22 +100,32 @@ func (e *Engine) processRequest(ctx context.Context, job requestJob) error {
 		flow.CodeMAC = e.keys.codeMAC(job.flowID, code)
 		flow.CodeExpiry = now.Add(e.cfg.CodeTTL)
 	}
-	if err := e.putRecord(ctx, flowKey, flow, e.cfg.TokenTTL, owner); err != nil {
-		return err
-	}
+	// The flow, its link's token and the revoke link's record: one commit
+	// on a store that batches (writeRecords), all or none.
 	needsPasskey, err := e.needsPasskey(ctx, user.ID)
 	if err != nil {
 		return err
 	}
+	flowRec, err := newRecord(flowKey, flow, e.cfg.TokenTTL, owner)
+	if err != nil {
+		return err
+	}
+	records := []store.Record{flowRec}
 	var link string
 	if e.methodEnabled(MethodLink) {
 		rec := tokenRecord{User: user, Identifier: job.identifier, Via: MethodLink, ExpiresAt: now.Add(e.cfg.TokenTTL), NeedsPasskey: needsPasskey}
-		if err := e.putToken(ctx, tokenKey, rec); err != nil {
+		tokenRec, err := newRecord(tokenKey, rec, e.cfg.TokenTTL, e.keys.tokenOwnerKey(user.ID))
+		if err != nil {
 			return err
 		}
+		records = append(records, tokenRec)
 		link = e.resetLink(token)
 	}
-	if err := e.putRecord(ctx, e.keys.revokeKey(revoke), revokeRecord{UserID: user.ID, FlowKey: flowKey}, e.cfg.RevokeTTL, ""); err != nil {
+	revokeRec, err := newRecord(e.keys.revokeKey(revoke), revokeRecord{UserID: user.ID, FlowKey: flowKey}, e.cfg.RevokeTTL, "")
+	if err != nil {
+		return err
+	}
+	if err := e.writeRecords(ctx, append(records, revokeRec), nil); err != nil {
 		return err
 	}
 	e.audit(zapcore.InfoLevel, "reset requested", "requested", "", zap.Bool("known", true), zap.String("user_id", user.ID), zap.String("ip", job.ip))
@@ -227,7 +237,10 @@ func (e *Engine) identLimitKey(identifier string) string {
 // but that no code opens: its code is drawn at random and forgotten, and
 // Decoy refuses even that one. Failures count against budget, the
 // identifier's, as for a real flow. It keeps neither the identifier nor
-// the address in clear, and it is tied to no account.
+// the address in clear, and it is tied to no account. While a queued
+// request is settled (a settlement in ctx) the flow is handed to the
+// settlement instead, which stores it in the commit that deletes the
+// request's entry.
 func (e *Engine) storeDecoyFlow(ctx context.Context, job requestJob, budget string) error {
 	if !e.methodEnabled(MethodCode) {
 		return nil // no code to type: verify answers 404 for every flow
@@ -242,7 +255,17 @@ func (e *Engine) storeDecoyFlow(ctx context.Context, job requestJob, budget stri
 		CodeMAC: e.keys.codeMAC(job.flowID, code), CodeExpiry: now.Add(e.cfg.CodeTTL),
 		CreatedAt: now, ExpiresAt: now.Add(e.cfg.TokenTTL),
 	}
-	if err := e.putRecord(ctx, e.keys.flowKey(job.flowID), flow, e.cfg.TokenTTL, ""); err != nil {
+	rec, err := newRecord(e.keys.flowKey(job.flowID), flow, e.cfg.TokenTTL, "")
+	if err != nil {
+		return err
+	}
+	if c := capturedSettlement(ctx); c != nil {
+		// Settling a queued request: the decoy goes into the commit that
+		// settles its entry (requestQueue.settle).
+		c.decoys = append(c.decoys, rec)
+		return nil
+	}
+	if err := e.writeRecords(ctx, []store.Record{rec}, nil); err != nil {
 		return fmt.Errorf("storing the flow: %w", err)
 	}
 	return nil

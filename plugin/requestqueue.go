@@ -167,10 +167,11 @@ func (q *requestQueue) open(data []byte, ent *outboxEntry) error {
 	return openEntry(q.aead, data, ent)
 }
 
-// finish deletes entry n and tells the walker, so that it passes the
+// finish deletes entry n, in the commit that stores decoys (the decoy flow
+// its processing left, if any), and tells the walker, so that it passes the
 // number without looking it up again (see queueWalk.finished).
-func (q *requestQueue) finish(ctx context.Context, n int64) error {
-	if err := q.e.store.Delete(ctx, requestKey(n)); err != nil {
+func (q *requestQueue) finish(ctx context.Context, n int64, decoys []store.Record) error {
+	if err := q.e.writeRecords(ctx, decoys, []string{requestKey(n)}); err != nil {
 		return err
 	}
 	q.walk.finished.add(n)
@@ -264,8 +265,8 @@ func (q *requestQueue) settle(ctx context.Context, n int64, raw []byte, ent outb
 	e := q.e
 	key := requestKey(n)
 	r := ent.Request
-	c := &mailCapture{}
-	err := e.processRequest(withMailCapture(ctx, c), requestJob{identifier: r.Identifier, flowID: r.FlowID, ip: r.IP, at: r.At, counted: r.Counted})
+	c := &settlement{}
+	err := e.processRequest(withSettlement(ctx, c), requestJob{identifier: r.Identifier, flowID: r.FlowID, ip: r.IP, at: r.At, counted: r.Counted})
 	if err != nil && ctx.Err() != nil {
 		return nil, nil, nil // stopping: the entry stays for the next start
 	}
@@ -273,7 +274,13 @@ func (q *requestQueue) settle(ctx context.Context, n int64, raw []byte, ent outb
 		ent.Attempts++
 		if ent.Attempts >= requestMaxAttempts {
 			e.log.Error("reset request dropped", zap.Int("attempts", ent.Attempts), zap.Error(err))
-			return nil, nil, q.finish(ctx, n)
+			return nil, nil, q.finish(ctx, n, c.decoys)
+		}
+		// A failed lookup leaves a decoy until a retry settles it.
+		if len(c.decoys) > 0 {
+			if err := e.writeRecords(ctx, c.decoys, nil); err != nil {
+				return nil, nil, err
+			}
 		}
 		delay := time.Second << (ent.Attempts - 1)
 		ent.NextAt = e.now().Add(delay)
@@ -288,7 +295,12 @@ func (q *requestQueue) settle(ctx context.Context, n int64, raw []byte, ent outb
 		return nil, nil, nil
 	}
 	if len(c.msgs) == 0 {
-		return nil, nil, q.finish(ctx, n)
+		return nil, nil, q.finish(ctx, n, c.decoys)
+	}
+	if len(c.decoys) > 0 { // none today: a mail and a decoy exclude each other
+		if err := e.writeRecords(ctx, c.decoys, nil); err != nil {
+			return nil, nil, err
+		}
 	}
 	for _, m := range c.msgs[1:] { // none today: one request, one mail
 		if err := e.mail.enqueue(ctx, m); err != nil {
@@ -378,17 +390,24 @@ func (q *requestQueue) pass(ctx context.Context) error {
 	})
 }
 
-// mailCapture collects the mail queued while a request is processed.
-type mailCapture struct{ msgs []mailer.Message }
-
-type mailCaptureKey struct{}
-
-func withMailCapture(ctx context.Context, c *mailCapture) context.Context {
-	return context.WithValue(ctx, mailCaptureKey{}, c)
+// settlement collects what processing a queued request leaves for the
+// commit that settles its entry: the mail queued (which replaces the
+// entry), and the decoy flow stored (which is written in the commit that
+// deletes the entry, one commit instead of two on a store that batches:
+// store.Batcher).
+type settlement struct {
+	msgs   []mailer.Message
+	decoys []store.Record
 }
 
-func capturedMail(ctx context.Context) *mailCapture {
-	c, _ := ctx.Value(mailCaptureKey{}).(*mailCapture)
+type settlementKey struct{}
+
+func withSettlement(ctx context.Context, c *settlement) context.Context {
+	return context.WithValue(ctx, settlementKey{}, c)
+}
+
+func capturedSettlement(ctx context.Context) *settlement {
+	c, _ := ctx.Value(settlementKey{}).(*settlement)
 	return c
 }
 

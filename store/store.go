@@ -96,6 +96,27 @@ type Committer interface {
 	AwaitCommit(ctx context.Context) error
 }
 
+// Record is one record of Batcher.Write: Put's arguments.
+type Record struct {
+	Key   string
+	Value []byte
+	TTL   time.Duration
+	Owner string
+}
+
+// Batcher is implemented by a Store that commits several writes as one
+// (Badger: one transaction of its group commit). Write stores every record
+// of puts as Put would and removes every key of deletes, in one commit:
+// all of them are done or none is. A key in deletes must have been stored
+// without an owner: it is removed without being read, so an owner's index
+// entry for it would stay until its TTL (removing a missing key is not an
+// error). The engine writes through it where one step of a reset request
+// stores several records, instead of one commit each; a Store without it
+// gets one call per record. Redis does not implement it.
+type Batcher interface {
+	Write(ctx context.Context, puts []Record, deletes []string) error
+}
+
 // Locker is implemented by an Exclusive Store, which one process owns
 // alone: short leases (one complete per token, one worker per queue entry)
 // are kept in that process's memory instead of being written and deleted.

@@ -239,4 +239,5 @@ var (
 	_ store.Exclusive = (*Store)(nil)
 	_ store.Locker    = (*Store)(nil)
 	_ store.Committer = (*Store)(nil)
+	_ store.Batcher   = (*Store)(nil)
 )

@@ -37,6 +37,8 @@ const maxBatch = 64
 // putReq is one Put waiting in the batcher.
 type putReq struct {
 	entries []*badgerdb.Entry
+	// deletes are keys removed in the same transaction (store.Batcher).
+	deletes [][]byte
 	// wake is closed when the Put is committed (err is its result) or when
 	// it leads the next batch (lead is set).
 	wake chan struct{}
@@ -56,11 +58,11 @@ type batcher struct {
 	batches atomic.Int64
 }
 
-// put commits entries, in a transaction it may share with concurrent
-// calls, and returns when they are committed. With no entries it waits for
-// the next commit (AwaitCommit).
-func (b *batcher) put(entries ...*badgerdb.Entry) error {
-	req := &putReq{entries: entries, wake: make(chan struct{})}
+// put commits entries and removes the keys in deletes, in a transaction it
+// may share with concurrent calls, and returns when they are committed.
+// With neither it waits for the next commit (AwaitCommit).
+func (b *batcher) put(entries []*badgerdb.Entry, deletes [][]byte) error {
+	req := &putReq{entries: entries, deletes: deletes, wake: make(chan struct{})}
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
 	if b.busy {
@@ -116,21 +118,34 @@ func (b *batcher) commit(batch []*putReq) {
 		}
 	}
 	for _, r := range batch {
-		for _, e := range r.entries {
-			if err := txn.SetEntry(e); err != nil {
-				if len(batch) == 1 {
-					r.err = err
-					return
-				}
-				txn.Discard()
-				for _, r := range batch {
-					b.commit([]*putReq{r})
-				}
+		if err := r.add(txn); err != nil {
+			if len(batch) == 1 {
+				r.err = err
 				return
 			}
+			txn.Discard()
+			for _, r := range batch {
+				b.commit([]*putReq{r})
+			}
+			return
 		}
 	}
 	setErr(batch, txn.Commit())
+}
+
+// add sets r's entries and removals in txn.
+func (r *putReq) add(txn *badgerdb.Txn) error {
+	for _, e := range r.entries {
+		if err := txn.SetEntry(e); err != nil {
+			return err
+		}
+	}
+	for _, k := range r.deletes {
+		if err := txn.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func setErr(batch []*putReq, err error) {
@@ -139,10 +154,10 @@ func setErr(batch []*putReq, err error) {
 	}
 }
 
-// hasEntries reports whether any call in batch writes a record.
+// hasEntries reports whether any call in batch writes or removes a record.
 func hasEntries(batch []*putReq) bool {
 	for _, r := range batch {
-		if len(r.entries) > 0 {
+		if len(r.entries) > 0 || len(r.deletes) > 0 {
 			return true
 		}
 	}

@@ -186,3 +186,54 @@ func BenchmarkAwaitCommit(b *testing.B) {
 	b.ReportMetric(float64(processCPU()-c0)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(b.N)/float64(s.batch.batches.Load()-n0), "waits/batch")
 }
+
+// Write stores its records (an owner's too, which DeleteOwner then finds)
+// and removes its keys in one commit; a record it cannot take (a TTL of
+// zero) fails the whole call before anything is written.
+func TestWriteCommitsAsOne(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	if err := s.Put(ctx, "gone", []byte("entry"), time.Hour, ""); err != nil {
+		t.Fatal(err)
+	}
+	before := s.batch.batches.Load()
+	err := s.Write(ctx, []store.Record{
+		{Key: "flow", Value: []byte("f"), TTL: time.Hour, Owner: "alice"},
+		{Key: "token", Value: []byte("t"), TTL: time.Hour, Owner: "alice"},
+		{Key: "revoke", Value: []byte("r"), TTL: time.Hour},
+	}, []string{"gone", "never-there"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := s.batch.batches.Load() - before; n != 1 {
+		t.Errorf("Write took %d commits, want 1", n)
+	}
+	for key, want := range map[string]string{"flow": "f", "token": "t", "revoke": "r"} {
+		if got, err := s.Get(ctx, key); err != nil || string(got) != want {
+			t.Errorf("Get(%q) = %q, %v; want %q", key, got, err, want)
+		}
+	}
+	if _, err := s.Get(ctx, "gone"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Get(gone) after Write removed it: %v, want ErrNotFound", err)
+	}
+	if n, err := s.DeleteOwner(ctx, "alice"); err != nil || n != 2 {
+		t.Errorf("DeleteOwner(alice) = %d, %v; want 2 (flow and token)", n, err)
+	}
+	if _, err := s.Get(ctx, "revoke"); err != nil {
+		t.Errorf("revoke, without an owner, went with alice's: %v", err)
+	}
+
+	if err := s.Put(ctx, "kept", []byte("k"), time.Hour, ""); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Write(ctx, []store.Record{{Key: "half", Value: []byte("h"), TTL: time.Hour}, {Key: "bad", Value: []byte("b")}}, []string{"kept"})
+	if err == nil {
+		t.Fatal("Write with a zero TTL: no error")
+	}
+	if _, err := s.Get(ctx, "half"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused Write stored a record: %v", err)
+	}
+	if got, err := s.Get(ctx, "kept"); err != nil || string(got) != "k" {
+		t.Errorf("a refused Write removed a key: %q, %v", got, err)
+	}
+}

@@ -32,6 +32,34 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	return s.write(ctx, op, entry, &badgerdb.Entry{Key: ownerKey(owner, key), ExpiresAt: exp})
 }
 
+// Write implements store.Batcher: the records and removals go into the
+// batcher as one Put's entries would, so they share one transaction (and
+// that transaction may be shared with concurrent Puts).
+func (s *Store) Write(ctx context.Context, puts []store.Record, deletes []string) error {
+	const op = "write"
+	for _, r := range puts {
+		if err := checkTTL(op, r.TTL); err != nil {
+			return err
+		}
+	}
+	entries := make([]*badgerdb.Entry, 0, 2*len(puts))
+	now := time.Now().Unix()
+	for _, r := range puts {
+		exp := expiresAt(r.TTL)
+		entries = append(entries, &badgerdb.Entry{Key: primaryKey(r.Key), Value: record.Encode(r.Owner, r.Value), ExpiresAt: exp})
+		if r.Owner != "" {
+			// The filter first, as in Put.
+			s.owners.add(r.Owner, exp, now)
+			entries = append(entries, &badgerdb.Entry{Key: ownerKey(r.Owner, r.Key), ExpiresAt: exp})
+		}
+	}
+	removed := make([][]byte, len(deletes))
+	for i, key := range deletes {
+		removed[i] = primaryKey(key)
+	}
+	return s.writeBatch(ctx, op, entries, removed)
+}
+
 // AwaitCommit implements store.Committer: it waits for the next group
 // commit as a Put would (batch.go), with the same checks and the same
 // error, and writes nothing of the caller's.
@@ -40,8 +68,14 @@ func (s *Store) AwaitCommit(ctx context.Context) error {
 }
 
 // write is Put's path into the batcher for entries (none for
-// AwaitCommit): a closed store or a full disk fails it first.
+// AwaitCommit).
 func (s *Store) write(ctx context.Context, op string, entries ...*badgerdb.Entry) error {
+	return s.writeBatch(ctx, op, entries, nil)
+}
+
+// writeBatch commits entries and removes the keys in deletes through the
+// batcher: a closed store or a full disk fails it first.
+func (s *Store) writeBatch(ctx context.Context, op string, entries []*badgerdb.Entry, deletes [][]byte) error {
 	if err := s.enter(ctx, op); err != nil {
 		return err
 	}
@@ -50,7 +84,7 @@ func (s *Store) write(ctx context.Context, op string, entries ...*badgerdb.Entry
 	if err := s.disk.room(); err != nil {
 		return unavailable(op, err)
 	}
-	return mapError(op, s.batch.put(entries...))
+	return mapError(op, s.batch.put(entries, deletes))
 }
 
 // PutIfAbsent implements store.Store.
