@@ -118,23 +118,28 @@ func openEntry(aead cipher.AEAD, data []byte, ent *outboxEntry) error {
 	return decodeRecord(plain, ent)
 }
 
-// enqueue stores m durably and wakes the worker. Inside the processing of
-// a queued reset request the mail is handed to that request's queue entry
-// instead (see requestqueue.go), so that the request and its mail are
-// settled in one atomic step.
+// enqueue stores m durably and wakes the worker (enqueueEntry).
 func (o *outbox) enqueue(ctx context.Context, m mailer.Message) error {
-	if m.ID == "" {
+	return o.enqueueEntry(ctx, outboxEntry{Message: m})
+}
+
+// enqueueEntry stores the mail ent durably and wakes the worker. Inside
+// the processing of a queued reset request the mail is handed to that
+// request's queue entry instead (see requestqueue.go), so that the request
+// and its mail are settled in one atomic step.
+func (o *outbox) enqueueEntry(ctx context.Context, ent outboxEntry) error {
+	if ent.Message.ID == "" {
 		id, err := newMessageID()
 		if err != nil {
 			return err
 		}
-		m.ID = id
+		ent.Message.ID = id
 	}
 	if c := capturedSettlement(ctx); c != nil {
-		c.msgs = append(c.msgs, m)
+		c.mails = append(c.mails, ent)
 		return nil
 	}
-	return o.put(ctx, outboxEntry{Message: m})
+	return o.put(ctx, ent)
 }
 
 // queueChangedMail queues the "password changed" mail to u. Only what it
@@ -156,20 +161,31 @@ func (e *Engine) queueChangedMail(ctx context.Context, u User, ip string) {
 	}
 }
 
-// message is the mail of ent as sent: a "password changed" mail is
-// rendered here, in the user's language, with the current site settings.
+// message is the mail of ent as sent: a "password changed" mail, and a
+// reset mail queued in Badger (outboxEntry.Reset), are rendered here, in
+// the user's language, with the current site settings.
 func (o *outbox) message(ent outboxEntry) (mailer.Message, error) {
-	m, c := ent.Message, ent.Changed
-	if c == nil {
-		return m, nil
-	}
+	m, c, r := ent.Message, ent.Changed, ent.Reset
 	e := o.e
 	var err error
-	m.Subject, m.Text, m.HTML, err = e.cfg.Templates.RenderLocale("changed", c.Locale, mailer.ChangedData{
-		SiteName: e.cfg.SiteName, UserName: c.UserName, ChangedAt: c.ChangedAt, RequestIP: c.IP,
-		ResetLink: e.link("/", nil), SupportContact: e.cfg.SupportContact,
-	})
+	switch {
+	case r != nil:
+		m.Subject, m.Text, m.HTML, err = e.cfg.Templates.RenderLocale("reset", r.Locale, r.data(e))
+	case c != nil:
+		m.Subject, m.Text, m.HTML, err = e.cfg.Templates.RenderLocale("changed", c.Locale, mailer.ChangedData{
+			SiteName: e.cfg.SiteName, UserName: c.UserName, ChangedAt: c.ChangedAt, RequestIP: c.IP,
+			ResetLink: e.link("/", nil), SupportContact: e.cfg.SupportContact,
+		})
+	}
 	return m, err
+}
+
+// remove deletes the entry under key, sent or dropped. Entries are stored
+// without an owner, so the removal need not read the entry first: on a
+// store that batches (Badger) it joins the next group commit
+// (writeRecords) instead of taking a read-write transaction of its own.
+func (o *outbox) remove(ctx context.Context, key string) error {
+	return o.e.writeRecords(ctx, nil, []string{key})
 }
 
 // put stores ent, due now, as the next outbox entry and wakes the worker.
@@ -273,7 +289,7 @@ func (o *outbox) attempt(ctx context.Context, key string, ent outboxEntry) (bool
 	msg, err := o.message(ent)
 	if err != nil {
 		o.e.log.Error("mail dropped: rendering failed", zap.String("template", ent.Message.Kind), zap.Error(err))
-		return true, o.e.store.Delete(ctx, key)
+		return true, o.remove(ctx, key)
 	}
 	sendCtx, cancel := context.WithTimeout(ctx, outboxSendTimeout)
 	start := time.Now()
@@ -284,11 +300,11 @@ func (o *outbox) attempt(ctx context.Context, key string, ent outboxEntry) (bool
 	switch {
 	case err == nil:
 		o.e.audit(zapcore.InfoLevel, "mail sent", "mailed", "", zap.String("kind", ent.Message.Kind), zap.Int("attempt", ent.Attempts))
-		return true, o.e.store.Delete(ctx, key)
+		return true, o.remove(ctx, key)
 	case mailer.IsPermanent(err) || ent.Attempts >= outboxMaxAttempts:
 		o.e.log.Error("mail dropped", zap.String("kind", ent.Message.Kind), zap.Int("attempts", ent.Attempts),
 			zap.Bool("permanent", mailer.IsPermanent(err)), zap.String("error", scrubRecipient(err, ent.Message.To)))
-		return true, o.e.store.Delete(ctx, key)
+		return true, o.remove(ctx, key)
 	}
 	delay := outboxFirstRetry << min(ent.Attempts-1, 20)
 	if delay > outboxMaxBackoff {

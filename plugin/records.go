@@ -89,6 +89,42 @@ type outboxEntry struct {
 	// Changed, when set, is what a "password changed" mail says; it is
 	// rendered when sent (Message then holds only recipient and kind).
 	Changed *changedMail `json:"changed,omitempty"`
+	// Reset, when set, is what a reset mail says, rendered when sent as
+	// Changed is. Only in a store one process owns (Badger): with Redis
+	// the reset mail is stored rendered, which an instance still on an
+	// earlier version sends during a rolling upgrade.
+	Reset *resetMail `json:"reset,omitempty"`
+}
+
+// resetMail is what a queued reset mail is rendered from: the
+// request-specific part of mailer.ResetData (the site's name and support
+// contact come from the configuration when it is sent). It holds the link
+// and the code, as the rendered mail did, and is sealed as the entry is.
+type resetMail struct {
+	Locale     string `json:"locale,omitempty"`
+	UserName   string `json:"user_name,omitempty"`
+	Link       string `json:"link,omitempty"`
+	Code       string `json:"code,omitempty"`
+	RevokeLink string `json:"revoke_link,omitempty"`
+	RequestIP  string `json:"request_ip,omitempty"`
+	// TTL and CodeTTL are the token's and the code's lifetimes, said in
+	// words when rendered.
+	TTL     time.Duration `json:"ttl"`
+	CodeTTL time.Duration `json:"code_ttl"`
+	// CodeExpiresAt is zero for a mail without a code.
+	ExpiresAt     time.Time `json:"expires_at"`
+	CodeExpiresAt time.Time `json:"code_expires_at"`
+	RequestTime   time.Time `json:"request_time"`
+}
+
+// data is the template data of m for the engine's site.
+func (m *resetMail) data(e *Engine) mailer.ResetData {
+	return mailer.ResetData{
+		SiteName: e.cfg.SiteName, UserName: m.UserName, Link: m.Link, Code: m.Code,
+		ExpiresAt: m.ExpiresAt, TTL: humanDuration(m.TTL), RequestIP: m.RequestIP, RequestTime: m.RequestTime,
+		CodeExpiresAt: m.CodeExpiresAt, CodeTTL: humanDuration(m.CodeTTL),
+		RevokeLink: m.RevokeLink, SupportContact: e.cfg.SupportContact,
+	}
 }
 
 // changedMail is what a queued "password changed" mail is rendered from.
@@ -137,7 +173,7 @@ func newRecord(key string, v any, ttl time.Duration, owner string) (store.Record
 func (e *Engine) writeRecords(ctx context.Context, puts []store.Record, deletes []string) error {
 	if b, ok := e.store.(store.Batcher); ok {
 		if err := b.Write(ctx, puts, deletes); err != nil {
-			return fmt.Errorf("storing records: %w", err)
+			return fmt.Errorf("writing records: %w", err)
 		}
 		return nil
 	}

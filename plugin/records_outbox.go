@@ -20,7 +20,11 @@ import (
 //	then uvarint-length-prefixed: Message.To, .ToName, .Subject, .Text,
 //	.HTML, .Kind, .ID;
 //	with flagRequest: Request.Identifier, .FlowID, .IP, varint(.At);
-//	with flagChanged: Changed.Locale, .UserName, .IP, varint(.ChangedAt).
+//	with flagChanged: Changed.Locale, .UserName, .IP, varint(.ChangedAt);
+//	with flagReset: Reset.Locale, .UserName, .Link, .Code, .RevokeLink,
+//	.RequestIP, varint(.TTL), varint(.CodeTTL), varint(.ExpiresAt),
+//	varint(.RequestTime), and varint(.CodeExpiresAt) with flagResetCodeAt
+//	(a mail without a code has the zero time there).
 //
 // Times are read back in UTC. An entry with a time the form cannot hold
 // (outside Unix nanoseconds: the zero time) or a negative Attempts is kept
@@ -32,6 +36,8 @@ const (
 	flagRequestCounted = 0x02
 	flagChanged        = 0x04
 	flagNoNextAt       = 0x08
+	flagReset          = 0x10
+	flagResetCodeAt    = 0x20
 )
 
 var errBadOutboxEntry = errors.New("decoding outbox entry: malformed")
@@ -40,9 +46,10 @@ var errBadOutboxEntry = errors.New("decoding outbox entry: malformed")
 // types it writes; TestOutboxEntryRoundTrip checks them, so that a field
 // added to one of them is not lost on the way through the store.
 var outboxFields = map[reflect.Type]int{
-	reflect.TypeFor[outboxEntry]():   5,
+	reflect.TypeFor[outboxEntry]():   6,
 	reflect.TypeFor[queuedRequest](): 5,
 	reflect.TypeFor[changedMail]():   4,
+	reflect.TypeFor[resetMail]():     11,
 }
 
 // encodeOutboxFor writes ent for a store: in the binary form when one
@@ -58,9 +65,11 @@ func encodeOutboxFor(ent outboxEntry, shared bool) ([]byte, error) {
 }
 
 func encodeOutbox(ent outboxEntry) ([]byte, error) {
-	r, c := ent.Request, ent.Changed
+	r, c, rs := ent.Request, ent.Changed, ent.Reset
 	if ent.Attempts < 0 || (!ent.NextAt.IsZero() && !inNanoRange(ent.NextAt)) ||
-		(r != nil && !inNanoRange(r.At)) || (c != nil && !inNanoRange(c.ChangedAt)) {
+		(r != nil && !inNanoRange(r.At)) || (c != nil && !inNanoRange(c.ChangedAt)) ||
+		(rs != nil && (!inNanoRange(rs.ExpiresAt) || !inNanoRange(rs.RequestTime) ||
+			(!rs.CodeExpiresAt.IsZero() && !inNanoRange(rs.CodeExpiresAt)))) {
 		return json.Marshal(ent)
 	}
 	var flags byte
@@ -80,6 +89,13 @@ func encodeOutbox(ent outboxEntry) ([]byte, error) {
 		flags |= flagChanged
 		size += binary.MaxVarintLen64 + 3*binary.MaxVarintLen32 + len(c.Locale) + len(c.UserName) + len(c.IP)
 	}
+	if rs != nil {
+		flags |= flagReset
+		if !rs.CodeExpiresAt.IsZero() {
+			flags |= flagResetCodeAt
+		}
+		size += 5*binary.MaxVarintLen64 + 6*binary.MaxVarintLen32 + len(rs.Locale) + len(rs.UserName) + len(rs.Link) + len(rs.Code) + len(rs.RevokeLink) + len(rs.RequestIP)
+	}
 	b := make([]byte, 0, size)
 	b = append(b, outboxV1, flags)
 	b = binary.AppendUvarint(b, uint64(ent.Attempts))
@@ -97,6 +113,17 @@ func encodeOutbox(ent outboxEntry) ([]byte, error) {
 		b = appendString(appendString(appendString(b, c.Locale), c.UserName), c.IP)
 		b = binary.AppendVarint(b, c.ChangedAt.UnixNano())
 	}
+	if rs != nil {
+		for _, s := range [...]string{rs.Locale, rs.UserName, rs.Link, rs.Code, rs.RevokeLink, rs.RequestIP} {
+			b = appendString(b, s)
+		}
+		for _, v := range [...]int64{int64(rs.TTL), int64(rs.CodeTTL), rs.ExpiresAt.UnixNano(), rs.RequestTime.UnixNano()} {
+			b = binary.AppendVarint(b, v)
+		}
+		if flags&flagResetCodeAt != 0 {
+			b = binary.AppendVarint(b, rs.CodeExpiresAt.UnixNano())
+		}
+	}
 	return b, nil
 }
 
@@ -107,7 +134,8 @@ func decodeOutbox(data []byte, ent *outboxEntry) error {
 	if err != nil || isJSON {
 		return err
 	}
-	if flags&^(flagRequest|flagRequestCounted|flagChanged|flagNoNextAt) != 0 || (flags&flagRequestCounted != 0 && flags&flagRequest == 0) {
+	if flags&^(flagRequest|flagRequestCounted|flagChanged|flagNoNextAt|flagReset|flagResetCodeAt) != 0 ||
+		(flags&flagRequestCounted != 0 && flags&flagRequest == 0) || (flags&flagResetCodeAt != 0 && flags&flagReset == 0) {
 		return errBadOutboxEntry
 	}
 	attempts, n := binary.Uvarint(rest)
@@ -146,10 +174,45 @@ func decodeOutbox(data []byte, ent *outboxEntry) error {
 		}
 		ent.Changed = c
 	}
+	if flags&flagReset != 0 {
+		if rest, ok = decodeResetMail(rest, flags&flagResetCodeAt != 0, ent); !ok {
+			return errBadOutboxEntry
+		}
+	}
 	if len(rest) != 0 {
 		return errBadOutboxEntry
 	}
 	return nil
+}
+
+// decodeResetMail reads the flagReset part of an entry into ent.Reset.
+func decodeResetMail(rest []byte, codeAt bool, ent *outboxEntry) ([]byte, bool) {
+	r := &resetMail{}
+	rest, ok := readStrings(rest, []*string{&r.Locale, &r.UserName, &r.Link, &r.Code, &r.RevokeLink, &r.RequestIP})
+	if !ok {
+		return nil, false
+	}
+	var ttl, codeTTL int64
+	if ttl, rest, ok = readVarint(rest); !ok {
+		return nil, false
+	}
+	if codeTTL, rest, ok = readVarint(rest); !ok {
+		return nil, false
+	}
+	r.TTL, r.CodeTTL = time.Duration(ttl), time.Duration(codeTTL)
+	if r.ExpiresAt, rest, ok = readTime(rest); !ok {
+		return nil, false
+	}
+	if r.RequestTime, rest, ok = readTime(rest); !ok {
+		return nil, false
+	}
+	if codeAt {
+		if r.CodeExpiresAt, rest, ok = readTime(rest); !ok {
+			return nil, false
+		}
+	}
+	ent.Reset = r
+	return rest, true
 }
 
 // readTime reads a time written as varint Unix nanoseconds, in UTC.

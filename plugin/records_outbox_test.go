@@ -31,6 +31,13 @@ func TestOutboxEntryRoundTrip(t *testing.T) {
 		{Message: mailer.Message{To: "b@example.test", Kind: "changed", ID: "x"}, NextAt: at, Attempts: 24,
 			Changed: &changedMail{Locale: "de-CH", UserName: "Bob", ChangedAt: at, IP: "192.0.2.9"}},
 		{Message: msg, Changed: &changedMail{ChangedAt: at}, Request: &queuedRequest{At: at}},
+		{Message: mailer.Message{To: "c@example.test", ToName: "Cé", Kind: "reset", ID: "y"}, NextAt: at,
+			Reset: &resetMail{Locale: "fr", UserName: "Cé", Link: "https://app.example.test/password-reset/set?token=t", Code: "12345678",
+				RevokeLink: "https://app.example.test/password-reset/revoke?token=r", RequestIP: "2001:db8::2",
+				TTL: time.Hour, CodeTTL: 15 * time.Minute, ExpiresAt: at.Add(time.Hour), CodeExpiresAt: at.Add(15 * time.Minute), RequestTime: at}},
+		// A link-only mail: no code, no code expiry.
+		{Message: mailer.Message{To: "d@example.test", Kind: "reset", ID: "z"}, NextAt: at,
+			Reset: &resetMail{Link: "l", TTL: time.Hour, CodeTTL: 15 * time.Minute, ExpiresAt: at, RequestTime: at}},
 	} {
 		data, err := encodeOutboxFor(ent, false)
 		if err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/resetgate/resetgate/plugin/mailer"
 	"github.com/resetgate/resetgate/store"
 )
 
@@ -294,7 +293,7 @@ func (q *requestQueue) settle(ctx context.Context, n int64, raw []byte, ent outb
 		}
 		return nil, nil, nil
 	}
-	if len(c.msgs) == 0 {
+	if len(c.mails) == 0 {
 		return nil, nil, q.finish(ctx, n, c.decoys)
 	}
 	if len(c.decoys) > 0 { // none today: a mail and a decoy exclude each other
@@ -302,12 +301,13 @@ func (q *requestQueue) settle(ctx context.Context, n int64, raw []byte, ent outb
 			return nil, nil, err
 		}
 	}
-	for _, m := range c.msgs[1:] { // none today: one request, one mail
-		if err := e.mail.enqueue(ctx, m); err != nil {
+	for _, m := range c.mails[1:] { // none today: one request, one mail
+		if err := e.mail.put(ctx, m); err != nil {
 			return nil, nil, err
 		}
 	}
-	mail := outboxEntry{Message: c.msgs[0], NextAt: e.now()}
+	mail := c.mails[0]
+	mail.NextAt = e.now()
 	data, err := q.seal(mail)
 	if err != nil {
 		return nil, nil, err
@@ -396,7 +396,7 @@ func (q *requestQueue) pass(ctx context.Context) error {
 // deletes the entry, one commit instead of two on a store that batches:
 // store.Batcher).
 type settlement struct {
-	msgs   []mailer.Message
+	mails  []outboxEntry
 	decoys []store.Record
 }
 
