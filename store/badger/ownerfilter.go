@@ -15,8 +15,8 @@ import (
 )
 
 // ownerFilterSlots is the number of slots in an ownerFilter (8 bytes each:
-// 4 MiB of heap, made resident at Open (newOwnerFilter); no pointers, so
-// the garbage collector does not walk it). With k = 2 slots per owner it
+// 4 MiB of heap, resident only where owners hash; no pointers, so the
+// garbage collector does not walk it). With k = 2 slots per owner it
 // answers "none" for an owner without entries 96% of the time while
 // 60,000 owners have open records (as after bench/run.sh's request loads,
 // where with half the slots, 88%, the scans still took 6% of Caddy's CPU
@@ -60,25 +60,18 @@ type ownerFilter struct {
 	slots []atomic.Uint64 // expiry << 32 | count
 }
 
-// newOwnerFilter returns an empty filter whose pages are resident.
-//
-// Memory fresh from the kernel is mapped on first touch, and owners hash
-// at random: left untouched, the filter's 1024 pages are mapped one page
-// fault at a time (two: a read maps the zero page, the CAS then copies it)
-// by the first few thousand Puts with an owner, inside their commits, just
-// when a freshly started Caddy takes its first burst of reset requests (5%
-// of Caddy's CPU in the first 2 s of bench/openloop.sh, at 10-50 µs a
-// fault on this machine's virtual CPUs). Writing one slot per page here
-// moves those faults to Open, where they take a few milliseconds once; the
-// cost is the filter's 4 MiB in the idle RSS from the start instead of
-// after the first few thousand tokens.
+// newOwnerFilter returns an empty filter. Its pages are left untouched:
+// the kernel maps each on its first use (a read maps the zero page, the
+// first CAS copies it: two page faults, 10-50 µs each on this machine's
+// virtual CPUs), so the first few thousand Puts with an owner after a
+// start pay about 1024 pairs of faults between them, inside their commits
+// (5% of Caddy's CPU in the first 2 s of bench/openloop.sh on a fresh
+// Caddy, none after). Writing one slot per page here instead moved those
+// faults to Open, but put the filter's 4 MiB into the idle RSS from the
+// start (84.0 MiB in one bench run, whose target is 80), so it was taken
+// back.
 func newOwnerFilter() *ownerFilter {
-	f := &ownerFilter{seed: maphash.MakeSeed(), slots: make([]atomic.Uint64, ownerFilterSlots)}
-	const slotsPerPage = 4096 / 8
-	for i := 0; i < len(f.slots); i += slotsPerPage {
-		f.slots[i].Store(0)
-	}
-	return f
+	return &ownerFilter{seed: maphash.MakeSeed(), slots: make([]atomic.Uint64, ownerFilterSlots)}
 }
 
 // at returns owner's two slots.

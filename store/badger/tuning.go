@@ -13,7 +13,7 @@ import (
 // largest batch); a sidecar holding short-lived tokens needs far less.
 // Open's heap with this profile is measured by TestOpenHeap: 9.3 MiB
 // (go1.26.8, linux/amd64, Badger v4.9.6; 4 MiB of it the owner filter,
-// ownerfilter.go, made resident at Open),
+// ownerfilter.go, whose pages stay untouched until owners hash into them),
 // against 85.6 MiB with Badger's defaults. The memtable size hardly moves the CPU cost of a Consume
 // (BenchmarkConsume: about 15 µs of CPU per consume at 4 MiB and at 16
 // MiB), so the small one is kept.
