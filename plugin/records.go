@@ -147,14 +147,11 @@ type queuedRequest struct {
 }
 
 func (e *Engine) putRecord(ctx context.Context, key string, v any, ttl time.Duration, owner string) error {
-	data, err := encodeRecord(v)
+	r, err := newRecord(key, v, ttl, owner)
 	if err != nil {
-		return fmt.Errorf("encoding record: %w", err)
+		return err
 	}
-	if err := e.store.Put(ctx, key, data, ttl, owner); err != nil {
-		return fmt.Errorf("storing record: %w", err)
-	}
-	return nil
+	return e.putOne(ctx, r)
 }
 
 // newRecord encodes v as the record putRecord would store under key.
@@ -169,8 +166,12 @@ func newRecord(key string, v any, ttl time.Duration, owner string) (store.Record
 // writeRecords stores puts and removes deletes (keys stored without an
 // owner): in one commit when the store batches writes (store.Batcher:
 // Badger), so that they are all done or none is; otherwise one call each,
-// the puts first, in order.
+// the puts first, in order. With neither it does nothing (a Badger Write
+// of nothing would still wait for a commit).
 func (e *Engine) writeRecords(ctx context.Context, puts []store.Record, deletes []string) error {
+	if len(puts) == 0 && len(deletes) == 0 {
+		return nil
+	}
 	if b, ok := e.store.(store.Batcher); ok {
 		if err := b.Write(ctx, puts, deletes); err != nil {
 			return fmt.Errorf("writing records: %w", err)
@@ -178,14 +179,22 @@ func (e *Engine) writeRecords(ctx context.Context, puts []store.Record, deletes 
 		return nil
 	}
 	for _, r := range puts {
-		if err := e.store.Put(ctx, r.Key, r.Value, r.TTL, r.Owner); err != nil {
-			return fmt.Errorf("storing record: %w", err)
+		if err := e.putOne(ctx, r); err != nil {
+			return err
 		}
 	}
 	for _, key := range deletes {
 		if err := e.store.Delete(ctx, key); err != nil {
 			return fmt.Errorf("removing record: %w", err)
 		}
+	}
+	return nil
+}
+
+// putOne stores r with the store's Put.
+func (e *Engine) putOne(ctx context.Context, r store.Record) error {
+	if err := e.store.Put(ctx, r.Key, r.Value, r.TTL, r.Owner); err != nil {
+		return fmt.Errorf("storing record: %w", err)
 	}
 	return nil
 }

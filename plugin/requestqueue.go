@@ -276,10 +276,8 @@ func (q *requestQueue) settle(ctx context.Context, n int64, raw []byte, ent outb
 			return nil, nil, q.finish(ctx, n, c.decoys)
 		}
 		// A failed lookup leaves a decoy until a retry settles it.
-		if len(c.decoys) > 0 {
-			if err := e.writeRecords(ctx, c.decoys, nil); err != nil {
-				return nil, nil, err
-			}
+		if err := e.writeRecords(ctx, c.decoys, nil); err != nil {
+			return nil, nil, err
 		}
 		delay := time.Second << (ent.Attempts - 1)
 		ent.NextAt = e.now().Add(delay)
@@ -296,10 +294,9 @@ func (q *requestQueue) settle(ctx context.Context, n int64, raw []byte, ent outb
 	if len(c.mails) == 0 {
 		return nil, nil, q.finish(ctx, n, c.decoys)
 	}
-	if len(c.decoys) > 0 { // none today: a mail and a decoy exclude each other
-		if err := e.writeRecords(ctx, c.decoys, nil); err != nil {
-			return nil, nil, err
-		}
+	// None today: a mail and a decoy exclude each other.
+	if err := e.writeRecords(ctx, c.decoys, nil); err != nil {
+		return nil, nil, err
 	}
 	for _, m := range c.mails[1:] { // none today: one request, one mail
 		if err := e.mail.put(ctx, m); err != nil {

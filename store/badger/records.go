@@ -21,15 +21,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte, ttl time.Dura
 	if err := checkTTL(op, ttl); err != nil {
 		return err
 	}
-	exp := expiresAt(ttl)
-	entry := &badgerdb.Entry{Key: primaryKey(key), Value: record.Encode(owner, value), ExpiresAt: exp}
-	if owner == "" {
-		return s.write(ctx, op, entry)
-	}
-	// The filter first: a DeleteOwner that could find the entry finds the
-	// filter raised (ownerfilter.go).
-	s.owners.add(owner, exp, time.Now().Unix())
-	return s.write(ctx, op, entry, &badgerdb.Entry{Key: ownerKey(owner, key), ExpiresAt: exp})
+	return s.write(ctx, op, s.recordEntries(make([]*badgerdb.Entry, 0, 2), key, value, expiresAt(ttl), owner)...)
 }
 
 // Write implements store.Batcher: the records and removals go into the
@@ -43,21 +35,27 @@ func (s *Store) Write(ctx context.Context, puts []store.Record, deletes []string
 		}
 	}
 	entries := make([]*badgerdb.Entry, 0, 2*len(puts))
-	now := time.Now().Unix()
 	for _, r := range puts {
-		exp := expiresAt(r.TTL)
-		entries = append(entries, &badgerdb.Entry{Key: primaryKey(r.Key), Value: record.Encode(r.Owner, r.Value), ExpiresAt: exp})
-		if r.Owner != "" {
-			// The filter first, as in Put.
-			s.owners.add(r.Owner, exp, now)
-			entries = append(entries, &badgerdb.Entry{Key: ownerKey(r.Owner, r.Key), ExpiresAt: exp})
-		}
+		entries = s.recordEntries(entries, r.Key, r.Value, expiresAt(r.TTL), r.Owner)
 	}
 	removed := make([][]byte, len(deletes))
 	for i, key := range deletes {
 		removed[i] = primaryKey(key)
 	}
 	return s.writeBatch(ctx, op, entries, removed)
+}
+
+// recordEntries appends to entries what stores value under key until exp:
+// the record, and with an owner its index entry, which is counted in the
+// owner filter first: a DeleteOwner that could find the entry finds the
+// filter raised (ownerfilter.go).
+func (s *Store) recordEntries(entries []*badgerdb.Entry, key string, value []byte, exp uint64, owner string) []*badgerdb.Entry {
+	entries = append(entries, &badgerdb.Entry{Key: primaryKey(key), Value: record.Encode(owner, value), ExpiresAt: exp})
+	if owner == "" {
+		return entries
+	}
+	s.owners.add(owner, exp, time.Now().Unix())
+	return append(entries, &badgerdb.Entry{Key: ownerKey(owner, key), ExpiresAt: exp})
 }
 
 // AwaitCommit implements store.Committer: it waits for the next group
