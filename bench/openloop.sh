@@ -43,6 +43,8 @@ die() {
 	printf 'bench/openloop.sh: %s\n' "$*" >&2
 	exit 1
 }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 CADDY=${OPENLOOP_CADDY:-}
 if [[ -z $CADDY ]]; then
@@ -73,17 +75,6 @@ cpu() {
 		i=$((i + 1))
 	done
 }
-ticks() { # utime + stime of a process, in clock ticks
-	local s
-	s=$(cat "/proc/$1/stat" 2>/dev/null) || {
-		echo 0
-		return
-	}
-	s=${s##*) }
-	read -r -a f <<<"$s"
-	echo $((f[11] + f[12]))
-}
-
 idle() { # idle <pid>: wait (at most 60 s) until it takes under 15% of a core for 0.2 s
 	local i t0
 	for i in $(seq 300); do
@@ -95,44 +86,29 @@ idle() { # idle <pid>: wait (at most 60 s) until it takes under 15% of a core fo
 }
 
 one() { # one <run number> <profile file or "">
-	local d=$TMP/run$1 ports up ms cp gen
-	mkdir -p "$d"
-	"$TMP/upstream" -addr 127.0.0.1:0 -addr-file "$d/up.addr" >"$d/up.log" 2>&1 &
-	up=$!
-	"$TMP/mailsink" -addr 127.0.0.1:0 -addr-file "$d/smtp.addr" >"$d/ms.log" 2>&1 &
-	ms=$!
-	for _ in $(seq 100); do [[ -s $d/up.addr && -s $d/smtp.addr ]] && break; sleep 0.05; done
-	mapfile -t ports < <("$TMP/loadgen" -free-ports 4)
-	BENCH_PLAIN_PORT=${ports[0]} BENCH_RG_PORT=${ports[1]} BENCH_ADMIN=127.0.0.1:${ports[2]} BENCH_RESPOND_PORT=${ports[3]} \
-		BENCH_TMP=$d BENCH_UPSTREAM=$(cat "$d/up.addr") BENCH_SMTP=$(cat "$d/smtp.addr") \
-		BENCH_KEY=benchkey0123456789abcdefghijklmnopqrstuvwxyz0123 \
-		BENCH_SECRET=whsec_YmVuY2hzZWNyZXQwMTIzNDU2Nzg5YWJjZGVmMDEyMzQ1Njc4OQ== \
-		BENCH_ADMIN_HASH=$(printf 'openloop' | sha256sum | cut -d' ' -f1) \
-		XDG_DATA_HOME=$d/data XDG_CONFIG_HOME=$d/config "$CADDY" run --config bench/Caddyfile --adapter caddyfile >"$d/caddy.log" 2>&1 &
-	cp=$!
-	for _ in $(seq 400); do curl -fsS -o /dev/null "http://127.0.0.1:${ports[1]}/" 2>/dev/null && break; sleep 0.05; done
-	curl -fsS -o /dev/null "http://127.0.0.1:${ports[1]}/" || die "Caddy did not start: $(tail -n 5 "$d/caddy.log")"
+	local d=$TMP/run$1 gen
+	start_parts "$d" openloop
 	sleep "${OPENLOOP_SETTLE:-0}"
 	if [[ ${OPENLOOP_PRELOAD:-0} != 0 ]]; then
-		"$TMP/loadgen" -addr "127.0.0.1:${ports[1]}" -path /password-reset/request -c 8 -d "${OPENLOOP_PRELOAD}s" -expect 202 \
+		"$TMP/loadgen" -addr "127.0.0.1:$RG_PORT" -path /password-reset/request -c 8 -d "${OPENLOOP_PRELOAD}s" -expect 202 \
 			-case 'known={"identifier":"known-pre{n}@bench.test"}' -case 'unknown={"identifier":"nobody-pre{n}@bench.test"}' >"$d/pre.out" 2>&1 ||
 			die "preload failed: $(tail -n 3 "$d/pre.out")"
-		idle "$cp"
+		idle "$CADDY_PID"
 	fi
 	if [[ -n $2 ]]; then
-		(sleep 1 && curl -fsS -o "$2" "http://127.0.0.1:${ports[2]}/debug/pprof/profile?seconds=4") &
+		(sleep 1 && curl -fsS -o "$2" "http://$ADMIN_ADDR/debug/pprof/profile?seconds=4") &
 	fi
-	"$TMP/loadgen" -addr "127.0.0.1:${ports[1]}" -path /password-reset/request -c 8 -d 4s -warmup 1s -rate "$RATE" -expect 202 \
+	"$TMP/loadgen" -addr "127.0.0.1:$RG_PORT" -path /password-reset/request -c 8 -d 4s -warmup 1s -rate "$RATE" -expect 202 \
 		-case "$KNOWN" -case "$UNKNOWN" >"$d/gen.out" 2>&1 &
 	gen=$!
 	sleep 1.5
 	local cores
-	cores=$(cpu 3 caddy=$cp upstream=$up mailsink=$ms loadgen=$gen)
+	cores=$(cpu 3 caddy=$CADDY_PID upstream=$UP_PID mailsink=$MS_PID loadgen=$gen)
 	wait "$gen" || die "loadgen failed: $(tail -n 3 "$d/gen.out")"
 	[[ -z $2 ]] || wait %?profile 2>/dev/null || printf "profile failed\n" >&2
 	printf 'run %d: %s | cores: %s\n' "$1" "$(grep '^RESULT case=all' "$d/gen.out" | grep -o 'p50_us=[0-9.]* p90_us=[0-9.]* p99_us=[0-9.]* p999_us=[0-9.]* max_us=[0-9.]*')" "$cores"
-	kill "$cp" "$up" "$ms" 2>/dev/null || true
-	wait "$cp" "$up" "$ms" 2>/dev/null || true
+	kill "$CADDY_PID" "$UP_PID" "$MS_PID" 2>/dev/null || true
+	wait "$CADDY_PID" "$UP_PID" "$MS_PID" 2>/dev/null || true
 }
 
 printf '%s req/s, 8 connections, %s identifiers, a fresh Caddy per run (%s)\n' "$RATE" \
