@@ -116,6 +116,18 @@ func readJSONBody(w http.ResponseWriter, r *http.Request) ([]byte, *apiError) {
 			return nil, invalid("Content-Type must be application/json", "")
 		}
 	}
+	if n := r.ContentLength; n > 0 && n <= maxBody {
+		// A declared length within the limit: one read into a slice of
+		// that length and one byte more, which must stay empty (the body
+		// ends where it said it would), instead of io.ReadAll's growing
+		// buffer (512 bytes for a 36-byte reset request) behind a limit
+		// reader.
+		body := make([]byte, n+1)
+		if m, err := io.ReadFull(r.Body, body); int64(m) != n || !errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, invalid("body could not be read", "")
+		}
+		return body[:n], nil
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBody))
 	if err != nil {
 		var mbe *http.MaxBytesError
