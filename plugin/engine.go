@@ -153,7 +153,11 @@ func (e *Engine) CarriesSecretInURL(r *http.Request) bool {
 	// The mailed links (and a portal's link_path, if it is under the
 	// prefix) carry ?token=; anything else with a query (?v= on assets)
 	// is logged as usual. A token under any other name is refused by the
-	// pages anyway.
+	// pages anyway. Without a query there is nothing to parse: the reset
+	// request's POST has none, and parsing one allocates.
+	if r.URL.RawQuery == "" {
+		return false
+	}
 	return r.URL.Query().Has("token") || strings.Contains(strings.ToLower(r.URL.RawQuery), "token")
 }
 

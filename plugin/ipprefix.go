@@ -18,9 +18,16 @@ const (
 // value that is not an IP address (a test's RemoteAddr, a Unix socket) is
 // counted as is.
 func (e *Engine) limitAddr(ip string) string {
+	return string(e.appendLimitAddr(nil, ip))
+}
+
+// appendLimitAddr appends limitAddr(ip) to dst: the per-IP limit counts
+// every reset request, and with a buffer on the caller's stack the key
+// costs no allocation.
+func (e *Engine) appendLimitAddr(dst []byte, ip string) []byte {
 	a, err := netip.ParseAddr(ip)
 	if err != nil {
-		return ip
+		return append(dst, ip...)
 	}
 	a = a.Unmap().WithZone("")
 	bits := e.cfg.IPv4Prefix
@@ -29,9 +36,9 @@ func (e *Engine) limitAddr(ip string) string {
 	}
 	p, err := a.Prefix(bits)
 	if err != nil {
-		return a.String()
+		return a.AppendTo(dst)
 	}
-	return p.String()
+	return p.AppendTo(dst)
 }
 
 // ipPrefixDefaults fills the prefix lengths left at zero.

@@ -127,6 +127,15 @@ func (k macKey) hex(parts ...string) string {
 	})
 }
 
+// appendHex appends hex(HMAC-SHA256(key, parts joined by NUL)) to dst.
+func (k macKey) appendHex(dst []byte, parts ...string) []byte {
+	k.with(parts, func(sum, _ []byte) string {
+		dst = hex.AppendEncode(dst, sum)
+		return ""
+	})
+	return dst
+}
+
 // short returns base64url(HMAC-SHA256(key, parts joined by NUL)[:16]):
 // 128 bits in 22 characters instead of hex's 64. The keys every open
 // token writes (its own, and its owner's, which the owner index repeats

@@ -46,8 +46,29 @@ func TestMACKeyMatchesHMAC(t *testing.T) {
 					t.Errorf("short(%q) = %s", parts, got)
 					return
 				}
+				if got := k.flow.appendHex([]byte("pre/"), parts...); string(got) != "pre/"+hex.EncodeToString(w) {
+					t.Errorf("appendHex(pre/, %q) = %s", parts, got)
+					return
+				}
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// The identifier's counter key put together in a buffer (the request
+// handler's) is the one identKey gives (the background's and the store's),
+// so both count one identifier together.
+func TestAppendIdentKeyIsIdentKey(t *testing.T) {
+	k, err := deriveKeys([]byte(strings.Repeat("s", 32)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ident := range []string{"", "alice@example.test", strings.Repeat("é", 127)} {
+		var buf [identKeyLen]byte
+		got := k.appendIdentKey(buf[:0], ident)
+		if want := k.identKey(ident); string(got) != want || len(want) != identKeyLen {
+			t.Errorf("appendIdentKey(%q) = %q, identKey %q (len %d, identKeyLen %d)", ident, got, want, len(want), identKeyLen)
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package plugin
 
 import (
+	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
@@ -87,7 +88,16 @@ func (k *keys) revokeKey(token string) string { return "r/" + k.token.hex("revok
 func (k *keys) flowKey(flowID string) string  { return flowPrefix + k.flow.short(flowID) }
 func (k *keys) ownerKey(userID string) string { return ownerPrefix + k.owner.hex(userID) }
 func (k *keys) identKey(ident string) string  { return "ri/" + k.ident.hex(ident) }
-func (k *keys) ipKey(ip string) string        { return "rp/" + k.ip.hex(ip) }
+
+// identKeyLen is the length of an identKey.
+const identKeyLen = len("ri/") + 2*sha256.Size
+
+// appendIdentKey appends identKey(ident) to dst, for a key the caller
+// only hashes (the in-memory counters) and can keep on its stack.
+func (k *keys) appendIdentKey(dst []byte, ident string) []byte {
+	return k.ident.appendHex(append(dst, "ri/"...), ident)
+}
+func (k *keys) ipKey(ip string) string { return "rp/" + k.ip.hex(ip) }
 
 // codeMAC is what a flow keeps of its code.
 func (k *keys) codeMAC(flowID, code string) string { return k.code.hex(flowID, code) }

@@ -72,7 +72,17 @@ func newLocalCounter() *localCounter {
 // counted nothing, when the key is to be counted in the store instead (see
 // localCounter).
 func (c *localCounter) incr(key string, now time.Time, d time.Duration) (int64, bool) {
-	k := counterKey{maphash.String(c.seed[0], key), maphash.String(c.seed[1], key)}
+	return c.incrKey(counterKey{maphash.String(c.seed[0], key), maphash.String(c.seed[1], key)}, now, d)
+}
+
+// incrBytes is incr with the key as bytes (the same count as incr of
+// string(key)), so that a key put together in a buffer on the caller's
+// stack is counted without an allocation.
+func (c *localCounter) incrBytes(key []byte, now time.Time, d time.Duration) (int64, bool) {
+	return c.incrKey(counterKey{maphash.Bytes(c.seed[0], key), maphash.Bytes(c.seed[1], key)}, now, d)
+}
+
+func (c *localCounter) incrKey(k counterKey, now time.Time, d time.Duration) (int64, bool) {
 	s := &c.shards[k[0]%localCounterShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -122,3 +122,25 @@ func TestLocalCounterShrinksAfterFlood(t *testing.T) {
 	runtime.KeepAlive(c)
 	runtime.KeepAlive(f)
 }
+
+// incrBytes counts under the same key as incr of the same bytes: the
+// handler counts an address or identifier from a buffer, the background
+// and the tests from a string.
+func TestLocalCounterIncrBytesIsIncr(t *testing.T) {
+	c := newLocalCounter()
+	now := time.Unix(1000, 0)
+	for i := 1; i <= 6; i++ {
+		var n int64
+		if i%2 == 0 {
+			n, _ = c.incr("198.51.100.0/24", now, time.Minute)
+		} else {
+			n, _ = c.incrBytes([]byte("198.51.100.0/24"), now, time.Minute)
+		}
+		if n != int64(i) {
+			t.Fatalf("count %d after %d events, alternating incr and incrBytes", n, i)
+		}
+	}
+	if n, _ := c.incrBytes([]byte("198.51.100.0/25"), now, time.Minute); n != 1 {
+		t.Fatalf("another key counted %d, want 1", n)
+	}
+}

@@ -251,6 +251,11 @@ func (e *Engine) identLimitKey(identifier string) string {
 	return e.keys.identKey(strings.ToLower(identifier))
 }
 
+// appendIdentLimitKey appends identLimitKey(identifier) to dst.
+func (e *Engine) appendIdentLimitKey(dst []byte, identifier string) []byte {
+	return e.keys.appendIdentKey(dst, strings.ToLower(identifier))
+}
+
 // storeDecoyFlow stores a flow that behaves like a real one under verify
 // but that no code opens: its code is drawn at random and forgotten, and
 // Decoy refuses even that one. Failures count against budget, the

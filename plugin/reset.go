@@ -43,26 +43,31 @@ const maxIdentifier = 254
 // happen in the background, so neither status, body nor timing tells
 // whether the account exists (invariant 4).
 func (e *Engine) handleRequest(w http.ResponseWriter, r *http.Request) *apiError {
-	var in struct {
-		Identifier *string      `json:"identifier"`
-		Pow        *PowSolution `json:"pow"`
-	}
 	body, apiErr := readJSONBody(w, r)
 	if apiErr != nil {
 		return apiErr
 	}
-	if ident, ok := plainStringField(body, "identifier"); ok {
-		in.Identifier = &ident
-	} else if apiErr := decodeJSONBytes(body, &in); apiErr != nil {
-		return apiErr
+	// The usual body, {"identifier":"…"} alone, is read without
+	// encoding/json (and without the decoded struct on the heap).
+	ident, ok := plainStringField(body, "identifier")
+	var pow *PowSolution
+	if !ok {
+		var in struct {
+			Identifier *string      `json:"identifier"`
+			Pow        *PowSolution `json:"pow"`
+		}
+		if apiErr := decodeJSONBytes(body, &in); apiErr != nil {
+			return apiErr
+		}
+		if in.Identifier == nil {
+			return invalid("identifier is required", "/identifier")
+		}
+		ident, pow = *in.Identifier, in.Pow
 	}
-	if in.Identifier == nil {
-		return invalid("identifier is required", "/identifier")
-	}
-	if err := e.checkPow(r.Context(), in.Pow); err != nil {
+	if err := e.checkPow(r.Context(), pow); err != nil {
 		return err
 	}
-	flowID, apiErr := e.startFlow(r, *in.Identifier)
+	flowID, apiErr := e.startFlow(r, ident)
 	if apiErr != nil {
 		return apiErr
 	}
@@ -143,7 +148,8 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 		// same time. With links only there is no decoy to give, and
 		// settling here would answer sooner than the queue: such
 		// requests are counted in the background as before.
-		n, ok := e.counters.incr(e.identLimitKey(ident), job.at, e.cfg.PerIdentifier.Window)
+		var kb [identKeyLen]byte
+		n, ok := e.counters.incrBytes(e.appendIdentLimitKey(kb[:0], ident), job.at, e.cfg.PerIdentifier.Window)
 		job.counted = ok
 		if over := n - int64(e.cfg.PerIdentifier.Count); ok && over > 0 {
 			flowID, err := e.settleInHandler(r.Context(), job, over)
@@ -164,15 +170,37 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 	return flowID, nil
 }
 
+// limitIP counts a reset request from ip against the per-IP limit, by
+// its prefix (limitAddr): in memory when the counters are local and hold
+// it (count), else in the store. It returns the 429 once over the limit.
 func (e *Engine) limitIP(ctx context.Context, ip string) *apiError {
 	if e.cfg.PerIP.Count <= 0 {
 		return nil
 	}
-	addr := e.limitAddr(ip)
-	n, err := e.count(ctx, addr, func() string { return e.keys.ipKey(addr) }, e.cfg.PerIP)
+	var buf [64]byte // an IPv6 prefix takes at most 43
+	addr := e.appendLimitAddr(buf[:0], ip)
+	if e.counters != nil {
+		n, counted := e.counters.incrBytes(addr, e.now(), e.cfg.PerIP.Window)
+		if !counted {
+			return e.limitIPInStore(ctx, string(addr))
+		}
+		return e.ipLimitError(n)
+	}
+	return e.limitIPInStore(ctx, string(addr))
+}
+
+// limitIPInStore counts a request from addr (limitAddr) in the store.
+func (e *Engine) limitIPInStore(ctx context.Context, addr string) *apiError {
+	n, err := e.store.Incr(ctx, e.keys.ipKey(addr), e.cfg.PerIP.Window)
 	if err != nil {
 		return storeUnavailable(err)
 	}
+	return e.ipLimitError(n)
+}
+
+// ipLimitError is the 429 of the n-th request from one address in the
+// per-IP limit's window, or nil within the limit.
+func (e *Engine) ipLimitError(n int64) *apiError {
 	if n > int64(e.cfg.PerIP.Count) {
 		apiErr := newError(http.StatusTooManyRequests, CodeRateLimited, "too many requests from this address", "")
 		apiErr.retry = e.cfg.PerIP.Window

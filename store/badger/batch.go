@@ -34,13 +34,15 @@ import (
 // leader works for others.
 const maxBatch = 64
 
-// putReq is one Put waiting in the batcher.
+// putReq is one Put waiting in the batcher. Requests are reused
+// (batcher.reqs): every reset request makes one.
 type putReq struct {
 	entries []*badgerdb.Entry
 	// deletes are keys removed in the same transaction (store.Batcher).
 	deletes [][]byte
-	// wake is closed when the Put is committed (err is its result) or when
-	// it leads the next batch (lead is set).
+	// wake gets a value when the Put is committed (err is its result) or
+	// when it leads the next batch (lead is set): once per use, so that
+	// the channel outlives the use.
 	wake chan struct{}
 	lead bool
 	err  error
@@ -53,6 +55,15 @@ type batcher struct {
 	mu      sync.Mutex
 	pending []*putReq
 	busy    bool // a leader is committing
+	// reqs holds putReqs between uses.
+	reqs sync.Pool
+
+	// batch is the leader's batch, reused: one leader at a time uses it,
+	// and it is done with it before it hands the lead on.
+	batch []*putReq
+	// pulseKey and pulseValue are the pulse's (pulseEntry), made by the
+	// first leader that commits one; only leaders use them.
+	pulseKey, pulseValue []byte
 
 	// batches counts the batches committed, for tests.
 	batches atomic.Int64
@@ -62,7 +73,15 @@ type batcher struct {
 // may share with concurrent calls, and returns when they are committed.
 // With neither it waits for the next commit (AwaitCommit).
 func (b *batcher) put(entries []*badgerdb.Entry, deletes [][]byte) error {
-	req := &putReq{entries: entries, deletes: deletes, wake: make(chan struct{})}
+	req, _ := b.reqs.Get().(*putReq)
+	if req == nil {
+		req = &putReq{wake: make(chan struct{}, 1)}
+	}
+	req.entries, req.deletes, req.lead, req.err = entries, deletes, false, nil
+	defer func() {
+		req.entries, req.deletes, req.err = nil, nil, nil
+		b.reqs.Put(req)
+	}()
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
 	if b.busy {
@@ -76,24 +95,25 @@ func (b *batcher) put(entries []*badgerdb.Entry, deletes [][]byte) error {
 	// Leading: req is the oldest pending Put, so this batch holds it.
 	b.busy = true
 	n := min(len(b.pending), maxBatch)
-	batch := make([]*putReq, n)
-	copy(batch, b.pending)
+	batch := append(b.batch[:0], b.pending[:n]...)
+	b.batch = batch
 	b.pending = append(b.pending[:0], b.pending[n:]...)
 	b.mu.Unlock()
 
 	b.commit(batch)
 	b.batches.Add(1)
 
-	for _, r := range batch {
+	for i, r := range batch {
+		batch[i] = nil
 		if r != req {
-			close(r.wake)
+			r.wake <- struct{}{}
 		}
 	}
 	b.mu.Lock()
 	if len(b.pending) > 0 {
 		next := b.pending[0]
 		next.lead = true
-		close(next.wake)
+		next.wake <- struct{}{}
 	} else {
 		b.busy = false
 	}
@@ -112,7 +132,7 @@ func (b *batcher) commit(batch []*putReq) {
 	if !hasEntries(batch) {
 		// Only AwaitCommit calls: commit the marker, so that they wait
 		// as long as a Put would.
-		if err := txn.SetEntry(pulseEntry()); err != nil {
+		if err := txn.SetEntry(b.pulseEntry()); err != nil {
 			setErr(batch, err)
 			return
 		}
@@ -166,6 +186,11 @@ func hasEntries(batch []*putReq) bool {
 
 // pulseEntry is the marker a batch of AwaitCommit calls alone commits:
 // one key (pulseKey), overwritten each time, expiring a second later.
-func pulseEntry() *badgerdb.Entry {
-	return &badgerdb.Entry{Key: []byte(pulseKey), Value: []byte{1}, ExpiresAt: expiresAt(time.Second)}
+// Every pulse shares one key and value slice (Badger reads them and writes
+// neither: it puts the key's version into a new slice).
+func (b *batcher) pulseEntry() *badgerdb.Entry {
+	if b.pulseKey == nil {
+		b.pulseKey, b.pulseValue = []byte(pulseKey), []byte{1}
+	}
+	return &badgerdb.Entry{Key: b.pulseKey, Value: b.pulseValue, ExpiresAt: expiresAt(time.Second)}
 }
