@@ -100,7 +100,7 @@ func TestFileSecretsAndMailContent(t *testing.T) {
 			}
 		}
 	}
-	if env.App.Lookups()-env.App.LookupsOf(plugin.SelfTestIdentifier) != 1 {
+	if env.App.LookupsBesides(plugin.SelfTestIdentifier) != 1 {
 		t.Fatalf("the signed lookup (secret from a file) did not reach the app")
 	}
 }

@@ -38,6 +38,16 @@ func (a *App) LookupsOf(identifier string) int {
 	return a.lookedUp[identifier]
 }
 
+// LookupsBesides returns how many correctly signed lookups the app has
+// answered that did not ask about identifier (after trimming): both
+// counts read at once, so that a lookup of identifier in between (the
+// self-test's, in the background) cannot skew the difference.
+func (a *App) LookupsBesides(identifier string) int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.lookups - a.lookedUp[identifier]
+}
+
 // SetFailUpdates makes the next n requests to the password endpoint answer
 // 500 without applying anything (for fault tests). n ≤ 0 clears it.
 func (a *App) SetFailUpdates(n int) {

@@ -48,22 +48,24 @@ type userJSON struct {
 }
 
 func (a *App) handleLookup(w http.ResponseWriter, r *http.Request, body []byte) {
-	a.mu.Lock()
-	a.lookups++
-	a.mu.Unlock()
 	var req struct {
 		Identifier string `json:"identifier"`
 	}
-	if err := json.Unmarshal(body, &req); err != nil {
-		writeJSON(w, http.StatusBadRequest, errBody("malformed JSON"))
-		return
-	}
+	err := json.Unmarshal(body, &req)
 	ident := strings.TrimSpace(req.Identifier)
-	if ident == "" {
-		writeJSON(w, http.StatusBadRequest, errBody("identifier required"))
+	// Both counts move under one lock, so that LookupsBesides,
+	// which reads them together, never sees one without the other.
+	a.mu.Lock()
+	a.lookups++
+	if err != nil || ident == "" {
+		a.mu.Unlock()
+		if err != nil {
+			writeJSON(w, http.StatusBadRequest, errBody("malformed JSON"))
+		} else {
+			writeJSON(w, http.StatusBadRequest, errBody("identifier required"))
+		}
 		return
 	}
-	a.mu.Lock()
 	if a.lookedUp == nil {
 		a.lookedUp = map[string]int{}
 	}
