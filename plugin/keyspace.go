@@ -87,7 +87,14 @@ func (k *keys) tokenOwnerKey(userID string) string { return "u/" + k.owner.short
 func (k *keys) revokeKey(token string) string { return "r/" + k.token.hex("revoke", token) }
 func (k *keys) flowKey(flowID string) string  { return flowPrefix + k.flow.short(flowID) }
 func (k *keys) ownerKey(userID string) string { return ownerPrefix + k.owner.hex(userID) }
-func (k *keys) identKey(ident string) string  { return "ri/" + k.ident.hex(ident) }
+func (k *keys) ipKey(ip string) string        { return "rp/" + k.ip.hex(ip) }
+
+// identKey is the key of the limit on an identifier: "ri/" and the hex
+// of its keyed hash (appendIdentKey).
+func (k *keys) identKey(ident string) string {
+	var buf [identKeyLen]byte
+	return string(k.appendIdentKey(buf[:0], ident))
+}
 
 // identKeyLen is the length of an identKey.
 const identKeyLen = len("ri/") + 2*sha256.Size
@@ -97,7 +104,6 @@ const identKeyLen = len("ri/") + 2*sha256.Size
 func (k *keys) appendIdentKey(dst []byte, ident string) []byte {
 	return k.ident.appendHex(append(dst, "ri/"...), ident)
 }
-func (k *keys) ipKey(ip string) string { return "rp/" + k.ip.hex(ip) }
 
 // codeMAC is what a flow keeps of its code.
 func (k *keys) codeMAC(flowID, code string) string { return k.code.hex(flowID, code) }

@@ -142,7 +142,7 @@ func Open(opts Options) (*Store, error) {
 		stop:   make(chan struct{}),
 		seed:   maphash.MakeSeed(),
 		leases: newLeases(),
-		batch:  &batcher{db: db},
+		batch:  newBatcher(db),
 		owners: newOwnerFilter(),
 	}
 	if err := s.owners.fill(db); err != nil {

@@ -61,12 +61,17 @@ type batcher struct {
 	// batch is the leader's batch, reused: one leader at a time uses it,
 	// and it is done with it before it hands the lead on.
 	batch []*putReq
-	// pulseKey and pulseValue are the pulse's (pulseEntry), made by the
-	// first leader that commits one; only leaders use them.
+	// pulseKey and pulseValue are the pulse's (pulseEntry): made once
+	// (newBatcher), read by the leaders.
 	pulseKey, pulseValue []byte
 
 	// batches counts the batches committed, for tests.
 	batches atomic.Int64
+}
+
+// newBatcher returns a batcher committing to db.
+func newBatcher(db *badgerdb.DB) *batcher {
+	return &batcher{db: db, pulseKey: []byte(pulseKey), pulseValue: []byte{1}}
 }
 
 // put commits entries and removes the keys in deletes, in a transaction it
@@ -189,8 +194,5 @@ func hasEntries(batch []*putReq) bool {
 // Every pulse shares one key and value slice (Badger reads them and writes
 // neither: it puts the key's version into a new slice).
 func (b *batcher) pulseEntry() *badgerdb.Entry {
-	if b.pulseKey == nil {
-		b.pulseKey, b.pulseValue = []byte(pulseKey), []byte{1}
-	}
 	return &badgerdb.Entry{Key: b.pulseKey, Value: b.pulseValue, ExpiresAt: expiresAt(time.Second)}
 }
