@@ -171,8 +171,10 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 }
 
 // limitIP counts a reset request from ip against the per-IP limit, by
-// its prefix (limitAddr): in memory when the counters are local and hold
-// it (count), else in the store. It returns the 429 once over the limit.
+// its prefix (limitAddr), as count does: in memory when the counters are
+// local and hold it, else in the store. The prefix is put together on the
+// stack, as every reset request is counted. It returns the 429 once over
+// the limit.
 func (e *Engine) limitIP(ctx context.Context, ip string) *apiError {
 	if e.cfg.PerIP.Count <= 0 {
 		return nil
@@ -180,18 +182,11 @@ func (e *Engine) limitIP(ctx context.Context, ip string) *apiError {
 	var buf [64]byte // an IPv6 prefix takes at most 43
 	addr := e.appendLimitAddr(buf[:0], ip)
 	if e.counters != nil {
-		n, counted := e.counters.incrBytes(addr, e.now(), e.cfg.PerIP.Window)
-		if !counted {
-			return e.limitIPInStore(ctx, string(addr))
+		if n, ok := e.counters.incrBytes(addr, e.now(), e.cfg.PerIP.Window); ok {
+			return e.ipLimitError(n)
 		}
-		return e.ipLimitError(n)
 	}
-	return e.limitIPInStore(ctx, string(addr))
-}
-
-// limitIPInStore counts a request from addr (limitAddr) in the store.
-func (e *Engine) limitIPInStore(ctx context.Context, addr string) *apiError {
-	n, err := e.store.Incr(ctx, e.keys.ipKey(addr), e.cfg.PerIP.Window)
+	n, err := e.store.Incr(ctx, e.keys.ipKey(string(addr)), e.cfg.PerIP.Window)
 	if err != nil {
 		return storeUnavailable(err)
 	}
