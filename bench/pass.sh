@@ -32,11 +32,21 @@
 #     Caddy's CPU" column shows it run by run, and the report also gives
 #     the pairs where it was quiet.
 
+# Large counts are printed with "%.0f": mawk (Debian's default awk)
+# prints "%d" as a C int, so a Caddy's nanoseconds stuck at 2147483647
+# (2.1 s) and every run after that read 0 ns.
+#
 # pass_ns <pid>: the on-CPU time of all the process's threads, in ns.
-pass_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%d", s }'; }
+pass_ns() { cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f", s }'; }
 # pass_busy [cpu]: busy clock ticks of one CPU (or of all of them).
 pass_busy() {
-	awk -v want="cpu${1:-}" '$1 == want { printf "%d", $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+	awk -v want="cpu${1:-}" '$1 == want { printf "%.0f", $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat
+}
+# pass_cpu_check <before ns> <after ns> <what>: dies unless the process's
+# CPU time grew over a loaded run (a reading that cannot be used, rather
+# than a ratio of zeros).
+pass_cpu_check() {
+	(($2 > $1)) || die "no CPU time read for $3 over a loaded run ($1 ns before, $2 after, /proc/<pid>/task/*/schedstat): the pass-through figures cannot be taken"
 }
 # pass_ticks <pid>: user + system clock ticks of a process.
 pass_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
@@ -59,6 +69,7 @@ pass_run() {
 		PASS_BAD=$((PASS_BAD + $(field "$line" errors) + $(field "$line" unexpected)))
 	fi
 	c1=$(pass_ns "$PASS_CADDY") u1=$(pass_ns "$PASS_UP") b1=$(pass_busy "$PASS_CPU") a1=$(pass_busy) t1=$EPOCHREALTIME
+	pass_cpu_check "$c0" "$c1" "Caddy (pid $PASS_CADDY)"
 	gen=$(awk '{ print $1 + $2 }' "$TMP/pass-gen.time")
 	# others_cpu: cores that anything but Caddy took on Caddy's CPU (other
 	# processes, and kernel work not charged to Caddy); other_cores: cores

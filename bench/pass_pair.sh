@@ -56,6 +56,8 @@ pass_pair_run() {
 	wait "$w1" || die "the generator failed (pass-through, P1 $1): $(tail -n 3 "$TMP/pass-gen1.out")"
 	wait $! || die "the generator failed (pass-through, P2 $3): $(tail -n 3 "$TMP/pass-gen2.out")"
 	c11=$(pass_ns "$PASS_P1") c21=$(pass_ns "$PASS_P2") u1=$(pass_ns "$PASS_UP") b1=$(pass_busy "$PASS_CPU") a1=$(pass_busy) t1=$EPOCHREALTIME
+	pass_cpu_check "$c10" "$c11" "Caddy P1 (pid $PASS_P1)"
+	pass_cpu_check "$c20" "$c21" "Caddy P2 (pid $PASS_P2)"
 	for i in 1 2; do
 		out="$TMP/pass-gen$i.out"
 		if [[ $HAVE_WRK == 1 ]]; then
