@@ -58,7 +58,7 @@ func (e *Engine) limitCeremony(ctx context.Context, r *http.Request, scope strin
 	pc := e.cfg.Passkey
 	if l := pc.CeremoniesPerIP; l.Count > 0 {
 		ip := e.cfg.ClientIP(r)
-		n, err := e.count(ctx, "ceremony\x00"+ip, func() string { return e.keys.ceremonyIPKey(ip) }, l)
+		n, err := e.count(ctx, e.counters.key("ceremony\x00"+ip), func() string { return e.keys.ceremonyIPKey(ip) }, l)
 		if err != nil {
 			return storeUnavailable(err)
 		}

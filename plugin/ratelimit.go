@@ -67,22 +67,30 @@ func newLocalCounter() *localCounter {
 	return c
 }
 
-// incr counts one event for key in a window of length d starting at its
+// key is the counters' key for s (see localCounter). It is the zero key
+// when c is nil (the counters are in the store), so that a caller need
+// not check before it passes the key to Engine.count.
+func (c *localCounter) key(s string) counterKey {
+	if c == nil {
+		return counterKey{}
+	}
+	return counterKey{maphash.String(c.seed[0], s), maphash.String(c.seed[1], s)}
+}
+
+// keyBytes is key of string(b) (the same key), for a key put together in
+// a buffer on the caller's stack: it is hashed without an allocation.
+func (c *localCounter) keyBytes(b []byte) counterKey {
+	if c == nil {
+		return counterKey{}
+	}
+	return counterKey{maphash.Bytes(c.seed[0], b), maphash.Bytes(c.seed[1], b)}
+}
+
+// incr counts one event under k in a window of length d starting at its
 // first event, and returns the count so far. It reports false, having
 // counted nothing, when the key is to be counted in the store instead (see
 // localCounter).
-func (c *localCounter) incr(key string, now time.Time, d time.Duration) (int64, bool) {
-	return c.incrKey(counterKey{maphash.String(c.seed[0], key), maphash.String(c.seed[1], key)}, now, d)
-}
-
-// incrBytes is incr with the key as bytes (the same count as incr of
-// string(key)), so that a key put together in a buffer on the caller's
-// stack is counted without an allocation.
-func (c *localCounter) incrBytes(key []byte, now time.Time, d time.Duration) (int64, bool) {
-	return c.incrKey(counterKey{maphash.Bytes(c.seed[0], key), maphash.Bytes(c.seed[1], key)}, now, d)
-}
-
-func (c *localCounter) incrKey(k counterKey, now time.Time, d time.Duration) (int64, bool) {
+func (c *localCounter) incr(k counterKey, now time.Time, d time.Duration) (int64, bool) {
 	s := &c.shards[k[0]%localCounterShards]
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -121,11 +129,12 @@ func (c *localCounter) sweep(now time.Time) {
 	}
 }
 
-// count counts one event against l: under local in memory when the
-// counters are local (Config.LocalCounters) and hold it, else in the store
-// under the key storeKey returns (called only then: it is a keyed hash).
-// It returns the count so far.
-func (e *Engine) count(ctx context.Context, local string, storeKey func() string, l Limit) (int64, error) {
+// count counts one event against l: in memory under local (the
+// counters' key: localCounter.key or keyBytes) when the counters are local
+// (Config.LocalCounters) and hold it, else in the store under the key
+// storeKey returns (called only then: it is a keyed hash). It returns the
+// count so far.
+func (e *Engine) count(ctx context.Context, local counterKey, storeKey func() string, l Limit) (int64, error) {
 	if e.counters != nil {
 		if n, ok := e.counters.incr(local, e.now(), l.Window); ok {
 			return n, nil

@@ -20,21 +20,21 @@ func TestLocalCounterWindow(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for j := 0; j < 100; j++ {
-				if _, ok := c.incr("203.0.113.7", now, time.Minute); !ok {
+				if _, ok := c.incr(c.key("203.0.113.7"), now, time.Minute); !ok {
 					t.Error("a key of a counter far from full was refused")
 				}
 			}
 		}()
 	}
 	wg.Wait()
-	if n, _ := c.incr("203.0.113.7", now.Add(59*time.Second), time.Minute); n != 801 {
+	if n, _ := c.incr(c.key("203.0.113.7"), now.Add(59*time.Second), time.Minute); n != 801 {
 		t.Fatalf("count %d, want 801", n)
 	}
-	if n, _ := c.incr("203.0.113.7", now.Add(time.Minute), time.Minute); n != 1 {
+	if n, _ := c.incr(c.key("203.0.113.7"), now.Add(time.Minute), time.Minute); n != 1 {
 		t.Fatalf("a new window starts at 1, got %d", n)
 	}
 	for i := 0; i < 100; i++ {
-		c.incr(fmt.Sprint("198.51.100.", i), now, time.Second)
+		c.incr(c.key(fmt.Sprint("198.51.100.", i)), now, time.Second)
 	}
 	c.sweep(now.Add(2 * time.Second))
 	total := 0
@@ -57,7 +57,7 @@ func TestLocalCounterBounded(t *testing.T) {
 	held, refused := 0, ""
 	for i := 0; refused == ""; i++ {
 		key := fmt.Sprint("ident-", i)
-		if _, ok := c.incr(key, now, time.Minute); ok {
+		if _, ok := c.incr(c.key(key), now, time.Minute); ok {
 			held++
 		} else {
 			refused = key
@@ -69,16 +69,16 @@ func TestLocalCounterBounded(t *testing.T) {
 	if held > localCounterMax {
 		t.Fatalf("the counter holds %d keys, more than its bound %d", held, localCounterMax)
 	}
-	if n, ok := c.incr("ident-0", now.Add(time.Second), time.Minute); !ok || n != 2 {
+	if n, ok := c.incr(c.key("ident-0"), now.Add(time.Second), time.Minute); !ok || n != 2 {
 		t.Fatalf("a held key counts on (got %d, %v), want 2", n, ok)
 	}
 	// The refused key's shard sweeps empty, but it stays refused for a
 	// window after the refusal.
 	c.sweep(now.Add(time.Minute))
-	if _, ok := c.incr(refused, now.Add(59*time.Second), time.Minute); ok {
+	if _, ok := c.incr(c.key(refused), now.Add(59*time.Second), time.Minute); ok {
 		t.Fatal("a refused key was taken within a window of its refusal")
 	}
-	if n, ok := c.incr(refused, now.Add(3*time.Minute), time.Minute); !ok || n != 1 {
+	if n, ok := c.incr(c.key(refused), now.Add(3*time.Minute), time.Minute); !ok || n != 1 {
 		t.Fatalf("after the window the key is counted here from 1, got %d, %v", n, ok)
 	}
 }
@@ -98,7 +98,7 @@ func TestLocalCounterShrinksAfterFlood(t *testing.T) {
 	now := time.Unix(1000, 0)
 	base := heap()
 	for i := range localCounterMax {
-		c.incr("ident-"+strconv.Itoa(i), now, time.Minute)
+		c.incr(c.key("ident-"+strconv.Itoa(i)), now, time.Minute)
 		f.add(int64(i + 1))
 	}
 	full := heap()
@@ -112,7 +112,7 @@ func TestLocalCounterShrinksAfterFlood(t *testing.T) {
 	if after > base+(full-base)/10 {
 		t.Errorf("after the sweep the heap is %d KiB above where it started, full it was %d KiB above", (after-base)>>10, (full-base)>>10)
 	}
-	if n, ok := c.incr("ident-0", now.Add(time.Minute), time.Minute); !ok || n != 1 {
+	if n, ok := c.incr(c.key("ident-0"), now.Add(time.Minute), time.Minute); !ok || n != 1 {
 		t.Fatalf("after the sweep a key counts from 1 again, got %d, %v", n, ok)
 	}
 	f.add(localCounterMax + 5)
@@ -123,24 +123,26 @@ func TestLocalCounterShrinksAfterFlood(t *testing.T) {
 	runtime.KeepAlive(f)
 }
 
-// incrBytes counts under the same key as incr of the same bytes: the
-// handler counts an address or identifier from a buffer, the background
-// and the tests from a string.
-func TestLocalCounterIncrBytesIsIncr(t *testing.T) {
+// keyBytes is the same key as key of the same bytes: the handler counts an
+// address or identifier from a buffer, the background and the tests from a
+// string. A nil counter (counters in the store) gives the zero key.
+func TestLocalCounterKeyBytesIsKey(t *testing.T) {
 	c := newLocalCounter()
 	now := time.Unix(1000, 0)
 	for i := 1; i <= 6; i++ {
-		var n int64
-		if i%2 == 0 {
-			n, _ = c.incr("198.51.100.0/24", now, time.Minute)
-		} else {
-			n, _ = c.incrBytes([]byte("198.51.100.0/24"), now, time.Minute)
+		k := c.key("198.51.100.0/24")
+		if i%2 == 1 {
+			k = c.keyBytes([]byte("198.51.100.0/24"))
 		}
-		if n != int64(i) {
-			t.Fatalf("count %d after %d events, alternating incr and incrBytes", n, i)
+		if n, _ := c.incr(k, now, time.Minute); n != int64(i) {
+			t.Fatalf("count %d after %d events, alternating key and keyBytes", n, i)
 		}
 	}
-	if n, _ := c.incrBytes([]byte("198.51.100.0/25"), now, time.Minute); n != 1 {
+	if n, _ := c.incr(c.keyBytes([]byte("198.51.100.0/25")), now, time.Minute); n != 1 {
 		t.Fatalf("another key counted %d, want 1", n)
+	}
+	var none *localCounter
+	if none.key("x") != (counterKey{}) || none.keyBytes([]byte("x")) != (counterKey{}) {
+		t.Fatal("a nil counter gave a key")
 	}
 }

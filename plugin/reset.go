@@ -149,7 +149,7 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 		// settling here would answer sooner than the queue: such
 		// requests are counted in the background as before.
 		var kb [identKeyLen]byte
-		n, ok := e.counters.incrBytes(e.appendIdentLimitKey(kb[:0], ident), job.at, e.cfg.PerIdentifier.Window)
+		n, ok := e.counters.incr(e.counters.keyBytes(e.appendIdentLimitKey(kb[:0], ident)), job.at, e.cfg.PerIdentifier.Window)
 		job.counted = ok
 		if over := n - int64(e.cfg.PerIdentifier.Count); ok && over > 0 {
 			flowID, err := e.settleInHandler(r.Context(), job, over)
@@ -171,34 +171,22 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 }
 
 // limitIP counts a reset request from ip against the per-IP limit, by
-// its prefix (limitAddr), as count does: in memory when the counters are
-// local and hold it, else in the store. The prefix is put together on the
-// stack, as every reset request is counted. It returns the 429 once over
-// the limit.
+// its prefix (limitAddr), and returns the 429 once over the limit. The
+// prefix is put together on the stack, as every reset request is counted.
 func (e *Engine) limitIP(ctx context.Context, ip string) *apiError {
-	if e.cfg.PerIP.Count <= 0 {
+	l := e.cfg.PerIP
+	if l.Count <= 0 {
 		return nil
 	}
 	var buf [64]byte // an IPv6 prefix takes at most 43
 	addr := e.appendLimitAddr(buf[:0], ip)
-	if e.counters != nil {
-		if n, ok := e.counters.incrBytes(addr, e.now(), e.cfg.PerIP.Window); ok {
-			return e.ipLimitError(n)
-		}
-	}
-	n, err := e.store.Incr(ctx, e.keys.ipKey(string(addr)), e.cfg.PerIP.Window)
+	n, err := e.count(ctx, e.counters.keyBytes(addr), func() string { return e.keys.ipKey(string(addr)) }, l)
 	if err != nil {
 		return storeUnavailable(err)
 	}
-	return e.ipLimitError(n)
-}
-
-// ipLimitError is the 429 of the n-th request from one address in the
-// per-IP limit's window, or nil within the limit.
-func (e *Engine) ipLimitError(n int64) *apiError {
-	if n > int64(e.cfg.PerIP.Count) {
+	if n > int64(l.Count) {
 		apiErr := newError(http.StatusTooManyRequests, CodeRateLimited, "too many requests from this address", "")
-		apiErr.retry = e.cfg.PerIP.Window
+		apiErr.retry = l.Window
 		return apiErr
 	}
 	return nil
@@ -233,7 +221,6 @@ func (e *Engine) runRequests(stop, work context.Context) {
 	}
 }
 
-// overLimit counts one event under key and reports whether l is exceeded.
 // overRequestLimit counts one reset request against l under key: in
 // memory when the counters are local (Config.LocalCounters), else in the
 // store.
@@ -241,7 +228,7 @@ func (e *Engine) overRequestLimit(ctx context.Context, key string, l Limit) (boo
 	if l.Count <= 0 {
 		return false, nil
 	}
-	n, err := e.count(ctx, key, func() string { return key }, l)
+	n, err := e.count(ctx, e.counters.key(key), func() string { return key }, l)
 	if err != nil {
 		return false, err
 	}
