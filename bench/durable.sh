@@ -82,10 +82,14 @@ done
 echo
 echo "median over runs (µs):"
 for label in before after; do
-	awk -v l="$label" '$1 == l {
+	# isort, not gawk's asort: the scripts run under mawk too (README).
+	awk -v l="$label" 'function isort(x, n,   i, j, t) {
+		for (i = 2; i <= n; i++) { t = x[i] + 0; for (j = i - 1; j >= 1 && x[j] + 0 > t; j--) x[j + 1] = x[j]; x[j + 1] = t }
+	}
+	$1 == l {
 		for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = v[kv[1]] " " kv[2] }
 	} END {
-		n = split(v["p50_us"], a, " "); asort(a); m = split(v["p99_us"], b, " "); asort(b); k = split(v["rps"], c, " "); asort(c)
+		n = split(v["p50_us"], a, " "); isort(a, n); m = split(v["p99_us"], b, " "); isort(b, m); k = split(v["rps"], c, " "); isort(c, k)
 		printf "%-7s rps=%s p50_us=%s p99_us=%s (runs=%d)\n", l, c[int((k+1)/2)], a[int((n+1)/2)], b[int((m+1)/2)], n
 	}' "$TMP/results"
 done
