@@ -1,11 +1,13 @@
-# bench/lib.sh — helpers shared by bench/openloop.sh and bench/cpudiff.sh,
-# which source it (bench/run.sh still defines its own). The caller sets
-# TMP (a scratch directory holding the upstream, mailsink and loadgen
-# binaries built from bench/), CADDY (a Caddy binary) and die.
+# bench/lib.sh — helpers shared by bench/run.sh (and the bench/pass.sh it
+# sources), bench/openloop.sh and bench/cpudiff.sh, which source it. For
+# start_parts the caller sets TMP (a scratch directory holding the
+# upstream, mailsink and loadgen binaries built from bench/), CADDY (a
+# Caddy binary) and die.
 
-# ticks <pid>: the process's utime + stime, in clock ticks.
+# ticks <pid>: the process's utime + stime, in clock ticks (0 once it is
+# gone).
 ticks() {
-	local s
+	local s f
 	s=$(cat "/proc/$1/stat" 2>/dev/null) || {
 		echo 0
 		return

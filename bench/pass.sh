@@ -48,8 +48,6 @@ pass_busy() {
 pass_cpu_check() {
 	(($2 > $1)) || die "no CPU time read for $3 over a loaded run ($1 ns before, $2 after, /proc/<pid>/task/*/schedstat): the pass-through figures cannot be taken"
 }
-# pass_ticks <pid>: user + system clock ticks of a process.
-pass_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 
 # pass_run <A|B> <port>: one load run; appends a result line to PASS_RAW.
 pass_run() {
@@ -248,7 +246,7 @@ pass_through() {
 		pass_run B "$PASS_B_PORT"
 		sed -i '$d' "$PASS_RAW"
 		sed -i '$d' "$PASS_RAW"
-		ticks0=$(pass_ticks "$PASS_CADDY") ns0=$(pass_ns "$PASS_CADDY")
+		ticks0=$(ticks "$PASS_CADDY") ns0=$(pass_ns "$PASS_CADDY")
 		t_start=$SECONDS rounds=0
 		while :; do
 			if ((PASS_ROUNDS > 0)); then
@@ -267,7 +265,7 @@ pass_through() {
 		((half == 1)) && per=$rounds
 		PASS_DONE=$((PASS_DONE + rounds))
 		PASS_BLOCK_ROUNDS+=("$rounds")
-		PASS_TICKS_CHECK+="${PASS_TICKS_CHECK:+, }$(fmt4 "$(calc "($(pass_ns "$PASS_CADDY") - $ns0) / 1e9 / (($(pass_ticks "$PASS_CADDY") - $ticks0) / $CLK_TCK)")")"
+		PASS_TICKS_CHECK+="${PASS_TICKS_CHECK:+, }$(fmt4 "$(calc "($(pass_ns "$PASS_CADDY") - $ns0) / 1e9 / (($(ticks "$PASS_CADDY") - $ticks0) / $CLK_TCK)")")"
 		kill "$PASS_CADDY" 2>/dev/null || true
 		wait "$PASS_CADDY" 2>/dev/null || true
 	done

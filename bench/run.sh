@@ -401,14 +401,9 @@ ms() { awk "BEGIN { printf \"%.3f\", $1 / 1000 }"; } # µs → ms
 pass() { if awk "BEGIN { exit !($1) }"; then printf 'PASS'; else printf '**FAIL**'; fi; }
 abs() { awk "BEGIN { v = $1; if (v < 0) v = -v; printf \"%.6g\", v }"; }
 
-# proc_ticks <pid>: CPU time (user + system) of a process, in clock ticks.
-proc_ticks() {
-	local stat f
-	stat=$(cat "/proc/$1/stat" 2>/dev/null) || { echo 0; return; }
-	stat=${stat##*) } # from field 3 (state) on
-	read -r -a f <<<"$stat"
-	echo $((f[11] + f[12]))
-}
+# ticks <pid> (a process's CPU time in clock ticks) comes from here.
+# shellcheck source=bench/lib.sh
+source "$ROOT/bench/lib.sh"
 # sys_ticks: busy CPU time of the whole machine, in clock ticks.
 sys_ticks() {
 	local _cpu u n s idle iow irq sirq steal _rest
@@ -419,10 +414,10 @@ sys_ticks() {
 # "caddy_us=… upstream_us=… other_cores=…": Caddy's and the upstream's CPU
 # per request (µs) and the cores used by everything but Caddy, the upstream
 # and the load generator meanwhile.
-cpu_begin() { CPU0=("$(proc_ticks "$CADDY_PID")" "$(proc_ticks "$UPSTREAM_PID")" "$(sys_ticks)" "$EPOCHREALTIME"); }
+cpu_begin() { CPU0=("$(ticks "$CADDY_PID")" "$(ticks "$UPSTREAM_PID")" "$(sys_ticks)" "$EPOCHREALTIME"); }
 cpu_end() {
 	local c1 u1 s1 t1
-	c1=$(proc_ticks "$CADDY_PID") u1=$(proc_ticks "$UPSTREAM_PID") s1=$(sys_ticks) t1=$EPOCHREALTIME
+	c1=$(ticks "$CADDY_PID") u1=$(ticks "$UPSTREAM_PID") s1=$(sys_ticks) t1=$EPOCHREALTIME
 	awk -v c="$((c1 - CPU0[0]))" -v u="$((u1 - CPU0[1]))" -v s="$((s1 - CPU0[2]))" -v w="$(calc "$t1 - ${CPU0[3]}")" \
 		-v hz="$CLK_TCK" -v n="$1" -v g="$2" 'BEGIN {
 			if (n < 1) n = 1
@@ -495,9 +490,9 @@ drops() { grep -c 'queue full' "$TMP/caddy.log" || true; }
 drain() {
 	local prev=-1 cur i t0 t1
 	for i in $(seq 300); do # at most 60s: a backlog of lookups from 64 connections takes a while
-		cur=$(upstream_stat lookups) t0=$(proc_ticks "$CADDY_PID")
+		cur=$(upstream_stat lookups) t0=$(ticks "$CADDY_PID")
 		sleep 0.2
-		t1=$(proc_ticks "$CADDY_PID")
+		t1=$(ticks "$CADDY_PID")
 		# Settled: no lookup and Caddy under 15% of a core for 0.2s (no
 		# lookups, mail or Badger compaction left over from the last run).
 		[[ $cur == "$prev" ]] && (((t1 - t0) * 100 <= 3 * CLK_TCK)) && return 0
@@ -661,7 +656,7 @@ complete_run() { # complete_run <label> <tokens> <conns> <first user>
 	# during the completes only. Caddy's CPU until it is idle again counts
 	# every one of them (and the Badger work the completes left).
 	drain
-	line+=" caddy_all_us=$(calc "($(proc_ticks "$CADDY_PID") - ${CPU0[0]}) / $CLK_TCK * 1e6 / $(field "$line" ok)")"
+	line+=" caddy_all_us=$(calc "($(ticks "$CADDY_PID") - ${CPU0[0]}) / $CLK_TCK * 1e6 / $(field "$line" ok)")"
 	line+=" updates=$(($(upstream_stat updates) - u0))"
 	C[$label]=$line
 	C[$label-issue]=$issued
