@@ -51,19 +51,21 @@ func (a *App) handleLookup(w http.ResponseWriter, r *http.Request, body []byte) 
 	var req struct {
 		Identifier string `json:"identifier"`
 	}
-	err := json.Unmarshal(body, &req)
+	var bad string
+	if err := json.Unmarshal(body, &req); err != nil {
+		bad = "malformed JSON"
+	}
 	ident := strings.TrimSpace(req.Identifier)
+	if bad == "" && ident == "" {
+		bad = "identifier required"
+	}
 	// Both counts move under one lock, so that LookupsBesides,
 	// which reads them together, never sees one without the other.
 	a.mu.Lock()
 	a.lookups++
-	if err != nil || ident == "" {
+	if bad != "" {
 		a.mu.Unlock()
-		if err != nil {
-			writeJSON(w, http.StatusBadRequest, errBody("malformed JSON"))
-		} else {
-			writeJSON(w, http.StatusBadRequest, errBody("identifier required"))
-		}
+		writeJSON(w, http.StatusBadRequest, errBody(bad))
 		return
 	}
 	if a.lookedUp == nil {
