@@ -15,12 +15,16 @@ import (
 
 // Sealed decoy flow ids.
 //
-// A reset request over the limit on its identifier gets a decoy flow: the
-// client types codes into it and sees them counted, then the flow lock,
-// and its wrong codes count against the identifier's failure budget, but no
-// code opens it. Under a flood of one identifier there is one such flow per
-// request. Instead of a record in the store, the flow id itself carries
-// what the decoy needs, sealed under a key derived from the server secret:
+// A reset request with no account to mail (an unknown identifier, one
+// over its limit…) gets a decoy flow: the client types codes into it and
+// sees them counted, then the flow lock, and its wrong codes count against
+// the identifier's failure budget, but no code opens it. Under a flood
+// there is one such flow per request. Instead of a record in the store,
+// the flow id itself carries what the decoy needs, sealed under a key
+// derived from the server secret. Every request's flow id is drawn this
+// way (Engine.newFlowID), as whether it gets a real flow is known only
+// after the lookup; a real flow is stored under it, and verify looks for
+// that first:
 //
 //	salt (8 random bytes) ‖ tag (8) ‖ AES-256(P ⊕ (salt ‖ tag))
 //	P   = creation time (4 bytes, Unix seconds) ‖ budget tag (12)

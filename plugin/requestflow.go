@@ -201,6 +201,19 @@ func (e *Engine) settleInHandler(ctx context.Context, job requestJob, over int64
 	return flowID, nil
 }
 
+// newFlowID draws the flow id of a queued reset request. With codes it is
+// a sealed decoy id (decoyid.go) for the identifier: should the
+// background find no account to mail (unknown, disabled, over a limit),
+// the id itself is the decoy flow and nothing is stored for it; a real
+// flow is stored under it, and verify finds that first. With links only
+// there is no decoy to give, and the id is random.
+func (e *Engine) newFlowID(job requestJob) (string, error) {
+	if !e.methodEnabled(MethodCode) {
+		return newToken()
+	}
+	return e.keys.decoy.seal(job.at, e.keys.budgetTag(job.identifier))
+}
+
 // sealedDecoy returns the decoy flow a sealed flow id stands for
 // (settleInHandler), when flowID is one and its lifetime has not ended: a
 // flow no code opens, with the identifier's failure budget, as
@@ -256,17 +269,25 @@ func (e *Engine) appendIdentLimitKey(dst []byte, identifier string) []byte {
 	return e.keys.appendIdentKey(dst, strings.ToLower(identifier))
 }
 
-// storeDecoyFlow stores a flow that behaves like a real one under verify
-// but that no code opens: its code is drawn at random and forgotten, and
-// Decoy refuses even that one. Failures count against budget, the
-// identifier's, as for a real flow. It keeps neither the identifier nor
-// the address in clear, and it is tied to no account. While a queued
-// request is settled (a settlement in ctx) the flow is handed to the
-// settlement instead, which stores it in the commit that deletes the
-// request's entry.
+// storeDecoyFlow gives job a flow that behaves like a real one under
+// verify but that no code opens. When job's flow id is sealed for budget
+// (newFlowID) the id is that flow and nothing is stored. Otherwise (a
+// queue entry an earlier version wrote, or a store without group commits
+// settling in the handler) it stores one: its code is drawn at random and
+// forgotten, and Decoy refuses even that one. Failures count against
+// budget, the identifier's, as for a real flow. It keeps neither the
+// identifier nor the address in clear, and it is tied to no account.
+// While a queued request is settled (a settlement in ctx) the flow is
+// handed to the settlement instead, which stores it in the commit that
+// deletes the request's entry.
 func (e *Engine) storeDecoyFlow(ctx context.Context, job requestJob, budget string) error {
 	if !e.methodEnabled(MethodCode) {
 		return nil // no code to type: verify answers 404 for every flow
+	}
+	if _, tag, sealed := e.keys.decoy.open(job.flowID, e.now(), e.cfg.TokenTTL); sealed && budgetKey(tag) == budget {
+		// The flow id stands for this decoy already (newFlowID): verify
+		// finds no flow under it and opens the id (sealedDecoy).
+		return nil
 	}
 	code, err := newCode()
 	if err != nil {

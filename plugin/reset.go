@@ -159,7 +159,7 @@ func (e *Engine) startFlow(r *http.Request, identifier string) (string, *apiErro
 			return flowID, nil
 		}
 	}
-	flowID, err := newToken()
+	flowID, err := e.newFlowID(job)
 	if err != nil {
 		return "", internalError(err)
 	}
