@@ -48,6 +48,11 @@
 // as an error only if that fails too. ERRORS then also says how many were
 // retried: retried=….
 //
+// With -timeline FILE it also writes, for each 100 ms of the measured
+// time, the requests sent in it and the largest latency among them
+// ("<ms from the start of the measured time> <requests> <max µs>"), so
+// that a tail can be placed in time against what else happened then.
+//
 // loadgen -free-ports N prints N currently free TCP ports on 127.0.0.1.
 package main
 
@@ -105,12 +110,18 @@ type connStats struct {
 	errors     []int
 	unexpected []int
 	late       []int
+	// sent holds, per measured request of any case, when it was sent
+	// (since the measured time began) and its latency: for -timeline.
+	sent []sample
 	// Transport errors by kind (errDial, errReused, errFresh), and the
 	// first message of each.
 	kinds   [3]int
 	first   [3]string
 	retried int
 }
+
+// sample is one measured request's send time and latency (-timeline).
+type sample struct{ at, lat time.Duration }
 
 const (
 	errDial = iota
@@ -136,6 +147,7 @@ func main() {
 	freePorts := flag.Int("free-ports", 0, "print this many free TCP ports on 127.0.0.1 and exit")
 	rate := flag.Float64("rate", 0, "open loop: total requests per second on a fixed schedule (0: closed loop)")
 	retryReused := flag.Bool("retry-reused", false, "send a request again, once, on a new connection when a reused connection closes before answering")
+	timeline := flag.String("timeline", "", "write each 100 ms window's requests and largest latency to this file")
 	var cases caseFlag
 	flag.Var(&cases, "case", "name=JSON body to POST (repeatable; interleaved per request, each case once per block in a random order)")
 	flag.Parse()
@@ -242,6 +254,12 @@ func main() {
 	for _, l := range lines {
 		fmt.Println(l)
 	}
+	if *timeline != "" {
+		if err := writeTimeline(*timeline, stats); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+	}
 	fmt.Printf("SENT n=%d\n", done.Load())
 	fmt.Printf("ERRORS dial=%d reused=%d fresh=%d retried=%d first_dial=%q first_reused=%q first_fresh=%q\n",
 		kinds[errDial], kinds[errReused], kinds[errFresh], retried, first[errDial], first[errReused], first[errFresh])
@@ -252,6 +270,32 @@ func main() {
 		fmt.Printf("median %s − %s: %v (95%% CI %v … %v)\n", rcs[0].name, rcs[1].name, d, lo, hi)
 		fmt.Printf("DIFF a=%s b=%s p50_diff_us=%.1f ci95_lo_us=%.1f ci95_hi_us=%.1f\n", rcs[0].name, rcs[1].name, us(d), us(lo), us(hi))
 	}
+}
+
+// writeTimeline writes -timeline's file: per 100 ms window of the measured
+// time, the requests sent in it and their largest latency.
+func writeTimeline(path string, stats []*connStats) error {
+	const window = 100 * time.Millisecond
+	var n []int
+	var worst []time.Duration
+	for _, st := range stats {
+		for _, s := range st.sent {
+			w := int(s.at / window)
+			for len(n) <= w {
+				n, worst = append(n, 0), append(worst, 0)
+			}
+			n[w]++
+			worst[w] = max(worst[w], s.lat)
+		}
+	}
+	var b strings.Builder
+	for w := range n {
+		fmt.Fprintf(&b, "%d %d %d\n", w*int(window/time.Millisecond), n[w], worst[w].Microseconds())
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("writing the timeline: %w", err)
+	}
+	return nil
 }
 
 // medianDiff returns median(a) − median(b) and a 95% bootstrap confidence
@@ -400,6 +444,7 @@ func run(addr string, rcs []reqCase, offset, expect int, retryReused bool, first
 		reused = true
 		if measured {
 			st.lat[k] = append(st.lat[k], lat)
+			st.sent = append(st.sent, sample{t0.Sub(measureFrom), lat})
 			if (expect != 0 && status != expect) || (expect == 0 && (status < 200 || status > 299)) {
 				st.unexpected[k]++
 			}
