@@ -22,6 +22,13 @@
 #   BENCH_RATE (2000)  requests/s
 #   OPENLOOP_CADDY     a Caddy binary to use instead of building bin/caddy
 #   OPENLOOP_SETTLE (0)  seconds to wait after Caddy answers, before the load
+#   OPENLOOP_SECONDS (4)  measured seconds per run
+#   OPENLOOP_TIMELINE=1  also print, per run, every 100 ms window whose
+#                      slowest request took over 10 ms, beside Badger's
+#                      table files at that time (their count: a memtable
+#                      flushed adds one; a compaction adds several, then
+#                      removes its inputs), from loadgen -timeline and a
+#                      watch of the database directory every 50 ms
 #   OPENLOOP_PRELOAD (0)  seconds of fresh-identifier requests at
 #                      saturation (8 connections) before the measured load,
 #                      then a wait until Caddy is idle, as bench/run.sh's
@@ -85,6 +92,14 @@ idle() { # idle <pid>: wait (at most 60 s) until it takes under 15% of a core fo
 	printf 'bench/openloop.sh: Caddy still busy 60 s after the preload; measuring anyway\n' >&2
 }
 
+timeline() { # timeline <run dir>: OPENLOOP_TIMELINE's lines
+	awk 'NR == FNR { at[NR] = $1; sst[NR] = $2; mem[NR] = $3; n = NR; next }
+		FNR == 1 { for (i = 2; i <= n; i++) if (sst[i] != sst[i - 1] || mem[i] != mem[i - 1])
+			printf "  %6.1f s  Badger: %d table files, %d memtables\n", at[i] / 1000, sst[i], mem[i] }
+		$3 > 10000 { printf "  %6.1f s  %d requests, the slowest %.1f ms\n", $1 / 1000, $2, $3 / 1000 }' \
+		"$1/tables" "$1/timeline" | sort -n -k1,1
+}
+
 one() { # one <run number> <profile file or "">
 	local d=$TMP/run$1 gen
 	start_parts "$d" openloop
@@ -98,8 +113,22 @@ one() { # one <run number> <profile file or "">
 	if [[ -n $2 ]]; then
 		(sleep 1 && curl -fsS -o "$2" "http://$ADMIN_ADDR/debug/pprof/profile?seconds=4") &
 	fi
-	"$TMP/loadgen" -addr "127.0.0.1:$RG_PORT" -path /password-reset/request -c 8 -d 4s -warmup 1s -rate "$RATE" -expect 202 \
-		-case "$KNOWN" -case "$UNKNOWN" >"$d/gen.out" 2>&1 &
+	local watch=""
+	if [[ ${OPENLOOP_TIMELINE:-0} == 1 ]]; then
+		# Badger's table files (.sst) and memtables (.mem), every 50 ms,
+		# with the time since the measured load began (after the warm-up).
+		(
+			t0=$(($(date +%s%N) + 1000000000))
+			while :; do
+				printf '%d %d %d\n' $((($(date +%s%N) - t0) / 1000000)) \
+					"$(find "$d/db" -name '*.sst' | wc -l)" "$(find "$d/db" -name '*.mem' | wc -l)"
+				sleep 0.05
+			done
+		) >"$d/tables" &
+		watch=$!
+	fi
+	"$TMP/loadgen" -addr "127.0.0.1:$RG_PORT" -path /password-reset/request -c 8 -d "${OPENLOOP_SECONDS:-4}s" -warmup 1s -rate "$RATE" -expect 202 \
+		-timeline "$d/timeline" -case "$KNOWN" -case "$UNKNOWN" >"$d/gen.out" 2>&1 &
 	gen=$!
 	sleep 1.5
 	local cores
@@ -107,6 +136,11 @@ one() { # one <run number> <profile file or "">
 	wait "$gen" || die "loadgen failed: $(tail -n 3 "$d/gen.out")"
 	[[ -z $2 ]] || wait %?profile 2>/dev/null || printf "profile failed\n" >&2
 	printf 'run %d: %s | cores: %s\n' "$1" "$(grep '^RESULT case=all' "$d/gen.out" | grep -o 'p50_us=[0-9.]* p90_us=[0-9.]* p99_us=[0-9.]* p999_us=[0-9.]* max_us=[0-9.]*')" "$cores"
+	if [[ -n $watch ]]; then
+		kill "$watch" 2>/dev/null || true
+		wait "$watch" 2>/dev/null || true
+		timeline "$d"
+	fi
 	kill "$CADDY_PID" "$UP_PID" "$MS_PID" 2>/dev/null || true
 	wait "$CADDY_PID" "$UP_PID" "$MS_PID" 2>/dev/null || true
 }
