@@ -51,3 +51,23 @@ func TestUnknownIdentifierStoresNoDecoy(t *testing.T) {
 		}
 	}
 }
+
+// Once a real flow is used, its id opens as the decoy it was sealed as:
+// the used code again is CODE_INVALID, counted against the identifier's
+// failure budget like any wrong code (README, "sealed in the flow id").
+func TestUsedFlowIDAnswersAsDecoy(t *testing.T) {
+	h := newHarness(t, nil)
+	flowID, m := h.resetMail(t)
+	code := codeOf(t, m)
+	if st, body := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": code}); st != 200 {
+		t.Fatalf("verify: %d %v", st, body)
+	}
+	st, body := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": code})
+	if got := errCode(body); st != 400 || got != CodeCodeInvalid {
+		t.Fatalf("the used code again: %d %s, want 400 %s", st, got, CodeCodeInvalid)
+	}
+	ctx := context.Background()
+	if n, err := h.e.store.Incr(ctx, failureCountKey(budgetCode, h.e.identifierBudget("alice@example.test")), time.Hour); err != nil || n != 2 {
+		t.Fatalf("the identifier's code failures after the used code again: %d, %v; want 1 (+1)", n-1, err)
+	}
+}
