@@ -178,8 +178,8 @@ func (e *Engine) settleOverLimit(ctx context.Context, job requestJob, over int64
 // decoy (decoyid.go) and nothing is stored: the request waits for the
 // store's next commit, as one under the limit waits for its queue entry's,
 // so both answer in the same time while a flood of one identifier writes
-// (nearly) nothing. Otherwise the decoy is stored under a random id, as in
-// the background.
+// (nearly) nothing. Otherwise the decoy is stored under a random id, so
+// that the answer follows a store write, as a queued request's does.
 func (e *Engine) settleInHandler(ctx context.Context, job requestJob, over int64) (string, error) {
 	c, ok := e.store.(store.Committer)
 	if !ok {
@@ -190,7 +190,7 @@ func (e *Engine) settleInHandler(ctx context.Context, job requestJob, over int64
 		job.flowID = flowID
 		return flowID, e.settleOverLimit(ctx, job, over)
 	}
-	flowID, err := e.keys.decoy.seal(job.at, e.keys.budgetTag(job.identifier))
+	flowID, err := e.newFlowID(job)
 	if err != nil {
 		return "", err
 	}
@@ -201,7 +201,7 @@ func (e *Engine) settleInHandler(ctx context.Context, job requestJob, over int64
 	return flowID, nil
 }
 
-// newFlowID draws the flow id of a queued reset request. With codes it is
+// newFlowID draws the flow id of a reset request. With codes it is
 // a sealed decoy id (decoyid.go) for the identifier: should the
 // background find no account to mail (unknown, disabled, over a limit),
 // the id itself is the decoy flow and nothing is stored for it; a real
