@@ -58,15 +58,12 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -111,17 +108,16 @@ type connStats struct {
 	unexpected []int
 	late       []int
 	// sent holds, per measured request of any case, when it was sent
-	// (since the measured time began) and its latency: for -timeline.
-	sent []sample
+	// (since the measured time began) and its latency, when keepSent is
+	// set (-timeline).
+	sent     []sample
+	keepSent bool
 	// Transport errors by kind (errDial, errReused, errFresh), and the
 	// first message of each.
 	kinds   [3]int
 	first   [3]string
 	retried int
 }
-
-// sample is one measured request's send time and latency (-timeline).
-type sample struct{ at, lat time.Duration }
 
 const (
 	errDial = iota
@@ -186,7 +182,7 @@ func main() {
 	stats := make([]*connStats, *conns)
 	var wg sync.WaitGroup
 	for i := range *conns {
-		st := &connStats{lat: make([][]time.Duration, len(rcs)), errors: make([]int, len(rcs)), unexpected: make([]int, len(rcs)), late: make([]int, len(rcs))}
+		st := &connStats{lat: make([][]time.Duration, len(rcs)), errors: make([]int, len(rcs)), unexpected: make([]int, len(rcs)), late: make([]int, len(rcs)), keepSent: *timeline != ""}
 		for k := range rcs {
 			st.lat[k] = make([]time.Duration, 0, 1<<14)
 		}
@@ -270,67 +266,6 @@ func main() {
 		fmt.Printf("median %s − %s: %v (95%% CI %v … %v)\n", rcs[0].name, rcs[1].name, d, lo, hi)
 		fmt.Printf("DIFF a=%s b=%s p50_diff_us=%.1f ci95_lo_us=%.1f ci95_hi_us=%.1f\n", rcs[0].name, rcs[1].name, us(d), us(lo), us(hi))
 	}
-}
-
-// writeTimeline writes -timeline's file: per 100 ms window of the measured
-// time, the requests sent in it and their largest latency.
-func writeTimeline(path string, stats []*connStats) error {
-	const window = 100 * time.Millisecond
-	var n []int
-	var worst []time.Duration
-	for _, st := range stats {
-		for _, s := range st.sent {
-			w := int(s.at / window)
-			for len(n) <= w {
-				n, worst = append(n, 0), append(worst, 0)
-			}
-			n[w]++
-			worst[w] = max(worst[w], s.lat)
-		}
-	}
-	var b strings.Builder
-	for w := range n {
-		fmt.Fprintf(&b, "%d %d %d\n", w*int(window/time.Millisecond), n[w], worst[w].Microseconds())
-	}
-	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("writing the timeline: %w", err)
-	}
-	return nil
-}
-
-// medianDiff returns median(a) − median(b) and a 95% bootstrap confidence
-// interval for it. a and b must be sorted.
-func medianDiff(a, b []time.Duration) (d, lo, hi time.Duration) {
-	const resamples = 500
-	rng := rand.New(rand.NewPCG(1, 2))
-	ca, cb := make([]int32, len(a)), make([]int32, len(b))
-	diffs := make([]time.Duration, resamples)
-	for i := range diffs {
-		diffs[i] = bootMedian(a, ca, rng) - bootMedian(b, cb, rng)
-	}
-	slices.Sort(diffs)
-	return median(a) - median(b), diffs[resamples*25/1000], diffs[resamples*975/1000]
-}
-
-func median(s []time.Duration) time.Duration { return s[len(s)/2] }
-
-// bootMedian is the median of a resample (with replacement) of the sorted
-// s: as s is sorted, it is s at the median of the drawn indices, found by
-// counting rather than sorting.
-func bootMedian(s []time.Duration, counts []int32, rng *rand.Rand) time.Duration {
-	clear(counts)
-	n := len(s)
-	for range n {
-		counts[rng.IntN(n)]++
-	}
-	acc := 0
-	for i, c := range counts {
-		acc += int(c)
-		if acc > n/2 {
-			return s[i]
-		}
-	}
-	return s[n-1]
 }
 
 func run(addr string, rcs []reqCase, offset, expect int, retryReused bool, first time.Time, interval time.Duration, measureFrom, end time.Time, st *connStats) {
@@ -444,7 +379,9 @@ func run(addr string, rcs []reqCase, offset, expect int, retryReused bool, first
 		reused = true
 		if measured {
 			st.lat[k] = append(st.lat[k], lat)
-			st.sent = append(st.sent, sample{t0.Sub(measureFrom), lat})
+			if st.keepSent {
+				st.sent = append(st.sent, sample{t0.Sub(measureFrom), lat})
+			}
 			if (expect != 0 && status != expect) || (expect == 0 && (status < 200 || status > 299)) {
 				st.unexpected[k]++
 			}
@@ -453,135 +390,6 @@ func run(addr string, rcs []reqCase, offset, expect int, retryReused bool, first
 			conn.Close()
 			conn = nil
 		}
-	}
-}
-
-var errMalformed = errors.New("malformed response")
-
-// noAnswerError is a failure to read an answer of which not one byte had
-// arrived (or to send the request at all).
-type noAnswerError struct{ error }
-
-func (e noAnswerError) Unwrap() error { return e.error }
-
-// readResponse reads one HTTP/1.1 response and discards its body. It
-// reports the status and whether the connection stays open.
-func readResponse(br *bufio.Reader) (status int, keep bool, err error) {
-	line, err := br.ReadSlice('\n')
-	if err != nil {
-		if len(line) == 0 {
-			err = noAnswerError{err}
-		}
-		return 0, false, err
-	}
-	// "HTTP/1.1 200 OK"
-	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.")) {
-		return 0, false, errMalformed
-	}
-	status, err = strconv.Atoi(string(line[9:12]))
-	if err != nil {
-		return 0, false, errMalformed
-	}
-	keep = line[7] == '1'
-	length, chunked := -1, false
-	for {
-		line, err = br.ReadSlice('\n')
-		if err != nil {
-			return 0, false, err
-		}
-		if len(line) <= 2 { // "\r\n"
-			break
-		}
-		name, value, ok := bytes.Cut(line, []byte(":"))
-		if !ok {
-			return 0, false, errMalformed
-		}
-		value = bytes.TrimSpace(value)
-		switch {
-		case bytes.EqualFold(name, []byte("Content-Length")):
-			if length, err = strconv.Atoi(string(value)); err != nil {
-				return 0, false, errMalformed
-			}
-		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
-			chunked = bytes.EqualFold(value, []byte("chunked"))
-		case bytes.EqualFold(name, []byte("Connection")):
-			if bytes.EqualFold(value, []byte("close")) {
-				keep = false
-			}
-		}
-	}
-	switch {
-	case chunked:
-		for {
-			line, err = br.ReadSlice('\n')
-			if err != nil {
-				return 0, false, err
-			}
-			sz, _, _ := bytes.Cut(bytes.TrimSpace(line), []byte(";"))
-			n, err := strconv.ParseInt(string(sz), 16, 64)
-			if err != nil {
-				return 0, false, errMalformed
-			}
-			if _, err := br.Discard(int(n) + 2); err != nil { // data + CRLF
-				return 0, false, err
-			}
-			if n == 0 {
-				// Trailer section: we sent none, so expect only the CRLF
-				// already discarded.
-				break
-			}
-		}
-	case length >= 0:
-		if _, err := br.Discard(length); err != nil {
-			return 0, false, err
-		}
-	case status == 204 || status == 304 || status/100 == 1:
-	default:
-		// Body until close.
-		_, _ = io.Copy(io.Discard, br)
-		keep = false
-	}
-	return status, keep, nil
-}
-
-func report(name string, conns int, lat []time.Duration, secs float64, errs, unexp, late int) string {
-	slices.Sort(lat)
-	pct := func(p float64) time.Duration {
-		if len(lat) == 0 {
-			return 0
-		}
-		i := int(p/100*float64(len(lat)) + 0.5)
-		if i >= len(lat) {
-			i = len(lat) - 1
-		}
-		return lat[i]
-	}
-	var sum time.Duration
-	for _, l := range lat {
-		sum += l
-	}
-	mean := time.Duration(0)
-	if len(lat) > 0 {
-		mean = sum / time.Duration(len(lat))
-	}
-	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
-	rps := float64(len(lat)) / secs
-	maxLat := time.Duration(0)
-	if len(lat) > 0 {
-		maxLat = lat[len(lat)-1]
-	}
-	fmt.Printf("%-10s %9d %10.0f %9s %9s %9s %9s %9s %7d %7d %7d\n", name, len(lat), rps,
-		round(pct(50)), round(pct(90)), round(pct(99)), round(pct(99.9)), round(maxLat), errs, unexp, late)
-	return fmt.Sprintf("RESULT case=%s conns=%d n=%d rps=%.1f p50_us=%.1f p90_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f errors=%d unexpected=%d late=%d",
-		name, conns, len(lat), rps, us(pct(50)), us(pct(90)), us(pct(99)), us(pct(99.9)), us(maxLat), us(mean), errs, unexp, late)
-}
-
-func round(d time.Duration) time.Duration {
-	switch {
-	case d < time.Millisecond:
-		return d.Round(time.Microsecond)
-	default:
-		return d.Round(10 * time.Microsecond)
 	}
 }
 
