@@ -357,6 +357,10 @@ func (l *Lang) format(key string, esc func(string) string, args []any) string {
 				switch v := args[k+1].(type) {
 				case template.HTML:
 					val = string(v)
+				case string:
+					val = esc(v) // as fmt.Sprint prints it
+				case int:
+					val = strconv.Itoa(v)
 				default:
 					val = esc(fmt.Sprint(v))
 				}
@@ -403,17 +407,24 @@ func (l *Lang) DateTime(t time.Time) string {
 		return ""
 	}
 	t = t.UTC()
-	pick := func(key string, i int) string {
-		names := strings.Split(l.T(key), "|")
-		if i < len(names) {
-			return strings.TrimSpace(names[i])
-		}
-		return ""
-	}
 	return l.T("datetime.format",
-		"weekday", pick("datetime.weekdays", int(t.Weekday())),
-		"day", t.Day(),
-		"month", pick("datetime.months", int(t.Month())-1),
-		"year", t.Year(),
+		"weekday", nth(l.T("datetime.weekdays"), int(t.Weekday())),
+		"day", strconv.Itoa(t.Day()),
+		"month", nth(l.T("datetime.months"), int(t.Month())-1),
+		"year", strconv.Itoa(t.Year()),
 		"time", t.Format("15:04"))
+}
+
+// nth is the i-th name of a "|"-separated list, trimmed ("" when the list
+// is shorter): strings.Split's element without the slice.
+func nth(list string, i int) string {
+	for ; i > 0; i-- {
+		_, rest, ok := strings.Cut(list, "|")
+		if !ok {
+			return ""
+		}
+		list = rest
+	}
+	name, _, _ := strings.Cut(list, "|")
+	return strings.TrimSpace(name)
 }

@@ -125,6 +125,10 @@ func TestDurationAndDateTime(t *testing.T) {
 			t.Errorf("%s datetime = %q", tag, got)
 		}
 	}
+	// The first weekday and the last month of the lists.
+	if got := c.Lang("de").DateTime(time.Date(2026, 12, 6, 8, 0, 0, 0, time.UTC)); got != "Sonntag, 6. Dezember 2026 um 08:00 UTC" {
+		t.Errorf("de datetime = %q", got)
+	}
 	en := c.Default()
 	for d, want := range map[time.Duration]string{time.Hour: "1 hour", 168 * time.Hour: "7 days", 90 * time.Minute: "90 minutes", 1500 * time.Millisecond: "1.5s"} {
 		if got := en.Duration(d); got != want {
@@ -186,6 +190,22 @@ func TestTag(t *testing.T) {
 	for in, want := range map[string]string{"de": "de", "pt-br": "pt-BR", "zh-hant": "zh-Hant", "es-419": "es-419"} {
 		if got := (&Lang{tag: in}).Tag(); got != want {
 			t.Errorf("Tag(%s) = %s", in, got)
+		}
+	}
+}
+
+// nth picks a list's element as strings.Split and an index would.
+func TestNth(t *testing.T) {
+	for _, list := range []string{"", "a", "a|b", " a | b |c ", "|x||", "Mon|Tue|Wed"} {
+		names := strings.Split(list, "|")
+		for i := range 6 {
+			want := ""
+			if i < len(names) {
+				want = strings.TrimSpace(names[i])
+			}
+			if got := nth(list, i); got != want {
+				t.Errorf("nth(%q, %d) = %q, want %q", list, i, got, want)
+			}
 		}
 	}
 }

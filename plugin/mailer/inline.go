@@ -4,6 +4,7 @@ import (
 	htmltemplate "html/template"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/resetgate/resetgate/plugin/i18n"
@@ -91,6 +92,68 @@ func inlined(action, v string, html bool) string {
 	return b.String()
 }
 
+// fieldMessageRE is {{t "key" "arg" .Field …}} whose every argument is a
+// field of the mail's data (not one with trim markers); fieldArgRE picks
+// its arguments.
+var (
+	fieldMessageRE = regexp.MustCompile(`\{\{\s*t\s+"([a-z0-9_.\-]+)"((?:\s+"[a-z_]+"\s+\.[A-Z][A-Za-z]*)+)\s*\}\}`)
+	fieldArgRE     = regexp.MustCompile(`"([a-z_]+)"\s+\.([A-Z][A-Za-z]*)`)
+)
+
+// stringFields are the fields of ResetData, ChangedData and
+// PasskeyAddedData that are strings once prepared (TestStringFields
+// checks): a message whose arguments are all among them prints each as
+// {{.Field}} would, so inlineFields may write it so.
+var stringFields = map[string]bool{
+	"SiteName": true, "UserName": true, "SupportContact": true, "RequestIP": true,
+	"When": true, "TTL": true, "LinkUntil": true, "CodeTTL": true, "CodeUntil": true,
+	"PasskeyName": true,
+}
+
+// slot marks where argument i of a message goes while inlineFields
+// formats it: two private-use characters around a digit, which neither
+// escaping changes nor a catalog's message holds (inlineFields checks).
+func slot(i int) string { return "\ue000" + strconv.Itoa(i) + "\ue001" }
+
+// inlineFields writes the messages matched by fieldMessageRE into a
+// built-in template's source as their text in language l, each argument
+// an action that prints its field: {{t "mail.ip" "ip" .RequestIP}} becomes
+// "From {{.RequestIP}}" (the text escaped for HTML when html is set, the
+// field escaped by html/template in the same context as the message was).
+// The output is unchanged (l.T prints a string argument as it is;
+// TestInlineMessagesRenderTheSame compares every template in every
+// language, with values that need escaping), but each such message was a
+// reflected call with a variadic slice, most of what was left of a
+// mail's allocations. A message over a field not in stringFields, or one
+// that holds "{{" or a slot's characters, is left as an action.
+func inlineFields(src string, l *i18n.Lang, html bool) string {
+	return fieldMessageRE.ReplaceAllStringFunc(src, func(action string) string {
+		m := fieldMessageRE.FindStringSubmatch(action)
+		var (
+			args   []any
+			fields []string
+		)
+		for i, a := range fieldArgRE.FindAllStringSubmatch(m[2], -1) {
+			if !stringFields[a[2]] {
+				return action
+			}
+			args = append(args, a[1], slot(i))
+			fields = append(fields, a[2])
+		}
+		if strings.ContainsAny(l.T(m[1]), "\ue000\ue001") {
+			return action
+		}
+		v := inlined(action, l.T(m[1], args...), html)
+		if v == action {
+			return action
+		}
+		for i, f := range fields {
+			v = strings.ReplaceAll(v, slot(i), "{{."+f+"}}")
+		}
+		return v
+	})
+}
+
 // Site is what every mail says about the service: its name and where to
 // ask for help. The engine's are the same in every mail it sends, so
 // WithSite writes them into the built-in templates' source.
@@ -113,30 +176,18 @@ func (s Site) field(name string) string {
 // {{.SupportContact}} (not one with trim markers).
 var siteFieldRE = regexp.MustCompile(`\{\{\s*\.(SiteName|SupportContact)\s*\}\}`)
 
-// siteMessageRE is {{t "key" "arg" .SiteName …}} whose every argument is a
-// site field; siteArgRE picks its arguments.
-var (
-	siteMessageRE = regexp.MustCompile(`\{\{\s*t\s+"([a-z0-9_.\-]+)"((?:\s+"[a-z_]+"\s+\.(?:SiteName|SupportContact))+)\s*\}\}`)
-	siteArgRE     = regexp.MustCompile(`"([a-z_]+)"\s+\.(SiteName|SupportContact)`)
-)
-
-// inlineSite writes what the actions matched by siteFieldRE and
-// siteMessageRE print for site s in language l into a built-in template's
-// source, escaped for HTML text when html is set. As with inlineMessages
-// the output is unchanged (every such action in the built-in templates
-// stands in HTML text or a title; TestInlineSiteRendersTheSame compares
-// every template in every language, with a name that needs escaping), and
-// a value that holds "{{" is left as an action. RenderLocale uses these
-// templates only for data whose site fields are s.
-func inlineSite(src string, l *i18n.Lang, html bool, s Site) string {
-	src = siteMessageRE.ReplaceAllStringFunc(src, func(action string) string {
-		m := siteMessageRE.FindStringSubmatch(action)
-		var args []any
-		for _, a := range siteArgRE.FindAllStringSubmatch(m[2], -1) {
-			args = append(args, a[1], s.field(a[2]))
-		}
-		return inlined(action, l.T(m[1], args...), html)
-	})
+// inlineSite writes site s's fields into a built-in template's source in
+// place of the actions matched by siteFieldRE, escaped for HTML text when
+// html is set. Run after inlineFields, it also covers the messages over
+// site fields ({{t "mail.reset.intro" "site" .SiteName}}), which
+// inlineFields has turned into text around {{.SiteName}}. As with
+// inlineMessages the output is unchanged (every such action in the
+// built-in templates stands in HTML text or a title;
+// TestInlineSiteRendersTheSame compares every template in every language,
+// with a name that needs escaping), and a value that holds "{{" is left as
+// an action. RenderLocale uses these templates only for data whose site
+// fields are s.
+func inlineSite(src string, html bool, s Site) string {
 	return siteFieldRE.ReplaceAllStringFunc(src, func(action string) string {
 		return inlined(action, s.field(siteFieldRE.FindStringSubmatch(action)[1]), html)
 	})

@@ -5,6 +5,7 @@ import (
 	htmltemplate "html/template"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	texttemplate "text/template"
@@ -91,6 +92,9 @@ func TestInlineMessagesRenderTheSame(t *testing.T) {
 		"reset": {
 			ResetData{SiteName: "Acme <&>", UserName: "Ada \"L\" + 'B'", Link: "https://example.test/r?token=abc&x=1", Code: "12345678",
 				ExpiresAt: at, TTL: "1 hour", CodeExpiresAt: at, CodeTTL: "15 minutes"},
+			ResetData{SiteName: "Acme <&>", UserName: "<b>", Link: "https://example.test/r?token=abc&x=1", Code: "12345678",
+				ExpiresAt: at, TTL: "<i>", CodeExpiresAt: at, CodeTTL: "\"1\" & '2'", RequestIP: "192.0.2.1 <&>", RequestTime: at,
+				RevokeLink: "https://example.test/x?a=1&b=2", SupportContact: "help+desk@example.test <b>"},
 			ResetData{SiteName: "Acme", Link: "https://example.test/r", ExpiresAt: at, TTL: "1 hour"},
 			ResetData{SiteName: "Acme", Code: "12345678", CodeExpiresAt: at, CodeTTL: "15 minutes"},
 		},
@@ -98,12 +102,16 @@ func TestInlineMessagesRenderTheSame(t *testing.T) {
 			ChangedData{SiteName: "Acme", UserName: "Ada", ChangedAt: at, RequestIP: "192.0.2.1",
 				ResetLink: "https://example.test/", SupportContact: "help@example.test"},
 			ChangedData{SiteName: "Acme", SupportContact: "help@example.test"},
+			ChangedData{SiteName: "Acme \"R&D\"", UserName: "<Ada> + 'B'", ChangedAt: at, RequestIP: "::1 <&>",
+				SupportContact: "<help@example.test>"},
 			ChangedData{SiteName: "Acme"},
 		},
 		"passkey_added": {
 			PasskeyAddedData{SiteName: "Acme", UserName: "Ada", PasskeyName: "Phone", AddedAt: at,
 				RequestIP: "192.0.2.1", RemoveLink: "https://example.test/x", SupportContact: "help@example.test"},
 			PasskeyAddedData{SiteName: "Acme", PasskeyName: "Phone", RemoveLink: "https://example.test/x"},
+			PasskeyAddedData{SiteName: "<Acme>", UserName: "\"Ada\"", PasskeyName: "Phone <&> + 'x'", AddedAt: at,
+				RequestIP: "192.0.2.1 &", RemoveLink: "https://example.test/x?a=1&b=2", SupportContact: "<help>"},
 		},
 	}
 	inlined := 0
@@ -163,19 +171,65 @@ func TestInlineMessagesRenderTheSame(t *testing.T) {
 	}
 }
 
+// Every field a message may be inlined over (stringFields) is a string
+// field of each mail's data that has it, as prepare leaves it, and each
+// data type's every string field but the links and the code is listed.
+func TestStringFields(t *testing.T) {
+	seen := map[string]bool{}
+	for _, d := range []preparer{ResetData{SiteName: "a", Code: "1"}, ChangedData{SiteName: "a"}, PasskeyAddedData{SiteName: "a", RemoveLink: "x"}} {
+		v, err := d.prepare(i18n.Builtin().Lang("en"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rt := reflect.TypeOf(v)
+		for i := range rt.NumField() {
+			f := rt.Field(i)
+			if f.Type.Kind() != reflect.String {
+				if stringFields[f.Name] {
+					t.Errorf("%s.%s is listed in stringFields but is a %s", rt.Name(), f.Name, f.Type)
+				}
+				continue
+			}
+			seen[f.Name] = true
+			if !stringFields[f.Name] && !strings.HasSuffix(f.Name, "Link") && f.Name != "Code" {
+				t.Errorf("%s.%s is a string field missing from stringFields", rt.Name(), f.Name)
+			}
+		}
+	}
+	for name := range stringFields {
+		if !seen[name] {
+			t.Errorf("stringFields lists %s, which no mail's data has", name)
+		}
+	}
+}
+
+// A message over fields is written as its text around {{.Field}} actions,
+// the text escaped for HTML; one over a field that is not a string, one
+// with a trim marker and one whose text holds a slot's characters are
+// left as actions.
+func TestInlineFields(t *testing.T) {
+	l := englishWith(t, `{"x.ip": "<b>From</b> {ip} & {ip}, {other}", "x.odd": "a \ue0001\ue001 {ip}"}`)
+	for _, tc := range []struct {
+		src  string
+		html bool
+		want string
+	}{
+		{`<p>{{t "x.ip" "ip" .RequestIP}}</p>`, true, `<p>&lt;b&gt;From&lt;/b&gt; {{.RequestIP}} &amp; {{.RequestIP}}, {other}</p>`},
+		{`{{t "x.ip" "ip" .RequestIP "other" .When}}`, false, `<b>From</b> {{.RequestIP}} & {{.RequestIP}}, {{.When}}`},
+		{`{{t "x.ip" "ip" .ExpiresAt}}`, false, `{{t "x.ip" "ip" .ExpiresAt}}`},
+		{`{{- t "x.ip" "ip" .RequestIP}}`, false, `{{- t "x.ip" "ip" .RequestIP}}`},
+		{`{{t "x.odd" "ip" .RequestIP}}`, false, `{{t "x.odd" "ip" .RequestIP}}`},
+	} {
+		if got := inlineFields(tc.src, l, tc.html); got != tc.want {
+			t.Errorf("inlineFields(%q, html %v) = %q, want %q", tc.src, tc.html, got, tc.want)
+		}
+	}
+}
+
 // An HTML message is escaped as html/template escapes text; an action
 // with a trim marker is left alone.
 func TestInlineMessagesEscapes(t *testing.T) {
-	dir := t.TempDir()
-	msgs := `{"x.html": "<b>\"R&D\" + 'x'</b>"}`
-	if err := os.WriteFile(filepath.Join(dir, "en.json"), []byte(msgs), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	c, err := i18n.Load(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := c.Lang("en")
+	l := englishWith(t, `{"x.html": "<b>\"R&D\" + 'x'</b>"}`)
 	if got := inlineMessages(`<p>{{t "x.html"}}</p>`, l, true); got != `<p>&lt;b&gt;&#34;R&amp;D&#34; &#43; &#39;x&#39;&lt;/b&gt;</p>` {
 		t.Errorf("html message: %q", got)
 	}
@@ -237,7 +291,7 @@ func TestInlineSiteRendersTheSame(t *testing.T) {
 			}
 			// The bound templates hold the site in their source.
 			src := bound.bound[bound.cat.Lang(tag).ID()].html["changed"].Tree.Root.String()
-			if siteFieldRE.MatchString(src) || siteMessageRE.MatchString(src) {
+			if siteFieldRE.MatchString(src) || fieldMessageRE.MatchString(src) {
 				t.Errorf("%s: a site action was left in the bound changed.html", tag)
 			}
 		}
@@ -282,4 +336,18 @@ func BenchmarkRenderChanged(b *testing.B) {
 			}
 		})
 	}
+}
+
+// englishWith is English with the messages of the JSON object msgs added.
+func englishWith(t *testing.T, msgs string) *i18n.Lang {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "en.json"), []byte(msgs), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := i18n.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Lang("en")
 }

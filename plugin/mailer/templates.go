@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	texttemplate "text/template"
 	"time"
 	"unicode/utf8"
@@ -253,6 +254,14 @@ type Templates struct {
 	// templates, which render data whose site fields are site.
 	site  *Site
 	bound map[string]*templateSet // language tag → parsed templates
+	// bufs holds RenderLocale's buffers (*bytes.Buffer), shared by the
+	// copies With… makes: a mail's HTML is a few KiB, which a fresh
+	// buffer reaches in seven allocations and as many copies.
+	bufs *sync.Pool
+}
+
+func newBufferPool() *sync.Pool {
+	return &sync.Pool{New: func() any { return new(bytes.Buffer) }}
 }
 
 type templateSet struct {
@@ -277,7 +286,7 @@ var overrideRE = regexp.MustCompile(`^([a-z]+(?:_[a-z]+)*)(\.([a-z]{2,3}(-[a-z0-
 // The templates are ready for the built-in languages; WithCatalog makes
 // them ready for a catalog with more (or changed) languages.
 func LoadTemplates(overrideDir string) (*Templates, error) {
-	t := &Templates{dir: overrideDir, sources: map[string]string{}, where: map[string]string{}, look: defaultTheme()}
+	t := &Templates{dir: overrideDir, sources: map[string]string{}, where: map[string]string{}, look: defaultTheme(), bufs: newBufferPool()}
 	for _, name := range templateNames {
 		for _, kind := range kinds {
 			file := name + kind
@@ -326,7 +335,7 @@ func (t *Templates) WithCatalog(c *i18n.Catalog) (*Templates, error) {
 }
 
 func (t *Templates) withCatalog(c *i18n.Catalog) (*Templates, error) {
-	out := &Templates{dir: t.dir, sources: t.sources, where: t.where, cat: c, sets: map[string]*templateSet{}, look: t.look, site: t.site}
+	out := &Templates{dir: t.dir, sources: t.sources, where: t.where, cat: c, sets: map[string]*templateSet{}, look: t.look, site: t.site, bufs: t.bufs}
 	if t.site != nil {
 		out.bound = map[string]*templateSet{}
 	}
@@ -367,8 +376,9 @@ func (t *Templates) parse(l *i18n.Lang, tag string, site *Site) (*templateSet, e
 					src = inlineColours(src, t.look.Palette)
 				}
 				src = inlineMessages(src, l, kind == ".html")
+				src = inlineFields(src, l, kind == ".html")
 				if site != nil {
-					src = inlineSite(src, l, kind == ".html", *site)
+					src = inlineSite(src, kind == ".html", *site)
 				}
 			}
 			var err error
@@ -417,6 +427,11 @@ func (t *Templates) Render(name string, data any) (subject, text, html string, e
 	return t.RenderLocale(name, "", data)
 }
 
+// maxPooledBuffer is the largest buffer RenderLocale keeps for the next
+// mail; an override that renders a larger mail gets a fresh buffer each
+// time rather than pinning its size.
+const maxPooledBuffer = 64 << 10
+
 // RenderLocale fills the mail called name ("reset" with ResetData,
 // "changed" with ChangedData) in the language that best fits locale (the
 // user's locale as the app's lookup gives it: "de", "de-CH", "pt_BR";
@@ -442,8 +457,15 @@ func (t *Templates) RenderLocale(name, locale string, data any) (subject, text, 
 			st = set.subject[name]
 		}
 	}
-	var b bytes.Buffer
-	if err := st.Execute(&b, data); err != nil {
+	b := t.bufs.Get().(*bytes.Buffer)
+	defer func() {
+		if b.Cap() <= maxPooledBuffer {
+			b.Reset()
+			t.bufs.Put(b)
+		}
+	}()
+	b.Reset()
+	if err := st.Execute(b, data); err != nil {
 		return "", "", "", fmt.Errorf("mailer: render %s subject: %w", name, err)
 	}
 	subject = oneLine(b.String())
@@ -451,12 +473,12 @@ func (t *Templates) RenderLocale(name, locale string, data any) (subject, text, 
 		return "", "", "", fmt.Errorf("mailer: template %s.subject.txt renders an empty subject", name)
 	}
 	b.Reset()
-	if err := set.text[name].Execute(&b, data); err != nil {
+	if err := set.text[name].Execute(b, data); err != nil {
 		return "", "", "", fmt.Errorf("mailer: render %s text: %w", name, err)
 	}
 	text = b.String()
 	b.Reset()
-	if err := set.html[name].Execute(&b, data); err != nil {
+	if err := set.html[name].Execute(b, data); err != nil {
 		return "", "", "", fmt.Errorf("mailer: render %s html: %w", name, err)
 	}
 	html = b.String()
