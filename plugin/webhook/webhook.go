@@ -14,19 +14,26 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
 // SecretPrefix starts every Standard Webhooks signing secret.
 const SecretPrefix = "whsec_"
 
-// Signer computes Standard Webhooks signatures.
+// Signer computes Standard Webhooks signatures. It is safe for concurrent
+// use.
 type Signer struct {
 	key []byte
+	// macs holds HMAC-SHA256 states keyed with key (hash.Hash), reset
+	// after each use: keying one costs two SHA-256 blocks and five
+	// allocations, on every hook call.
+	macs sync.Pool
 }
 
 // ParseSecret reads a "whsec_<base64>" signing secret. The error never
@@ -42,19 +49,31 @@ func ParseSecret(secret string) (*Signer, error) {
 	if len(key) < 24 {
 		return nil, fmt.Errorf("webhook secret must hold at least 24 bytes of key, has %d", len(key))
 	}
-	return &Signer{key: key}, nil
+	sg := &Signer{key: key}
+	sg.macs.New = func() any { return hmac.New(sha256.New, key) }
+	return sg, nil
 }
 
 // Sign returns the webhook-signature header value ("v1,<base64>") for one
 // message.
 func (s *Signer) Sign(id string, ts time.Time, body []byte) string {
-	mac := hmac.New(sha256.New, s.key)
-	mac.Write([]byte(id))
-	mac.Write([]byte{'.'})
-	mac.Write([]byte(strconv.FormatInt(ts.Unix(), 10)))
-	mac.Write([]byte{'.'})
+	mac := s.macs.Get().(hash.Hash)
+	defer func() {
+		mac.Reset()
+		s.macs.Put(mac)
+	}()
+	head := make([]byte, 0, len(id)+22)
+	head = append(head, id...)
+	head = append(head, '.')
+	head = strconv.AppendInt(head, ts.Unix(), 10)
+	head = append(head, '.')
+	mac.Write(head)
 	mac.Write(body)
-	return "v1," + base64.StdEncoding.EncodeToString(mac.Sum(nil))
+	const v1 = "v1,"
+	out := make([]byte, len(v1)+base64.StdEncoding.EncodedLen(sha256.Size))
+	copy(out, v1)
+	base64.StdEncoding.Encode(out[len(v1):], mac.Sum(head[:0]))
+	return string(out)
 }
 
 // Verify checks the Standard Webhooks headers of a received message: a
@@ -79,6 +98,49 @@ func (s *Signer) Verify(h http.Header, body []byte, now time.Time, tolerance tim
 		}
 	}
 	return errors.New("no matching webhook signature")
+}
+
+// headers are the headers Do sets on a hook request, over any of
+// req.Header's: Content-Type (when there is a body), Accept, User-Agent,
+// Idempotency-Key and the Standard Webhooks signature's three.
+func (c *Client) headers(req Request, hasBody bool) [7]string {
+	var v [7]string // in the order of headerNames; "" is left unset
+	if hasBody {
+		v[0] = req.ContentType
+		if v[0] == "" {
+			v[0] = "application/json"
+		}
+	}
+	v[1] = "application/json"
+	v[2] = c.UserAgent
+	v[3] = req.IdempotencyKey
+	if c.Signer != nil {
+		now := time.Now
+		if c.Now != nil {
+			now = c.Now
+		}
+		ts := now()
+		v[4] = "msg_" + randomID()
+		v[5] = strconv.FormatInt(ts.Unix(), 10)
+		v[6] = c.Signer.Sign(v[4], ts, req.Body)
+	}
+	return v
+}
+
+// headerNames are the names of Client.headers' values, in canonical form
+// (as Header.Set would store them: "Webhook-Id").
+var headerNames = [7]string{"Content-Type", "Accept", "User-Agent", "Idempotency-Key", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"}
+
+// setHeaders sets each non-empty value of v under its name in
+// headerNames, replacing what h held, as Header.Set does, with one
+// allocation for all of them.
+func setHeaders(h http.Header, v [7]string) {
+	vs := v[:] // one backing array for every header's value slice
+	for i, name := range headerNames {
+		if vs[i] != "" {
+			h[name] = vs[i : i+1 : i+1]
+		}
+	}
 }
 
 // Request is one call to an upstream hook.
@@ -158,31 +220,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			hr.Header.Add(k, v)
 		}
 	}
-	if body != nil {
-		ct := req.ContentType
-		if ct == "" {
-			ct = "application/json"
-		}
-		hr.Header.Set("Content-Type", ct)
-	}
-	hr.Header.Set("Accept", "application/json")
-	if c.UserAgent != "" {
-		hr.Header.Set("User-Agent", c.UserAgent)
-	}
-	if req.IdempotencyKey != "" {
-		hr.Header.Set("Idempotency-Key", req.IdempotencyKey)
-	}
-	if c.Signer != nil {
-		now := time.Now
-		if c.Now != nil {
-			now = c.Now
-		}
-		id := "msg_" + randomID()
-		ts := now()
-		hr.Header.Set("webhook-id", id)
-		hr.Header.Set("webhook-timestamp", strconv.FormatInt(ts.Unix(), 10))
-		hr.Header.Set("webhook-signature", c.Signer.Sign(id, ts, req.Body))
-	}
+	setHeaders(hr.Header, c.headers(req, body != nil))
 	hc := c.HTTP
 	if hc == nil {
 		hc = defaultClient

@@ -2,26 +2,42 @@ package webhook
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
 const testSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
-// The signature matches the Standard Webhooks reference vector.
+// The signature matches the Standard Webhooks reference vector, also when
+// the signer's HMAC states are reused by signatures before it and beside
+// it (run under -race).
 func TestSignMatchesSpecVector(t *testing.T) {
 	s, err := ParseSecret(testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := s.Sign("msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), []byte(`{"test": 2432232314}`))
-	if want := "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="; got != want {
-		t.Fatalf("signature %s, want %s", got, want)
+	const want = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 50 {
+				_ = s.Sign("msg_other", time.Unix(int64(g*i), 0), []byte("a longer body than the vector's"))
+				if got := s.Sign("msg_p5jXN8AQM9LWM0D4loKWxJek", time.Unix(1614265330, 0), []byte(`{"test": 2432232314}`)); got != want {
+					t.Errorf("signature %s, want %s", got, want)
+					return
+				}
+			}
+		}()
 	}
+	wg.Wait()
 }
 
 // A receiver refuses a tampered body, a wrong key and a replay from outside
@@ -76,6 +92,17 @@ func TestClientSignsTimesOutAndCaps(t *testing.T) {
 		case "/big":
 			_, _ = w.Write([]byte(strings.Repeat("x", 100)))
 			return
+		case "/headers":
+			var seen []string
+			for _, k := range []string{"Content-Type", "Accept", "User-Agent", "Idempotency-Key", "Cookie"} {
+				if len(r.Header.Values(k)) > 1 {
+					k += "(twice)"
+				}
+				seen = append(seen, k+"="+r.Header.Get(k))
+			}
+			seen = append(seen, fmt.Sprintf("signed=%v", r.Header.Get("Webhook-Id") != ""))
+			_, _ = w.Write([]byte(strings.Join(seen, "|")))
+			return
 		}
 		_, _ = w.Write([]byte(r.Header.Get("Idempotency-Key")))
 	}))
@@ -89,6 +116,23 @@ func TestClientSignsTimesOutAndCaps(t *testing.T) {
 		t.Fatal("no timeout")
 	} else if strings.Contains(err.Error(), "SECRET") {
 		t.Fatalf("error repeats the URL query: %v", err)
+	}
+	// The headers an upstream sees: Do's own over a caller's of the same
+	// name, a caller's other ones kept.
+	for _, tc := range []struct {
+		req  Request
+		want string
+	}{
+		{Request{URL: srv.URL + "/headers", Body: []byte(`{}`), Header: http.Header{"Content-Type": {"text/evil"}, "Cookie": {"a=1"}}},
+			"Content-Type=application/json|Accept=application/json|User-Agent=resetgate-test|Idempotency-Key=|Cookie=a=1|signed=true"},
+		{Request{URL: srv.URL + "/headers", Body: []byte(`x=1`), ContentType: "application/x-www-form-urlencoded", IdempotencyKey: "k2"},
+			"Content-Type=application/x-www-form-urlencoded|Accept=application/json|User-Agent=resetgate-test|Idempotency-Key=k2|Cookie=|signed=true"},
+	} {
+		c := &Client{Signer: s, UserAgent: "resetgate-test"}
+		resp, err := c.Do(context.Background(), tc.req)
+		if err != nil || resp.Status != 200 || string(resp.Body) != tc.want {
+			t.Errorf("headers seen: %v %d %q, want %q", err, resp.Status, resp.Body, tc.want)
+		}
 	}
 	// An oversized answer keeps its status (a 2xx still means done) but is
 	// marked so that nobody parses the cut body.
