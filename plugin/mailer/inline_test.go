@@ -309,9 +309,9 @@ func TestInlineSiteRendersTheSame(t *testing.T) {
 	}
 }
 
-// BenchmarkRenderChanged renders the "changed" mail as the outbox does,
-// from templates bound to the site (WithSite) and from unbound ones.
-func BenchmarkRenderChanged(b *testing.B) {
+// BenchmarkRender renders the "changed" and "reset" mails as the outbox
+// does, from templates bound to the site (WithSite) and from unbound ones.
+func BenchmarkRender(b *testing.B) {
 	plain, err := LoadTemplates("")
 	if err != nil {
 		b.Fatal(err)
@@ -321,20 +321,31 @@ func BenchmarkRenderChanged(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	d := ChangedData{SiteName: site.Name, UserName: "Ada", ChangedAt: time.Now(), RequestIP: "192.0.2.1",
-		ResetLink: "https://example.test/", SupportContact: site.SupportContact}
-	for _, c := range []struct {
+	now := time.Now()
+	mails := []struct {
 		name string
-		t    *Templates
-	}{{"unbound", plain}, {"bound", bound}} {
-		b.Run(c.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for range b.N {
-				if _, _, _, err := c.t.RenderLocale("changed", "en", d); err != nil {
-					b.Fatal(err)
+		data any
+	}{
+		{"changed", ChangedData{SiteName: site.Name, UserName: "Ada", ChangedAt: now, RequestIP: "192.0.2.1",
+			ResetLink: "https://example.test/", SupportContact: site.SupportContact}},
+		{"reset", ResetData{SiteName: site.Name, UserName: "Ada", Link: "https://example.test/r?token=abc", Code: "12345678",
+			ExpiresAt: now, TTL: "1 hour", CodeExpiresAt: now, CodeTTL: "15 minutes", RequestIP: "192.0.2.1", RequestTime: now,
+			RevokeLink: "https://example.test/x", SupportContact: site.SupportContact}},
+	}
+	for _, m := range mails {
+		for _, c := range []struct {
+			name string
+			t    *Templates
+		}{{"unbound", plain}, {"bound", bound}} {
+			b.Run(m.name+"/"+c.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for range b.N {
+					if _, _, _, err := c.t.RenderLocale(m.name, "en", m.data); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
 }
 
