@@ -19,6 +19,11 @@
 #                      row: settled in the handler, no lookup)
 #   OPENLOOP_PROFILE=<file>  also a 4 s CPU profile of Caddy, during the
 #                      last run, written to <file>
+#   OPENLOOP_ALLOCS=<file>  also what Caddy allocated during the last
+#                      run's measured load: /debug/pprof/allocs taken as
+#                      it begins (<file>.base) and as it ends (<file>);
+#                      read with go tool pprof -sample_index=alloc_space
+#                      -base <file>.base <caddy> <file>
 #   BENCH_RATE (2000)  requests/s
 #   OPENLOOP_CADDY     a Caddy binary to use instead of building bin/caddy
 #   OPENLOOP_SETTLE (0)  seconds to wait after Caddy answers, before the load
@@ -100,7 +105,7 @@ timeline() { # timeline <run dir>: OPENLOOP_TIMELINE's lines
 		"$1/tables" "$1/timeline" | sort -n -k1,1
 }
 
-one() { # one <run number> <profile file or "">
+one() { # one <run number> <profile file or ""> <allocs file or "">
 	local d=$TMP/run$1 gen
 	start_parts "$d" openloop
 	sleep "${OPENLOOP_SETTLE:-0}"
@@ -130,10 +135,16 @@ one() { # one <run number> <profile file or "">
 	"$TMP/loadgen" -addr "127.0.0.1:$RG_PORT" -path /password-reset/request -c 8 -d "${OPENLOOP_SECONDS:-4}s" -warmup 1s -rate "$RATE" -expect 202 \
 		-timeline "$d/timeline" -case "$KNOWN" -case "$UNKNOWN" >"$d/gen.out" 2>&1 &
 	gen=$!
+	if [[ -n $3 ]]; then
+		(sleep 1 && curl -fsS -o "$3.base" "http://$ADMIN_ADDR/debug/pprof/allocs") || printf "allocs profile failed\n" >&2
+	fi
 	sleep 1.5
 	local cores
 	cores=$(cpu 3 caddy=$CADDY_PID upstream=$UP_PID mailsink=$MS_PID loadgen=$gen)
 	wait "$gen" || die "loadgen failed: $(tail -n 3 "$d/gen.out")"
+	if [[ -n $3 ]]; then
+		curl -fsS -o "$3" "http://$ADMIN_ADDR/debug/pprof/allocs" || printf "allocs profile failed\n" >&2
+	fi
 	[[ -z $2 ]] || wait %?profile 2>/dev/null || printf "profile failed\n" >&2
 	printf 'run %d: %s | cores: %s\n' "$1" "$(grep '^RESULT case=all' "$d/gen.out" | grep -o 'p50_us=[0-9.]* p90_us=[0-9.]* p99_us=[0-9.]* p999_us=[0-9.]* max_us=[0-9.]*')" "$cores"
 	if [[ -n $watch ]]; then
@@ -148,9 +159,12 @@ one() { # one <run number> <profile file or "">
 printf '%s req/s, 8 connections, %s identifiers, a fresh Caddy per run (%s)\n' "$RATE" \
 	"$([[ ${OPENLOOP_FIXED:-0} == 1 ]] && printf 'the same two' || printf 'fresh')" "$CADDY"
 for i in $(seq "$RUNS"); do
-	prof=""
-	[[ $i == "$RUNS" ]] && prof=${OPENLOOP_PROFILE:-}
-	one "$i" "$prof"
+	prof="" allocs=""
+	if [[ $i == "$RUNS" ]]; then
+		prof=${OPENLOOP_PROFILE:-} allocs=${OPENLOOP_ALLOCS:-}
+	fi
+	one "$i" "$prof" "$allocs"
 done
 [[ -n ${OPENLOOP_PROFILE:-} ]] && printf 'profile: %s (go tool pprof -top -cum %s %s)\n' "$OPENLOOP_PROFILE" "$CADDY" "$OPENLOOP_PROFILE"
+[[ -n ${OPENLOOP_ALLOCS:-} ]] && printf 'allocations: %s (go tool pprof -sample_index=alloc_space -top -base %s.base %s %s)\n' "$OPENLOOP_ALLOCS" "$OPENLOOP_ALLOCS" "$CADDY" "$OPENLOOP_ALLOCS"
 exit 0
