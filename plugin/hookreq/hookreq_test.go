@@ -428,7 +428,13 @@ func TestMap(t *testing.T) {
 		t.Errorf("Map = %v, want %v", got, want)
 	}
 
-	for _, body := range []string{"", "<html>oops</html>", "[1,2]", `"x"`, `{"id":1} trailing`, `{"id":`} {
+	// White space may follow the value; nothing else may.
+	for _, body := range []string{"{\"id\": 7}\n", "{\"id\": 7} \t\r\n "} {
+		if got, err := zero.Map(&webhook.Response{Status: 200, Body: []byte(body)}); err != nil || got["id"] != "7" {
+			t.Errorf("answer %q: %v, %v", body, got, err)
+		}
+	}
+	for _, body := range []string{"", "<html>oops</html>", "[1,2]", `"x"`, `{"id":1} trailing`, `{"id":1} {}`, `{"id":1}}`, "{\"id\":1}\n\u00a0", `{"id":`} {
 		if _, err := zero.Map(&webhook.Response{Status: 200, Body: []byte(body)}); err == nil {
 			t.Errorf("answer %q accepted", body)
 		} else if body != "" && strings.Contains(err.Error(), body) {

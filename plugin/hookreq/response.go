@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,7 +41,10 @@ func (t *Template) Map(resp *webhook.Response) (map[string]string, error) {
 	if err := dec.Decode(&root); err != nil {
 		return nil, errors.New("hookreq: the answer is not JSON")
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	// Only white space may follow the value. (dec.Token would say so too,
+	// but it refills the decoder's buffer into a new, larger one: a
+	// kilobyte per lookup.)
+	if len(bytes.TrimLeft(resp.Body[dec.InputOffset():], " \t\r\n")) != 0 {
 		return nil, errors.New("hookreq: the answer is not JSON (data after the value)")
 	}
 	obj, ok := root.(map[string]any)
