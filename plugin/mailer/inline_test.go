@@ -309,6 +309,31 @@ func TestInlineSiteRendersTheSame(t *testing.T) {
 	}
 }
 
+// A buffer RenderLocale is done with is wiped before it goes back to the
+// pool: nothing of the mail it held (a reset link, a code) is left in it.
+func TestReleaseWipesTheBuffer(t *testing.T) {
+	tpl, err := LoadTemplates("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := new(bytes.Buffer)
+	b.WriteString("https://example.test/r?token=SECRET-TOKEN 9876 5432")
+	tpl.release(b)
+	if all := b.Bytes()[:0][:b.Cap()]; bytes.Contains(all, []byte("SECRET")) || bytes.Contains(all, []byte("9876")) || b.Len() != 0 {
+		t.Fatalf("released buffer still holds %q", all)
+	}
+	// A render leaves nothing readable in the buffer it used either.
+	d := ResetData{SiteName: "Acme", Link: "https://example.test/r?token=SECRET-TOKEN", Code: "98765432"}
+	b = tpl.bufs.Get().(*bytes.Buffer)
+	tpl.bufs.Put(b) // the buffer RenderLocale's Get returns, unless the pool drops it
+	if _, _, html, err := tpl.RenderLocale("reset", "en", d); err != nil || !strings.Contains(html, "SECRET-TOKEN") {
+		t.Fatalf("render: %v", err)
+	}
+	if all := b.Bytes()[:0][:b.Cap()]; bytes.Contains(all, []byte("SECRET")) {
+		t.Fatal("a rendered mail was left in the pooled buffer")
+	}
+}
+
 // BenchmarkRender renders the "changed" and "reset" mails as the outbox
 // does, from templates bound to the site (WithSite) and from unbound ones.
 func BenchmarkRender(b *testing.B) {

@@ -432,6 +432,18 @@ func (t *Templates) Render(name string, data any) (subject, text, html string, e
 // time rather than pinning its size.
 const maxPooledBuffer = 64 << 10
 
+// release wipes b and returns it to the pool, unless it grew past
+// maxPooledBuffer. A reset mail holds its link and code: a pooled buffer
+// keeps no secret until the next mail.
+func (t *Templates) release(b *bytes.Buffer) {
+	if b.Cap() > maxPooledBuffer {
+		return
+	}
+	clear(b.Bytes()[:0][:b.Cap()])
+	b.Reset()
+	t.bufs.Put(b)
+}
+
 // RenderLocale fills the mail called name ("reset" with ResetData,
 // "changed" with ChangedData) in the language that best fits locale (the
 // user's locale as the app's lookup gives it: "de", "de-CH", "pt_BR";
@@ -458,12 +470,7 @@ func (t *Templates) RenderLocale(name, locale string, data any) (subject, text, 
 		}
 	}
 	b := t.bufs.Get().(*bytes.Buffer)
-	defer func() {
-		if b.Cap() <= maxPooledBuffer {
-			b.Reset()
-			t.bufs.Put(b)
-		}
-	}()
+	defer t.release(b)
 	b.Reset()
 	if err := st.Execute(b, data); err != nil {
 		return "", "", "", fmt.Errorf("mailer: render %s subject: %w", name, err)
