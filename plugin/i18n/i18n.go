@@ -359,8 +359,6 @@ func (l *Lang) format(key string, esc func(string) string, args []any) string {
 					val = string(v)
 				case string:
 					val = esc(v) // as fmt.Sprint prints it
-				case int:
-					val = strconv.Itoa(v)
 				default:
 					val = esc(fmt.Sprint(v))
 				}

@@ -439,8 +439,8 @@ func (t *Templates) release(b *bytes.Buffer) {
 	if b.Cap() > maxPooledBuffer {
 		return
 	}
-	clear(b.Bytes()[:0][:b.Cap()])
 	b.Reset()
+	clear(b.Bytes()[:b.Cap()])
 	t.bufs.Put(b)
 }
 
@@ -469,9 +469,8 @@ func (t *Templates) RenderLocale(name, locale string, data any) (subject, text, 
 			st = set.subject[name]
 		}
 	}
-	b := t.bufs.Get().(*bytes.Buffer)
+	b := t.bufs.Get().(*bytes.Buffer) // empty: release resets what it pools
 	defer t.release(b)
-	b.Reset()
 	if err := st.Execute(b, data); err != nil {
 		return "", "", "", fmt.Errorf("mailer: render %s subject: %w", name, err)
 	}
