@@ -29,10 +29,10 @@ const SecretPrefix = "whsec_"
 // Signer computes Standard Webhooks signatures. It is safe for concurrent
 // use.
 type Signer struct {
-	key []byte
-	// macs holds HMAC-SHA256 states keyed with key (hash.Hash), reset
-	// after each use: keying one costs two SHA-256 blocks and five
-	// allocations, on every hook call.
+	// macs holds HMAC-SHA256 states keyed with the secret's key
+	// (hash.Hash), reset after each use: keying one costs two SHA-256
+	// blocks and five allocations, on every hook call. Its New holds the
+	// key.
 	macs sync.Pool
 }
 
@@ -49,7 +49,7 @@ func ParseSecret(secret string) (*Signer, error) {
 	if len(key) < 24 {
 		return nil, fmt.Errorf("webhook secret must hold at least 24 bytes of key, has %d", len(key))
 	}
-	sg := &Signer{key: key}
+	sg := &Signer{}
 	sg.macs.New = func() any { return hmac.New(sha256.New, key) }
 	return sg, nil
 }
@@ -100,43 +100,34 @@ func (s *Signer) Verify(h http.Header, body []byte, now time.Time, tolerance tim
 	return errors.New("no matching webhook signature")
 }
 
-// headers are the headers Do sets on a hook request, over any of
-// req.Header's: Content-Type (when there is a body), Accept, User-Agent,
-// Idempotency-Key and the Standard Webhooks signature's three.
-func (c *Client) headers(req Request, hasBody bool) [7]string {
-	var v [7]string // in the order of headerNames; "" is left unset
+// setHeaders sets Do's own headers on h, over any of req.Header's:
+// Content-Type (when there is a body), Accept, User-Agent,
+// Idempotency-Key and the Standard Webhooks signature's three. They go
+// under their canonical names (as Header.Set stores them: "Webhook-Id"),
+// with one allocation for all the values.
+func (c *Client) setHeaders(h http.Header, req Request, hasBody bool) {
+	names := [...]string{"Content-Type", "Accept", "User-Agent", "Idempotency-Key", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"}
+	vs := make([]string, len(names)) // by names' index; "" is left unset
 	if hasBody {
-		v[0] = req.ContentType
-		if v[0] == "" {
-			v[0] = "application/json"
+		vs[0] = req.ContentType
+		if vs[0] == "" {
+			vs[0] = "application/json"
 		}
 	}
-	v[1] = "application/json"
-	v[2] = c.UserAgent
-	v[3] = req.IdempotencyKey
+	vs[1] = "application/json"
+	vs[2] = c.UserAgent
+	vs[3] = req.IdempotencyKey
 	if c.Signer != nil {
 		now := time.Now
 		if c.Now != nil {
 			now = c.Now
 		}
 		ts := now()
-		v[4] = "msg_" + randomID()
-		v[5] = strconv.FormatInt(ts.Unix(), 10)
-		v[6] = c.Signer.Sign(v[4], ts, req.Body)
+		vs[4] = "msg_" + randomID()
+		vs[5] = strconv.FormatInt(ts.Unix(), 10)
+		vs[6] = c.Signer.Sign(vs[4], ts, req.Body)
 	}
-	return v
-}
-
-// headerNames are the names of Client.headers' values, in canonical form
-// (as Header.Set would store them: "Webhook-Id").
-var headerNames = [7]string{"Content-Type", "Accept", "User-Agent", "Idempotency-Key", "Webhook-Id", "Webhook-Timestamp", "Webhook-Signature"}
-
-// setHeaders sets each non-empty value of v under its name in
-// headerNames, replacing what h held, as Header.Set does, with one
-// allocation for all of them.
-func setHeaders(h http.Header, v [7]string) {
-	vs := v[:] // one backing array for every header's value slice
-	for i, name := range headerNames {
+	for i, name := range names {
 		if vs[i] != "" {
 			h[name] = vs[i : i+1 : i+1]
 		}
@@ -220,7 +211,7 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 			hr.Header.Add(k, v)
 		}
 	}
-	setHeaders(hr.Header, c.headers(req, body != nil))
+	c.setHeaders(hr.Header, req, body != nil)
 	hc := c.HTTP
 	if hc == nil {
 		hc = defaultClient
