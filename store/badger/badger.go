@@ -31,7 +31,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"sync"
 	"time"
 
@@ -78,19 +77,13 @@ type Store struct {
 	stop   chan struct{} // closed by Close to end the GC loop
 	gcDone chan struct{} // closed by the GC loop when it ends; nil if none
 
-	// counters serialises Incr per key (striped by a hash of the key): a
-	// hot counter under optimistic transactions alone runs out of conflict
-	// retries.
-	seed     maphash.Seed
-	counters [counterStripes]sync.Mutex
-
 	epoch string // unique to this Open; see Epoch
 
 	leases *leases // held in this process; see TryLock (locks.go)
 
 	disk *diskGuard // nil in memory; see diskspace.go
 
-	batch *batcher // commits concurrent Puts together; see batch.go
+	batch *batcher // commits concurrent Puts and increments together; see batch.go
 
 	owners *ownerFilter // which owners may have index entries; see ownerfilter.go
 }
@@ -113,9 +106,6 @@ const (
 	// transaction, which keeps each transaction far below Badger's size
 	// limit.
 	ownerBatch = 256
-
-	// counterStripes is the number of locks Incr spreads keys over.
-	counterStripes = 256
 )
 
 // Open opens (or creates) the database that opts describes and starts its
@@ -140,7 +130,6 @@ func Open(opts Options) (*Store, error) {
 		db:     db,
 		log:    log,
 		stop:   make(chan struct{}),
-		seed:   maphash.MakeSeed(),
 		leases: newLeases(),
 		batch:  newBatcher(db),
 		owners: newOwnerFilter(),

@@ -1,6 +1,7 @@
 package badger
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,10 +20,21 @@ import (
 // one transaction instead: a Put still returns only once its own record is
 // committed, and it gets that commit's error.
 //
-// A Put reads nothing, so its transaction cannot conflict; the Puts in one
-// batch are concurrent calls, whose order was never defined (two Puts of
-// one key in a batch: the later one in the batch wins, as it would have
-// committed later).
+// A Put reads nothing; the Puts in one batch are concurrent calls, whose
+// order was never defined (two Puts of one key in a batch: the later one
+// in the batch wins, as it would have committed later).
+//
+// Counters (Incr, Add) go through the batcher too: an increment reads its
+// counter in the batch's transaction and writes the sum, and a later
+// increment of the same counter in the batch reads that pending write (a
+// transaction reads its own writes). After a flood of fresh identifiers,
+// when the engine's in-memory counters are full, every reset request
+// counts its identifier here; alone in a transaction each increment paid
+// what a Put alone pays. Because increments read, a batch holding one can
+// conflict with a transaction outside the batcher that wrote its counter
+// meanwhile; the whole batch is then tried again, as a read-write
+// transaction is (Store.update), from a new transaction that sees that
+// write.
 //
 // The first Put to find no commit under way leads: it commits the batch
 // (its own record and whatever queued behind it meanwhile). When it is
@@ -40,6 +52,9 @@ type putReq struct {
 	entries []*badgerdb.Entry
 	// deletes are keys removed in the same transaction (store.Batcher).
 	deletes [][]byte
+	// incr is a counter's increment, when incr.key is set (Store.Incr,
+	// Store.Add).
+	incr incrOp
 	// wake gets a value when the Put is committed (err is its result) or
 	// when it leads the next batch (lead is set): once per use, so that
 	// the channel outlives the use.
@@ -78,13 +93,27 @@ func newBatcher(db *badgerdb.DB) *batcher {
 // may share with concurrent calls, and returns when they are committed.
 // With neither it waits for the next commit (AwaitCommit).
 func (b *batcher) put(entries []*badgerdb.Entry, deletes [][]byte) error {
+	_, err := b.do(entries, deletes, incrOp{})
+	return err
+}
+
+// add adds op.delta to the counter op.key in a transaction it may share
+// with concurrent calls, and returns the counter's new value once that is
+// committed.
+func (b *batcher) add(op incrOp) (int64, error) {
+	return b.do(nil, nil, op)
+}
+
+// do queues one call (put or add) and returns when it is committed, with
+// the counter's value for an increment.
+func (b *batcher) do(entries []*badgerdb.Entry, deletes [][]byte, op incrOp) (int64, error) {
 	req, _ := b.reqs.Get().(*putReq)
 	if req == nil {
 		req = &putReq{wake: make(chan struct{}, 1)}
 	}
-	req.entries, req.deletes, req.lead, req.err = entries, deletes, false, nil
+	req.entries, req.deletes, req.incr, req.lead, req.err = entries, deletes, op, false, nil
 	defer func() {
-		req.entries, req.deletes, req.err = nil, nil, nil
+		req.entries, req.deletes, req.incr, req.err = nil, nil, incrOp{}, nil
 		b.reqs.Put(req)
 	}()
 	b.mu.Lock()
@@ -93,7 +122,7 @@ func (b *batcher) put(entries []*badgerdb.Entry, deletes [][]byte) error {
 		b.mu.Unlock()
 		<-req.wake
 		if !req.lead {
-			return req.err
+			return req.incr.n, req.err
 		}
 		b.mu.Lock()
 	}
@@ -123,43 +152,60 @@ func (b *batcher) put(entries []*badgerdb.Entry, deletes [][]byte) error {
 		b.busy = false
 	}
 	b.mu.Unlock()
-	return req.err
+	return req.incr.n, req.err
 }
 
 // commit writes the batch's entries in one transaction and sets each
-// Put's err. A batch Badger finds too big for one transaction (large
-// values) is committed one Put per transaction instead, so that each Put
-// gets its own result: a Put too big on its own fails alone, and no Put is
-// committed in part.
+// call's err. A batch Badger finds too big for one transaction (large
+// values), or one in which an increment fails (a key that holds no
+// counter), is committed one call per transaction instead, so that each
+// call gets its own result: a Put too big on its own fails alone, and no
+// Put is committed in part. A batch whose commit conflicts (it holds an
+// increment) is tried again from the start, up to maxConflictRetries
+// times.
 func (b *batcher) commit(batch []*putReq) {
+	for attempt := 1; ; attempt++ {
+		split, err := b.try(batch)
+		if split {
+			for _, r := range batch {
+				b.commit([]*putReq{r})
+			}
+			return
+		}
+		if errors.Is(err, badgerdb.ErrConflict) && attempt < maxConflictRetries {
+			continue
+		}
+		setErr(batch, err)
+		return
+	}
+}
+
+// try commits batch in one transaction and returns the result, or reports
+// split when one of several calls could not be added to it (nothing is
+// committed then).
+func (b *batcher) try(batch []*putReq) (split bool, err error) {
 	txn := b.db.NewTransaction(true)
 	defer txn.Discard()
 	if !hasEntries(batch) {
 		// Only AwaitCommit calls: commit the marker, so that they wait
 		// as long as a Put would.
 		if err := txn.SetEntry(b.pulseEntry()); err != nil {
-			setErr(batch, err)
-			return
+			return false, err
 		}
 	}
 	for _, r := range batch {
 		if err := r.add(txn); err != nil {
-			if len(batch) == 1 {
-				r.err = err
-				return
-			}
-			txn.Discard()
-			for _, r := range batch {
-				b.commit([]*putReq{r})
-			}
-			return
+			return len(batch) > 1, err
 		}
 	}
-	setErr(batch, txn.Commit())
+	return false, txn.Commit()
 }
 
-// add sets r's entries and removals in txn.
+// add sets r's entries and removals, or its increment, in txn.
 func (r *putReq) add(txn *badgerdb.Txn) error {
+	if r.incr.key != nil {
+		return r.incr.apply(txn)
+	}
 	for _, e := range r.entries {
 		if err := txn.SetEntry(e); err != nil {
 			return err
@@ -179,10 +225,11 @@ func setErr(batch []*putReq, err error) {
 	}
 }
 
-// hasEntries reports whether any call in batch writes or removes a record.
+// hasEntries reports whether any call in batch writes or removes a record
+// (an increment writes its counter).
 func hasEntries(batch []*putReq) bool {
 	for _, r := range batch {
-		if len(r.entries) > 0 || len(r.deletes) > 0 {
+		if len(r.entries) > 0 || len(r.deletes) > 0 || r.incr.key != nil {
 			return true
 		}
 	}

@@ -117,31 +117,12 @@ func TestAwaitCommit(t *testing.T) {
 	// shared commits.
 	const callers, each = 16, 20
 	before = s.batch.batches.Load()
-	var wg sync.WaitGroup
-	errs := make(chan error, callers*each)
-	for c := 0; c < callers; c++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := 0; i < each; i++ {
-				var err error
-				if c%2 == 0 {
-					err = s.AwaitCommit(ctx)
-				} else {
-					err = s.Put(ctx, fmt.Sprintf("k-%d-%d", c, i), []byte("v"), time.Hour, "")
-				}
-				if err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	runCallers(t, callers, each, func(c, i int) error {
+		if c%2 == 0 {
+			return s.AwaitCommit(ctx)
+		}
+		return s.Put(ctx, fmt.Sprintf("k-%d-%d", c, i), []byte("v"), time.Hour, "")
+	})
 	if n, err := s.CountPrefix(ctx, ""); err != nil || n != callers/2*each {
 		t.Fatalf("callers' keys after the mixed calls: %d, %v; want %d", n, err, callers/2*each)
 	}
@@ -235,5 +216,142 @@ func TestWriteCommitsAsOne(t *testing.T) {
 	}
 	if got, err := s.Get(ctx, "kept"); err != nil || string(got) != "k" {
 		t.Errorf("a refused Write removed a key: %q, %v", got, err)
+	}
+}
+
+// Increments share commits with each other and with Puts, and still count
+// exactly: a hot counter's increments, some in one batch, return every
+// value from 1 to their number once; a counter per caller ends at its
+// caller's calls; a key that holds no counter fails its own increment
+// alone; and fewer transactions were committed than calls.
+func TestIncrementsShareTransactions(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	if err := s.Put(ctx, "not-a-counter", []byte("v"), time.Hour, ""); err != nil {
+		t.Fatal(err)
+	}
+	const callers, each = 16, 50
+	before := s.batch.batches.Load()
+	hot := make(chan int64, callers*each)
+	runCallers(t, callers, each, func(c, i int) error {
+		switch i % 5 {
+		case 0:
+			return s.Put(ctx, fmt.Sprintf("k-%d-%d", c, i), []byte("v"), time.Hour, "")
+		case 1:
+			_, err := s.Add(ctx, fmt.Sprintf("own-%d", c), 2, time.Hour)
+			return err
+		case 2:
+			if _, err := s.Incr(ctx, "not-a-counter", time.Hour); !errors.Is(err, errNotCounter) {
+				return fmt.Errorf("Incr of a key that holds no counter: %v, want errNotCounter", err)
+			}
+			return nil
+		default:
+			n, err := s.Incr(ctx, "hot", time.Hour)
+			hot <- n
+			return err
+		}
+	})
+	close(hot)
+	const hotCalls = callers * each * 2 / 5
+	seen := make(map[int64]bool, hotCalls)
+	for n := range hot {
+		if n < 1 || n > hotCalls || seen[n] {
+			t.Fatalf("the hot counter returned %d (twice, or outside 1..%d)", n, hotCalls)
+		}
+		seen[n] = true
+	}
+	if got, err := s.Get(ctx, "hot"); err != nil || string(got) != fmt.Sprint(hotCalls) {
+		t.Fatalf("the hot counter holds %q, %v; want %d", got, err, hotCalls)
+	}
+	for c := 0; c < callers; c++ {
+		if got, err := s.Get(ctx, fmt.Sprintf("own-%d", c)); err != nil || string(got) != fmt.Sprint(each/5*2) {
+			t.Fatalf("caller %d's counter holds %q, %v; want %d", c, got, err, each/5*2)
+		}
+	}
+	if got, err := s.Get(ctx, "not-a-counter"); err != nil || string(got) != "v" {
+		t.Fatalf("the key that holds no counter now holds %q, %v", got, err)
+	}
+	if n := s.batch.batches.Load() - before; n >= callers*each {
+		t.Errorf("%d commits for %d concurrent calls: none shared one", n, callers*each)
+	} else {
+		t.Logf("%d calls in %d batches", callers*each, n)
+	}
+}
+
+// A batch that holds an increment reads its counter, so a write to the
+// counter outside the batcher (CompareAndSwap, here of the value to
+// itself) between that read and the batch's commit is a conflict: the
+// batch is tried again, and no increment is lost, fails or is counted
+// twice.
+func TestIncrementConflictsAreRetried(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	const callers, each = 8, 100
+	done := make(chan struct{})
+	var swapper sync.WaitGroup
+	swaps := 0
+	stop := sync.OnceFunc(func() { close(done); swapper.Wait() })
+	defer stop() // a failed caller ends the test: end the swaps first
+	swapper.Add(1)
+	go func() {
+		defer swapper.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			v, err := s.Get(ctx, "c")
+			if errors.Is(err, store.ErrNotFound) {
+				continue
+			}
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok, err := s.CompareAndSwap(ctx, "c", v, v); err != nil {
+				t.Error(err)
+				return
+			} else if ok {
+				swaps++
+			}
+		}
+	}()
+	runCallers(t, callers, each, func(int, int) error {
+		if _, err := s.Incr(ctx, "c", time.Hour); err != nil {
+			return fmt.Errorf("an increment beside writes of its counter: %w", err)
+		}
+		return nil
+	})
+	stop()
+	t.Logf("%d swaps of the counter meanwhile", swaps)
+	if got, err := s.Get(ctx, "c"); err != nil || string(got) != fmt.Sprint(callers*each) {
+		t.Fatalf("the counter holds %q, %v; want %d", got, err, callers*each)
+	}
+}
+
+// runCallers calls fn(c, i) for i in [0, each) from each of callers
+// goroutines at once, and fails t with the first error a caller met (a
+// caller stops at its first).
+func runCallers(t *testing.T, callers, each int, fn func(c, i int) error) {
+	t.Helper()
+	var wg sync.WaitGroup
+	errs := make(chan error, callers)
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if err := fn(c, i); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
 	}
 }

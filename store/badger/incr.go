@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"strconv"
 	"time"
 
@@ -41,45 +40,57 @@ func (s *Store) add(ctx context.Context, op, key string, delta int64, ttl time.D
 	}
 	defer s.mu.RUnlock()
 
-	lock := &s.counters[maphash.String(s.seed, key)%counterStripes]
-	lock.Lock()
-	defer lock.Unlock()
+	if err := s.disk.room(); err != nil {
+		return 0, unavailable(op, err)
+	}
+	// No lock per counter: increments of one counter either share a
+	// batch, where each reads the one before it, or are in batches
+	// committed one after the other (batch.go). A hot counter's
+	// increments therefore share commits instead of taking turns.
+	n, err := s.batch.add(incrOp{key: primaryKey(key), delta: delta, exp: expiresAt(ttl)})
+	return n, mapError(op, err)
+}
 
-	var n int64
-	err := s.update(ctx, op, func(txn *badgerdb.Txn) error {
-		pk := primaryKey(key)
-		var (
-			owner string
-			cur   int64
-			exp   = expiresAt(ttl)
-		)
-		item, err := txn.Get(pk)
-		switch {
-		case err == nil:
-			exp = item.ExpiresAt()
-			err = item.Value(func(raw []byte) error {
-				var v []byte
-				owner, v, err = record.Decode(raw)
-				if err != nil {
-					return err
-				}
-				if cur, err = strconv.ParseInt(string(v), 10, 64); err != nil {
-					return errNotCounter
-				}
-				return nil
-			})
+// incrOp is one increment in the batcher: delta added to the counter under
+// key (a primary key), which a first increment creates to expire at exp.
+type incrOp struct {
+	key   []byte
+	delta int64
+	exp   uint64
+	n     int64 // the counter's new value, once applied
+}
+
+// apply adds op.delta to its counter in txn and keeps the sum in op.n. A
+// counter keeps its expiry and its owner (a counter written by Put with
+// one).
+func (op *incrOp) apply(txn *badgerdb.Txn) error {
+	var (
+		owner string
+		cur   int64
+		exp   = op.exp
+	)
+	item, err := txn.Get(op.key)
+	switch {
+	case err == nil:
+		exp = item.ExpiresAt()
+		err = item.Value(func(raw []byte) error {
+			var v []byte
+			owner, v, err = record.Decode(raw)
 			if err != nil {
 				return err
 			}
-		case !errors.Is(err, badgerdb.ErrKeyNotFound):
+			if cur, err = strconv.ParseInt(string(v), 10, 64); err != nil {
+				return errNotCounter
+			}
+			return nil
+		})
+		if err != nil {
 			return err
 		}
-		n = cur + delta
-		raw := record.Encode(owner, strconv.AppendInt(nil, n, 10))
-		return txn.SetEntry(&badgerdb.Entry{Key: pk, Value: raw, ExpiresAt: exp})
-	})
-	if err != nil {
-		return 0, err
+	case !errors.Is(err, badgerdb.ErrKeyNotFound):
+		return err
 	}
-	return n, nil
+	op.n = cur + op.delta
+	raw := record.Encode(owner, strconv.AppendInt(nil, op.n, 10))
+	return txn.SetEntry(&badgerdb.Entry{Key: op.key, Value: raw, ExpiresAt: exp})
 }
