@@ -2,6 +2,7 @@ package webhook
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -138,5 +139,42 @@ func TestClientSignsTimesOutAndCaps(t *testing.T) {
 	// marked so that nobody parses the cut body.
 	if resp, err := c.Do(context.Background(), Request{URL: srv.URL + "/big", Body: []byte(`{}`)}); err != nil || !resp.TooLarge || resp.Status != 200 || len(resp.Body) != 50 {
 		t.Fatalf("oversized answer: %v %+v", err, resp)
+	}
+}
+
+// A hook call follows no redirect: a 3xx is the upstream's answer (an
+// upstream cannot send the signed body, or a new password, elsewhere).
+// Credentials in the hook URL are sent as Basic authentication unless the
+// call carries its own Authorization header.
+func TestClientFollowsNoRedirectAndSendsURLCredentials(t *testing.T) {
+	followed := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/moved":
+			http.Redirect(w, r, "/elsewhere", http.StatusTemporaryRedirect)
+		case "/elsewhere":
+			followed = true
+		default:
+			_, _ = w.Write([]byte(r.Header.Get("Authorization")))
+		}
+	}))
+	defer srv.Close()
+	c := &Client{}
+	resp, err := c.Do(context.Background(), Request{URL: srv.URL + "/moved", Body: []byte(`{"password":"x"}`)})
+	if err != nil || resp.Status != http.StatusTemporaryRedirect || followed {
+		t.Fatalf("a 307 from the upstream: %v, status %d, followed %v; want the 307 itself", err, resp.Status, followed)
+	}
+	withUser := strings.Replace(srv.URL, "http://", "http://app:p%40ss@", 1) + "/auth"
+	for _, tc := range []struct {
+		header http.Header
+		want   string
+	}{
+		{nil, "Basic " + base64.StdEncoding.EncodeToString([]byte("app:p@ss"))},
+		{http.Header{"Authorization": {"Bearer own"}}, "Bearer own"},
+	} {
+		resp, err := c.Do(context.Background(), Request{URL: withUser, Body: []byte(`{}`), Header: tc.header})
+		if err != nil || string(resp.Body) != tc.want {
+			t.Errorf("Authorization seen with URL credentials and header %v: %v %q, want %q", tc.header, err, resp.Body, tc.want)
+		}
 	}
 }
