@@ -48,7 +48,10 @@ func (s *Store) add(ctx context.Context, op, key string, delta int64, ttl time.D
 	// committed one after the other (batch.go). A hot counter's
 	// increments therefore share commits instead of taking turns.
 	n, err := s.batch.add(incrOp{key: primaryKey(key), delta: delta, exp: expiresAt(ttl)})
-	return n, mapError(op, err)
+	if err != nil {
+		return 0, mapError(op, err)
+	}
+	return n, nil
 }
 
 // incrOp is one increment in the batcher: delta added to the counter under
