@@ -222,16 +222,24 @@ func TestInvariant4RequestDoesNotWaitForLookup(t *testing.T) {
 	}
 }
 
+// codeFlow starts a reset and returns its flow id, the mailed code and a
+// code that is not it.
+func (h *harness) codeFlow(t *testing.T) (flowID, code, wrong string) {
+	t.Helper()
+	flowID, m := h.resetMail(t)
+	code = codeOf(t, m)
+	wrong = "00000000"
+	if wrong == code {
+		wrong = "11111111"
+	}
+	return flowID, code, wrong
+}
+
 // A mailed code trades for a token once; wrong codes lock the flow after
 // five attempts, even when the sixth is right (no online brute force).
 func TestCodeVerifyAndLock(t *testing.T) {
 	h := newHarness(t, nil)
-	flowID, m := h.resetMail(t)
-	code := codeOf(t, m)
-	wrong := "00000000"
-	if wrong == code {
-		wrong = "11111111"
-	}
+	flowID, code, wrong := h.codeFlow(t)
 	st, out := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": code[:4] + " " + code[4:]})
 	if st != 200 || out["next_step"] != StepNewPasswordRequired || out["token"] == nil {
 		t.Fatalf("verify: %d %v", st, out)
@@ -240,8 +248,7 @@ func TestCodeVerifyAndLock(t *testing.T) {
 		t.Fatalf("second use of a code: %d", st)
 	}
 
-	flowID, m = h.resetMail(t)
-	code = codeOf(t, m)
+	flowID, code, wrong = h.codeFlow(t)
 	for n := 1; n <= 5; n++ {
 		st, out := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": wrong})
 		want := CodeCodeInvalid
@@ -254,6 +261,39 @@ func TestCodeVerifyAndLock(t *testing.T) {
 	}
 	if st, out := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": code}); st != 400 || errCode(out) != "FLOW_LOCKED" {
 		t.Fatalf("right code after lock: %d %v", st, out)
+	}
+}
+
+// Racing guesses cannot slip past the limit: 40 wrong codes sent at once
+// to one flow are compared at most five times (each attempt is counted in
+// the store before the comparison, and Badger's increments of one counter
+// share commits), so four answer CODE_INVALID and the rest FLOW_LOCKED;
+// the right code afterwards finds the flow locked.
+func TestRacingGuessesStopAtTheLimit(t *testing.T) {
+	h := newHarness(t, nil)
+	flowID, code, wrong := h.codeFlow(t)
+	const guesses = 40
+	answers := make(chan string, guesses)
+	var wg sync.WaitGroup
+	for i := 0; i < guesses; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, out := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": wrong})
+			answers <- fmt.Sprint(st, " ", errCode(out))
+		}()
+	}
+	wg.Wait()
+	close(answers)
+	seen := map[string]int{}
+	for a := range answers {
+		seen[a]++
+	}
+	if want := map[string]int{"400 " + string(CodeCodeInvalid): 4, "400 " + string(CodeFlowLocked): guesses - 4}; fmt.Sprint(seen) != fmt.Sprint(want) {
+		t.Fatalf("%d racing wrong codes: %v, want %v", guesses, seen, want)
+	}
+	if st, out := h.do(t, "POST", "/password-reset/verify", map[string]string{"flow_id": flowID, "code": code}); st != 400 || errCode(out) != CodeFlowLocked {
+		t.Fatalf("right code after the racing guesses: %d %v", st, out)
 	}
 }
 
