@@ -36,18 +36,20 @@ import (
 // transaction is (Store.update), from a new transaction that sees that
 // write.
 //
-// The first Put to find no commit under way leads: it commits the batch
-// (its own record and whatever queued behind it meanwhile). When it is
-// done it hands the lead to the oldest Put still waiting, which commits the
-// next batch, so no caller commits for others for longer than one batch.
+// The first call (a Put, an increment, a wait) to find no commit under
+// way leads: it commits the batch (its own and whatever queued behind it
+// meanwhile). When it is done it hands the lead to the oldest call still
+// waiting, which commits the next batch, so no caller commits for others
+// for longer than one batch.
 
-// maxBatch bounds the Puts in one transaction: far below Badger's limit
+// maxBatch bounds the calls in one transaction: far below Badger's limit
 // on a transaction (a share of the memtable), and a bound on how long one
 // leader works for others.
 const maxBatch = 64
 
-// putReq is one Put waiting in the batcher. Requests are reused
-// (batcher.reqs): every reset request makes one.
+// putReq is one call waiting in the batcher (a Put, an increment or a
+// wait). Requests are reused (batcher.reqs): every reset request makes
+// one.
 type putReq struct {
 	entries []*badgerdb.Entry
 	// deletes are keys removed in the same transaction (store.Batcher).
@@ -63,7 +65,8 @@ type putReq struct {
 	err  error
 }
 
-// batcher gathers concurrent Puts into shared transactions.
+// batcher gathers concurrent Puts and increments into shared
+// transactions.
 type batcher struct {
 	db *badgerdb.DB
 
