@@ -2,6 +2,7 @@ package badger
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,11 +42,27 @@ import (
 // meanwhile). When it is done it hands the lead to the oldest call still
 // waiting, which commits the next batch, so no caller commits for others
 // for longer than one batch.
+//
+// Before it takes its batch, a leader yields its thread (runtime.Gosched)
+// while that lets more calls join, up to leaderYields times: goroutines
+// already runnable, such as handlers a moment behind it, then reach the
+// batcher first and share its commit instead of waiting for one of their
+// own. On an idle server nothing else is runnable and the yield returns at
+// once. Under load the batches grow (8 connections flooding one over-limit
+// identifier through Caddy, every batch a marker: 2.0 calls per commit
+// without the yield, 3.3 with it) and a commit's cost, a Badger
+// transaction and its hand-offs between goroutines, is shared by more
+// requests. Every batch yields alike, whatever it holds, so a wait still
+// takes as long as a Put.
 
 // maxBatch bounds the calls in one transaction: far below Badger's limit
 // on a transaction (a share of the memtable), and a bound on how long one
 // leader works for others.
 const maxBatch = 64
+
+// leaderYields bounds the yields of a leader before it takes its batch:
+// it stops at the first that lets no call join.
+const leaderYields = 4
 
 // putReq is one call waiting in the batcher (a Put, an increment or a
 // wait). Requests are reused (batcher.reqs): every reset request makes
@@ -131,6 +148,15 @@ func (b *batcher) do(entries []*badgerdb.Entry, deletes [][]byte, op incrOp) (in
 	}
 	// Leading: req is the oldest pending Put, so this batch holds it.
 	b.busy = true
+	for range leaderYields {
+		n := len(b.pending)
+		b.mu.Unlock()
+		runtime.Gosched()
+		b.mu.Lock()
+		if len(b.pending) == n || len(b.pending) >= maxBatch {
+			break
+		}
+	}
 	n := min(len(b.pending), maxBatch)
 	batch := append(b.batch[:0], b.pending[:n]...)
 	b.batch = batch

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -135,6 +136,56 @@ func TestAwaitCommit(t *testing.T) {
 	}
 	if err, putErr := s.AwaitCommit(ctx), s.Put(ctx, "k", []byte("v"), time.Hour, ""); err == nil || !errors.Is(err, store.ErrUnavailable) != !errors.Is(putErr, store.ErrUnavailable) {
 		t.Fatalf("on a closed store: AwaitCommit %v, Put %v; want the same kind of error", err, putErr)
+	}
+}
+
+// A leader yields before it takes its batch, so that calls already
+// runnable join it: with one thread (GOMAXPROCS 1) and eight calls started
+// together, the first leads, yields, and the other seven queue behind it:
+// one commit for all eight. Without the yield the first commits alone
+// while the others queue, and a second commit takes them. (The scheduler
+// now and then runs the yielding leader again before the others, every
+// 61st time it picks a goroutine, so each kind of call has three tries.)
+func TestLeaderLetsRunnableCallsJoin(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	const callers = 8
+	together := func(kind string, try int) int64 {
+		before := s.batch.batches.Load()
+		var wg sync.WaitGroup
+		errs := make(chan error, callers)
+		for c := range callers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if kind == "waits" {
+					errs <- s.AwaitCommit(ctx)
+					return
+				}
+				errs <- s.Put(ctx, fmt.Sprintf("join-%d-%d", try, c), []byte("v"), time.Hour, "")
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return s.batch.batches.Load() - before
+	}
+	for _, kind := range []string{"waits", "puts"} {
+		var commits []int64
+		for try := range 3 {
+			n := together(kind, try)
+			if commits = append(commits, n); n == 1 {
+				break
+			}
+		}
+		if commits[len(commits)-1] != 1 {
+			t.Errorf("%d %s started together on one thread, three times: %v commits, want 1 at least once", callers, kind, commits)
+		}
 	}
 }
 
