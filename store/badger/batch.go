@@ -47,13 +47,22 @@ import (
 // while that lets more calls join, up to leaderYields times: goroutines
 // already runnable, such as handlers a moment behind it, then reach the
 // batcher first and share its commit instead of waiting for one of their
-// own. On an idle server nothing else is runnable and the yield returns at
-// once. Under load the batches grow (8 connections flooding one over-limit
+// own. Under load the batches grow (8 connections flooding one over-limit
 // identifier through Caddy, every batch a marker: 2.0 calls per commit
 // without the yield, 3.3 with it) and a commit's cost, a Badger
 // transaction and its hand-offs between goroutines, is shared by more
 // requests. Every batch yields alike, whatever it holds, so a wait still
 // takes as long as a Put.
+//
+// A yield puts the leader behind every goroutine waiting for its thread,
+// and one that computes (a bcrypt hash, a TLS handshake) keeps the thread
+// for up to 10 ms before Go preempts it. So a leader yields only while
+// calls come together (the last batch held more than one), and a yield
+// that took longer than slowYield stops the yields for a pause: one
+// second after a fast yield, and twice the last pause (up to a minute)
+// when the first yield after a pause is slow again. While such work goes
+// on, one commit a minute waits behind it. Calls one at a time, the usual
+// case, never yield.
 
 // maxBatch bounds the calls in one transaction: far below Badger's limit
 // on a transaction (a share of the memtable), and a bound on how long one
@@ -63,6 +72,16 @@ const maxBatch = 64
 // leaderYields bounds the yields of a leader before it takes its batch:
 // it stops at the first that lets no call join.
 const leaderYields = 4
+
+// slowYield is how long a yield may take before the leaders stop yielding
+// for a while (minYieldPause, doubling up to maxYieldPause): the handlers
+// that join a batch take tens of microseconds to reach it, a goroutine
+// that computes takes milliseconds.
+const (
+	slowYield     = 500 * time.Microsecond
+	minYieldPause = time.Second
+	maxYieldPause = time.Minute
+)
 
 // putReq is one call waiting in the batcher (a Put, an increment or a
 // wait). Requests are reused (batcher.reqs): every reset request makes
@@ -100,8 +119,17 @@ type batcher struct {
 	// (newBatcher), read by the leaders.
 	pulseKey, pulseValue []byte
 
-	// batches counts the batches committed, for tests.
-	batches atomic.Int64
+	// lastBatch is the size of the last batch taken, yieldsFrom the time
+	// before which leaders do not yield, and yieldPause the last pause
+	// (zero after a fast yield); under mu (gather).
+	lastBatch  int
+	yieldsFrom time.Time
+	yieldPause time.Duration
+
+	// batches counts the batches committed, slowYields the yields that
+	// took longer than slowYield; for tests.
+	batches    atomic.Int64
+	slowYields atomic.Int64
 }
 
 // newBatcher returns a batcher committing to db.
@@ -148,18 +176,11 @@ func (b *batcher) do(entries []*badgerdb.Entry, deletes [][]byte, op incrOp) (in
 	}
 	// Leading: req is the oldest pending Put, so this batch holds it.
 	b.busy = true
-	for range leaderYields {
-		n := len(b.pending)
-		b.mu.Unlock()
-		runtime.Gosched()
-		b.mu.Lock()
-		if len(b.pending) == n || len(b.pending) >= maxBatch {
-			break
-		}
-	}
+	b.gather()
 	n := min(len(b.pending), maxBatch)
 	batch := append(b.batch[:0], b.pending[:n]...)
 	b.batch = batch
+	b.lastBatch = n
 	b.pending = append(b.pending[:0], b.pending[n:]...)
 	b.mu.Unlock()
 
@@ -182,6 +203,34 @@ func (b *batcher) do(entries []*badgerdb.Entry, deletes [][]byte, op incrOp) (in
 	}
 	b.mu.Unlock()
 	return req.incr.n, req.err
+}
+
+// gather lets the calls that are runnable join the leader's batch before
+// it is taken (see the yield above): it yields while that brings calls, if
+// the last batch held more than one and no slow yield paused the yields.
+// Called and returns with mu held.
+func (b *batcher) gather() {
+	if b.lastBatch < 2 || time.Now().Before(b.yieldsFrom) {
+		return
+	}
+	for range leaderYields {
+		n := len(b.pending)
+		b.mu.Unlock()
+		start := time.Now()
+		runtime.Gosched()
+		took := time.Since(start)
+		b.mu.Lock()
+		if took > slowYield {
+			b.slowYields.Add(1)
+			b.yieldPause = min(max(2*b.yieldPause, minYieldPause), maxYieldPause)
+			b.yieldsFrom = time.Now().Add(b.yieldPause)
+			return
+		}
+		b.yieldPause = 0
+		if len(b.pending) == n || len(b.pending) >= maxBatch {
+			return
+		}
+	}
 }
 
 // commit writes the batch's entries in one transaction and sets each

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -143,9 +144,11 @@ func TestAwaitCommit(t *testing.T) {
 // runnable join it: with one thread (GOMAXPROCS 1) and eight calls started
 // together, the first leads, yields, and the other seven queue behind it:
 // one commit for all eight. Without the yield the first commits alone
-// while the others queue, and a second commit takes them. (The scheduler
-// now and then runs the yielding leader again before the others, every
-// 61st time it picks a goroutine, so each kind of call has three tries.)
+// while the others queue, and a second commit takes them. Each kind of
+// call has three tries: a leader yields only when the batch before it held
+// more than one call (not so on the store's first batch), and the
+// scheduler now and then runs the yielding leader again before the others
+// (every 61st time it picks a goroutine).
 func TestLeaderLetsRunnableCallsJoin(t *testing.T) {
 	s := openTest(t, Options{})
 	ctx := context.Background()
@@ -186,6 +189,71 @@ func TestLeaderLetsRunnableCallsJoin(t *testing.T) {
 		if commits[len(commits)-1] != 1 {
 			t.Errorf("%d %s started together on one thread, three times: %v commits, want 1 at least once", callers, kind, commits)
 		}
+	}
+}
+
+// A yield puts the leader behind goroutines that compute, each for up to
+// 10 ms, so leaders yield only while calls come together, and a slow yield
+// pauses the yields (for a second, then two, four…). With four goroutines
+// spinning on the cores: calls one at a time never yield; eight callers
+// at once for 1.5 s meet at most two slow yields (at the start and after
+// the first pause), where yielding at every commit would meet hundreds.
+func TestLeaderYieldsStopBehindBusyGoroutines(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	var stop atomic.Bool
+	var spinners sync.WaitGroup
+	for range 4 {
+		spinners.Add(1)
+		go func() {
+			defer spinners.Done()
+			x := 0
+			for !stop.Load() {
+				for i := range 1000 {
+					x += i * i
+				}
+			}
+			_ = x
+		}()
+	}
+	defer spinners.Wait()
+	defer stop.Store(true)
+
+	for range 50 {
+		if err := s.AwaitCommit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := s.batch.slowYields.Load(); n != 0 {
+		t.Fatalf("50 calls one at a time beside busy goroutines: %d slow yields, want none (no yield at all)", n)
+	}
+
+	end := time.Now().Add(1500 * time.Millisecond)
+	before := s.batch.batches.Load()
+	var callers sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		callers.Add(1)
+		go func() {
+			defer callers.Done()
+			for time.Now().Before(end) {
+				if err := s.AwaitCommit(ctx); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	callers.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	commits := s.batch.batches.Load() - before
+	if n := s.batch.slowYields.Load(); n > 2 {
+		t.Errorf("8 callers for 1.5 s beside busy goroutines: %d slow yields in %d commits, want at most 2", n, commits)
+	} else {
+		t.Logf("%d slow yields in %d commits", n, commits)
 	}
 }
 
