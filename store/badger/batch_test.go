@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -230,25 +231,12 @@ func TestLeaderYieldsStopBehindBusyGoroutines(t *testing.T) {
 
 	end := time.Now().Add(1500 * time.Millisecond)
 	before := s.batch.batches.Load()
-	var callers sync.WaitGroup
-	errs := make(chan error, 8)
-	for range 8 {
-		callers.Add(1)
-		go func() {
-			defer callers.Done()
-			for time.Now().Before(end) {
-				if err := s.AwaitCommit(ctx); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	callers.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	runCallers(t, 8, math.MaxInt, func(int, int) error {
+		if time.Now().After(end) {
+			return errCallerDone
+		}
+		return s.AwaitCommit(ctx)
+	})
 	commits := s.batch.batches.Load() - before
 	if n := s.batch.slowYields.Load(); n > 2 {
 		t.Errorf("8 callers for 1.5 s beside busy goroutines: %d slow yields in %d commits, want at most 2", n, commits)
@@ -449,9 +437,12 @@ func TestIncrementConflictsAreRetried(t *testing.T) {
 	}
 }
 
+// errCallerDone stops a caller of runCallers without an error.
+var errCallerDone = errors.New("caller done")
+
 // runCallers calls fn(c, i) for i in [0, each) from each of callers
 // goroutines at once, and fails t with the first error a caller met (a
-// caller stops at its first).
+// caller stops at its first; errCallerDone stops it and is no error).
 func runCallers(t *testing.T, callers, each int, fn func(c, i int) error) {
 	t.Helper()
 	var wg sync.WaitGroup
@@ -462,7 +453,9 @@ func runCallers(t *testing.T, callers, each int, fn func(c, i int) error) {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
 				if err := fn(c, i); err != nil {
-					errs <- err
+					if !errors.Is(err, errCallerDone) {
+						errs <- err
+					}
 					return
 				}
 			}
