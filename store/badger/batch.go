@@ -2,6 +2,7 @@ package badger
 
 import (
 	"errors"
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -57,12 +58,16 @@ import (
 // A yield puts the leader behind every goroutine waiting for its thread,
 // and one that computes (a bcrypt hash, a TLS handshake) keeps the thread
 // for up to 10 ms before Go preempts it. So a leader yields only while
-// calls come together (the last batch held more than one), and a yield
-// that took longer than slowYield stops the yields for a pause: one
-// second after a fast yield, and twice the last pause (up to a minute)
-// when the first yield after a pause is slow again. While such work goes
-// on, one commit a minute waits behind it. Calls one at a time, the usual
-// case, never yield.
+// calls come together (a call found a commit under way within the last
+// togetherWindow), and when slowYields of the last 32 yields each took
+// longer than slowYield, the yields stop for a pause: one second, then
+// twice the last pause (up to a minute) until a run of fastYields fast
+// yields in a row shows such work gone. While it goes on, a few commits a
+// minute wait behind it. A slow yield now and then does not pause them:
+// on a loaded machine the kernel takes the thread for a few milliseconds
+// in the middle of one now and then (2–5 of some 7,000 yields in 2 s of
+// bench/cpudiff.sh's flood). Calls one at a time, the usual case, never
+// yield.
 
 // maxBatch bounds the calls in one transaction: far below Badger's limit
 // on a transaction (a share of the memtable), and a bound on how long one
@@ -73,12 +78,20 @@ const maxBatch = 64
 // it stops at the first that lets no call join.
 const leaderYields = 4
 
-// slowYield is how long a yield may take before the leaders stop yielding
-// for a while (minYieldPause, doubling up to maxYieldPause): the handlers
-// that join a batch take tens of microseconds to reach it, a goroutine
-// that computes takes milliseconds.
+// The yields' bounds (see the yield above). The handlers that join a batch
+// take tens of microseconds to reach it; a goroutine that computes keeps
+// the thread for milliseconds.
 const (
-	slowYield     = 500 * time.Microsecond
+	// togetherWindow: calls came together if one found a commit under
+	// way this recently.
+	togetherWindow = 10 * time.Millisecond
+	// slowYield: a yield that took longer waited behind such work.
+	slowYield = 500 * time.Microsecond
+	// slowYields of the last 32 yields slow pause the yields, for
+	// minYieldPause doubling up to maxYieldPause; fastYields fast ones in
+	// a row bring the pause back to minYieldPause.
+	slowYields    = 4
+	fastYields    = 256
 	minYieldPause = time.Second
 	maxYieldPause = time.Minute
 )
@@ -119,17 +132,21 @@ type batcher struct {
 	// (newBatcher), read by the leaders.
 	pulseKey, pulseValue []byte
 
-	// lastBatch is the size of the last batch taken, yieldsFrom the time
-	// before which leaders do not yield, and yieldPause the last pause
-	// (zero after a fast yield); under mu (gather).
-	lastBatch  int
+	// queuedAt is when a call last found a commit under way; recent has a
+	// bit set for each of the last 32 yields that was slow, and fastRun
+	// counts the fast ones in a row; yieldsFrom is the time before which
+	// leaders do not yield, yieldPause the last pause. Under mu (do,
+	// gather).
+	queuedAt   time.Time
+	recent     uint32
+	fastRun    int
 	yieldsFrom time.Time
 	yieldPause time.Duration
 
-	// batches counts the batches committed, slowYields the yields that
-	// took longer than slowYield; for tests.
-	batches    atomic.Int64
-	slowYields atomic.Int64
+	// batches counts the batches committed, slow the yields that took
+	// longer than slowYield; for tests.
+	batches atomic.Int64
+	slow    atomic.Int64
 }
 
 // newBatcher returns a batcher committing to db.
@@ -167,6 +184,7 @@ func (b *batcher) do(entries []*badgerdb.Entry, deletes [][]byte, op incrOp) (in
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
 	if b.busy {
+		b.queuedAt = time.Now()
 		b.mu.Unlock()
 		<-req.wake
 		if !req.lead {
@@ -180,7 +198,6 @@ func (b *batcher) do(entries []*badgerdb.Entry, deletes [][]byte, op incrOp) (in
 	n := min(len(b.pending), maxBatch)
 	batch := append(b.batch[:0], b.pending[:n]...)
 	b.batch = batch
-	b.lastBatch = n
 	b.pending = append(b.pending[:0], b.pending[n:]...)
 	b.mu.Unlock()
 
@@ -207,10 +224,11 @@ func (b *batcher) do(entries []*badgerdb.Entry, deletes [][]byte, op incrOp) (in
 
 // gather lets the calls that are runnable join the leader's batch before
 // it is taken (see the yield above): it yields while that brings calls, if
-// the last batch held more than one and no slow yield paused the yields.
+// a call found a commit under way within togetherWindow and slow yields
+// have not paused the yields.
 // Called and returns with mu held.
 func (b *batcher) gather() {
-	if b.lastBatch < 2 || time.Now().Before(b.yieldsFrom) {
+	if now := time.Now(); now.Sub(b.queuedAt) > togetherWindow || now.Before(b.yieldsFrom) {
 		return
 	}
 	for range leaderYields {
@@ -221,10 +239,19 @@ func (b *batcher) gather() {
 		took := time.Since(start)
 		b.mu.Lock()
 		if took > slowYield {
-			b.slowYields.Add(1)
-			b.yieldPause = min(max(2*b.yieldPause, minYieldPause), maxYieldPause)
-			b.yieldsFrom = time.Now().Add(b.yieldPause)
+			b.slow.Add(1)
+			b.recent = b.recent<<1 | 1
+			b.fastRun = 0
+			if bits.OnesCount32(b.recent) >= slowYields {
+				b.recent = 0
+				b.yieldPause = min(max(2*b.yieldPause, minYieldPause), maxYieldPause)
+				b.yieldsFrom = time.Now().Add(b.yieldPause)
+			}
 			return
+		}
+		b.recent <<= 1
+		if b.fastRun++; b.fastRun >= fastYields {
+			b.yieldPause = 0
 		}
 		b.yieldPause = 0
 		if len(b.pending) == n || len(b.pending) >= maxBatch {
