@@ -132,16 +132,8 @@ type batcher struct {
 	// (newBatcher), read by the leaders.
 	pulseKey, pulseValue []byte
 
-	// queuedAt is when a call last found a commit under way; recent has a
-	// bit set for each of the last 32 yields that was slow, and fastRun
-	// counts the fast ones in a row; yieldsFrom is the time before which
-	// leaders do not yield, yieldPause the last pause. Under mu (do,
-	// gather).
-	queuedAt   time.Time
-	recent     uint32
-	fastRun    int
-	yieldsFrom time.Time
-	yieldPause time.Duration
+	// gate decides when leaders yield; under mu (do, gather).
+	gate yieldGate
 
 	// batches counts the batches committed, slow the yields that took
 	// longer than slowYield; for tests.
@@ -184,7 +176,7 @@ func (b *batcher) do(entries []*badgerdb.Entry, deletes [][]byte, op incrOp) (in
 	b.mu.Lock()
 	b.pending = append(b.pending, req)
 	if b.busy {
-		b.queuedAt = time.Now()
+		b.gate.queuedAt = time.Now()
 		b.mu.Unlock()
 		<-req.wake
 		if !req.lead {
@@ -228,7 +220,7 @@ func (b *batcher) do(entries []*badgerdb.Entry, deletes [][]byte, op incrOp) (in
 // have not paused the yields.
 // Called and returns with mu held.
 func (b *batcher) gather() {
-	if now := time.Now(); now.Sub(b.queuedAt) > togetherWindow || now.Before(b.yieldsFrom) {
+	if !b.gate.open(time.Now()) {
 		return
 	}
 	for range leaderYields {
@@ -238,26 +230,54 @@ func (b *batcher) gather() {
 		runtime.Gosched()
 		took := time.Since(start)
 		b.mu.Lock()
-		if took > slowYield {
+		if b.gate.yielded(start.Add(took), took) {
 			b.slow.Add(1)
-			b.recent = b.recent<<1 | 1
-			b.fastRun = 0
-			if bits.OnesCount32(b.recent) >= slowYields {
-				b.recent = 0
-				b.yieldPause = min(max(2*b.yieldPause, minYieldPause), maxYieldPause)
-				b.yieldsFrom = time.Now().Add(b.yieldPause)
-			}
 			return
 		}
-		b.recent <<= 1
-		if b.fastRun++; b.fastRun >= fastYields {
-			b.yieldPause = 0
-		}
-		b.yieldPause = 0
 		if len(b.pending) == n || len(b.pending) >= maxBatch {
 			return
 		}
 	}
+}
+
+// yieldGate decides when leaders yield (see the yield above).
+type yieldGate struct {
+	// queuedAt is when a call last found a commit under way.
+	queuedAt time.Time
+	// recent has a bit set for each of the last 32 yields that was slow;
+	// fastRun counts the fast ones in a row.
+	recent  uint32
+	fastRun int
+	// from is the time before which leaders do not yield; pause is the
+	// last pause.
+	from  time.Time
+	pause time.Duration
+}
+
+// open reports whether a leader yields at now: calls came together lately
+// and no pause is under way.
+func (g *yieldGate) open(now time.Time) bool {
+	return now.Sub(g.queuedAt) <= togetherWindow && !now.Before(g.from)
+}
+
+// yielded records a yield that ended at now and took d, and reports
+// whether it was slow (the leader then stops yielding for its batch).
+func (g *yieldGate) yielded(now time.Time, d time.Duration) (slow bool) {
+	if d <= slowYield {
+		g.recent <<= 1
+		if g.fastRun++; g.fastRun >= fastYields {
+			g.pause = 0
+		}
+		return false
+	}
+	g.recent = g.recent<<1 | 1
+	g.fastRun = 0
+	if bits.OnesCount32(g.recent) >= slowYields {
+		g.recent = 0
+		g.pause = min(max(2*g.pause, minYieldPause), maxYieldPause)
+		g.from = now.Add(g.pause)
+	}
+	return true
 }
 
 // commit writes the batch's entries in one transaction and sets each

@@ -247,6 +247,75 @@ func TestLeaderYieldsStopBehindBusyGoroutines(t *testing.T) {
 	}
 }
 
+// The yield gate: leaders yield only within togetherWindow of a call that
+// found a commit under way; 4 slow yields of the last 32 pause the yields
+// for a second, the next 4 after the pause for two, then four, up to a
+// minute; 256 fast yields in a row bring the pause back to a second, and
+// slow yields further apart than 32 never pause them.
+func TestYieldGate(t *testing.T) {
+	t0 := time.Unix(1_000_000, 0)
+	var g yieldGate
+	if g.open(t0) {
+		t.Fatal("open before any call queued")
+	}
+	g.queuedAt = t0
+	if !g.open(t0.Add(togetherWindow)) || g.open(t0.Add(togetherWindow+time.Nanosecond)) {
+		t.Fatal("open should last togetherWindow after a call queued")
+	}
+	slow, fast := 2*slowYield, slowYield
+	now := t0
+	yield := func(d time.Duration, times int) {
+		for range times {
+			now = now.Add(d)
+			g.queuedAt = now
+			g.yielded(now, d)
+		}
+	}
+	pausedFor := func() time.Duration {
+		if g.open(now) {
+			return 0
+		}
+		return g.from.Sub(now)
+	}
+	// Slow yields 32 apart: never four among the last 32.
+	for range 10 {
+		yield(slow, 1)
+		yield(fast, 31)
+	}
+	if p := pausedFor(); p != 0 {
+		t.Fatalf("one slow yield in 32, ten times: paused for %v", p)
+	}
+	for i, want := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second} {
+		yield(slow, 3)
+		if p := pausedFor(); p != 0 {
+			t.Fatalf("pause %d: paused after 3 slow yields (%v)", i+1, p)
+		}
+		yield(slow, 1)
+		if p := pausedFor(); p != want {
+			t.Fatalf("pause %d: paused for %v, want %v", i+1, p, want)
+		}
+		now = g.from
+	}
+	yield(fast, fastYields-1)
+	yield(slow, 4)
+	if p := pausedFor(); p != 8*time.Second {
+		t.Fatalf("after %d fast yields: paused for %v, want 8s (not reset yet)", fastYields-1, p)
+	}
+	now = g.from
+	yield(fast, fastYields)
+	yield(slow, 4)
+	if p := pausedFor(); p != time.Second {
+		t.Fatalf("after %d fast yields: paused for %v, want 1s", fastYields, p)
+	}
+	for range 10 {
+		now = g.from
+		yield(slow, 4)
+	}
+	if p := pausedFor(); p != maxYieldPause {
+		t.Fatalf("after many pauses: paused for %v, want %v", p, maxYieldPause)
+	}
+}
+
 // BenchmarkAwaitCommit is the wait of a request over its limit
 // (store.Committer) with nothing else written: 8 callers at once on 2
 // cores, so that batches of waits alone commit the marker. cpu-ns/op is
