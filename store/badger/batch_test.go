@@ -157,26 +157,12 @@ func TestLeaderLetsRunnableCallsJoin(t *testing.T) {
 	const callers = 8
 	together := func(kind string, try int) int64 {
 		before := s.batch.batches.Load()
-		var wg sync.WaitGroup
-		errs := make(chan error, callers)
-		for c := range callers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				if kind == "waits" {
-					errs <- s.AwaitCommit(ctx)
-					return
-				}
-				errs <- s.Put(ctx, fmt.Sprintf("join-%d-%d", try, c), []byte("v"), time.Hour, "")
-			}()
-		}
-		wg.Wait()
-		close(errs)
-		for err := range errs {
-			if err != nil {
-				t.Fatal(err)
+		runCallers(t, callers, 1, func(c, _ int) error {
+			if kind == "waits" {
+				return s.AwaitCommit(ctx)
 			}
-		}
+			return s.Put(ctx, fmt.Sprintf("join-%d-%d", try, c), []byte("v"), time.Hour, "")
+		})
 		return s.batch.batches.Load() - before
 	}
 	for _, kind := range []string{"waits", "puts"} {
