@@ -332,6 +332,36 @@ func BenchmarkAwaitCommit(b *testing.B) {
 	b.ReportMetric(float64(b.N)/float64(s.batch.batches.Load()-n0), "waits/batch")
 }
 
+// BenchmarkBadgerCommit is the floor under the batcher: one marker-sized
+// blind write per Badger transaction, from one goroutine, with no batcher.
+// cpu-ns/op is the process's CPU per commit, Badger's goroutines included
+// (the watermark goroutine, the write goroutine and the goroutine it
+// starts per write): what a batch's commit costs however many calls share
+// it. BenchmarkAwaitCommit's cpu-ns/op times its waits/batch comes to
+// about this.
+//
+//	go test -run '^$' -bench BadgerCommit -benchtime 100000x -cpu 2 ./store/badger/
+func BenchmarkBadgerCommit(b *testing.B) {
+	s, err := Open(Options{Dir: b.TempDir()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	c0 := processCPU()
+	b.ResetTimer()
+	for range b.N {
+		txn := s.db.NewTransaction(true)
+		if err := txn.SetEntry(s.batch.pulseEntry()); err != nil {
+			b.Fatal(err)
+		}
+		if err := txn.Commit(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(processCPU()-c0)/float64(b.N), "cpu-ns/op")
+}
+
 // Write stores its records (an owner's too, which DeleteOwner then finds)
 // and removes its keys in one commit; a record it cannot take (a TTL of
 // zero) fails the whole call before anything is written.
