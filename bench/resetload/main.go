@@ -5,6 +5,7 @@
 //	resetload issue    -addr 127.0.0.1:8080 -bearer <admin token> -n 3000 -c 8 -from 0 -out tokens.txt
 //	resetload complete -addr 127.0.0.1:8080 -in tokens.txt -c 8
 //	resetload hash     -format bcrypt -cost 12 -n 4
+//	resetload gauge
 //
 // issue POSTs <prefix>/admin/users/b-<i>/reset-token for i in [from,
 // from+n), one user per token (completing a token ends every other open
@@ -26,6 +27,22 @@
 // code the update hook hashes with, run serially in this process:
 //
 //	HASH format=bcrypt cost=12 n=… wall_us=… cpu_us=…
+//
+// gauge measures what this machine charges for the work a request is made
+// of besides computing, in this process: a system call (getppid, the
+// cheapest there is) and a round trip of 32 bytes over a loopback TCP
+// connection whose two ends are in this process (two writes, two reads and
+// the wake-ups between them). Both are CPU time per operation:
+//
+//	GAUGE syscall_ns=… roundtrip_us=…
+//
+// On the bench's virtual machine a system call costs about 1 µs of CPU
+// (tens of nanoseconds on bare metal), and both figures rise by a fifth
+// or more on stretches when the host is busy, the stretches on which
+// Caddy's CPU per complete rises too (BENCHMARKS.md, round twenty):
+// bench/run.sh prints them beside its figures, to show which stretch a run
+// fell on. The guest cannot tell such time apart: /proc/stat counts no
+// steal time, so it is charged to whatever ran.
 package main
 
 import (
@@ -68,6 +85,8 @@ func main() {
 		err = complete(os.Args[2:])
 	case "hash":
 		err = hash(os.Args[2:])
+	case "gauge":
+		err = gauge(os.Args[2:])
 	default:
 		usage()
 	}
@@ -78,7 +97,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: resetload issue|complete|hash [flags] (see the package documentation)")
+	fmt.Fprintln(os.Stderr, "usage: resetload issue|complete|hash|gauge [flags] (see the package documentation)")
 	os.Exit(2)
 }
 
@@ -309,6 +328,72 @@ func hash(args []string) error {
 	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(*n) }
 	fmt.Printf("HASH format=%s cost=%d n=%d wall_us=%.0f cpu_us=%.0f\n", *format, *cost, *n, us(wall), us(cpu))
 	return nil
+}
+
+func gauge(args []string) error {
+	fs := flag.NewFlagSet("gauge", flag.ExitOnError)
+	calls := fs.Int("calls", 500_000, "system calls to time")
+	trips := fs.Int("trips", 20_000, "loopback round trips to time")
+	_ = fs.Parse(args)
+	if *calls <= 0 || *trips <= 0 {
+		return errors.New("gauge: -calls and -trips must be positive")
+	}
+	cpu0 := cpuTime()
+	for range *calls {
+		syscall.Getppid()
+	}
+	sys := cpuTime() - cpu0
+	trip, err := roundTrips(*trips)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("GAUGE syscall_ns=%.0f roundtrip_us=%.1f\n",
+		float64(sys)/float64(*calls), float64(trip)/float64(*trips)/float64(time.Microsecond))
+	return nil
+}
+
+// roundTrips sends n messages of 32 bytes over a loopback TCP connection
+// to an echo at its other end, in this process, one at a time, and returns
+// the CPU time they took.
+func roundTrips(n int) (time.Duration, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("gauge: %w", err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		b := make([]byte, 64)
+		for {
+			k, err := c.Read(b)
+			if err != nil {
+				return
+			}
+			if _, err := c.Write(b[:k]); err != nil {
+				return
+			}
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		return 0, fmt.Errorf("gauge: %w", err)
+	}
+	defer c.Close()
+	msg, buf := make([]byte, 32), make([]byte, 32)
+	cpu0 := cpuTime()
+	for range n {
+		if _, err := c.Write(msg); err != nil {
+			return 0, fmt.Errorf("gauge: %w", err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return 0, fmt.Errorf("gauge: %w", err)
+		}
+	}
+	return cpuTime() - cpu0, nil
 }
 
 // cpuTime is this process's user + system CPU time.
