@@ -1145,7 +1145,7 @@ Written by \`bench/run.sh\` (one run, every figure below; do not edit by hand: r
 
 $(date -u '+%Y-%m-%d %H:%M UTC') · commit $COMMIT$([[ $DIRTY -gt 0 ]] && printf ' + %s uncommitted files outside bench/' "$DIRTY") · $(go env GOVERSION) · $(nproc) cores ($CPU_MODEL) · load generator: $TOOL, on the same cores as Caddy · loopback · load average $LOAD_START → $LOAD_END
 
-Machine gauge (\`resetload gauge\`, CPU time per operation, which rises when the host is busy; read the figures below with it): $(gtext "$GAUGE_START") at the start; $(gtext "$GAUGE_B") before (b); $(gtext "$GAUGE_END") at the end. On this machine a request's CPU follows it: DESIGN.md's targets are absolute, the gauge says how fast the machine was.
+Machine gauge (\`resetload gauge\`, CPU time per operation, which rises when the host is busy; read the figures below with it): $(gtext "$GAUGE_START") at the start; $(gtext "$GAUGE_B") before (b); $(gtext "$GAUGE_END") at the end. A complete's CPU and \`respond\`'s rise with the round trip (BENCHMARKS.md, round twenty); the targets stay absolute, the gauge says which stretch of the machine a run fell on.
 
 One Caddy (bench/Caddyfile) serves two sites that differ only in \`password_reset\` in the route; both \`reverse_proxy\` to bench/upstream (200 "ok"; its lookup knows $KNOWN and known-*@bench.test, and the user ids b1 and b-*, role "user"). Mail goes to bench/mailsink (internal/mailbox over SMTP). Bench rate limits: \`per_ip 100000000 1m\`, \`per_identifier 3 15m\`. Caddy logs at its default level (INFO) to a file; its admin endpoint is on loopback (reload, /debug/vars). Sizes are MiB (RSS from /proc/<pid>/status).
 
