@@ -38,9 +38,9 @@
 //
 // On the bench's virtual machine a system call costs about 1 µs of CPU
 // (tens of nanoseconds on bare metal), and both figures rise by a fifth
-// or more on stretches when the host is busy, the stretches on which
-// Caddy's CPU per complete rises too (BENCHMARKS.md, round twenty):
-// bench/run.sh prints them beside its figures, to show which stretch a run
+// or more on stretches when the host is busy. Caddy's CPU per complete
+// follows the round trip closely (BENCHMARKS.md, round twenty), so
+// bench/run.sh prints both beside its figures, to show which stretch a run
 // fell on. The guest cannot tell such time apart: /proc/stat counts no
 // steal time, so it is charged to whatever ran.
 package main
