@@ -392,8 +392,9 @@ RAW="$TMP/raw.txt"
 # gauge: "syscall_ns=… roundtrip_us=…" from `resetload gauge` (about 1 s
 # of one core): what the machine charged at that moment for a system call
 # and a loopback round trip. It moves with how busy the host is, and
-# Caddy's CPU per request moves with it (BENCHMARKS.md, round twenty);
-# the report prints it beside the figures. Empty in --pass mode (no
+# Caddy's CPU per complete and per `respond` request moves with its round
+# trip (BENCHMARKS.md, round twenty); the report prints it beside the
+# figures. Empty in --pass mode (no
 # resetload).
 gauge() {
 	[[ $MODE == pass ]] && return 0
