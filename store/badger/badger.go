@@ -85,6 +85,8 @@ type Store struct {
 
 	batch *batcher // commits concurrent Puts and increments together; see batch.go
 
+	j *journal // the batcher's journal; nil in memory (journal.go)
+
 	owners *ownerFilter // which owners may have index entries; see ownerfilter.go
 }
 
@@ -134,12 +136,21 @@ func Open(opts Options) (*Store, error) {
 		batch:  newBatcher(db),
 		owners: newOwnerFilter(),
 	}
+	if !opts.InMemory {
+		if s.j, err = openJournal(opts.Dir, db, log); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("store/badger: %w", err)
+		}
+		s.batch.j = s.j
+	}
 	if err := s.owners.fill(db); err != nil {
+		s.closeJournal()
 		db.Close()
 		return nil, fmt.Errorf("store/badger: reading the owner index: %w", err)
 	}
 	var nonce [16]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
+		s.closeJournal()
 		db.Close()
 		return nil, fmt.Errorf("store/badger: drawing an epoch: %w", err)
 	}
@@ -210,10 +221,23 @@ func (s *Store) Close() error {
 	if s.gcDone != nil {
 		<-s.gcDone
 	}
+	jerr := s.closeJournal()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("store/badger: close: %w", err)
 	}
+	if jerr != nil {
+		return fmt.Errorf("store/badger: close: %w", jerr)
+	}
 	return nil
+}
+
+// closeJournal applies the journal's queue and closes its file (no-op in
+// memory).
+func (s *Store) closeJournal() error {
+	if s.j == nil {
+		return nil
+	}
+	return s.j.close()
 }
 
 // Destruct closes the Store. It lets a Store live in a caddy.UsagePool,

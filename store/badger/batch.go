@@ -118,6 +118,9 @@ type putReq struct {
 // transactions.
 type batcher struct {
 	db *badgerdb.DB
+	// j is the journal batches of blind writes go to, nil in memory
+	// (journal.go).
+	j *journal
 
 	mu      sync.Mutex
 	pending []*putReq
@@ -289,11 +292,27 @@ func (g *yieldGate) yielded(now time.Time, d time.Duration) (slow bool) {
 // increment) is tried again from the start, up to maxConflictRetries
 // times.
 func (b *batcher) commit(batch []*putReq) {
+	if b.j != nil {
+		if journalable(batch) {
+			setErr(batch, b.j.appendBatch(batch))
+			return
+		}
+		// Straight to Badger: first the journaled writes of its keys.
+		if err := b.j.settleBatch(batch); err != nil {
+			setErr(batch, err)
+			return
+		}
+	}
+	b.commitDirect(batch)
+}
+
+// commitDirect commits batch in Badger transactions (see commit).
+func (b *batcher) commitDirect(batch []*putReq) {
 	for attempt := 1; ; attempt++ {
 		split, err := b.try(batch)
 		if split {
 			for _, r := range batch {
-				b.commit([]*putReq{r})
+				b.commitDirect([]*putReq{r})
 			}
 			return
 		}
@@ -303,6 +322,29 @@ func (b *batcher) commit(batch []*putReq) {
 		setErr(batch, err)
 		return
 	}
+}
+
+// journalable reports whether batch goes to the journal: it holds no
+// increment (which reads) and no key or value larger than a small record's
+// (Badger refuses some of those, and a refusal must reach its caller, not
+// the applier).
+func journalable(batch []*putReq) bool {
+	for _, r := range batch {
+		if r.incr.key != nil {
+			return false
+		}
+		for _, e := range r.entries {
+			if len(e.Key) > journalMaxKey || len(e.Value) > journalMaxValue {
+				return false
+			}
+		}
+		for _, k := range r.deletes {
+			if len(k) > journalMaxKey {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // try commits batch in one transaction and returns the result, or reports

@@ -2,6 +2,7 @@ package badger
 
 import (
 	"context"
+	"fmt"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
 
@@ -16,6 +17,9 @@ func (s *Store) CountPrefix(ctx context.Context, prefix string) (int, error) {
 		return 0, err
 	}
 	defer s.mu.RUnlock()
+	if err := s.j.settleAll(ctx); err != nil {
+		return 0, fmt.Errorf("store/badger: %s: %w", op, err)
+	}
 	n := 0
 	err := s.db.View(func(txn *badgerdb.Txn) error {
 		opts := badgerdb.DefaultIteratorOptions

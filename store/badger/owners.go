@@ -20,6 +20,9 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string) (int, error) {
 		return 0, err
 	}
 	defer s.mu.RUnlock()
+	if err := s.j.settleAll(ctx); err != nil {
+		return 0, fmt.Errorf("store/badger: %s: %w", op, err)
+	}
 
 	if !s.owners.mayHave(owner, time.Now().Unix()) {
 		return 0, nil

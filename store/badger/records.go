@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
@@ -95,6 +96,9 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, value []byte, ttl t
 		return false, err
 	}
 	defer s.mu.RUnlock()
+	if err := s.j.settle(ctx, key); err != nil {
+		return false, fmt.Errorf("store/badger: %s: %w", op, err)
+	}
 
 	exp := expiresAt(ttl)
 	raw := record.Encode("", value)
@@ -124,6 +128,9 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
+	if err := s.j.settle(ctx, key); err != nil {
+		return nil, fmt.Errorf("store/badger: %s: %w", op, err)
+	}
 
 	var value []byte
 	err := s.db.View(func(txn *badgerdb.Txn) error {
@@ -151,6 +158,9 @@ func (s *Store) Consume(ctx context.Context, key string) ([]byte, error) {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
+	if err := s.j.settle(ctx, key); err != nil {
+		return nil, fmt.Errorf("store/badger: %s: %w", op, err)
+	}
 
 	var (
 		value []byte
@@ -201,6 +211,9 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, prev, next []byt
 		return false, err
 	}
 	defer s.mu.RUnlock()
+	if err := s.j.settle(ctx, key); err != nil {
+		return false, fmt.Errorf("store/badger: %s: %w", op, err)
+	}
 
 	var swapped bool
 	err := s.update(ctx, op, func(txn *badgerdb.Txn) error {
@@ -242,6 +255,9 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	defer s.mu.RUnlock()
+	if err := s.j.settle(ctx, key); err != nil {
+		return fmt.Errorf("store/badger: %s: %w", op, err)
+	}
 
 	var (
 		owner string
