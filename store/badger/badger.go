@@ -24,6 +24,10 @@
 // first), so replacing a key under another owner leaves a stale index entry
 // behind until it expires; DeleteOwner checks each key's recorded owner
 // before it deletes, and drops stale entries as it meets them.
+//
+// Beside Badger's files the directory holds resetgate.journal, where
+// concurrent blind writes are made durable together before they are
+// applied to Badger (journal.go).
 package badger
 
 import (

@@ -22,6 +22,12 @@ import (
 // one transaction instead: a Put still returns only once its own record is
 // committed, and it gets that commit's error.
 //
+// On disk a batch of blind writes is not committed to Badger by its leader
+// but appended to the journal in one write(2), and applied to Badger
+// behind the answers (journal.go); a batch with an increment, or with a
+// large record, still takes a transaction of its own. What follows about
+// commits holds for both.
+//
 // A Put reads nothing; the Puts in one batch are concurrent calls, whose
 // order was never defined (two Puts of one key in a batch: the later one
 // in the batch wins, as it would have committed later).
@@ -294,7 +300,11 @@ func (g *yieldGate) yielded(now time.Time, d time.Duration) (slow bool) {
 func (b *batcher) commit(batch []*putReq) {
 	if b.j != nil {
 		if journalable(batch) {
-			setErr(batch, b.j.appendBatch(batch))
+			err := b.j.throttle()
+			if err == nil {
+				err = b.j.appendBatch(batch)
+			}
+			setErr(batch, err)
 			return
 		}
 		// Straight to Badger: first the journaled writes of its keys.

@@ -53,11 +53,19 @@ import (
 // every batch to Badger.
 
 const (
-	// journalFile is the journal's name in the database's directory.
+	// journalFile is the journal's name in the database's directory, and
+	// journalOld the previous file's while batches in it are not applied.
 	journalFile = "resetgate.journal"
-	// journalRotate is the size past which the file is emptied once
-	// everything in it is applied.
+	journalOld  = "resetgate.journal.old"
+	// journalRotate is the size past which the file is emptied, once
+	// everything in it is applied, or else set aside as journalOld for a
+	// new one (when no earlier file is still set aside).
 	journalRotate = 4 << 20
+	// journalBacklog bounds the bytes journaled and not yet applied: past
+	// it a batch waits for the applier before it is appended, so writers
+	// that outrun Badger are held to its pace, as without the journal,
+	// instead of growing the file and the queue.
+	journalBacklog = 4 << 20
 	// journalApplyMax bounds the records of one applying transaction, far
 	// below Badger's limit on a transaction (a share of the memtable).
 	journalApplyMax = 4096
@@ -107,9 +115,22 @@ type journal struct {
 	// fileMu serialises the file's writes and truncations; one leader
 	// appends at a time, the applier truncates.
 	fileMu sync.Mutex
+	dir    string
 	f      *os.File
 	size   int64
 	broken bool
+	// rotateAt is journalRotate (lower in tests).
+	rotateAt int64
+	// backlog is journalBacklog (lower in tests); queued the bytes of the
+	// batches not applied yet (under mu).
+	backlog, queued int64
+	// appended counts the bytes written, rotations the files emptied or
+	// set aside; for tests.
+	appended, rotations int64
+	// old is set while journalOld holds batches not all applied, up to
+	// batch oldLast.
+	old     bool
+	oldLast uint64
 	// marker is the buffer of a marker's record (nothing to apply, so
 	// nothing keeps it).
 	marker [journalHeader + binary.MaxVarintLen64]byte
@@ -142,7 +163,7 @@ func openJournal(dir string, db *badgerdb.DB, log *zap.Logger) (*journal, error)
 		return nil, fmt.Errorf("opening the journal: %w", err)
 	}
 	j := &journal{
-		db: db, log: log, f: f,
+		db: db, log: log, f: f, dir: dir, rotateAt: journalRotate, backlog: journalBacklog,
 		pending: map[string]uint64{},
 		done:    make(chan struct{}),
 		kick:    make(chan struct{}, 1),
@@ -161,7 +182,11 @@ func openJournal(dir string, db *badgerdb.DB, log *zap.Logger) (*journal, error)
 // empties the file. A torn or damaged record ends the file: a write(2) that
 // did not complete was never answered.
 func (j *journal) replay() error {
-	data, err := io.ReadAll(io.NewSectionReader(j.f, 0, 1<<62))
+	old, err := os.ReadFile(filepath.Join(j.dir, journalOld))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("reading the journal: %w", err)
+	}
+	cur, err := io.ReadAll(io.NewSectionReader(j.f, 0, 1<<62))
 	if err != nil {
 		return fmt.Errorf("reading the journal: %w", err)
 	}
@@ -169,7 +194,29 @@ func (j *journal) replay() error {
 	if err != nil {
 		return err
 	}
-	var todo []journaled
+	todo, last := parseJournal(old, last, nil)
+	todo, last = parseJournal(cur, last, todo)
+	if len(todo) > 0 {
+		if err := j.apply(todo); err != nil {
+			return fmt.Errorf("replaying the journal: %w", err)
+		}
+		j.log.Info("replayed the journal", zap.Int("batches", len(todo)))
+	}
+	if err := j.f.Truncate(0); err != nil {
+		return fmt.Errorf("emptying the journal: %w", err)
+	}
+	if err := os.Remove(filepath.Join(j.dir, journalOld)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("removing the previous journal: %w", err)
+	}
+	j.seq = last
+	j.applied.Store(last)
+	return nil
+}
+
+// parseJournal appends to todo the batches of one file's data numbered
+// after last, and returns them with the last number seen. A torn or
+// damaged record ends the file.
+func parseJournal(data []byte, last uint64, todo []journaled) ([]journaled, uint64) {
 	for len(data) >= journalHeader {
 		n := binary.LittleEndian.Uint32(data)
 		sum := binary.LittleEndian.Uint32(data[4:])
@@ -187,18 +234,7 @@ func (j *journal) replay() error {
 		}
 		data = data[journalHeader+int(n):]
 	}
-	if len(todo) > 0 {
-		if err := j.apply(todo); err != nil {
-			return fmt.Errorf("replaying the journal: %w", err)
-		}
-		j.log.Info("replayed the journal", zap.Int("batches", len(todo)))
-	}
-	if err := j.f.Truncate(0); err != nil {
-		return fmt.Errorf("emptying the journal: %w", err)
-	}
-	j.seq = last
-	j.applied.Store(last)
-	return nil
+	return todo, last
 }
 
 // lastApplied reads journalAppliedKey (0 when absent).
@@ -224,6 +260,21 @@ func (j *journal) lastApplied() (uint64, error) {
 		return 0, fmt.Errorf("reading the journal's position: %w", err)
 	}
 	return last, nil
+}
+
+// throttle waits, for up to journalWaitMax, until the applier has caught
+// up, when more than backlog bytes wait for it (the batch leader calls it
+// before appendBatch).
+func (j *journal) throttle() error {
+	j.mu.Lock()
+	behind, seq := j.queued > j.backlog, j.seq
+	j.mu.Unlock()
+	if !behind {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), journalWaitMax)
+	defer cancel()
+	return j.await(ctx, seq)
 }
 
 // appendBatch makes batch durable in one write(2) and returns once it is
@@ -282,6 +333,7 @@ func (j *journal) appendBatch(batch []*putReq) error {
 		return fmt.Errorf("writing the journal: %w", err)
 	}
 	j.size += int64(len(rec))
+	j.appended += int64(len(rec))
 
 	j.mu.Lock()
 	j.seq = seq
@@ -292,6 +344,7 @@ func (j *journal) appendBatch(batch []*putReq) error {
 		j.mu.Unlock()
 		return nil
 	}
+	j.rotateLocked()
 	if size > 0 {
 		for _, r := range batch {
 			for _, e := range r.entries {
@@ -306,6 +359,7 @@ func (j *journal) appendBatch(batch []*putReq) error {
 		payload = nil // a marker: nothing to apply
 	}
 	j.queue = append(j.queue, journaled{seq: seq, data: payload})
+	j.queued += int64(len(payload))
 	j.mu.Unlock()
 	select {
 	case j.kick <- struct{}{}:
@@ -318,17 +372,61 @@ func appendBytes(b, v []byte) []byte {
 	return append(binary.AppendUvarint(b, uint64(len(v))), v...)
 }
 
-// rotateLocked empties the file when it has grown past journalRotate and
-// everything in it is applied. Called with fileMu and mu held.
+// rotateLocked keeps the file small: past journalRotate it is emptied
+// when everything in it is applied, or else set aside as journalOld (when
+// no earlier file still is) and a new one started; the applier removes
+// journalOld once it has applied its last batch (dropOldLocked). Called
+// with fileMu and mu held.
 func (j *journal) rotateLocked() {
-	if j.size < journalRotate || j.applied.Load() != j.seq || j.broken {
+	j.dropOldLocked()
+	if j.size < j.rotateAt || j.broken {
 		return
 	}
-	if err := j.f.Truncate(0); err != nil {
-		j.log.Warn("emptying the journal failed; it is tried again later", zap.Error(err))
+	if j.applied.Load() == j.seq {
+		if err := j.f.Truncate(0); err != nil {
+			j.log.Warn("emptying the journal failed; it is tried again later", zap.Error(err))
+			return
+		}
+		j.size = 0
+		j.rotations++
 		return
 	}
-	j.size = 0
+	if j.old {
+		return // the applier is a whole file behind: this one grows
+	}
+	path, oldPath := filepath.Join(j.dir, journalFile), filepath.Join(j.dir, journalOld)
+	if err := os.Rename(path, oldPath); err != nil {
+		j.log.Warn("setting the journal aside failed; it is tried again later", zap.Error(err))
+		return
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND|os.O_TRUNC, 0o600)
+	if err != nil {
+		// Keep writing to the file set aside, under its name again.
+		if rerr := os.Rename(oldPath, path); rerr != nil {
+			j.broken = true
+			j.log.Error("starting a new journal failed and the previous one could not be put back; writes fail until a restart", zap.Error(err), zap.NamedError("rename", rerr))
+			return
+		}
+		j.log.Warn("starting a new journal failed; it is tried again later", zap.Error(err))
+		return
+	}
+	j.f.Close()
+	j.f, j.size = f, 0
+	j.old, j.oldLast = true, j.seq
+	j.rotations++
+}
+
+// dropOldLocked removes journalOld once everything in it is applied.
+// Called with fileMu and mu held.
+func (j *journal) dropOldLocked() {
+	if !j.old || j.applied.Load() < j.oldLast {
+		return
+	}
+	if err := os.Remove(filepath.Join(j.dir, journalOld)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		j.log.Warn("removing the previous journal failed; it is tried again later", zap.Error(err))
+		return
+	}
+	j.old = false
 }
 
 // run is the applier: it applies what has queued, in one transaction per
@@ -385,6 +483,9 @@ func (j *journal) applyQueued() {
 				delete(j.pending, string(k))
 			}
 		})
+	}
+	for _, b := range batches {
+		j.queued -= int64(len(b.data))
 	}
 	j.applied.Store(last)
 	close(j.done)
@@ -585,6 +686,7 @@ func (j *journal) close() error {
 	emptied := j.applied.Load() == j.seq && !j.broken
 	j.mu.Unlock()
 	if emptied {
+		j.dropOldLocked()
 		if err := j.f.Truncate(0); err != nil {
 			j.log.Warn("emptying the journal at close failed; the next open replays it", zap.Error(err))
 		}

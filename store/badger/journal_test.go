@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,9 +60,11 @@ func TestJournalSurvivesKill(t *testing.T) {
 	}
 	_ = cmd.Wait()
 
-	fi, err := os.Stat(filepath.Join(dir, journalFile))
-	if err != nil || fi.Size() == 0 {
-		t.Fatalf("the journal after the kill: %v, %v; want the unapplied batches in it", fi, err)
+	for name, least := range map[string]int64{journalOld: 4 << 10, journalFile: 1} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.Size() < least {
+			t.Fatalf("%s after the kill: %v; want at least %d bytes of unapplied batches in it", name, err, least)
+		}
 	}
 	s, err := Open(Options{Dir: dir})
 	if err != nil {
@@ -88,6 +91,9 @@ func TestJournalSurvivesKill(t *testing.T) {
 	}
 	if fi, err := os.Stat(filepath.Join(dir, journalFile)); err != nil || fi.Size() != 0 {
 		t.Errorf("the journal after Open: %v, %v; want it emptied", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, journalOld)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the previous journal after Open: %v; want it removed", err)
 	}
 	// What comes after the replay is journaled and replayed as well.
 	if err := s.Put(ctx, "after", []byte("a"), time.Hour, ""); err != nil {
@@ -128,9 +134,10 @@ func journalChild(dir string) {
 	if err := s.Delete(ctx, "gone"); err != nil {
 		fail(err)
 	}
-	s.j.mu.Lock()
+	s.j.fileMu.Lock()
 	s.j.beforeApply = func() { select {} }
-	s.j.mu.Unlock()
+	s.j.rotateAt = 4 << 10 // a file set aside, a new one, and that one grows
+	s.j.fileMu.Unlock()
 	for i := range journalChildPuts {
 		owner := ""
 		if i%10 == 0 {
@@ -264,5 +271,78 @@ func TestJournalIncrementAfterPut(t *testing.T) {
 	}()
 	if n, err := s.Incr(ctx, "n", time.Hour); err != nil || n != 42 {
 		t.Fatalf("Incr after a journaled Put of 41: %d, %v; want 42", n, err)
+	}
+}
+
+// Under a steady load the journal stays small: a file past its size is set
+// aside for a new one and removed once applied, and emptied when
+// everything in it is applied. 8 writers of 1,000 Puts each against a
+// rotation size and a backlog of 16 KiB: every Put is readable after, the
+// files were emptied or set aside several times, and they never held more
+// than the two bounds allow.
+func TestJournalStaysSmall(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, Options{Dir: dir})
+	ctx := context.Background()
+	s.j.fileMu.Lock()
+	s.j.mu.Lock()
+	s.j.rotateAt, s.j.backlog = 16<<10, 16<<10
+	s.j.mu.Unlock()
+	s.j.fileMu.Unlock()
+	var biggest atomic.Int64
+	watch := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		for {
+			var n int64
+			for _, name := range []string{journalFile, journalOld} {
+				if fi, err := os.Stat(filepath.Join(dir, name)); err == nil {
+					n += fi.Size()
+				}
+			}
+			if n > biggest.Load() {
+				biggest.Store(n)
+			}
+			select {
+			case <-watch:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	const writers, each = 8, 1000
+	runCallers(t, writers, each, func(c, i int) error {
+		return s.Put(ctx, fmt.Sprintf("k-%d-%d", c, i), []byte("value"), time.Hour, "")
+	})
+	close(watch)
+	<-watched
+	for c := range writers {
+		for i := range each {
+			if _, err := s.Get(ctx, fmt.Sprintf("k-%d-%d", c, i)); err != nil {
+				t.Fatalf("k-%d-%d: %v", c, i, err)
+			}
+		}
+	}
+	if err := s.j.settleAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	s.j.fileMu.Lock()
+	s.j.mu.Lock()
+	size, old, appended, rotations := s.j.size, s.j.old, s.j.appended, s.j.rotations
+	s.j.mu.Unlock()
+	s.j.fileMu.Unlock()
+	t.Logf("%d Puts, %d bytes appended, %d rotations: the journal files held at most %d bytes; now %d bytes, a file set aside: %v", writers*each, appended, rotations, biggest.Load(), size, old)
+	// A file set aside holds up to 16 KiB and a batch; the next one grows
+	// while the applier works through the first, by at most the 16 KiB
+	// backlog and a batch.
+	if rotations < 4 || biggest.Load() > 40<<10 {
+		t.Errorf("%d bytes appended, %d rotations, at most %d bytes in the files at one time: want 4 rotations at least and never more than 40 KiB", appended, rotations, biggest.Load())
+	}
+	if old {
+		t.Errorf("a file is still set aside with everything applied")
+	}
+	if _, err := os.Stat(filepath.Join(dir, journalOld)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the previous journal with everything applied: %v; want it removed", err)
 	}
 }
