@@ -26,10 +26,11 @@ import (
 // appending it to a journal file in the database's directory in one
 // write(2), as durable as Badger's own write-ahead log (a file in the page
 // cache, not synced; it survives a kill -9 of the process, not a power
-// cut), and answers its callers then. An applier goroutine applies the
-// journaled batches to Badger behind the answers, as many as have queued
-// in one transaction, which also records the last batch it holds (the key
-// journalAppliedKey). Open replays the batches after that one and empties
+// cut), and answers its callers then. The journaled batches are applied to
+// Badger behind the answers, as many as have queued in one transaction,
+// which also records the last batch it holds (the key journalAppliedKey):
+// by an operation that needs one of them, in its own goroutine, or else by
+// a background applier that lets them gather for journalApplyDelay first. Open replays the batches after that one and empties
 // the file. A file past journalRotate is emptied once everything in it is
 // applied, or else set aside for a new one until it is; past
 // journalBacklog a batch waits for the applier (journal_file.go,
@@ -73,8 +74,12 @@ const (
 	// journalRetry is the pause before an applier whose commit failed tries
 	// again; journalWaitMax bounds a batch leader's wait for pending
 	// counters (an operation's wait is bounded by its context).
-	journalRetry   = 100 * time.Millisecond
-	journalWaitMax = 10 * time.Second
+	journalRetry = 100 * time.Millisecond
+	// journalApplyDelay is how long the background applier lets batches
+	// gather before a round: one transaction and one wake-up for all of
+	// them. A read that needs one of them applies them sooner itself.
+	journalApplyDelay = 2 * time.Millisecond
+	journalWaitMax    = 10 * time.Second
 	// journalMaxKey and journalMaxValue bound what the journal takes; a
 	// batch with a larger key or value is committed to Badger directly.
 	journalMaxKey   = 1 << 10
@@ -150,9 +155,13 @@ type journal struct {
 	stop    chan struct{}
 	stopped chan struct{}
 
+	// applyMu makes rounds of applying take turns: the background
+	// applier's and those of operations that need a pending key.
+	applyMu sync.Mutex
+
 	// beforeApply, when set (tests only, before the first write), runs
-	// before each round of the applier.
-	beforeApply func()
+	// before each round; an error fails the round, as Badger's would.
+	beforeApply func() error
 }
 
 // openJournal replays dir's journal into db, empties it and starts the
@@ -275,12 +284,15 @@ func (j *journal) appendBatch(batch []*putReq) error {
 	if size == 0 {
 		payload = nil // a marker: nothing to apply
 	}
+	first := len(j.queue) == 0
 	j.queue = append(j.queue, journaled{seq: seq, data: payload})
 	j.queued += int64(len(payload))
 	j.mu.Unlock()
-	select {
-	case j.kick <- struct{}{}:
-	default:
+	if first {
+		select {
+		case j.kick <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
@@ -340,14 +352,31 @@ func (j *journal) settleAll(ctx context.Context) error {
 	return j.await(ctx, seq)
 }
 
-// await waits until batch seq is applied, or ctx ends.
+// await returns once batch seq is applied, or when ctx ends. When no
+// round is under way it applies the queue itself, in its own goroutine
+// (no hand-off to the applier); otherwise it waits for the round under
+// way and looks again. A round of its own that fails is left to the
+// background applier, which tries again.
 func (j *journal) await(ctx context.Context, seq uint64) error {
+	helped := false
 	for {
 		j.mu.Lock()
 		done := j.done
 		j.mu.Unlock()
 		if j.applied.Load() >= seq {
 			return nil
+		}
+		if !helped && j.applyMu.TryLock() {
+			err := j.applyLocked()
+			j.applyMu.Unlock()
+			if err == nil {
+				continue
+			}
+			helped = true
+			select {
+			case j.kick <- struct{}{}:
+			default:
+			}
 		}
 		select {
 		case <-done:

@@ -13,27 +13,68 @@ import (
 	"go.uber.org/zap"
 )
 
-// run is the applier: it applies what has queued, in one transaction per
-// round, until stop; then it applies the rest.
+// run is the background applier. Kicked by the first batch queued after
+// an empty queue, it waits journalApplyDelay for more to queue and applies
+// them all in one round; a round that fails is tried again every
+// journalRetry. At stop it tries once more: what Badger still refuses
+// stays in the file for the next Open.
 func (j *journal) run() {
 	defer close(j.stopped)
+	delay := time.NewTimer(time.Hour)
+	delay.Stop()
 	for {
 		select {
 		case <-j.kick:
 		case <-j.stop:
-			j.applyQueued()
+			j.drain()
 			return
 		}
-		j.applyQueued()
+		delay.Reset(journalApplyDelay)
+		select {
+		case <-delay.C:
+		case <-j.stop:
+			j.drain()
+			return
+		}
+		for {
+			err := j.applyRound()
+			if err == nil {
+				break
+			}
+			j.log.Error("applying the journal to the database failed; trying again", zap.Error(err))
+			delay.Reset(journalRetry)
+			select {
+			case <-delay.C:
+			case <-j.stop:
+				j.drain()
+				return
+			}
+		}
 	}
 }
 
-// applyQueued applies every queued batch, trying again until Badger takes
-// them. When the journal is stopping and Badger still refuses, the batches
-// go back to the queue and stay in the file for the next Open.
-func (j *journal) applyQueued() {
+// drain is the applier's last round, at stop.
+func (j *journal) drain() {
+	if err := j.applyRound(); err != nil {
+		j.log.Error("applying the journal to the database at close failed; the next open replays it", zap.Error(err))
+	}
+}
+
+// applyRound applies every queued batch in one round, once: on failure the
+// batches go back to the front of the queue. Rounds take turns (applyMu),
+// so batches are applied in order.
+func (j *journal) applyRound() error {
+	j.applyMu.Lock()
+	defer j.applyMu.Unlock()
+	return j.applyLocked()
+}
+
+// applyLocked is applyRound's work; called with applyMu held.
+func (j *journal) applyLocked() error {
 	if j.beforeApply != nil {
-		j.beforeApply()
+		if err := j.beforeApply(); err != nil {
+			return err
+		}
 	}
 	j.mu.Lock()
 	batches := j.queue
@@ -41,22 +82,13 @@ func (j *journal) applyQueued() {
 	j.spare = nil
 	j.mu.Unlock()
 	if len(batches) == 0 {
-		return
+		return nil
 	}
-	for err := j.apply(batches); err != nil; err = j.apply(batches) {
-		j.log.Error("applying the journal to the database failed; trying again", zap.Error(err))
-		select {
-		case <-j.stop:
-			if err := j.apply(batches); err != nil {
-				j.mu.Lock()
-				j.queue = append(batches, j.queue...)
-				j.mu.Unlock()
-				return
-			}
-		case <-time.After(journalRetry):
-			continue
-		}
-		break
+	if err := j.apply(batches); err != nil {
+		j.mu.Lock()
+		j.queue = append(batches, j.queue...)
+		j.mu.Unlock()
+		return err
 	}
 	last := batches[len(batches)-1].seq
 	j.fileMu.Lock()
@@ -79,6 +111,7 @@ func (j *journal) applyQueued() {
 	j.rotateLocked()
 	j.mu.Unlock()
 	j.fileMu.Unlock()
+	return nil
 }
 
 // apply writes batches to Badger: in transactions of up to

@@ -19,8 +19,8 @@ import (
 // TestJournalSurvivesKill writes to.
 const journalChildEnv = "RESETGATE_JOURNAL_CHILD"
 
-// journalChildPuts is how many Puts the child makes after its applier
-// stopped.
+// journalChildPuts is how many Puts the child makes once every round of
+// applying fails.
 const journalChildPuts = 200
 
 // TestJournalSurvivesKill: writes answered from the journal and never
@@ -29,7 +29,8 @@ const journalChildPuts = 200
 // wrote and a later Delete removed stays removed).
 //
 // The child process (this test binary again) opens the store, writes
-// "gone" and deletes it once applied, stops its applier, makes
+// "gone" and deletes it once applied, makes every round of applying fail
+// (as a Badger that refuses would), makes
 // journalChildPuts Puts (every tenth with an owner), a Write that removes
 // "applied" (written and applied before the stop) and AwaitCommit calls,
 // prints "ready" and waits for the kill.
@@ -135,7 +136,7 @@ func journalChild(dir string) {
 		fail(err)
 	}
 	s.j.fileMu.Lock()
-	s.j.beforeApply = func() { select {} }
+	s.j.beforeApply = func() error { return errors.New("held by the test") }
 	s.j.rotateAt = 4 << 10 // a file set aside, a new one, and that one grows
 	s.j.fileMu.Unlock()
 	for i := range journalChildPuts {
@@ -171,7 +172,14 @@ func TestJournalTornTail(t *testing.T) {
 	}
 	release := make(chan struct{})
 	s.j.mu.Lock()
-	s.j.beforeApply = func() { <-release }
+	s.j.beforeApply = func() error {
+		select {
+		case <-release:
+			return nil
+		default:
+			return errors.New("held by the test")
+		}
+	}
 	s.j.mu.Unlock()
 	if err := s.Put(ctx, "kept", []byte("k"), time.Hour, ""); err != nil {
 		t.Fatal(err)
@@ -215,7 +223,14 @@ func TestJournalReadsWaitForTheirKey(t *testing.T) {
 	}
 	release := make(chan struct{})
 	s.j.mu.Lock()
-	s.j.beforeApply = func() { <-release }
+	s.j.beforeApply = func() error {
+		select {
+		case <-release:
+			return nil
+		default:
+			return errors.New("held by the test")
+		}
+	}
 	s.j.mu.Unlock()
 	if err := s.Put(ctx, "k", []byte("v"), time.Hour, ""); err != nil {
 		t.Fatal(err)
@@ -260,7 +275,14 @@ func TestJournalIncrementAfterPut(t *testing.T) {
 	ctx := context.Background()
 	release := make(chan struct{})
 	s.j.mu.Lock()
-	s.j.beforeApply = func() { <-release }
+	s.j.beforeApply = func() error {
+		select {
+		case <-release:
+			return nil
+		default:
+			return errors.New("held by the test")
+		}
+	}
 	s.j.mu.Unlock()
 	if err := s.Put(ctx, "n", []byte("41"), time.Hour, ""); err != nil {
 		t.Fatal(err)
