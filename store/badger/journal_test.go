@@ -160,17 +160,10 @@ func journalChild(dir string) {
 	select {}
 }
 
-// A torn record at the end of the journal (a write cut short) ends the
-// replay: the records before it are applied, it is dropped, and the file
-// is emptied, so that later records do not follow it.
-func TestJournalTornTail(t *testing.T) {
-	dir := t.TempDir()
-	ctx := context.Background()
-	s, err := Open(Options{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	release := make(chan struct{})
+// holdJournal makes every round of applying s's journal fail, as a Badger
+// that refuses would, until release is closed.
+func holdJournal(s *Store) (release chan struct{}) {
+	release = make(chan struct{})
 	s.j.mu.Lock()
 	s.j.beforeApply = func() error {
 		select {
@@ -181,6 +174,20 @@ func TestJournalTornTail(t *testing.T) {
 		}
 	}
 	s.j.mu.Unlock()
+	return release
+}
+
+// A torn record at the end of the journal (a write cut short) ends the
+// replay: the records before it are applied, it is dropped, and the file
+// is emptied, so that later records do not follow it.
+func TestJournalTornTail(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s, err := Open(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	release := holdJournal(s)
 	if err := s.Put(ctx, "kept", []byte("k"), time.Hour, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -221,17 +228,7 @@ func TestJournalReadsWaitForTheirKey(t *testing.T) {
 	if _, err := s.Get(ctx, "other"); err != nil {
 		t.Fatal(err)
 	}
-	release := make(chan struct{})
-	s.j.mu.Lock()
-	s.j.beforeApply = func() error {
-		select {
-		case <-release:
-			return nil
-		default:
-			return errors.New("held by the test")
-		}
-	}
-	s.j.mu.Unlock()
+	release := holdJournal(s)
 	if err := s.Put(ctx, "k", []byte("v"), time.Hour, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -273,17 +270,7 @@ func TestJournalReadsWaitForTheirKey(t *testing.T) {
 func TestJournalIncrementAfterPut(t *testing.T) {
 	s := openTest(t, Options{})
 	ctx := context.Background()
-	release := make(chan struct{})
-	s.j.mu.Lock()
-	s.j.beforeApply = func() error {
-		select {
-		case <-release:
-			return nil
-		default:
-			return errors.New("held by the test")
-		}
-	}
-	s.j.mu.Unlock()
+	release := holdJournal(s)
 	if err := s.Put(ctx, "n", []byte("41"), time.Hour, ""); err != nil {
 		t.Fatal(err)
 	}
