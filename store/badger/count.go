@@ -2,7 +2,6 @@ package badger
 
 import (
 	"context"
-	"fmt"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
 
@@ -13,13 +12,10 @@ import (
 // under prefix. Expired keys are skipped by Badger's iterator.
 func (s *Store) CountPrefix(ctx context.Context, prefix string) (int, error) {
 	const op = "count"
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.enterAll(ctx, op); err != nil {
 		return 0, err
 	}
 	defer s.mu.RUnlock()
-	if err := s.j.settleAll(ctx); err != nil {
-		return 0, fmt.Errorf("store/badger: %s: %w", op, err)
-	}
 	n := 0
 	err := s.db.View(func(txn *badgerdb.Txn) error {
 		opts := badgerdb.DefaultIteratorOptions

@@ -304,7 +304,7 @@ func (j *journal) settle(ctx context.Context, key string) error {
 		return nil
 	}
 	var buf [128]byte
-	pk := append(append(buf[:0], keyPrefix...), key...)
+	pk := appendPrimaryKey(buf[:0], key)
 	j.mu.Lock()
 	seq, ok := j.pending[string(pk)]
 	j.mu.Unlock()

@@ -15,8 +15,12 @@ const (
 
 // primaryKey is where the caller's key is stored.
 func primaryKey(key string) []byte {
-	b := make([]byte, 0, len(keyPrefix)+len(key))
-	return append(append(b, keyPrefix...), key...)
+	return appendPrimaryKey(make([]byte, 0, len(keyPrefix)+len(key)), key)
+}
+
+// appendPrimaryKey appends primaryKey(key) to dst.
+func appendPrimaryKey(dst []byte, key string) []byte {
+	return append(append(dst, keyPrefix...), key...)
 }
 
 // ownerPrefix is the prefix of every index entry of owner.

@@ -16,13 +16,10 @@ import (
 // may or may not be removed.
 func (s *Store) DeleteOwner(ctx context.Context, owner string) (int, error) {
 	const op = "delete owner"
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.enterAll(ctx, op); err != nil {
 		return 0, err
 	}
 	defer s.mu.RUnlock()
-	if err := s.j.settleAll(ctx); err != nil {
-		return 0, fmt.Errorf("store/badger: %s: %w", op, err)
-	}
 
 	if !s.owners.mayHave(owner, time.Now().Unix()) {
 		return 0, nil

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	badgerdb "github.com/dgraph-io/badger/v4"
@@ -92,13 +91,10 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, value []byte, ttl t
 	if err := checkTTL(op, ttl); err != nil {
 		return false, err
 	}
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.enterKey(ctx, op, key); err != nil {
 		return false, err
 	}
 	defer s.mu.RUnlock()
-	if err := s.j.settle(ctx, key); err != nil {
-		return false, fmt.Errorf("store/badger: %s: %w", op, err)
-	}
 
 	exp := expiresAt(ttl)
 	raw := record.Encode("", value)
@@ -124,13 +120,10 @@ func (s *Store) PutIfAbsent(ctx context.Context, key string, value []byte, ttl t
 // Get implements store.Store.
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	const op = "get"
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.enterKey(ctx, op, key); err != nil {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
-	if err := s.j.settle(ctx, key); err != nil {
-		return nil, fmt.Errorf("store/badger: %s: %w", op, err)
-	}
 
 	var value []byte
 	err := s.db.View(func(txn *badgerdb.Txn) error {
@@ -154,13 +147,10 @@ func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 // Consume implements store.Store.
 func (s *Store) Consume(ctx context.Context, key string) ([]byte, error) {
 	const op = "consume"
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.enterKey(ctx, op, key); err != nil {
 		return nil, err
 	}
 	defer s.mu.RUnlock()
-	if err := s.j.settle(ctx, key); err != nil {
-		return nil, fmt.Errorf("store/badger: %s: %w", op, err)
-	}
 
 	var (
 		value []byte
@@ -207,13 +197,10 @@ func (s *Store) Consume(ctx context.Context, key string) ([]byte, error) {
 // CompareAndSwap implements store.Store.
 func (s *Store) CompareAndSwap(ctx context.Context, key string, prev, next []byte) (bool, error) {
 	const op = "compare and swap"
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.enterKey(ctx, op, key); err != nil {
 		return false, err
 	}
 	defer s.mu.RUnlock()
-	if err := s.j.settle(ctx, key); err != nil {
-		return false, fmt.Errorf("store/badger: %s: %w", op, err)
-	}
 
 	var swapped bool
 	err := s.update(ctx, op, func(txn *badgerdb.Txn) error {
@@ -251,13 +238,10 @@ func (s *Store) CompareAndSwap(ctx context.Context, key string, prev, next []byt
 // Delete implements store.Store.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	const op = "delete"
-	if err := s.enter(ctx, op); err != nil {
+	if err := s.enterKey(ctx, op, key); err != nil {
 		return err
 	}
 	defer s.mu.RUnlock()
-	if err := s.j.settle(ctx, key); err != nil {
-		return fmt.Errorf("store/badger: %s: %w", op, err)
-	}
 
 	var (
 		owner string

@@ -30,6 +30,33 @@ func (s *Store) enter(ctx context.Context, op string) error {
 	return nil
 }
 
+// enterKey is enter for an operation on one caller's key: it also waits
+// until the key's last journaled write is applied (journal.settle), so the
+// operation sees every write that returned before it.
+func (s *Store) enterKey(ctx context.Context, op, key string) error {
+	if err := s.enter(ctx, op); err != nil {
+		return err
+	}
+	if err := s.j.settle(ctx, key); err != nil {
+		s.mu.RUnlock()
+		return fmt.Errorf("store/badger: %s: %w", op, err)
+	}
+	return nil
+}
+
+// enterAll is enter for an operation over many keys: it also waits until
+// every batch journaled before it is applied (journal.settleAll).
+func (s *Store) enterAll(ctx context.Context, op string) error {
+	if err := s.enter(ctx, op); err != nil {
+		return err
+	}
+	if err := s.j.settleAll(ctx); err != nil {
+		s.mu.RUnlock()
+		return fmt.Errorf("store/badger: %s: %w", op, err)
+	}
+	return nil
+}
+
 // update runs fn in a read-write transaction, again from the start when
 // the commit reports a conflict, up to maxConflictRetries times. The
 // result goes through mapError.
