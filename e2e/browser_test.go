@@ -122,6 +122,9 @@ func TestBrowserJourneys(t *testing.T) {
 		u.waitPage("forgot")
 		u.expectLang("en")
 		u.waitText("h1", "Forgot your password?")
+		// The DOM is ready before the stylesheet and the logo have loaded
+		// (a fresh clone's suite under load missed both once).
+		u.waitJS(`document.readyState === "complete"`, "the page's stylesheet and logo to load")
 		if bg := u.eval(`getComputedStyle(document.querySelector('button[type=submit]')).backgroundColor`); bg != brandRGB {
 			t.Errorf("the theme colour did not reach the button: %s", bg)
 		}
