@@ -41,7 +41,9 @@ import (
 // (Get, Consume, CompareAndSwap, Delete, PutIfAbsent, an increment) waits
 // until the batch that last wrote it is applied, and an operation over
 // many keys (DeleteOwner, CountPrefix) until every batch journaled before
-// it is. A batch journaled while such an operation runs is concurrent with
+// it is; DeleteOwner of an owner the owner filter rules out (ownerfilter.go)
+// answers without waiting, as the filter counts a write before it is
+// journaled. A batch journaled while such an operation runs is concurrent with
 // it, and is applied after it: its write comes last, as if the operation
 // had come first, which it may.
 //

@@ -265,6 +265,33 @@ func TestJournalReadsWaitForTheirKey(t *testing.T) {
 	}
 }
 
+// DeleteOwner of an owner the filter rules out answers at once, without
+// waiting for the journal; of an owner with a pending write, it waits for
+// it and removes it.
+func TestJournalDeleteOwnerWaitsOnlyForItsOwner(t *testing.T) {
+	s := openTest(t, Options{})
+	ctx := context.Background()
+	release := holdJournal(s)
+	if err := s.Put(ctx, "k", []byte("v"), time.Hour, "u"); err != nil {
+		t.Fatal(err)
+	}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if n, err := s.DeleteOwner(short, "nobody"); err != nil || n != 0 {
+		t.Fatalf("DeleteOwner of an owner without keys while the applier holds another's: %d, %v; want 0 at once", n, err)
+	}
+	if _, err := s.DeleteOwner(short, "u"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("DeleteOwner of an owner whose write the applier holds: %v; want the context's deadline", err)
+	}
+	close(release)
+	if n, err := s.DeleteOwner(ctx, "u"); err != nil || n != 1 {
+		t.Fatalf("DeleteOwner once the write is applied: %d, %v; want 1", n, err)
+	}
+	if _, err := s.Get(ctx, "k"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("Get after DeleteOwner: %v; want not found", err)
+	}
+}
+
 // An increment's batch goes to Badger directly, after the journaled write
 // of its key: a Put of a counter's key, then Incr, counts from the Put.
 func TestJournalIncrementAfterPut(t *testing.T) {
