@@ -623,7 +623,8 @@ func completeAfterLease(t *testing.T, p *caddyProc, body string, within time.Dur
 // update, and restarted on the same Badger directory and key. Whatever the
 // moment of the kill, the token ends either consumed with the app updated,
 // or still usable; never consumed while the app did not apply the
-// password, and a retry never applies it twice.
+// password, and a retry never applies it twice. The "password changed"
+// mail, held in the outbox before the call, arrives after the restart.
 func TestKill9DuringComplete(t *testing.T) {
 	bin := caddyBinary(t)
 	for _, order := range []string{"BeforeAppApplies", "AfterAppApplied"} {
@@ -705,6 +706,17 @@ func TestKill9DuringComplete(t *testing.T) {
 			}
 
 			p2 := cfg.start(t)
+			// The "password changed" mail was stored, held, before the
+			// app was asked: the restarted process sends it once the
+			// hold (the update timeout + 10s) is over, whether or not
+			// the app applied the password, which resetgate cannot know.
+			heldCtx, cancelHeld := context.WithTimeout(context.Background(), 30*time.Second)
+			if _, err := mail.WaitFor(heldCtx, func(m mailbox.Mail) bool {
+				return len(m.To) > 0 && strings.EqualFold(m.To[0], alice) && strings.Contains(strings.ToLower(m.Subject), "changed")
+			}); err != nil {
+				t.Fatalf("no password-changed mail after the restart: %v", err)
+			}
+			cancelHeld()
 			pre := p2.get(t, "/password-reset/tokens/"+token)
 			switch {
 			case pre == http.StatusOK:

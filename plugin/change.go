@@ -84,10 +84,13 @@ func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm strin
 	if err != nil {
 		return internalError(err)
 	}
+	ip := e.cfg.ClientIP(r)
+	held := e.holdChangedMail(ctx, user, ip)
 	if apiErr := e.callUpdate(ctx, "password.changed", user, "change/"+owner+"/"+nonce, newPassword, "/new"); apiErr != nil {
+		e.dropChangedMail(context.WithoutCancel(ctx), held)
 		return apiErr
 	}
-	e.afterPasswordChange(context.WithoutCancel(ctx), user, e.cfg.ClientIP(r), "changed", "")
+	e.afterPasswordChange(context.WithoutCancel(ctx), user, ip, "changed", "", held)
 	return nil
 }
 

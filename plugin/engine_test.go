@@ -32,6 +32,8 @@ type upstream struct {
 	hold    chan struct{}
 	lookups int
 	updates []map[string]any
+	// refuseUpdates makes /update answer 500 and apply nothing.
+	refuseUpdates bool
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -65,8 +67,15 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"valid": false}`)
 	case "/update":
 		u.mu.Lock()
-		u.updates = append(u.updates, body)
+		refuse := u.refuseUpdates
+		if !refuse {
+			u.updates = append(u.updates, body)
+		}
 		u.mu.Unlock()
+		if refuse {
+			w.WriteHeader(500)
+			return
+		}
 		w.WriteHeader(204)
 	}
 }

@@ -67,8 +67,13 @@ type outbox struct {
 	// so entries are written in JSON (encodeOutboxFor).
 	shared bool
 
-	mu    sync.Mutex  // guards block
+	mu    sync.Mutex  // guards block and released
 	block numberBlock // this instance's entry numbers
+	// released holds the numbers of held entries (changedmail.go) whose
+	// change the app has since confirmed: due now, although the NextAt
+	// they were stored with is later. A restart forgets them, and the
+	// entries fall due at their NextAt.
+	released map[int64]struct{}
 }
 
 func newOutbox(e *Engine, s mailer.Sender) (*outbox, error) {
@@ -81,7 +86,7 @@ func newOutbox(e *Engine, s mailer.Sender) (*outbox, error) {
 		return nil, err
 	}
 	_, exclusive := e.store.(store.Exclusive)
-	return &outbox{e: e, sender: s, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(outboxSeq, outboxTail, outboxPrefix), shared: !exclusive}, nil
+	return &outbox{e: e, sender: s, aead: aead, wake: make(chan struct{}, 1), walk: newQueueWalk(outboxSeq, outboxTail, outboxPrefix), shared: !exclusive, released: map[int64]struct{}{}}, nil
 }
 
 func (o *outbox) seal(ent outboxEntry) ([]byte, error) {
@@ -142,25 +147,6 @@ func (o *outbox) enqueueEntry(ctx context.Context, ent outboxEntry) error {
 	return o.put(ctx, ent)
 }
 
-// queueChangedMail queues the "password changed" mail to u. Only what it
-// says is stored; it is rendered when sent (message): rendering and
-// storing the bodies was a third of a complete's CPU.
-func (e *Engine) queueChangedMail(ctx context.Context, u User, ip string) {
-	if e.mail == nil || u.Email == "" {
-		return
-	}
-	id, err := newMessageID()
-	if err == nil {
-		err = e.mail.put(ctx, outboxEntry{
-			Message: mailer.Message{To: u.Email, ToName: u.Name, Kind: "changed", ID: id},
-			Changed: &changedMail{Locale: u.Locale, UserName: u.Name, ChangedAt: e.now(), IP: ip},
-		})
-	}
-	if err != nil {
-		e.log.Error("mail not queued", zap.String("kind", "changed"), zap.String("user_id", u.ID), zap.Error(err))
-	}
-}
-
 // message is the mail of ent as sent: a "password changed" mail, and a
 // reset mail queued in Badger (outboxEntry.Reset), are rendered here, in
 // the user's language, with the current site settings.
@@ -190,23 +176,37 @@ func (o *outbox) remove(ctx context.Context, key string) error {
 
 // put stores ent, due now, as the next outbox entry and wakes the worker.
 func (o *outbox) put(ctx context.Context, ent outboxEntry) error {
-	ent.NextAt = o.e.now()
+	if _, err := o.store(ctx, ent, o.e.now()); err != nil {
+		return err
+	}
+	o.wakeUp()
+	return nil
+}
+
+// store stores ent, due at due, as the next outbox entry and returns its
+// number.
+func (o *outbox) store(ctx context.Context, ent outboxEntry, due time.Time) (int64, error) {
+	ent.NextAt = due
 	data, err := o.seal(ent)
 	if err != nil {
-		return fmt.Errorf("sealing mail: %w", err)
+		return 0, fmt.Errorf("sealing mail: %w", err)
 	}
 	n, err := o.number(ctx)
 	if err != nil {
-		return fmt.Errorf("numbering mail: %w", err)
+		return 0, fmt.Errorf("numbering mail: %w", err)
 	}
 	if err := o.e.store.Put(ctx, outboxKey(n), data, outboxTTL, ""); err != nil {
-		return fmt.Errorf("storing mail: %w", err)
+		return 0, fmt.Errorf("storing mail: %w", err)
 	}
+	return n, nil
+}
+
+// wakeUp starts a pass of the worker, or makes the next one start at once.
+func (o *outbox) wakeUp() {
 	select {
 	case o.wake <- struct{}{}:
 	default:
 	}
-	return nil
 }
 
 // number hands out the next entry number, reserving a new block when this
@@ -269,7 +269,7 @@ func (o *outbox) pass(ctx context.Context) error {
 			o.e.log.Error("dropping an unreadable outbox entry", zap.Int64("entry", n), zap.Error(err))
 			return true, o.e.store.Delete(ctx, key)
 		}
-		if o.e.now().Before(ent.NextAt) {
+		if o.e.now().Before(ent.NextAt) && !o.isReleased(n) {
 			return false, nil
 		}
 		won, release, err := o.e.takeLease(ctx, outboxLeaseKey(n), outboxLeaseTTL)
@@ -277,6 +277,8 @@ func (o *outbox) pass(ctx context.Context) error {
 			return false, err
 		}
 		defer release()
+		// Released or not, a failed attempt's retry waits its backoff.
+		o.forgetReleased(n)
 		return o.attempt(ctx, key, ent)
 	})
 }

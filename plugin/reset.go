@@ -437,13 +437,15 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 			return errPasskeyRequired
 		}
 	}
+	held := e.holdChangedMail(ctx, rec.User, ip)
 	if err := e.callUpdate(ctx, "password.reset", rec.User, key, password, "/password"); err != nil {
+		e.dropChangedMail(context.WithoutCancel(ctx), held)
 		return err
 	}
 	if _, err := e.store.Consume(context.WithoutCancel(ctx), key); err != nil && !errors.Is(err, store.ErrNotFound) {
 		e.log.Error("consuming token after a successful update", zap.Error(err))
 	}
-	e.afterPasswordChange(context.WithoutCancel(ctx), rec.User, ip, "reset", rec.Via)
+	e.afterPasswordChange(context.WithoutCancel(ctx), rec.User, ip, "reset", rec.Via, held)
 	return nil
 }
 
@@ -451,7 +453,7 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 // complete, or answers 409 TOKEN_BUSY. The lease is released with a fresh
 // context (takeLease): it must go even if the client went away.
 func (e *Engine) leaseToken(ctx context.Context, key string) (func(), *apiError) {
-	won, release, err := e.takeLease(ctx, lockKey(key), e.usersWait+10*time.Second)
+	won, release, err := e.takeLease(ctx, lockKey(key), e.updateBound())
 	if err != nil {
 		return nil, storeUnavailable(err)
 	}
@@ -462,8 +464,9 @@ func (e *Engine) leaseToken(ctx context.Context, key string) (func(), *apiError)
 }
 
 // afterPasswordChange kills every open token and flow of the user and sends
-// the "your password was changed" mail (invariant 8).
-func (e *Engine) afterPasswordChange(ctx context.Context, u User, ip, how, method string) {
+// the "your password was changed" mail (invariant 8), held before the
+// change as held (changedmail.go).
+func (e *Engine) afterPasswordChange(ctx context.Context, u User, ip, how, method string, held heldMail) {
 	n, err := e.endUser(ctx, u.ID)
 	if err != nil {
 		e.log.Error("ending the user's other reset tokens", zap.String("user_id", u.ID), zap.Error(err))
@@ -472,7 +475,7 @@ func (e *Engine) afterPasswordChange(ctx context.Context, u User, ip, how, metho
 	if how == "reset" {
 		e.passkeysAfterReset(ctx, u.ID)
 	}
-	e.queueChangedMail(ctx, u, ip)
+	e.releaseChangedMail(ctx, held, u, ip)
 }
 
 // handleRevoke is the "this wasn't me" action: it ends the user's open

@@ -1,0 +1,117 @@
+package plugin
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/resetgate/resetgate/internal/mailbox"
+)
+
+// changedMails counts the "password changed" mails that arrived.
+func changedMails(mb *mailbox.Server) int {
+	n := 0
+	for _, m := range mb.Messages() {
+		if strings.Contains(strings.ToLower(m.Subject), "changed") {
+			n++
+		}
+	}
+	return n
+}
+
+// waitChangedMail waits up to d for a "password changed" mail.
+func waitChangedMail(t *testing.T, mb *mailbox.Server, d time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	if _, err := mb.WaitFor(ctx, func(m mailbox.Mail) bool { return strings.Contains(strings.ToLower(m.Subject), "changed") }); err != nil {
+		t.Fatalf("no password-changed mail within %v: %v", d, err)
+	}
+}
+
+// The "password changed" mail is stored before the app is asked, held
+// until it answers: a refused change sends none and leaves no entry; a
+// confirmed one sends it at once, without waiting out the hold.
+func TestChangedMailHeldUntilTheAppAnswers(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	_, m := h.resetMail(t)
+	token := tokenOf(t, m)
+	body := map[string]string{"token": token, "password": "Correct Zebra Battery Staple 9"}
+
+	h.up.mu.Lock()
+	h.up.refuseUpdates = true
+	h.up.mu.Unlock()
+	if st, out := h.do(t, "POST", "/password-reset/complete", body); st != 502 {
+		t.Fatalf("complete with the app refusing: %d %v; want 502", st, out)
+	}
+	if n, err := h.e.OutboxPending(ctx); err != nil || n != 0 {
+		t.Fatalf("outbox after a refused change: %d pending, %v; want the held mail removed", n, err)
+	}
+	// Past the hold, nothing falls due: the entry is gone.
+	h.clk.Advance(h.e.updateBound() + time.Second)
+	time.Sleep(700 * time.Millisecond)
+	h.clk.Advance(time.Second)
+	time.Sleep(300 * time.Millisecond)
+	if n := changedMails(h.mail); n != 0 {
+		t.Fatalf("%d password-changed mails after a change the app refused", n)
+	}
+
+	h.up.mu.Lock()
+	h.up.refuseUpdates = false
+	h.up.mu.Unlock()
+	if st, out := h.do(t, "POST", "/password-reset/complete", body); st != 200 {
+		t.Fatalf("complete: %d %v", st, out)
+	}
+	// The fake clock stands still: only the release makes it due.
+	waitChangedMail(t, h.mail, 5*time.Second)
+	if n := changedMails(h.mail); n != 1 {
+		t.Fatalf("%d password-changed mails; want 1", n)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		n, err := h.e.OutboxPending(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d entries still pending after the mail went out", n)
+		}
+	}
+}
+
+// A process that stops (is killed) while the app has the change leaves the
+// held mail in the store: the next engine sends it once the hold is over,
+// and not before.
+func TestChangedMailHeldSurvivesRestart(t *testing.T) {
+	h := newHarness(t, nil)
+	ctx := context.Background()
+	held := h.e.holdChangedMail(ctx, User{ID: "u1", Email: "alice@example.test", Name: "Alice"}, "192.0.2.1")
+	if held.n == 0 {
+		t.Fatal("no mail held")
+	}
+	h.e.Stop() // neither released nor dropped
+	next, err := New(h.e.cfg, h.e.store, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	next.Start()
+	defer next.Stop()
+	h.clk.Advance(time.Second)
+	time.Sleep(700 * time.Millisecond)
+	if n := changedMails(h.mail); n != 0 {
+		t.Fatalf("%d password-changed mails before the hold was over", n)
+	}
+	// The held entry, and the rest of the stopped engine's block of
+	// numbers until missingGrace.
+	if n, err := next.OutboxPending(ctx); err != nil || n < 1 {
+		t.Fatalf("outbox after the restart: %d pending, %v; want the held mail", n, err)
+	}
+	h.clk.Advance(next.updateBound())
+	waitChangedMail(t, h.mail, 5*time.Second)
+}
