@@ -710,13 +710,7 @@ func TestKill9DuringComplete(t *testing.T) {
 			// app was asked: the restarted process sends it once the
 			// hold (the update timeout + 10s) is over, whether or not
 			// the app applied the password, which resetgate cannot know.
-			heldCtx, cancelHeld := context.WithTimeout(context.Background(), 30*time.Second)
-			if _, err := mail.WaitFor(heldCtx, func(m mailbox.Mail) bool {
-				return len(m.To) > 0 && strings.EqualFold(m.To[0], alice) && strings.Contains(strings.ToLower(m.Subject), "changed")
-			}); err != nil {
-				t.Fatalf("no password-changed mail after the restart: %v", err)
-			}
-			cancelHeld()
+			testenv.WaitMailTo(t, mail, alice, "changed", 30*time.Second)
 			pre := p2.get(t, "/password-reset/tokens/"+token)
 			switch {
 			case pre == http.StatusOK:

@@ -11,11 +11,16 @@ import (
 	"github.com/resetgate/resetgate/internal/mailbox"
 )
 
+// isChangedMail reports whether m is a "password changed" mail.
+func isChangedMail(m mailbox.Mail) bool {
+	return strings.Contains(strings.ToLower(m.Subject), "changed")
+}
+
 // changedMails counts the "password changed" mails that arrived.
 func changedMails(mb *mailbox.Server) int {
 	n := 0
 	for _, m := range mb.Messages() {
-		if strings.Contains(strings.ToLower(m.Subject), "changed") {
+		if isChangedMail(m) {
 			n++
 		}
 	}
@@ -27,7 +32,7 @@ func waitChangedMail(t *testing.T, mb *mailbox.Server, d time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	if _, err := mb.WaitFor(ctx, func(m mailbox.Mail) bool { return strings.Contains(strings.ToLower(m.Subject), "changed") }); err != nil {
+	if _, err := mb.WaitFor(ctx, isChangedMail); err != nil {
 		t.Fatalf("no password-changed mail within %v: %v", d, err)
 	}
 }

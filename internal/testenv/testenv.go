@@ -282,13 +282,20 @@ func (e *Env) Get(path string) *Response {
 // WaitMail waits for a mail to `to` whose subject contains subject.
 func (e *Env) WaitMail(to, subject string) mailbox.Mail {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	return WaitMailTo(e.t, e.Mail, to, subject, 15*time.Second)
+}
+
+// WaitMailTo waits up to within for a mail in mb to the address to whose
+// subject contains subject (case-insensitive), and fails t without one.
+func WaitMailTo(t testing.TB, mb *mailbox.Server, to, subject string, within time.Duration) mailbox.Mail {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	m, err := e.Mail.WaitFor(ctx, func(m mailbox.Mail) bool {
+	m, err := mb.WaitFor(ctx, func(m mailbox.Mail) bool {
 		return len(m.To) > 0 && strings.EqualFold(m.To[0], to) && strings.Contains(strings.ToLower(m.Subject), strings.ToLower(subject))
 	})
 	if err != nil {
-		e.t.Fatalf("no mail to %s with subject %q: %v (have %d messages)", to, subject, err, len(e.Mail.Messages()))
+		t.Fatalf("no mail to %s with subject %q within %v: %v (have %d messages)", to, subject, within, err, len(mb.Messages()))
 	}
 	return m
 }
