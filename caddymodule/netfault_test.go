@@ -41,6 +41,17 @@ func netFaultEnv(t *testing.T) (env *testenv.Env, app, smtp *faultnet.Proxy, log
 	return env, app, smtp, logPath
 }
 
+// changedMailCount counts the "password changed" mails to alice.
+func changedMailCount(m *mailbox.Server) int {
+	n := 0
+	for _, msg := range m.Messages() {
+		if len(msg.To) > 0 && strings.EqualFold(msg.To[0], alice) && strings.Contains(strings.ToLower(msg.Subject), "changed") {
+			n++
+		}
+	}
+	return n
+}
+
 func waitResetMail(t *testing.T, m *mailbox.Server, within time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
@@ -117,6 +128,20 @@ func TestNetworkFaultsUpstreamAndSMTP(t *testing.T) {
 		}
 		if st := login(t, env, alice, "a slow network password 1"); st != 200 {
 			t.Fatalf("login with the new password: %d", st)
+		}
+		// The first call reached the app, whose answer came after the
+		// timeout: the app may have applied it (here it did), so its
+		// "password changed" mail goes out too, once its hold is over
+		// (the update timeout + 10 s), beside the retry's.
+		waitLogLines(t, logPath, 1, 5*time.Second, "answer to a password change was lost")
+		for deadline := time.Now().Add(30 * time.Second); changedMailCount(env.Mail) < 2; time.Sleep(200 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d password-changed mails 30s after the lost answer; want 2 (the lost call's, the retry's)", changedMailCount(env.Mail))
+			}
+		}
+		time.Sleep(300 * time.Millisecond)
+		if n := changedMailCount(env.Mail); n != 2 {
+			t.Fatalf("%d password-changed mails; want 2", n)
 		}
 	})
 

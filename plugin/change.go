@@ -87,7 +87,7 @@ func (e *Engine) ChangePassword(r *http.Request, old, newPassword, confirm strin
 	ip := e.cfg.ClientIP(r)
 	held := e.holdChangedMail(ctx, user, ip)
 	if apiErr := e.callUpdate(ctx, "password.changed", user, "change/"+owner+"/"+nonce, newPassword, "/new"); apiErr != nil {
-		e.dropChangedMail(context.WithoutCancel(ctx), held)
+		e.failedChangedMail(context.WithoutCancel(ctx), held, user, apiErr)
 		return apiErr
 	}
 	e.afterPasswordChange(context.WithoutCancel(ctx), user, ip, "changed", "", held)

@@ -2,10 +2,12 @@ package plugin
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/resetgate/resetgate/plugin/directory"
 	"github.com/resetgate/resetgate/plugin/mailer"
 )
 
@@ -16,7 +18,9 @@ import (
 // once updateBound has passed, longer than the app may take to answer:
 //   - the app confirms: the entry is released, due at once, in this
 //     process's memory (no second write);
-//   - the app refuses or fails: the entry is removed;
+//   - the app refuses or cannot be reached: the entry is removed;
+//   - the app's answer is lost (a timeout once the change was sent): the
+//     entry stays and is sent when its hold is over, as after a kill;
 //   - the process dies while it waits for the app: the entry stays, and
 //     the next start (or another instance sharing the store) sends it when
 //     it falls due. resetgate cannot know whether the app applied the
@@ -61,10 +65,19 @@ func (e *Engine) releaseChangedMail(ctx context.Context, h heldMail, u User, ip 
 	e.mail.release(h.n)
 }
 
-// dropChangedMail removes the mail held by h: the app did not change the
-// password.
-func (e *Engine) dropChangedMail(ctx context.Context, h heldMail) {
+// failedChangedMail settles the mail held by h after the app's update
+// failed with err: it is removed when the app refused or was not reached,
+// and stays held, to be sent when its hold is over, when the app's answer
+// was lost (directory.ErrOutcomeUnknown: the password may have changed).
+// If the user then tries again and the app confirms, that change sends
+// its own mail: two notices rather than none.
+func (e *Engine) failedChangedMail(ctx context.Context, h heldMail, u User, err error) {
 	if h.n == 0 {
+		return
+	}
+	if errors.Is(err, directory.ErrOutcomeUnknown) {
+		e.log.Warn("the app's answer to a password change was lost; the password-changed mail is sent when its hold is over",
+			zap.String("user_id", u.ID), zap.Int64("entry", h.n), zap.Duration("hold", e.updateBound()))
 		return
 	}
 	if err := e.mail.cancel(ctx, h.n); err != nil {

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/resetgate/resetgate/internal/mailbox"
+	"github.com/resetgate/resetgate/plugin/webhook"
 )
 
 // isChangedMail reports whether m is a "password changed" mail.
@@ -88,6 +89,42 @@ func TestChangedMailHeldUntilTheAppAnswers(t *testing.T) {
 			t.Fatalf("%d entries still pending after the mail went out", n)
 		}
 	}
+}
+
+// An app whose answer is lost (it applied the change, then answered after
+// the update timeout) may have changed the password: the complete answers
+// 502 and keeps the token, and the held mail is sent when its hold is
+// over, not before. A refusal the app answers sends none (above).
+func TestChangedMailSentWhenTheAppsAnswerIsLost(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Update.Client = &webhook.Client{Timeout: 300 * time.Millisecond} })
+	ctx := context.Background()
+	_, m := h.resetMail(t)
+	token := tokenOf(t, m)
+	h.up.mu.Lock()
+	h.up.stallUpdates = 800 * time.Millisecond
+	h.up.mu.Unlock()
+	body := map[string]string{"token": token, "password": "Correct Zebra Battery Staple 9"}
+	if st, out := h.do(t, "POST", "/password-reset/complete", body); st != 502 {
+		t.Fatalf("complete with the app's answer lost: %d %v; want 502", st, out)
+	}
+	h.up.mu.Lock()
+	applied := len(h.up.updates)
+	h.up.mu.Unlock()
+	if applied != 1 {
+		t.Fatalf("the app got %d updates; want 1", applied)
+	}
+	if n, err := h.e.OutboxPending(ctx); err != nil || n != 1 {
+		t.Fatalf("outbox after the lost answer: %d pending, %v; want the held mail", n, err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	if n := changedMails(h.mail); n != 0 {
+		t.Fatalf("%d password-changed mails before the hold was over", n)
+	}
+	if st, out := h.do(t, "GET", "/password-reset/tokens/"+token, nil); st != 200 {
+		t.Fatalf("the token after a lost answer: %d %v; want it kept (200)", st, out)
+	}
+	h.clk.Advance(h.e.updateBound() + time.Second)
+	waitChangedMail(t, h.mail, 5*time.Second)
 }
 
 // A process that stops (is killed) while the app has the change leaves the

@@ -34,6 +34,9 @@ type upstream struct {
 	updates []map[string]any
 	// refuseUpdates makes /update answer 500 and apply nothing.
 	refuseUpdates bool
+	// stallUpdates makes /update apply the change, then wait this long
+	// before it answers.
+	stallUpdates time.Duration
 }
 
 func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -67,7 +70,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"valid": false}`)
 	case "/update":
 		u.mu.Lock()
-		refuse := u.refuseUpdates
+		refuse, stall := u.refuseUpdates, u.stallUpdates
 		if !refuse {
 			u.updates = append(u.updates, body)
 		}
@@ -76,6 +79,7 @@ func (u *upstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.WriteHeader(500)
 			return
 		}
+		time.Sleep(stall)
 		w.WriteHeader(204)
 	}
 }

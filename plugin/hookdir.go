@@ -11,6 +11,7 @@ import (
 	"github.com/resetgate/resetgate/plugin/directory"
 	"github.com/resetgate/resetgate/plugin/hookreq"
 	"github.com/resetgate/resetgate/plugin/passhash"
+	"github.com/resetgate/resetgate/plugin/webhook"
 )
 
 // hookDirectory is the lookup, verify and update HTTP hooks seen as a
@@ -97,6 +98,9 @@ func (h *hookDirectory) SetPassword(ctx context.Context, c directory.Change) err
 		return internalFailure{err}
 	}
 	resp, err := h.update.call(ctx, "", vals, data, c.IdempotencyKey, nil)
+	if errors.Is(err, webhook.ErrAnswerLost) {
+		return directory.OutcomeUnknown(err)
+	}
 	if err != nil {
 		return err
 	}

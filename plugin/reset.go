@@ -439,7 +439,7 @@ func (e *Engine) complete(ctx context.Context, ip, token, password, confirm stri
 	}
 	held := e.holdChangedMail(ctx, rec.User, ip)
 	if err := e.callUpdate(ctx, "password.reset", rec.User, key, password, "/password"); err != nil {
-		e.dropChangedMail(context.WithoutCancel(ctx), held)
+		e.failedChangedMail(context.WithoutCancel(ctx), held, rec.User, err)
 		return err
 	}
 	if _, err := e.store.Consume(context.WithoutCancel(ctx), key); err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -47,7 +47,9 @@ type Directory interface {
 	CheckPassword(ctx context.Context, userID, password string) (bool, error)
 	// SetPassword sets the new password. A refusal by the directory's own
 	// password policy is a *PolicyError; anything else that fails is a
-	// plain error (the caller answers 502 and keeps the token).
+	// plain error (the caller answers 502 and keeps the token), marked
+	// ErrOutcomeUnknown when the change may have been applied all the
+	// same.
 	SetPassword(ctx context.Context, c Change) error
 	// Close releases connections; it is safe to call more than once.
 	Close() error
@@ -67,3 +69,21 @@ type PolicyError struct {
 
 // Error implements error.
 func (e *PolicyError) Error() string { return "directory password policy: " + e.Reason }
+
+// ErrOutcomeUnknown marks a SetPassword failure after which the password
+// may have been changed: the change reached the directory and its answer
+// was lost (a timeout or a dropped connection after the HTTP request was
+// written, during the LDAP operation, or during the SQL COMMIT). A refusal
+// the directory answered is never marked. The engine then still sends the
+// "password changed" mail (invariant 8): a notice too many is the safe
+// side.
+var ErrOutcomeUnknown = errors.New("the change may have been applied; its answer was lost")
+
+// OutcomeUnknown marks err as ErrOutcomeUnknown; its message and cause
+// stay err's.
+func OutcomeUnknown(err error) error { return &outcomeUnknown{err: err} }
+
+type outcomeUnknown struct{ err error }
+
+func (e *outcomeUnknown) Error() string   { return e.err.Error() + " (outcome unknown)" }
+func (e *outcomeUnknown) Unwrap() []error { return []error{e.err, ErrOutcomeUnknown} }

@@ -39,7 +39,7 @@ func (d *ldapDirectory) setUnicodePwd(ctx context.Context, dn, password string) 
 	}
 	req := ldap.NewModifyRequest(dn, controls)
 	req.Replace("unicodePwd", []string{unicodePwd(password)})
-	return d.pool.do(ctx, func(c *ldap.Conn) error { return c.Modify(req) })
+	return d.pool.change(ctx, func(c *ldap.Conn) error { return c.Modify(req) })
 }
 
 // policyHintsOID reads the root DSE's supportedControl once and picks the

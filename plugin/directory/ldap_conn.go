@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
@@ -171,11 +172,16 @@ func (p *ldapPool) put(c *ldap.Conn) {
 // network level is dropped; when it was an idle one (the server may have
 // restarted since), op is tried once more on a fresh connection.
 func (p *ldapPool) do(ctx context.Context, op func(*ldap.Conn) error) error {
+	var opErr error
 	for attempt := 0; ; attempt++ {
 		opCtx, cancel := context.WithTimeout(ctx, p.dialer.timeout)
 		c, reused, err := p.get(opCtx)
 		if err != nil {
 			cancel()
+			if opErr != nil {
+				// What happened to op is the first attempt's failure.
+				return opErr
+			}
 			return err
 		}
 		err = withContext(opCtx, c, func() error { return op(c) })
@@ -188,7 +194,34 @@ func (p *ldapPool) do(ctx context.Context, op func(*ldap.Conn) error) error {
 		if !reused || attempt > 0 || ctx.Err() != nil {
 			return err
 		}
+		opErr = err
 	}
+}
+
+// change runs op, which changes the directory, as do does. A failure of
+// the connection once op was under way (a timeout, a dropped connection,
+// rather than an answer from the directory) is marked ErrOutcomeUnknown:
+// the directory may have applied the change.
+func (p *ldapPool) change(ctx context.Context, op func(*ldap.Conn) error) error {
+	var started atomic.Bool
+	err := p.do(ctx, func(c *ldap.Conn) error {
+		started.Store(true)
+		return op(c)
+	})
+	if err != nil && started.Load() && answerLost(err) {
+		return OutcomeUnknown(err)
+	}
+	return err
+}
+
+// answerLost reports whether err is the connection's failure rather than
+// the directory's answer; Busy and Unavailable are answers.
+func answerLost(err error) bool {
+	var le *ldap.Error
+	if errors.As(err, &le) && (le.ResultCode == ldap.LDAPResultBusy || le.ResultCode == ldap.LDAPResultUnavailable) {
+		return false
+	}
+	return isConnError(err)
 }
 
 func (p *ldapPool) close() {

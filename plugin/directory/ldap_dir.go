@@ -267,7 +267,7 @@ func (d *ldapDirectory) passwordModify(ctx context.Context, dn, password string)
 	val.AppendChild(seq)
 	req := &ldap.ExtendedRequest{Name: passwordModifyOID, Value: val,
 		Controls: []ldap.Control{ldap.NewControlBeheraPasswordPolicy()}}
-	return d.pool.do(ctx, func(c *ldap.Conn) error {
+	return d.pool.change(ctx, func(c *ldap.Conn) error {
 		_, err := c.Extended(req)
 		return err
 	})

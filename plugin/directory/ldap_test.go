@@ -1,10 +1,13 @@
 package directory_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -299,4 +302,105 @@ func TestLDAPContextCancel(t *testing.T) {
 	if _, _, err := d.Find(ctx, "alice"); !errors.Is(err, context.Canceled) {
 		t.Errorf("Find with a cancelled context = %v; want context.Canceled", err)
 	}
+}
+
+// TestLDAPAnswerLost: a password change that reached the directory and
+// whose answer never came is marked directory.ErrOutcomeUnknown, and the
+// directory did apply it; with the directory down, the failure is a plain
+// error (nothing was sent).
+func TestLDAPAnswerLost(t *testing.T) {
+	s := testsrv.StartSlapd(t)
+	dn := s.AddUser("alice", "alice@example.com", "first-password-1")
+	p := startAnswerDropper(t, strings.TrimPrefix(s.LDAPURL, "ldap://"), []byte(passwordModifyOID))
+	c := slapdConfig(s)
+	c.URL, c.Timeout = "ldap://"+p.addr, directory.Duration(time.Second)
+	d, logs := openLDAP(t, c)
+	ctx := context.Background()
+	u := mustFind(t, d, "alice")
+
+	err := d.SetPassword(ctx, directory.Change{UserID: u.ID, Password: "second-password-2", Reason: "password.reset"})
+	if !errors.Is(err, directory.ErrOutcomeUnknown) {
+		t.Fatalf("SetPassword with the answer lost = %v; want ErrOutcomeUnknown", err)
+	}
+	if err := s.Whoami(dn, "second-password-2"); err != nil {
+		t.Fatalf("the directory did not apply the change whose answer was lost: %v", err)
+	}
+
+	s.Stop()
+	err = d.SetPassword(ctx, directory.Change{UserID: u.ID, Password: "third-password-3", Reason: "password.reset"})
+	if err == nil || errors.Is(err, directory.ErrOutcomeUnknown) {
+		t.Fatalf("SetPassword with the directory down = %v; want a plain error", err)
+	}
+	noSecretInLogs(t, logs, s.ServicePassword, "second-password-2", "third-password-3")
+}
+
+// passwordModifyOID is RFC 3062's extended operation, as its request
+// carries it.
+const passwordModifyOID = "1.3.6.1.4.1.4203.1.11.1"
+
+// answerDropper is a TCP proxy that forwards everything until the client
+// sends marker on a connection; from then on it forwards the client's
+// bytes and drops the server's: the server acts on the request, and its
+// answer never arrives.
+type answerDropper struct{ addr string }
+
+func startAnswerDropper(t *testing.T, upstream string, marker []byte) *answerDropper {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			cc, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			sc, err := net.Dial("tcp", upstream)
+			if err != nil {
+				cc.Close()
+				continue
+			}
+			t.Cleanup(func() { cc.Close(); sc.Close() })
+			var seen atomic.Bool
+			go func() { // client to server, watching for marker
+				var tail []byte
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := cc.Read(buf)
+					if n > 0 {
+						tail = append(tail, buf[:n]...)
+						if bytes.Contains(tail, marker) {
+							seen.Store(true)
+						}
+						tail = tail[max(0, len(tail)-len(marker)):]
+						if _, werr := sc.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						sc.Close()
+						return
+					}
+				}
+			}()
+			go func() { // server to client, until marker
+				buf := make([]byte, 32<<10)
+				for {
+					n, err := sc.Read(buf)
+					if n > 0 && !seen.Load() {
+						if _, werr := cc.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						cc.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	return &answerDropper{addr: ln.Addr().String()}
 }

@@ -301,7 +301,11 @@ func (d *sqlDirectory) setOnce(ctx context.Context, p *preparedStmts, vals map[s
 		}
 	}
 	if err := tx.Commit(); err != nil {
-		return true, fmt.Errorf("users sql update: commit: %w", d.scrub(err, bound...))
+		err = fmt.Errorf("users sql update: commit: %w", d.scrub(err, bound...))
+		if !d.commitAnswered(err) {
+			err = OutcomeUnknown(err)
+		}
+		return true, err
 	}
 	return false, nil
 }

@@ -181,6 +181,19 @@ func staleConn(err error) bool {
 	return unreachable(err) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled)
 }
 
+// commitAnswered reports whether a failed COMMIT's outcome is known: the
+// server answered it with an error (the transaction was rolled back), or
+// the database is SQLite, in this process. Anything else (a timeout, a
+// connection lost before the answer) leaves it unknown.
+func (d *sqlDirectory) commitAnswered(err error) bool {
+	if d.cfg.Driver == DriverSQLite {
+		return true
+	}
+	var pe *pgconn.PgError
+	var me *mysql.MySQLError
+	return errors.As(err, &pe) || errors.As(err, &me)
+}
+
 // dataError reports whether the server refused a value (PostgreSQL's class
 // 22, data exception: a text that is not a number).
 func dataError(err error) bool {

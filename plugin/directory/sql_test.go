@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -375,5 +377,60 @@ func TestSQLErrorsDoNotQuoteValues(t *testing.T) {
 	err = d.SetPassword(context.Background(), directory.Change{UserID: a.ID(t, testsrv.AliceEmail), Password: pw})
 	if err == nil || !strings.Contains(err.Error(), "invalid input syntax") || strings.Contains(err.Error(), pw) {
 		t.Fatalf("SetPassword: %v", err)
+	}
+}
+
+// TestSQLCommitOutcome: a COMMIT whose answer never arrives leaves the
+// change's outcome unknown, and SetPassword says so
+// (directory.ErrOutcomeUnknown): here the server did commit. A COMMIT the
+// server refuses is a plain error and changes nothing.
+func TestSQLCommitOutcome(t *testing.T) {
+	a := testsrv.NewAppDB(t, "postgres", seedHashes(t))
+	ctx := context.Background()
+	aliceID := a.ID(t, testsrv.AliceEmail)
+
+	// Refused at COMMIT: a deferred constraint trigger runs inside it and
+	// raises.
+	for _, q := range []string{
+		`CREATE FUNCTION users_refuse_commit() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN RAISE EXCEPTION 'refused at commit'; END $$`,
+		`CREATE CONSTRAINT TRIGGER users_refuse_commit AFTER UPDATE ON users DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION users_refuse_commit()`,
+	} {
+		a.MustExec(t, q)
+	}
+	d, err := directory.OpenSQL(ctx, sqlConfig(a), zap.NewNop())
+	if err != nil {
+		t.Fatalf("OpenSQL: %v", err)
+	}
+	defer d.Close()
+	err = d.SetPassword(ctx, directory.Change{UserID: aliceID, Password: "refused password 123", Reason: "password.reset"})
+	if err == nil || errors.Is(err, directory.ErrOutcomeUnknown) || !strings.Contains(err.Error(), "refused at commit") {
+		t.Fatalf("SetPassword refused at COMMIT = %v; want a plain error", err)
+	}
+	if row := a.Row(t, testsrv.AliceEmail); !passhash.Verify("bcrypt", row.Pass, nil, aliceOld) {
+		t.Fatal("a refused COMMIT changed alice's password")
+	}
+	a.MustExec(t, `DROP TRIGGER users_refuse_commit ON users`)
+
+	// The answer to COMMIT is lost: a proxy drops everything the server
+	// sends once the client has sent "commit" (as pgx spells it). The
+	// server commits, and SetPassword cannot know.
+	hostPort := fmt.Sprintf("%s:%d", a.Server.Host, a.Server.Port)
+	p := startAnswerDropper(t, hostPort, []byte("commit"))
+	cfg := sqlConfig(a)
+	cfg.DSN = strings.Replace(a.DSN, hostPort, p.addr, 1)
+	cfg.Timeout = directory.Duration(time.Second)
+	lost, err := directory.OpenSQL(ctx, cfg, zap.NewNop())
+	if err != nil {
+		t.Fatalf("OpenSQL through the proxy: %v", err)
+	}
+	defer lost.Close()
+	newPW := "committed but unanswered 4"
+	err = lost.SetPassword(ctx, directory.Change{UserID: aliceID, Password: newPW, Reason: "password.reset"})
+	if !errors.Is(err, directory.ErrOutcomeUnknown) {
+		t.Fatalf("SetPassword with COMMIT's answer lost = %v; want ErrOutcomeUnknown", err)
+	}
+	if row := a.Row(t, testsrv.AliceEmail); !passhash.Verify("bcrypt", row.Pass, nil, newPW) {
+		t.Fatal("the server did not commit the change whose answer was lost")
 	}
 }

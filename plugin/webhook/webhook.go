@@ -17,9 +17,11 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -147,6 +149,8 @@ type Request struct {
 	// Body is sent as is and signed.
 	Body []byte
 	// IdempotencyKey, when set, goes out as the Idempotency-Key header.
+	// Such a call changes something at the upstream: Do then also tells
+	// whether a failed call was sent (ErrAnswerLost).
 	IdempotencyKey string
 }
 
@@ -203,6 +207,16 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	if method != http.MethodGet && method != http.MethodHead {
 		body = bytes.NewReader(req.Body)
 	}
+	// For a change, note whether the request went out in full: after
+	// that, a failure leaves the upstream's outcome unknown.
+	var sent atomic.Bool
+	if req.IdempotencyKey != "" {
+		ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+			if i.Err == nil {
+				sent.Store(true)
+			}
+		}})
+	}
 	hr, err := http.NewRequestWithContext(ctx, method, req.URL, body)
 	if err != nil {
 		return nil, fmt.Errorf("building upstream request: %w", err)
@@ -215,7 +229,11 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	c.setHeaders(hr.Header, req, body != nil)
 	resp, err := c.send(hr)
 	if err != nil {
-		return nil, fmt.Errorf("calling upstream %s://%s%s: %w", hr.URL.Scheme, hr.URL.Host, hr.URL.Path, unwrapURLError(err))
+		err = fmt.Errorf("calling upstream %s://%s%s: %w", hr.URL.Scheme, hr.URL.Host, hr.URL.Path, unwrapURLError(err))
+		if sent.Load() {
+			err = &answerLost{err}
+		}
+		return nil, err
 	}
 	defer resp.Body.Close()
 	max := c.MaxResponse
@@ -224,13 +242,28 @@ func (c *Client) Do(ctx context.Context, req Request) (*Response, error) {
 	}
 	data, err := io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return nil, fmt.Errorf("reading upstream answer: %w", err)
+		err = fmt.Errorf("reading upstream answer (status %d): %w", resp.StatusCode, err)
+		if req.IdempotencyKey != "" {
+			err = &answerLost{err}
+		}
+		return nil, err
 	}
 	if int64(len(data)) > max {
 		return &Response{Status: resp.StatusCode, Body: data[:max], TooLarge: true}, nil
 	}
 	return &Response{Status: resp.StatusCode, Body: data}, nil
 }
+
+// ErrAnswerLost marks a failed call with an IdempotencyKey whose request
+// was sent in full: its answer never came, or came cut short (a timeout,
+// a dropped connection), so the upstream may have acted on it.
+var ErrAnswerLost = errors.New("the request was sent; its answer was lost")
+
+// answerLost is a call's error marked ErrAnswerLost.
+type answerLost struct{ err error }
+
+func (e *answerLost) Error() string   { return e.err.Error() }
+func (e *answerLost) Unwrap() []error { return []error{e.err, ErrAnswerLost} }
 
 // send sends hr with c.HTTP, or else straight through defaultTransport.
 // The default client follows no redirect (a 3xx is the answer) and has

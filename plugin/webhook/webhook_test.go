@@ -3,6 +3,7 @@ package webhook
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -176,5 +177,65 @@ func TestClientFollowsNoRedirectAndSendsURLCredentials(t *testing.T) {
 		if err != nil || string(resp.Body) != tc.want {
 			t.Errorf("Authorization seen with URL credentials and header %v: %v %q, want %q", tc.header, err, resp.Body, tc.want)
 		}
+	}
+}
+
+// A change (a call with an Idempotency-Key) whose request went out in
+// full and whose answer never came, or came cut short, is marked
+// ErrAnswerLost: the upstream may have acted on it. A call that never
+// reached the upstream, or one without a key, is not.
+func TestClientMarksALostAnswer(t *testing.T) {
+	applied := make(chan string, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		applied <- string(body)
+		switch r.URL.Path {
+		case "/slow":
+			time.Sleep(600 * time.Millisecond)
+		case "/cut":
+			w.Header().Set("Content-Length", "100")
+			w.WriteHeader(200)
+			io.WriteString(w, "partial")
+			w.(http.Flusher).Flush()
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+		}
+	}))
+	defer srv.Close()
+	refused := httptest.NewServer(http.NotFoundHandler())
+	refusedURL := refused.URL
+	refused.Close()
+
+	c := &Client{Timeout: 200 * time.Millisecond}
+	for _, tc := range []struct {
+		name, url, key string
+		lost, reached  bool
+	}{
+		{"timeout after the request", srv.URL + "/slow", "k1", true, true},
+		{"answer cut short", srv.URL + "/cut", "k2", true, true},
+		{"timeout, no key", srv.URL + "/slow", "", false, true},
+		{"connection refused", refusedURL, "k3", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := c.Do(context.Background(), Request{URL: tc.url, Body: []byte(`{"n":1}`), IdempotencyKey: tc.key})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if got := errors.Is(err, ErrAnswerLost); got != tc.lost {
+				t.Fatalf("errors.Is(%v, ErrAnswerLost) = %v; want %v", err, got, tc.lost)
+			}
+			select {
+			case body := <-applied:
+				if !tc.reached || body != `{"n":1}` {
+					t.Fatalf("the upstream got %q; reached=%v", body, tc.reached)
+				}
+			case <-time.After(time.Second):
+				if tc.reached {
+					t.Fatal("the upstream never got the request")
+				}
+			}
+		})
 	}
 }
