@@ -172,16 +172,36 @@ func (p *ldapPool) put(c *ldap.Conn) {
 // network level is dropped; when it was an idle one (the server may have
 // restarted since), op is tried once more on a fresh connection.
 func (p *ldapPool) do(ctx context.Context, op func(*ldap.Conn) error) error {
-	var opErr error
+	return p.run(ctx, op, true)
+}
+
+// change runs op, which changes the directory, once: a failure of the
+// connection after op was sent (a timeout, a dropped connection, rather
+// than an answer from the directory) is marked ErrOutcomeUnknown, as the
+// directory may have applied the change, and is not tried again (a second
+// password modify after an applied one could be refused by the
+// directory's history rule, and say the opposite of what happened). A
+// connection that cannot be had fails before op, as a plain error; idle
+// connections the server closed are dropped by get.
+func (p *ldapPool) change(ctx context.Context, op func(*ldap.Conn) error) error {
+	var started atomic.Bool
+	err := p.run(ctx, func(c *ldap.Conn) error {
+		started.Store(true)
+		return op(c)
+	}, false)
+	if err != nil && started.Load() && answerLost(err) {
+		return OutcomeUnknown(err)
+	}
+	return err
+}
+
+// run is do, with retry false for an op that is not to be tried twice.
+func (p *ldapPool) run(ctx context.Context, op func(*ldap.Conn) error, retry bool) error {
 	for attempt := 0; ; attempt++ {
 		opCtx, cancel := context.WithTimeout(ctx, p.dialer.timeout)
 		c, reused, err := p.get(opCtx)
 		if err != nil {
 			cancel()
-			if opErr != nil {
-				// What happened to op is the first attempt's failure.
-				return opErr
-			}
 			return err
 		}
 		err = withContext(opCtx, c, func() error { return op(c) })
@@ -191,27 +211,10 @@ func (p *ldapPool) do(ctx context.Context, op func(*ldap.Conn) error) error {
 			return err
 		}
 		c.Close()
-		if !reused || attempt > 0 || ctx.Err() != nil {
+		if !retry || !reused || attempt > 0 || ctx.Err() != nil {
 			return err
 		}
-		opErr = err
 	}
-}
-
-// change runs op, which changes the directory, as do does. A failure of
-// the connection once op was under way (a timeout, a dropped connection,
-// rather than an answer from the directory) is marked ErrOutcomeUnknown:
-// the directory may have applied the change.
-func (p *ldapPool) change(ctx context.Context, op func(*ldap.Conn) error) error {
-	var started atomic.Bool
-	err := p.do(ctx, func(c *ldap.Conn) error {
-		started.Store(true)
-		return op(c)
-	})
-	if err != nil && started.Load() && answerLost(err) {
-		return OutcomeUnknown(err)
-	}
-	return err
 }
 
 // answerLost reports whether err is the connection's failure rather than

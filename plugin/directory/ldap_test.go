@@ -305,9 +305,9 @@ func TestLDAPContextCancel(t *testing.T) {
 }
 
 // TestLDAPAnswerLost: a password change that reached the directory and
-// whose answer never came is marked directory.ErrOutcomeUnknown, and the
-// directory did apply it; with the directory down, the failure is a plain
-// error (nothing was sent).
+// whose answer never came is marked directory.ErrOutcomeUnknown, is not
+// sent again, and the directory did apply it; with the directory down, the
+// failure is a plain error (nothing was sent).
 func TestLDAPAnswerLost(t *testing.T) {
 	s := testsrv.StartSlapd(t)
 	dn := s.AddUser("alice", "alice@example.com", "first-password-1")
@@ -324,6 +324,11 @@ func TestLDAPAnswerLost(t *testing.T) {
 	}
 	if err := s.Whoami(dn, "second-password-2"); err != nil {
 		t.Fatalf("the directory did not apply the change whose answer was lost: %v", err)
+	}
+	// Not sent twice: a second modify could be refused by the history
+	// rule, and say the opposite of what happened.
+	if n := p.sends.Load(); n != 1 {
+		t.Fatalf("the password modify was sent %d times; want once", n)
 	}
 
 	s.Stop()
@@ -342,7 +347,11 @@ const passwordModifyOID = "1.3.6.1.4.1.4203.1.11.1"
 // sends marker on a connection; from then on it forwards the client's
 // bytes and drops the server's: the server acts on the request, and its
 // answer never arrives.
-type answerDropper struct{ addr string }
+type answerDropper struct {
+	addr string
+	// sends counts the chunks from clients that carried marker.
+	sends atomic.Int32
+}
 
 func startAnswerDropper(t *testing.T, upstream string, marker []byte) *answerDropper {
 	t.Helper()
@@ -351,6 +360,7 @@ func startAnswerDropper(t *testing.T, upstream string, marker []byte) *answerDro
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ln.Close() })
+	p := &answerDropper{addr: ln.Addr().String()}
 	go func() {
 		for {
 			cc, err := ln.Accept()
@@ -373,6 +383,7 @@ func startAnswerDropper(t *testing.T, upstream string, marker []byte) *answerDro
 						tail = append(tail, buf[:n]...)
 						if bytes.Contains(tail, marker) {
 							seen.Store(true)
+							p.sends.Add(1)
 						}
 						tail = tail[max(0, len(tail)-len(marker)):]
 						if _, werr := sc.Write(buf[:n]); werr != nil {
@@ -402,5 +413,5 @@ func startAnswerDropper(t *testing.T, upstream string, marker []byte) *answerDro
 			}()
 		}
 	}()
-	return &answerDropper{addr: ln.Addr().String()}
+	return p
 }
