@@ -127,6 +127,27 @@ func TestChangedMailSentWhenTheAppsAnswerIsLost(t *testing.T) {
 	waitChangedMail(t, h.mail, 5*time.Second)
 }
 
+// The same for a signed-in change: 502, and the mail once the hold is over.
+func TestChangedMailSentWhenTheAppsAnswerToAChangeIsLost(t *testing.T) {
+	h := newHarness(t, func(c *Config) { c.Update.Client = &webhook.Client{Timeout: 300 * time.Millisecond} })
+	h.up.mu.Lock()
+	h.up.stallUpdates = 800 * time.Millisecond
+	h.up.mu.Unlock()
+	pw := "Correct Zebra Battery Staple 9"
+	if st, out := h.doAs(t, "alice-session", "POST", "/password-reset/change", map[string]string{"old": oldPassword, "new": pw, "confirm": pw}); st != 502 {
+		t.Fatalf("change with the app's answer lost: %d %v; want 502", st, out)
+	}
+	if n, err := h.e.OutboxPending(context.Background()); err != nil || n != 1 {
+		t.Fatalf("outbox after the lost answer: %d pending, %v; want the held mail", n, err)
+	}
+	time.Sleep(700 * time.Millisecond)
+	if n := changedMails(h.mail); n != 0 {
+		t.Fatalf("%d password-changed mails before the hold was over", n)
+	}
+	h.clk.Advance(h.e.updateBound() + time.Second)
+	waitChangedMail(t, h.mail, 5*time.Second)
+}
+
 // A process that stops (is killed) while the app has the change leaves the
 // held mail in the store: the next engine sends it once the hold is over,
 // and not before.
