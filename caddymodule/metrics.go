@@ -26,7 +26,7 @@ func newMetrics(reg prometheus.Registerer, log *zap.Logger) *metrics {
 		}, []string{"event", "method"}),
 		upstream: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "caddy", Subsystem: "password_reset", Name: "upstream_duration_seconds",
-			Help:    "Time of calls to the application's hooks, by hook and outcome (ok, refused, error).",
+			Help:    "Time of calls to the application's hooks, by hook and outcome (ok, refused, error, unknown: sent, answer lost).",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2.5, 10),
 		}, []string{"hook", "outcome"}),
 		mail: prometheus.NewHistogramVec(prometheus.HistogramOpts{

@@ -3,6 +3,7 @@ package plugin
 import (
 	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -96,7 +97,11 @@ func TestChangedMailHeldUntilTheAppAnswers(t *testing.T) {
 // 502 and keeps the token, and the held mail is sent when its hold is
 // over, not before. A refusal the app answers sends none (above).
 func TestChangedMailSentWhenTheAppsAnswerIsLost(t *testing.T) {
-	h := newHarness(t, func(c *Config) { c.Update.Client = &webhook.Client{Timeout: 300 * time.Millisecond} })
+	obs := &upstreamOutcomes{}
+	h := newHarness(t, func(c *Config) {
+		c.Update.Client = &webhook.Client{Timeout: 300 * time.Millisecond}
+		c.Observer = obs
+	})
 	ctx := context.Background()
 	_, m := h.resetMail(t)
 	token := tokenOf(t, m)
@@ -112,6 +117,9 @@ func TestChangedMailSentWhenTheAppsAnswerIsLost(t *testing.T) {
 	h.up.mu.Unlock()
 	if applied != 1 {
 		t.Fatalf("the app got %d updates; want 1", applied)
+	}
+	if got := obs.get("update"); len(got) != 1 || got[0] != "unknown" {
+		t.Fatalf("update outcomes for the metrics: %v; want [unknown]", got)
 	}
 	if n, err := h.e.OutboxPending(ctx); err != nil || n != 1 {
 		t.Fatalf("outbox after the lost answer: %d pending, %v; want the held mail", n, err)
@@ -177,4 +185,26 @@ func TestChangedMailHeldSurvivesRestart(t *testing.T) {
 	}
 	h.clk.Advance(next.updateBound())
 	waitChangedMail(t, h.mail, 5*time.Second)
+}
+
+// upstreamOutcomes records the outcome of each hook call, by hook.
+type upstreamOutcomes struct {
+	nopObserver
+	mu  sync.Mutex
+	out map[string][]string
+}
+
+func (o *upstreamOutcomes) Upstream(hook, outcome string, _ time.Duration) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.out == nil {
+		o.out = map[string][]string{}
+	}
+	o.out[hook] = append(o.out[hook], outcome)
+}
+
+func (o *upstreamOutcomes) get(hook string) []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.out[hook]...)
 }

@@ -1,10 +1,14 @@
 package plugin
 
 import (
+	"errors"
 	"time"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/resetgate/resetgate/plugin/directory"
+	"github.com/resetgate/resetgate/plugin/webhook"
 )
 
 // Observer receives the engine's counts and timings, for metrics. Every
@@ -16,7 +20,8 @@ type Observer interface {
 	// locked, reset, changed, revoked, admin_issue, ...) by proof method.
 	Event(event, method string)
 	// Upstream times one hook call (lookup, update, verify, session,
-	// deliver); outcome is ok, refused or error.
+	// deliver); outcome is ok, refused, error, or unknown (the call was
+	// sent and its answer lost: the app may have acted on it).
 	Upstream(hook, outcome string, d time.Duration)
 	// Mail times one mail delivery attempt; outcome is ok or error.
 	Mail(kind, outcome string, d time.Duration)
@@ -48,6 +53,8 @@ func (e *Engine) audit(level zapcore.Level, msg, event, method string, fields ..
 // outcome names a hook call's result for metrics.
 func outcome(err error, ok bool) string {
 	switch {
+	case errors.Is(err, webhook.ErrAnswerLost) || errors.Is(err, directory.ErrOutcomeUnknown):
+		return "unknown"
 	case err != nil:
 		return "error"
 	case !ok:
