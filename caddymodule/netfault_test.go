@@ -42,15 +42,7 @@ func netFaultEnv(t *testing.T) (env *testenv.Env, app, smtp *faultnet.Proxy, log
 }
 
 // changedMailCount counts the "password changed" mails to alice.
-func changedMailCount(m *mailbox.Server) int {
-	n := 0
-	for _, msg := range m.Messages() {
-		if len(msg.To) > 0 && strings.EqualFold(msg.To[0], alice) && strings.Contains(strings.ToLower(msg.Subject), "changed") {
-			n++
-		}
-	}
-	return n
-}
+func changedMailCount(m *mailbox.Server) int { return testenv.CountMailTo(m, alice, "changed") }
 
 func waitResetMail(t *testing.T, m *mailbox.Server, within time.Duration) {
 	t.Helper()

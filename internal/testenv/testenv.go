@@ -291,13 +291,32 @@ func WaitMailTo(t testing.TB, mb *mailbox.Server, to, subject string, within tim
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
-	m, err := mb.WaitFor(ctx, func(m mailbox.Mail) bool {
-		return len(m.To) > 0 && strings.EqualFold(m.To[0], to) && strings.Contains(strings.ToLower(m.Subject), strings.ToLower(subject))
-	})
+	m, err := mb.WaitFor(ctx, mailTo(to, subject))
 	if err != nil {
 		t.Fatalf("no mail to %s with subject %q within %v: %v (have %d messages)", to, subject, within, err, len(mb.Messages()))
 	}
 	return m
+}
+
+// CountMailTo counts the mails in mb to the address to whose subject
+// contains subject (case-insensitive), as WaitMailTo matches them.
+func CountMailTo(mb *mailbox.Server, to, subject string) int {
+	match, n := mailTo(to, subject), 0
+	for _, m := range mb.Messages() {
+		if match(m) {
+			n++
+		}
+	}
+	return n
+}
+
+// mailTo matches a mail to the address to whose subject contains subject
+// (case-insensitive).
+func mailTo(to, subject string) func(mailbox.Mail) bool {
+	subject = strings.ToLower(subject)
+	return func(m mailbox.Mail) bool {
+		return len(m.To) > 0 && strings.EqualFold(m.To[0], to) && strings.Contains(strings.ToLower(m.Subject), subject)
+	}
 }
 
 var (
